@@ -1,0 +1,478 @@
+// loadtest: headless Janus VideoRoom participant (janus.js 1.1.2, multistream).
+// Query: server, room, display, audio, video, recv_audio, publishers. See README.md.
+// Exposes window.__lt (contract used by the loadtest Rust side and assets/js/stats.js).
+(function () {
+  'use strict';
+
+  var PLUGIN = 'janus.plugin.videoroom';
+  var OP_TIMEOUT_MS = 15000;     // one subscriber request (incl. renegotiation)
+  var LEAVE_TIMEOUT_MS = 5000;   // leave() resolves after this at most
+  var MEMBERS_POLL_MS = 2000;    // listparticipants period while joined
+
+  // ---------------------------------------------------------------- params
+  var q = new URLSearchParams(window.location.search);
+  function flag(name, dflt) {
+    var v = q.get(name);
+    if (v === null || v === '') return dflt;
+    return v === '1' || v === 'true' || v === 'yes';
+  }
+  function roomId(raw) { return /^\d+$/.test(raw) ? Number(raw) : raw; }
+  var cfg = {
+    server: q.get('server') || '',
+    roomRaw: q.get('room') || '',
+    display: q.get('display') || ('p' + Math.floor(Math.random() * 1e6)),
+    audio: flag('audio', false),
+    video: flag('video', false),
+    recvAudio: flag('recv_audio', false),
+    publishers: parseInt(q.get('publishers') || '64', 10) || 64,
+  };
+  var room = roomId(cfg.roomRaw);
+  var publishing = cfg.audio || cfg.video;
+
+  // ---------------------------------------------------------------- state
+  var st = {
+    phase: 'loading',
+    error: null,
+    members: null,
+    step: 'loading',
+    t0: Date.now(),
+    joinedAt: null,
+  };
+  var janus = null;
+  var pub = null;            // publisher handle
+  var myId = null;           // our publisher id in the room
+  var leaving = false;
+  var leavePromise = null;
+  var membersTimer = null;
+  var membersBusy = false;
+
+  // subscriber (one multistream handle)
+  var sub = {
+    handle: null,
+    joined: false,           // 'attached' received
+    feeds: {},               // feedId -> { display, mids: {pubMid: true} } (what we asked for)
+    midMap: {},              // subscriber mid -> feed display
+    queue: [],
+    busy: false,
+    waiter: null,            // { events: [...], resolve } for the op in flight
+    answering: Promise.resolve(),
+  };
+  var publishersKnown = {};  // feedId -> display (active publishers other than us)
+
+  function log() { try { console.log.apply(console, ['[lt]'].concat([].slice.call(arguments))); } catch (e) { } }
+  function warn() { try { console.warn.apply(console, ['[lt]'].concat([].slice.call(arguments))); } catch (e) { } }
+  function errText(e) {
+    if (e === null || e === undefined) return 'unknown error';
+    if (typeof e === 'string') return e;
+    if (e.name || e.message) return (e.name ? e.name + ': ' : '') + (e.message || '');
+    try { return JSON.stringify(e); } catch (x) { return String(e); }
+  }
+  function setStep(s) {
+    st.step = s;
+    try { var el = document.getElementById('status'); if (el) el.textContent = st.phase + ': ' + s; } catch (e) { }
+  }
+  function fail(where, e) {
+    if (st.phase === 'failed' || st.phase === 'left' || leaving) {
+      warn('error after ' + st.phase + ' (' + where + '):', errText(e));
+      return;
+    }
+    st.phase = 'failed';
+    st.error = where + ': ' + errText(e);
+    console.error('[lt] FAILED ' + st.error);
+    setStep('failed');
+    stopMembersPoll();
+  }
+  function markJoined() {
+    if (st.phase !== 'connecting') return;
+    st.phase = 'joined';
+    st.joinedAt = Date.now();
+    log('joined room ' + cfg.roomRaw + ' as ' + cfg.display + ' in ' + (st.joinedAt - st.t0) + ' ms');
+    setStep('joined');
+    startMembersPoll();
+  }
+  function withTimeout(p, ms) {
+    return Promise.race([p, new Promise(function (r) { setTimeout(r, ms); })]);
+  }
+  // janus.js send() as a promise resolving with the synchronous plugin data (or undefined on ack)
+  function sendP(handle, message, jsep) {
+    return new Promise(function (resolve, reject) {
+      var req = { message: message, success: resolve, error: function (e) { reject(e); } };
+      if (jsep) req.jsep = jsep;
+      handle.send(req);
+    });
+  }
+
+  // ---------------------------------------------------------------- members
+  function refreshMembers() {
+    if (!pub || membersBusy || st.phase !== 'joined') return;
+    membersBusy = true;
+    sendP(pub, { request: 'listparticipants', room: room }).then(function (d) {
+      membersBusy = false;
+      if (d && Array.isArray(d.participants)) st.members = d.participants.length;
+    }, function (e) { membersBusy = false; warn('listparticipants failed', errText(e)); });
+  }
+  function startMembersPoll() {
+    refreshMembers();
+    if (!membersTimer) membersTimer = setInterval(refreshMembers, MEMBERS_POLL_MS);
+  }
+  function stopMembersPoll() {
+    if (membersTimer) { clearInterval(membersTimer); membersTimer = null; }
+  }
+
+  // ---------------------------------------------------------------- subscriber queue
+  function enqueue(op) { if (leaving) return; sub.queue.push(op); pump(); }
+  function pump() {
+    if (sub.busy || leaving || st.phase === 'failed') return;
+    var op = sub.queue.shift();
+    if (!op) return;
+    sub.busy = true;
+    var done = function () { sub.busy = false; sub.waiter = null; setTimeout(pump, 0); };
+    runOp(op).then(done, function (e) { warn('subscriber op failed', op.kind, errText(e)); done(); });
+  }
+  // resolves when the subscriber handle receives one of `events` (or an error), answering any offer first
+  function waitFor(events) {
+    return withTimeout(new Promise(function (resolve) { sub.waiter = { events: events, resolve: resolve }; }), OP_TIMEOUT_MS)
+      .then(function (r) { if (!r) warn('subscriber op timed out waiting for', events.join('|')); return r; });
+  }
+  function wanted(stream) {
+    if (!stream || stream.disabled) return false;
+    if (stream.type === 'video') return true;
+    if (stream.type === 'audio') return cfg.recvAudio;
+    return false;
+  }
+  function runOp(op) {
+    if (op.kind === 'subscribe') {
+      // recompute against the current state (feeds may have left while queued)
+      var list = [];
+      op.streams.forEach(function (s) {
+        if (!publishersKnown.hasOwnProperty(s.feed)) return;
+        var f = sub.feeds[s.feed];
+        if (f && f.mids[s.mid]) return;
+        list.push(s);
+      });
+      if (list.length === 0) return Promise.resolve();
+      list.forEach(function (s) {
+        if (!sub.feeds[s.feed]) sub.feeds[s.feed] = { display: publishersKnown[s.feed], mids: {} };
+        sub.feeds[s.feed].mids[s.mid] = true;
+      });
+      var streams = list.map(function (s) { return { feed: s.feed, mid: s.mid }; });
+      return ensureSubHandle().then(function (h) {
+        var msg, evs;
+        if (!sub.joined) {
+          msg = { request: 'join', room: room, ptype: 'subscriber', streams: streams };
+          evs = ['attached'];
+        } else {
+          msg = { request: 'update', subscribe: streams };
+          evs = ['updated'];
+        }
+        var w = waitFor(evs);
+        return sendP(h, msg).then(function () { return w; }).then(function (r) {
+          if (r && r.error) {
+            // forget what we asked for so a later publishers event can retry
+            list.forEach(function (s) { if (sub.feeds[s.feed]) delete sub.feeds[s.feed].mids[s.mid]; });
+          }
+        });
+      });
+    }
+    if (op.kind === 'unsubscribe') {
+      var f = sub.feeds[op.feed];
+      delete sub.feeds[op.feed];
+      if (!f || !sub.handle || !sub.joined) return Promise.resolve();
+      var w = waitFor(['updated']);
+      return sendP(sub.handle, { request: 'unsubscribe', streams: [{ feed: op.feed }] }).then(function () { return w; });
+    }
+    return Promise.resolve();
+  }
+  function ensureSubHandle() {
+    if (sub.handle) return Promise.resolve(sub.handle);
+    return new Promise(function (resolve, reject) {
+      janus.attach({
+        plugin: PLUGIN,
+        opaqueId: 'lt-sub-' + cfg.display,
+        success: function (h) { sub.handle = h; log('subscriber handle attached', h.getId()); resolve(h); },
+        error: function (e) { reject(e); },
+        iceState: function (s) { log('subscriber ICE', s); },
+        webrtcState: function (on, reason) { log('subscriber PC ' + (on ? 'up' : 'down') + (reason ? ' (' + reason + ')' : '')); },
+        slowLink: function (up, lost, mid) { warn('subscriber slowLink', up ? 'up' : 'down', lost, mid); },
+        onmessage: onSubMessage,
+        onlocaltrack: function () { },
+        onremotetrack: function (track, mid, on) { log('remote track', track && track.kind, 'mid=' + mid, on ? 'on' : 'off', sub.midMap[mid] || '?'); },
+        oncleanup: function () { log('subscriber cleanup'); },
+        detached: function () { log('subscriber detached'); },
+      });
+    });
+  }
+  function onSubMessage(msg, jsep) {
+    var ev = msg && msg.videoroom;
+    if (msg && Array.isArray(msg.streams)) {
+      msg.streams.forEach(function (s) {
+        if (s && s.mid !== undefined && s.mid !== null && s.feed_display !== undefined && s.feed_display !== null)
+          sub.midMap[String(s.mid)] = String(s.feed_display);
+      });
+    }
+    if (ev === 'attached') sub.joined = true;
+    if (msg && msg.error) warn('subscriber error', msg.error_code, msg.error);
+    var w = sub.waiter;
+    var settle = function (r) {
+      if (w && sub.waiter === w && (msg.error || w.events.indexOf(ev) >= 0)) w.resolve(r || { ok: true });
+    };
+    if (jsep) {
+      sub.answering = sub.answering.then(function () { return answer(jsep); }).then(function () { settle(); }, function (e) {
+        warn('subscriber answer failed', errText(e));
+        settle({ error: errText(e) });
+      });
+    } else {
+      settle(msg && msg.error ? { error: msg.error } : null);
+    }
+  }
+  function answer(jsep) {
+    var h = sub.handle;
+    return new Promise(function (resolve, reject) {
+      h.createAnswer({
+        jsep: jsep,
+        // no audio/video tracks: janus.js accepts the offered m-lines as recvonly
+        tracks: [{ type: 'data' }],
+        success: function (ours) {
+          h.send({ message: { request: 'start', room: room }, jsep: ours, success: function () { resolve(); }, error: reject });
+        },
+        error: reject,
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- publishers bookkeeping
+  function onPublishers(list) {
+    var streams = [];
+    (list || []).forEach(function (p) {
+      if (!p || p.id === undefined || p.id === null || p.id === myId || p.dummy) return;
+      publishersKnown[p.id] = String(p.display !== undefined && p.display !== null ? p.display : p.id);
+      (p.streams || []).forEach(function (s) { if (wanted(s)) streams.push({ feed: p.id, mid: s.mid }); });
+    });
+    if (streams.length) enqueue({ kind: 'subscribe', streams: streams });
+    if (st.phase === 'joined') refreshMembers();
+  }
+  function onPublisherGone(id) {
+    if (id === undefined || id === null || id === 'ok' || id === myId) return;
+    delete publishersKnown[id];
+    if (sub.feeds[id]) enqueue({ kind: 'unsubscribe', feed: id });
+    if (st.phase === 'joined') refreshMembers();
+  }
+
+  // ---------------------------------------------------------------- publisher
+  function onPubMessage(msg, jsep) {
+    var ev = msg && msg.videoroom;
+    if (msg && msg.error) {
+      if (leaving) { warn('publisher error while leaving', msg.error); return; }
+      fail('videoroom', msg.error_code + ' ' + msg.error);
+      return;
+    }
+    if (ev === 'joined') {
+      myId = msg.id;
+      log('publisher joined, id=' + myId + ', existing publishers=' + ((msg.publishers || []).length));
+      onPublishers(msg.publishers);
+      if (publishing) publish(); else markJoined();
+    } else if (ev === 'event') {
+      if (msg.publishers) onPublishers(msg.publishers);
+      if (msg.leaving !== undefined) onPublisherGone(msg.leaving);
+      if (msg.unpublished !== undefined) onPublisherGone(msg.unpublished);
+      if (msg.kicked !== undefined) onPublisherGone(msg.kicked);
+    } else if (ev === 'destroyed') {
+      fail('videoroom', 'room destroyed');
+    }
+    if (jsep) {
+      pub.handleRemoteJsep({
+        jsep: jsep,
+        success: function () { if (publishing) markJoined(); },
+        error: function (e) { fail('publisher answer', e); },
+      });
+    }
+  }
+  function publish() {
+    setStep('publishing');
+    var tracks = [];
+    if (cfg.audio) tracks.push({ type: 'audio', capture: true, recv: false });
+    if (cfg.video) tracks.push({ type: 'video', capture: true, recv: false });
+    pub.createOffer({
+      tracks: tracks,
+      success: function (jsep) {
+        var body = { request: 'configure', audio: cfg.audio, video: cfg.video };
+        pub.send({ message: body, jsep: jsep, error: function (e) { fail('configure', e); } });
+      },
+      error: function (e) { fail('getUserMedia/createOffer', e); },
+    });
+  }
+  function ensureRoom() {
+    setStep('checking room');
+    return sendP(pub, { request: 'exists', room: room }).then(function (d) {
+      if (d && d.error_code === 430 && typeof room === 'number') {
+        // server uses string ids (string_ids = true): retry with the raw string
+        warn('room id type rejected (' + d.error + '), retrying as string');
+        room = cfg.roomRaw;
+        return sendP(pub, { request: 'exists', room: room });
+      }
+      return d;
+    }).then(function (d) {
+      if (!d) throw 'no answer to exists';
+      if (d.error_code) throw 'exists: ' + d.error_code + ' ' + d.error;
+      if (d.exists) return;
+      setStep('creating room');
+      return sendP(pub, { request: 'create', room: room, permanent: false, publishers: cfg.publishers, bitrate: 512000 })
+        .then(function (c) {
+          if (c && c.error_code === 427) { log('room created concurrently by another participant'); return; }
+          if (!c || c.error_code) throw 'create: ' + (c ? c.error_code + ' ' + c.error : 'no answer');
+          log('created room ' + cfg.roomRaw);
+        });
+    });
+  }
+  function joinRoom() {
+    setStep('joining');
+    pub.send({
+      message: { request: 'join', room: room, ptype: 'publisher', display: cfg.display },
+      error: function (e) { fail('join', e); },
+    });
+  }
+
+  // ---------------------------------------------------------------- start
+  function start() {
+    if (!cfg.server) return fail('params', 'missing query parameter: server');
+    if (!cfg.roomRaw) return fail('params', 'missing query parameter: room');
+    if (!window.Janus) return fail('load', 'janus.js not loaded');
+    st.phase = 'connecting';
+    setStep('Janus.init');
+    Janus.init({
+      debug: ['log', 'warn', 'error'],
+      dependencies: Janus.useDefaultDependencies(),
+      callback: function () {
+        if (!Janus.isWebrtcSupported()) return fail('init', 'WebRTC not supported');
+        setStep('creating session');
+        janus = new Janus({
+          server: cfg.server,
+          iceServers: [],               // loopback only: never STUN/TURN
+          destroyOnUnload: true,
+          success: function () {
+            setStep('attaching');
+            janus.attach({
+              plugin: PLUGIN,
+              opaqueId: 'lt-pub-' + cfg.display,
+              success: function (h) {
+                pub = h;
+                ensureRoom().then(joinRoom, function (e) { fail('room', e); });
+              },
+              error: function (e) { fail('attach', e); },
+              iceState: function (s) { log('publisher ICE', s); },
+              webrtcState: function (on, reason) { log('publisher PC ' + (on ? 'up' : 'down') + (reason ? ' (' + reason + ')' : '')); },
+              slowLink: function (up, lost, mid) { warn('publisher slowLink', up ? 'up' : 'down', lost, mid); },
+              onmessage: onPubMessage,
+              onlocaltrack: function (track, on) { log('local track', track && track.kind, on ? 'on' : 'off'); },
+              onremotetrack: function () { },
+              oncleanup: function () { log('publisher cleanup'); },
+              detached: function () { log('publisher detached'); },
+            });
+          },
+          error: function (e) { fail('janus', e); },
+          destroyed: function () { log('janus session destroyed'); },
+        });
+      },
+    });
+  }
+
+  // ---------------------------------------------------------------- leave
+  function leave() {
+    if (leavePromise) return leavePromise;
+    leaving = true;
+    stopMembersPoll();
+    sub.queue = [];
+    var steps = Promise.resolve().then(function () {
+      if (!janus) return;
+      var parts = [];
+      if (pub && myId !== null) {
+        parts.push(withTimeout(sendP(pub, { request: 'leave' }).catch(function (e) { warn('leave', errText(e)); }), 1500));
+      }
+      if (sub.handle && sub.joined) {
+        parts.push(withTimeout(sendP(sub.handle, { request: 'leave' }).catch(function (e) { warn('sub leave', errText(e)); }), 1500));
+      }
+      return Promise.all(parts).then(function () {
+        var hs = [pub, sub.handle].filter(Boolean);
+        return Promise.all(hs.map(function (h) {
+          try { h.hangup(true); } catch (e) { warn('hangup', errText(e)); }
+          return withTimeout(new Promise(function (r) { h.detach({ success: r, error: function (e) { warn('detach', errText(e)); r(); } }); }), 1500);
+        }));
+      }).then(function () {
+        return withTimeout(new Promise(function (r) {
+          janus.destroy({ success: r, error: function (e) { warn('destroy', errText(e)); r(); } });
+        }), 1500);
+      });
+    }).catch(function (e) { warn('leave failed', errText(e)); });
+    leavePromise = withTimeout(steps, LEAVE_TIMEOUT_MS).then(function () {
+      // whatever happened, no media afterwards
+      window.__ltPcs.forEach(function (pc) { try { if (pc.signalingState !== 'closed') pc.close(); } catch (e) { } });
+      if (st.phase !== 'failed') st.phase = 'left';
+      st.members = null;
+      setStep('left');
+      log('left');
+    });
+    return leavePromise;
+  }
+
+  // ---------------------------------------------------------------- contract
+  var ICE_RANK = { failed: 0, disconnected: 1, new: 2, checking: 3, connected: 4, completed: 5 };
+  function livePcs() {
+    return (window.__ltPcs || []).filter(function (pc) {
+      try { return pc.signalingState !== 'closed' && pc.connectionState !== 'closed'; } catch (e) { return false; }
+    });
+  }
+  function subPc() {
+    try { return sub.handle && sub.handle.webrtcStuff ? sub.handle.webrtcStuff.pc : null; } catch (e) { return null; }
+  }
+
+  window.__lt = {
+    target: 'janus',
+    state: function () {
+      try {
+        var pcs = livePcs();
+        var ice = null;
+        pcs.forEach(function (pc) {
+          var s = pc.iceConnectionState;
+          if (ice === null || (ICE_RANK[s] !== undefined ? ICE_RANK[s] : 2) < (ICE_RANK[ice] !== undefined ? ICE_RANK[ice] : 2)) ice = s;
+        });
+        var detail = 'step=' + st.step +
+          ' room=' + cfg.roomRaw + ' display=' + cfg.display +
+          ' id=' + (myId === null ? '-' : myId) +
+          ' pub=' + (publishing ? (cfg.audio ? 'a' : '') + (cfg.video ? 'v' : '') : 'none') +
+          ' feeds=' + Object.keys(sub.feeds).length +
+          ' mids=' + Object.keys(sub.midMap).length +
+          ' queue=' + sub.queue.length + (sub.busy ? '+1' : '') +
+          ' pcs=' + pcs.map(function (pc) { return pc.iceConnectionState; }).join(',') +
+          (st.joinedAt ? ' join_ms=' + (st.joinedAt - st.t0) : '');
+        return {
+          phase: st.phase,
+          joined: st.phase === 'joined',
+          ice: ice,
+          error: st.error,
+          members: st.members,
+          detail: detail,
+        };
+      } catch (e) {
+        return { phase: st.phase || 'failed', joined: false, ice: null, error: st.error || ('state(): ' + errText(e)), members: null, detail: '' };
+      }
+    },
+    pcs: function () { try { return livePcs(); } catch (e) { return []; } },
+    peerOf: function (pc, stat) {
+      try {
+        if (!stat || !pc || pc !== subPc()) return null;
+        var mid = stat.mid;
+        if ((mid === undefined || mid === null) && stat.trackIdentifier) {
+          pc.getTransceivers().forEach(function (t) {
+            if (t.receiver && t.receiver.track && t.receiver.track.id === stat.trackIdentifier) mid = t.mid;
+          });
+        }
+        if (mid === undefined || mid === null) return null;
+        var d = sub.midMap[String(mid)];
+        return d === undefined ? null : d;
+      } catch (e) { return null; }
+    },
+    leave: leave,
+  };
+
+  try { start(); } catch (e) { fail('start', e); }
+})();

@@ -1,0 +1,362 @@
+// loadtest — Jitsi Meet page probe (target `jitsi`).
+//
+// Injected by the driver with WebDriver "execute" (sync) once document.readyState === 'complete'. Idempotent:
+// injecting it again keeps the existing window.__lt (and its state). Defines the contract shared with the
+// Janus target (the Rust side and assets/js/stats.js depend on it):
+//
+//   window.__lt = {
+//     target: 'jitsi',
+//     state(): { phase: 'loading'|'connecting'|'joined'|'left'|'failed', joined: bool, ice: string|null,
+//                error: string|null, members: number|null, detail: string },   // never throws
+//     pcs(): RTCPeerConnection[],                 // JVB (and P2P, if any) peer connections, open ones only
+//     peerOf(pc, inboundRtpStat): string|null,    // remote endpoint id owning the stat's SSRC
+//     leave(): Promise<void>,                     // orderly leave (full app: APP.conference.leaveRoom(true))
+//   };
+//   window.__ltConsole: [{ ts, level, text }]     // last 500 console messages / uncaught errors
+//
+// Works on the full app (APP.conference.*) and on the load-test page (/_load-test/<room>: APP.room), see
+// shared/reference/jitsi-participant.md §2.4, §2.8, §3.6, §4. No top-level `return`: the file is valid both as
+// a WebDriver script body and as a plain <script>.
+(function () {
+    'use strict';
+
+    var PROBE_VERSION = 1;
+    var w = window;
+
+    // ------------------------------------------------------------------ console capture (installed once)
+    if (!Array.isArray(w.__ltConsole)) {
+        w.__ltConsole = [];
+        var CAP = 500;
+        var fmt = function (a) {
+            try {
+                if (typeof a === 'string') { return a; }
+                if (a instanceof Error) { return a.stack || (a.name + ': ' + a.message); }
+                if (a === undefined) { return 'undefined'; }
+                if (typeof a === 'object' && a !== null) {
+                    var j = JSON.stringify(a);
+                    return j === undefined ? String(a) : j;
+                }
+                return String(a);
+            } catch (e) {
+                try { return String(a); } catch (e2) { return '[unprintable]'; }
+            }
+        };
+        var push = function (level, args) {
+            try {
+                var buf = w.__ltConsole;
+                if (!Array.isArray(buf)) { buf = w.__ltConsole = []; }
+                var text = Array.prototype.map.call(args, fmt).join(' ');
+                if (text.length > 4000) { text = text.slice(0, 4000) + '…'; }
+                buf.push({ ts: Date.now(), level: level, text: text });
+                if (buf.length > CAP) { buf.splice(0, buf.length - CAP); }
+            } catch (e) { /* never break the page's logging */ }
+        };
+        [ 'log', 'info', 'warn', 'error', 'debug', 'trace' ].forEach(function (level) {
+            var orig = console[level];
+            if (typeof orig !== 'function') { return; }
+            console[level] = function () {
+                push(level, arguments);
+                return orig.apply(this, arguments);
+            };
+        });
+        w.addEventListener('error', function (e) {
+            try {
+                if (e && e.target && e.target !== w && e.target.tagName) {
+                    push('error', [ 'resource failed: <' + e.target.tagName.toLowerCase() + '> ' +
+                        (e.target.src || e.target.href || '') ]);
+                } else {
+                    push('error', [ 'uncaught: ' + (e.error && e.error.stack ? e.error.stack : e.message) +
+                        (e.filename ? ' at ' + e.filename + ':' + e.lineno + ':' + e.colno : '') ]);
+                }
+            } catch (e2) { /* ignore */ }
+        }, true);
+        w.addEventListener('unhandledrejection', function (e) {
+            var r = e && e.reason;
+            push('error', [ 'unhandledrejection: ' + (r && r.stack ? r.stack : fmt(r)) ]);
+        });
+    }
+
+    // ------------------------------------------------------------------ idempotence
+    if (w.__lt && w.__lt.target === 'jitsi' && w.__lt.__probeVersion === PROBE_VERSION) {
+        return;
+    }
+    // state that must survive a re-injection of a newer probe version
+    var S = w.__ltProbeState = w.__ltProbeState || {
+        leaving: null,      // Promise of an ongoing/finished leave()
+        left: false,
+        everJoined: false,
+        ssrcToId: {},       // cache: String(ssrc) -> endpoint id
+        lastError: null
+    };
+
+    function safe(f, dflt) {
+        try {
+            var v = f();
+            return v === undefined ? dflt : v;
+        } catch (e) {
+            return dflt;
+        }
+    }
+
+    function app() { return safe(function () { return w.APP; }, undefined); }
+
+    // load-test page: /_load-test/<room> (optionally under a tenant), or an APP without conference.isJoined
+    function isLoadTest(A) {
+        if (safe(function () { return /(^|\/)_load-test\/[^/]+\/?$/.test(w.location.pathname); }, false)) { return true; }
+        if (!A) { return false; }
+        return safe(function () {
+            return !(A.conference && typeof A.conference.isJoined === 'function') && ('room' in A);
+        }, false);
+    }
+
+    function roomOf(A) {
+        if (!A) { return null; }
+        if (isLoadTest(A)) { return safe(function () { return A.room; }, null) || null; }
+        return safe(function () { return A.conference._room; }, null) || null;
+    }
+
+    function getStats(A) {
+        return safe(function () {
+            var s = A.conference.getStats();
+            return s && typeof s === 'object' ? s : null;
+        }, null) || safe(function () {
+            var s = roomOf(A).connectionQuality.getStats();
+            return s && typeof s === 'object' ? s : null;
+        }, null);
+    }
+
+    function str(v) {
+        if (v === undefined || v === null) { return null; }
+        try {
+            if (typeof v === 'string') { return v; }
+            if (v.message) { return (v.name ? v.name + ': ' : '') + v.message; }
+            if (v.name) { return String(v.name); }
+            var j = JSON.stringify(v);
+            return j === undefined ? String(v) : j;
+        } catch (e) {
+            return '[error]';
+        }
+    }
+
+    // A connection/conference error the page shows (full app: redux state of jitsi-meet).
+    function pageError(A) {
+        var st = safe(function () { return A.store && A.store.getState && A.store.getState(); }, null);
+        if (!st) { return null; }
+        var ce = safe(function () { return st['features/base/connection'].error; }, null);
+        if (ce) { return 'connection error: ' + str(ce); }
+        var fe = safe(function () { return st['features/base/conference'].error; }, null);
+        if (fe) { return 'conference error: ' + str(fe); }
+        return null;
+    }
+
+    function state() {
+        var out = { phase: 'loading', joined: false, ice: null, error: null, members: null, detail: '' };
+        try {
+            var A = app();
+            var lt = isLoadTest(A);
+            var kind = lt ? 'load-test' : 'full-app';
+            var room = roomOf(A);
+            var joined = false, ice = null, members = null;
+            if (A && room) {
+                if (lt) {
+                    joined = !!safe(function () { return room.isJoined(); }, false);
+                    // NB: not APP.conference.getConnectionState() — broken on the load-test page (§2.4)
+                    ice = safe(function () { return room.getConnectionState(); }, null);
+                    members = safe(function () { return room.getParticipantCount(); }, null);
+                    if (typeof members !== 'number') { members = safe(function () { return A.numParticipants; }, null); }
+                } else {
+                    joined = !!safe(function () { return A.conference.isJoined(); }, false);
+                    ice = safe(function () { return A.conference.getConnectionState(); }, null);
+                    if (typeof ice !== 'string') { ice = safe(function () { return room.getConnectionState(); }, null); }
+                    members = safe(function () { return room.getParticipantCount(); }, null);
+                    if (typeof members !== 'number') {
+                        members = safe(function () { return A.conference.listMembers().length + 1; }, null);
+                    }
+                }
+            }
+            out.joined = joined;
+            out.ice = typeof ice === 'string' ? ice : null;
+            out.members = typeof members === 'number' && isFinite(members) ? members : null;
+            var perr = A ? pageError(A) : null;
+            var ljm = safe(function () { return w.JitsiMeetJS.version; }, null);
+
+            if (S.left) {
+                out.phase = 'left';
+            } else if (perr) {
+                out.phase = 'failed';
+                out.error = perr;
+            } else if (out.ice === 'failed') {
+                out.phase = 'failed';
+                out.error = 'ICE failed (' + (lt ? 'APP.room' : 'APP.conference') + '.getConnectionState() === "failed")';
+            } else if (!A || !room) {
+                out.phase = 'loading';
+            } else if (joined && (out.ice === 'connected' || out.ice === 'completed')) {
+                S.everJoined = true;
+                out.phase = 'joined';
+            } else if (S.everJoined && joined) {
+                out.phase = 'joined'; // transient ICE 'checking'/'disconnected' after joining: see `ice`
+            } else if (S.everJoined && !joined) {
+                out.phase = 'failed';
+                out.error = 'left the conference unexpectedly (isJoined() became false)';
+            } else {
+                out.phase = 'connecting';
+            }
+            if (S.leaving && !S.left) { out.detail += 'leaving; '; }
+            if (S.lastError) { out.detail += 'last probe error: ' + S.lastError + '; '; }
+            out.detail += kind + ' app=' + (A ? 'yes' : 'no') + ' room=' + (room ? 'yes' : 'no') +
+                ' joined=' + joined + ' ice=' + out.ice + ' members=' + out.members +
+                (ljm ? ' ljm=' + ljm : '');
+        } catch (e) {
+            out.error = 'probe: ' + str(e);
+            out.detail = 'state() failed: ' + str(e);
+        }
+        return out;
+    }
+
+    function pcs() {
+        var list = [];
+        try {
+            var room = roomOf(app());
+            if (!room) { return list; }
+            var cands = [
+                safe(function () { return room.jvbJingleSession.peerconnection.peerconnection; }, null),
+                safe(function () { return room.p2pJingleSession.peerconnection.peerconnection; }, null)
+            ];
+            cands.forEach(function (pc) {
+                if (pc && typeof pc.getStats === 'function' && list.indexOf(pc) < 0 &&
+                    safe(function () { return pc.signalingState !== 'closed' && pc.connectionState !== 'closed'; }, false)) {
+                    list.push(pc);
+                }
+            });
+        } catch (e) {
+            S.lastError = 'pcs: ' + str(e);
+        }
+        return list;
+    }
+
+    function findInMaps(stats, key, skipId) {
+        var maps = [ stats.resolution, stats.framerate, stats.codec ];
+        for (var i = 0; i < maps.length; i++) {
+            var m = maps[i];
+            if (!m || typeof m !== 'object') { continue; }
+            var ids = Object.keys(m);
+            for (var j = 0; j < ids.length; j++) {
+                var inner = m[ids[j]];
+                if (ids[j] !== skipId && inner && typeof inner === 'object' &&
+                    Object.prototype.hasOwnProperty.call(inner, key)) {
+                    return ids[j];
+                }
+            }
+        }
+        return null;
+    }
+
+    function trackSsrc(t) {
+        return safe(function () { return typeof t.getSSRC === 'function' ? t.getSSRC() : t.ssrc; }, null);
+    }
+
+    // remote tracks: full app via room.getParticipants()[i].getTracks(); load-test page via APP.remoteTracks
+    function findInTracks(A, room, ssrc) {
+        var hit = null;
+        safe(function () {
+            room.getParticipants().forEach(function (p) {
+                var id = safe(function () { return p.getId(); }, null) || p._id;
+                safe(function () { return p.getTracks(); }, []).forEach(function (t) {
+                    if (!hit && String(trackSsrc(t)) === ssrc) { hit = id; }
+                });
+            });
+        }, null);
+        if (hit) { return hit; }
+        safe(function () {
+            var rt = A.remoteTracks;
+            Object.keys(rt || {}).forEach(function (id) {
+                var v = rt[id];
+                var arr = Array.isArray(v) ? v : (v && typeof v === 'object' ? Object.keys(v).map(function (k) { return v[k]; }) : []);
+                arr.forEach(function (t) {
+                    if (!hit && t && String(trackSsrc(t)) === ssrc) {
+                        hit = safe(function () { return t.getParticipantId(); }, null) || id;
+                    }
+                });
+            });
+        }, null);
+        return hit;
+    }
+
+    function peerOf(pc, stat) {
+        try {
+            var ssrc = stat && (stat.ssrc !== undefined ? stat.ssrc : stat.SSRC);
+            if (ssrc === undefined || ssrc === null) { return null; }
+            var key = String(ssrc);
+            var A = app();
+            var room = roomOf(A);
+            var myId = safe(function () { return A.conference.getMyUserId(); }, null) ||
+                safe(function () { return room.myUserId(); }, null);
+            var skip = stat && stat.type === 'inbound-rtp' ? myId : null;
+            var stats = A ? getStats(A) : null;
+            var id = stats ? findInMaps(stats, key, skip) : null;
+            if (!id && A && room) { id = findInTracks(A, room, key); }
+            if (id && id !== skip) {
+                S.ssrcToId[key] = id;
+                return String(id);
+            }
+            return S.ssrcToId[key] || null;
+        } catch (e) {
+            S.lastError = 'peerOf: ' + str(e);
+            return null;
+        }
+    }
+
+    function leave() {
+        if (S.leaving) { return S.leaving; }
+        S.leaving = new Promise(function (resolve) {
+            var finished = false;
+            var finish = function () {
+                if (finished) { return; }
+                finished = true;
+                S.left = true;
+                resolve();
+            };
+            try {
+                var A = app();
+                if (!A || isLoadTest(A)) {
+                    // load-test page: nothing to call; the driver navigates to about:blank, which runs the
+                    // page's unload cleanup (dispose tracks, leave the room, disconnect)
+                    finish();
+                    return;
+                }
+                var r;
+                try {
+                    r = A.conference && typeof A.conference.leaveRoom === 'function' ? A.conference.leaveRoom(true) : undefined;
+                } catch (e) {
+                    S.lastError = 'leaveRoom: ' + str(e);
+                }
+                if (r && typeof r.then === 'function') {
+                    var timer = setTimeout(function () {
+                        S.lastError = 'leaveRoom: no answer within 5 s';
+                        finish();
+                    }, 5000);
+                    r.then(function () { clearTimeout(timer); finish(); }, function (e) {
+                        clearTimeout(timer);
+                        S.lastError = 'leaveRoom: ' + str(e);
+                        finish();
+                    });
+                } else {
+                    finish();
+                }
+            } catch (e) {
+                S.lastError = 'leave: ' + str(e);
+                finish();
+            }
+        });
+        return S.leaving;
+    }
+
+    w.__lt = {
+        target: 'jitsi',
+        __probeVersion: PROBE_VERSION,
+        state: state,
+        pcs: pcs,
+        peerOf: peerOf,
+        leave: leave
+    };
+})();

@@ -1,0 +1,15 @@
+//! `loadtest`: browser load tests for self-hosted video conferencing (Jitsi Meet, Janus).
+//!
+//! The library holds every subcommand; `main.rs` only parses the command line and calls [`cli::exec`].
+
+pub mod cli;
+pub mod error;
+pub mod media;
+pub mod participant;
+pub mod redact;
+pub mod results;
+pub mod run;
+pub mod sandbox;
+pub mod scenario;
+pub mod schedule;
+pub mod webdriver;

@@ -1,0 +1,180 @@
+//! The `janus` target: a Janus VideoRoom joined through the tool's own participant page.
+//!
+//! The page (`assets/janus/`) is built on the `janus.js` Debian ships. It joins the room (creating it
+//! if needed), publishes per role, subscribes to every other publisher over one multistream handle,
+//! and exposes its peer connections through `window.__lt`. The tool serves it over HTTP on
+//! `target.janus.page_host`, together with janus.js and webrtc-adapter.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::schedule::ParticipantPlan;
+
+const PAGE_HTML: &str = include_str!("../../../assets/janus/participant.html");
+const PAGE_JS: &str = include_str!("../../../assets/janus/participant.js");
+
+/// The participant page server; stops when dropped.
+#[derive(Debug)]
+pub struct PageServer {
+    base: Url,
+    task: JoinHandle<()>,
+}
+
+impl Drop for PageServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Files {
+    janus_js: Vec<u8>,
+    adapter_js: Vec<u8>,
+}
+
+impl PageServer {
+    /// Serve the page on `host` (port chosen by the OS), with janus.js and adapter.js read from disk.
+    pub async fn start(host: &str, janus_js: &Path, adapter_js: &Path) -> io::Result<PageServer> {
+        let files = Arc::new(Files {
+            janus_js: std::fs::read(janus_js)?,
+            adapter_js: std::fs::read(adapter_js)?,
+        });
+        let listener = TcpListener::bind((host, 0)).await?;
+        let addr = listener.local_addr()?;
+        let base = Url::parse(&format!("http://{addr}/")).map_err(io::Error::other)?;
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else { continue };
+                let files = files.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    let mut len = 0;
+                    while len < buf.len() {
+                        match sock.read(&mut buf[len..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => len += n,
+                        }
+                        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                            break;
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf[..len]);
+                    let path = head
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or("/")
+                        .split('?')
+                        .next()
+                        .unwrap_or("/")
+                        .to_string();
+                    let (status, ctype, body): (&str, &str, &[u8]) = match path.as_str() {
+                        "/" | "/index.html" => ("200 OK", "text/html; charset=utf-8", PAGE_HTML.as_bytes()),
+                        "/participant.js" => ("200 OK", "text/javascript; charset=utf-8", PAGE_JS.as_bytes()),
+                        "/lib/janus.js" => ("200 OK", "text/javascript; charset=utf-8", &files.janus_js),
+                        "/lib/adapter.js" => ("200 OK", "text/javascript; charset=utf-8", &files.adapter_js),
+                        _ => ("404 Not Found", "text/plain", b"not found"),
+                    };
+                    let header = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = sock.write_all(header.as_bytes()).await;
+                    let _ = sock.write_all(body).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        Ok(PageServer { base, task })
+    }
+
+    /// The page's URL.
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+}
+
+/// The page URL for one participant: which Janus, room, name, and what to publish and receive.
+pub fn participant_url(page: &Url, janus: &Url, plan: &ParticipantPlan, publishers: u32, receive_audio: bool) -> Url {
+    let flag = |b: bool| if b { "1" } else { "0" };
+    let mut u = page.clone();
+    u.query_pairs_mut()
+        .append_pair("server", janus.as_str())
+        .append_pair("room", &plan.room)
+        .append_pair("display", &plan.id)
+        .append_pair("audio", flag(plan.role.sends_audio()))
+        .append_pair("video", flag(plan.role.sends_video()))
+        .append_pair("recv_audio", flag(receive_audio))
+        .append_pair("publishers", &publishers.max(1).to_string());
+    u
+}
+
+/// Check a Janus HTTP API answers `GET <url>/info` as Janus.
+pub async fn check_server(http: &reqwest::Client, janus: &Url) -> Result<String, String> {
+    let info = format!("{}/info", janus.as_str().trim_end_matches('/'));
+    let r = http.get(&info).send().await.map_err(|e| format!("unreachable: {e}"))?;
+    let v: serde_json::Value = r.json().await.map_err(|e| format!("{info} did not answer JSON: {e}"))?;
+    if v["janus"] != "server_info" {
+        return Err(format!("{info} is not a Janus server (no \"janus\": \"server_info\")"));
+    }
+    if v["plugins"].get("janus.plugin.videoroom").is_none() {
+        return Err("the VideoRoom plugin is not loaded".into());
+    }
+    Ok(v["version_string"].as_str().unwrap_or("?").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::Role;
+    use std::time::Duration;
+
+    #[test]
+    fn url_carries_role_and_room() {
+        let plan = ParticipantPlan {
+            id: "c0p1".into(),
+            order: 1,
+            conference: 0,
+            room: "loadtest0".into(),
+            index: 1,
+            role: Role::Video,
+            join_offset: Duration::ZERO,
+            leave_offset: Duration::ZERO,
+        };
+        let u = participant_url(
+            &Url::parse("http://127.0.0.1:9/").unwrap(),
+            &Url::parse("http://127.0.0.1:8088/janus").unwrap(),
+            &plan,
+            3,
+            false,
+        );
+        let q: std::collections::HashMap<_, _> = u.query_pairs().into_owned().collect();
+        assert_eq!(q["server"], "http://127.0.0.1:8088/janus");
+        assert_eq!(q["room"], "loadtest0");
+        assert_eq!(q["video"], "1");
+        assert_eq!(q["audio"], "0");
+        assert_eq!(q["recv_audio"], "0");
+        assert_eq!(q["publishers"], "3");
+    }
+
+    #[tokio::test]
+    async fn page_server_serves_the_page_and_libs() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = dir.path().join("janus.js");
+        let a = dir.path().join("adapter.js");
+        std::fs::write(&j, "var Janus = 1;").unwrap();
+        std::fs::write(&a, "var adapter = 1;").unwrap();
+        let s = PageServer::start("127.0.0.1", &j, &a).await.unwrap();
+        let http = reqwest::Client::new();
+        let page = http.get(s.base().clone()).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("participant.js"));
+        let lib = http.get(s.base().join("lib/janus.js").unwrap()).send().await.unwrap().text().await.unwrap();
+        assert_eq!(lib, "var Janus = 1;");
+        let missing = http.get(s.base().join("nope").unwrap()).send().await.unwrap();
+        assert_eq!(missing.status(), 404);
+    }
+}

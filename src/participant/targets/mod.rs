@@ -1,0 +1,109 @@
+//! What a participant joins. A target adds a URL builder and its JS probe, nothing else: the state
+//! machine, stats and hang-up are shared.
+
+pub mod janus;
+pub mod jitsi;
+
+use std::time::Duration;
+
+use url::Url;
+
+use crate::error::InfraError;
+use crate::scenario::{JitsiOptions, Scenario, TargetKind};
+use crate::schedule::ParticipantPlan;
+
+const JITSI_PROBE: &str = include_str!("../../../assets/js/jitsi-probe.js");
+
+/// A prepared target, ready to hand out participant URLs.
+#[derive(Debug)]
+pub enum Target {
+    /// Janus through the tool's participant page.
+    Janus {
+        /// The page server.
+        page: janus::PageServer,
+        /// Janus HTTP API.
+        janus: Url,
+        /// Participants per room (room capacity when the page creates it).
+        publishers: u32,
+        /// Subscribe to audio too.
+        receive_audio: bool,
+    },
+    /// Jitsi Meet.
+    Jitsi {
+        /// Deployment base URL.
+        base: Url,
+        /// Target options.
+        opts: Box<JitsiOptions>,
+        /// The JWT read from the environment, if configured.
+        jwt: Option<String>,
+    },
+}
+
+impl Target {
+    /// Check the server answers and start what the target needs (the Janus page server).
+    pub async fn prepare(s: &Scenario) -> Result<Target, InfraError> {
+        let what = || format!("{} target {}", s.target.kind.as_str(), crate::redact::url(&s.target.url));
+        let url = Url::parse(&s.target.url).map_err(|e| InfraError::new(what(), e.to_string()))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .danger_accept_invalid_certs(s.webdriver.accept_insecure_certs)
+            .build()
+            .map_err(|e| InfraError::new(what(), e.to_string()))?;
+        match s.target.kind {
+            TargetKind::Janus => {
+                janus::check_server(&http, &url).await.map_err(|e| InfraError::new(what(), e))?;
+                let j = &s.target.janus;
+                let page = janus::PageServer::start(&j.page_host, &j.janus_js, &j.adapter_js)
+                    .await
+                    .map_err(|e| InfraError::new("janus participant page server", e.to_string()))?;
+                Ok(Target::Janus {
+                    page,
+                    janus: url,
+                    publishers: s.load.participants,
+                    receive_audio: s.media.receive_audio,
+                })
+            }
+            TargetKind::Jitsi => {
+                http.get(url.clone())
+                    .send()
+                    .await
+                    .map_err(|e| InfraError::new(what(), format!("unreachable: {e}")))?;
+                let jwt = s.target.jitsi.jwt_env.as_ref().and_then(|v| std::env::var(v).ok());
+                Ok(Target::Jitsi {
+                    base: url,
+                    opts: Box::new(s.target.jitsi.clone()),
+                    jwt,
+                })
+            }
+        }
+    }
+
+    /// The URL a participant opens (may hold the JWT: never log it unredacted).
+    pub fn url(&self, plan: &ParticipantPlan) -> Url {
+        match self {
+            Target::Janus {
+                page,
+                janus,
+                publishers,
+                receive_audio,
+            } => janus::participant_url(page.base(), janus, plan, *publishers, *receive_audio),
+            Target::Jitsi { base, opts, jwt } => jitsi::participant_url(base, opts, plan, jwt.as_deref()),
+        }
+    }
+
+    /// Script injected after the page loaded that defines `window.__lt` (the Janus page has its own).
+    pub fn probe_js(&self) -> Option<&'static str> {
+        match self {
+            Target::Janus { .. } => None,
+            Target::Jitsi { .. } => Some(JITSI_PROBE),
+        }
+    }
+
+    /// How the report names the page participants ran.
+    pub fn page_name(s: &Scenario) -> String {
+        match s.target.kind {
+            TargetKind::Janus => "janus participant page".into(),
+            TargetKind::Jitsi => format!("jitsi {}", s.target.jitsi.page.as_str()),
+        }
+    }
+}

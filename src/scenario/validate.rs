@@ -1,0 +1,174 @@
+//! Semantic checks: impossible shapes, malformed URLs, missing files, unset secrets.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::error::Invalid;
+use super::{Scenario, TargetKind};
+use crate::media::{AudioSource, VideoSource};
+
+/// The first problem found, with its key; `base` is the scenario file (relative media paths resolve
+/// against its directory).
+pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
+    let load = &s.load;
+    if load.conferences == 0 {
+        return Err(Invalid::new("load.conferences", "must be at least 1"));
+    }
+    if load.participants == 0 {
+        return Err(Invalid::new("load.participants", "must be at least 1"));
+    }
+    if let Some(n) = load.senders
+        && n > load.participants
+    {
+        return Err(Invalid::new(
+            "load.senders",
+            format!(
+                "{n} video senders but only {} participants per conference (expected senders <= participants)",
+                load.participants
+            ),
+        ));
+    }
+    if let Some(n) = load.audio_senders
+        && n > load.participants
+    {
+        return Err(Invalid::new(
+            "load.audio_senders",
+            format!(
+                "{n} audio senders but only {} participants per conference (expected audio_senders <= participants)",
+                load.participants
+            ),
+        ));
+    }
+    if load.duration.get().is_zero() {
+        return Err(Invalid::new(
+            "load.duration",
+            "must be longer than zero (expected e.g. \"30s\" or \"10m\")",
+        ));
+    }
+    if load.join_delay.is_some() && load.ramp.is_some() {
+        return Err(Invalid::new(
+            "load.ramp",
+            "give either join_delay (per participant within a conference) or ramp (the whole run), not both",
+        ));
+    }
+    if load.room_prefix.is_empty()
+        || !load
+            .room_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(Invalid::new(
+            "load.room_prefix",
+            format!(
+                "{:?} is not a usable room name prefix (expected letters, digits, '-' or '_')",
+                load.room_prefix
+            ),
+        ));
+    }
+
+    check_url("target.url", &s.target.url)?;
+    match s.target.kind {
+        TargetKind::Jitsi => {
+            let j = &s.target.jitsi;
+            if let Some(var) = &j.jwt_env {
+                match std::env::var(var) {
+                    Ok(v) if !v.trim().is_empty() => {}
+                    _ => {
+                        return Err(Invalid::new(
+                            "target.jitsi.jwt_env",
+                            format!("environment variable {var} is not set (expected it to hold the JWT)"),
+                        ));
+                    }
+                }
+            }
+            if let Some(t) = &j.tenant
+                && (t.is_empty() || t.contains('/') || t.contains('#') || t.contains('?'))
+            {
+                return Err(Invalid::new(
+                    "target.jitsi.tenant",
+                    format!("{t:?} is not a tenant name (expected one path segment)"),
+                ));
+            }
+        }
+        TargetKind::Janus => {
+            let j = &s.target.janus;
+            for (key, path) in [("target.janus.janus_js", &j.janus_js), ("target.janus.adapter_js", &j.adapter_js)] {
+                if !path.is_file() {
+                    return Err(Invalid::new(
+                        key,
+                        format!("{} does not exist (install Debian's janus-demos, or give the path)", path.display()),
+                    ));
+                }
+            }
+            if j.page_host.parse::<std::net::IpAddr>().is_err() {
+                return Err(Invalid::new(
+                    "target.janus.page_host",
+                    format!("{:?} is not an IP address (expected e.g. \"127.0.0.1\")", j.page_host),
+                ));
+            }
+        }
+    }
+
+    if let Some(url) = &s.webdriver.url {
+        check_url("webdriver.url", url)?;
+    }
+
+    let base = file.parent().unwrap_or(Path::new("."));
+    VideoSource::parse(&s.media.video, base).map_err(|m| Invalid::new("media.video", m))?;
+    AudioSource::parse(&s.media.audio, base).map_err(|m| Invalid::new("media.audio", m))?;
+
+    if s.stats.interval.get() < Duration::from_millis(500) {
+        return Err(Invalid::new("stats.interval", "must be at least 500ms"));
+    }
+    let t = &s.timeouts;
+    for (key, d) in [
+        ("timeouts.session", t.session),
+        ("timeouts.page", t.page),
+        ("timeouts.join", t.join),
+        ("timeouts.media", t.media),
+        ("timeouts.unhealthy", t.unhealthy),
+        ("timeouts.hangup", t.hangup),
+    ] {
+        if d.get().is_zero() {
+            return Err(Invalid::new(key, "must be longer than zero"));
+        }
+    }
+
+    let th = &s.thresholds;
+    for (key, v) in [
+        ("thresholds.min_join_ratio", th.min_join_ratio),
+        ("thresholds.max_loss_p95", th.max_loss_p95),
+        ("thresholds.max_generator_cpu", th.max_generator_cpu),
+    ] {
+        if let Some(v) = v
+            && !(0.0..=1.0).contains(&v)
+        {
+            return Err(Invalid::new(key, format!("{v} is out of range (expected a ratio from 0 to 1)")));
+        }
+    }
+    for (key, v) in [
+        ("thresholds.min_recv_fps_p50", th.min_recv_fps_p50),
+        ("thresholds.min_recv_fps_p5", th.min_recv_fps_p5),
+    ] {
+        if let Some(v) = v
+            && !(v >= 0.0)
+        {
+            return Err(Invalid::new(key, format!("{v} is negative (expected frames per second >= 0)")));
+        }
+    }
+    Ok(())
+}
+
+fn check_url(key: &str, text: &str) -> Result<(), Invalid> {
+    match url::Url::parse(text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+        Ok(u) => Err(Invalid::new(
+            key,
+            format!("{text:?} has scheme {:?} (expected an http:// or https:// URL with a host)", u.scheme()),
+        )),
+        Err(e) => Err(Invalid::new(
+            key,
+            format!("{text:?} is not a URL: {e} (expected e.g. \"https://meet.example.com\")"),
+        )),
+    }
+}

@@ -1,0 +1,95 @@
+//! W3C capabilities for a torture-style headless Chrome participant with fake media.
+
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+use crate::scenario::WebDriver;
+
+/// Chrome switches every participant gets: fake media without prompts, no background traffic to
+/// anything but the target, loopback ICE allowed (for targets on 127.0.0.0/8), no throttling of
+/// background pages.
+const BASE_ARGS: &[&str] = &[
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+    "--mute-audio",
+    "--disable-infobars",
+    "--allow-insecure-localhost",
+    "--allow-loopback-in-peer-connection",
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+    "--disable-dev-shm-usage",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--disable-sync",
+    "--disable-quic",
+    "--metrics-recording-only",
+];
+
+/// The capabilities of one participant's session.
+///
+/// `local` adds the browser binary (grid nodes use their own stereotype); `video`/`audio` are the fake
+/// media files as seen on the machine running the browser.
+pub fn chrome(cfg: &WebDriver, local: bool, video: Option<&Path>, audio: Option<&Path>) -> Map<String, Value> {
+    let mut args: Vec<String> = BASE_ARGS.iter().map(|s| s.to_string()).collect();
+    if cfg.headless {
+        args.push("--headless=new".into());
+        args.push("--window-size=1280,720".into());
+    }
+    if let Some(v) = video {
+        args.push(format!("--use-file-for-fake-video-capture={}", v.display()));
+    }
+    if let Some(a) = audio {
+        args.push(format!("--use-file-for-fake-audio-capture={}", a.display()));
+    }
+    args.extend(cfg.args.iter().cloned());
+
+    let mut opts = json!({
+        "args": args,
+        "prefs": { "intl.accept_languages": "en-US" },
+    });
+    if local {
+        opts["binary"] = Value::String(cfg.browser.display().to_string());
+    }
+    let mut caps = Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert("acceptInsecureCerts".into(), json!(cfg.accept_insecure_certs));
+    caps.insert("goog:chromeOptions".into(), opts);
+    caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+    if let Some(v) = &cfg.browser_version {
+        caps.insert("browserVersion".into(), json!(v));
+    }
+    caps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fake_media_and_binary() {
+        let cfg = WebDriver::default();
+        let caps = chrome(&cfg, true, Some(Path::new("/m/v.y4m")), None);
+        let args: Vec<&str> = caps["goog:chromeOptions"]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(args.contains(&"--use-file-for-fake-video-capture=/m/v.y4m"));
+        assert!(!args.iter().any(|a| a.starts_with("--use-file-for-fake-audio-capture")));
+        assert!(args.contains(&"--headless=new"));
+        assert!(args.contains(&"--disable-background-networking"));
+        assert_eq!(caps["goog:chromeOptions"]["binary"], "/usr/bin/chromium");
+        let remote = chrome(&cfg, false, None, None);
+        assert!(remote["goog:chromeOptions"].get("binary").is_none());
+    }
+}

@@ -1,0 +1,182 @@
+//! Selenium Grid 4 client for what WebDriver itself does not say: free slots (`/status`), the node
+//! that holds a session (`/graphql`), and raw session deletion.
+//!
+//! The Grid rejects WebDriver-route bodies whose `Content-Type` lacks `charset=utf-8`, so every body
+//! sent here carries it.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::error::InfraError;
+
+const JSON_UTF8: &str = "application/json; charset=utf-8";
+
+/// One node as `/status` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeStatus {
+    /// Node URI.
+    pub uri: String,
+    /// `UP`, `DRAINING`, `DOWN`.
+    pub availability: String,
+    /// Slots in total.
+    pub slots: usize,
+    /// Slots with a session.
+    pub busy: usize,
+}
+
+/// The grid's state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GridStatus {
+    /// The grid says it is ready.
+    pub ready: bool,
+    /// Its nodes.
+    pub nodes: Vec<NodeStatus>,
+}
+
+impl GridStatus {
+    /// Free slots on nodes that are up.
+    pub fn free_slots(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| n.availability == "UP")
+            .map(|n| n.slots.saturating_sub(n.busy))
+            .sum()
+    }
+    /// Sessions running anywhere.
+    pub fn sessions(&self) -> usize {
+        self.nodes.iter().map(|n| n.busy).sum()
+    }
+}
+
+/// Parse a `/status` body (Grid 4 shape: `value.nodes[].slots[].session`).
+pub fn parse_status(v: &Value) -> Option<GridStatus> {
+    let value = v.get("value")?;
+    let ready = value.get("ready")?.as_bool()?;
+    let nodes = value
+        .get("nodes")
+        .and_then(Value::as_array)
+        .map(|nodes| {
+            nodes
+                .iter()
+                .map(|n| {
+                    let slots = n.get("slots").and_then(Value::as_array);
+                    NodeStatus {
+                        uri: n.get("uri").and_then(Value::as_str).unwrap_or_default().to_string(),
+                        availability: n.get("availability").and_then(Value::as_str).unwrap_or("UNKNOWN").to_string(),
+                        slots: slots.map_or(0, Vec::len),
+                        busy: slots.map_or(0, |s| s.iter().filter(|s| !s["session"].is_null()).count()),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(GridStatus { ready, nodes })
+}
+
+/// A Selenium Grid reached at its base URL (the WebDriver URL without `/wd/hub`).
+#[derive(Debug, Clone)]
+pub struct Grid {
+    http: reqwest::Client,
+    base: Url,
+}
+
+/// The grid base (no `/wd/hub`, trailing slash) of a WebDriver URL.
+pub fn base_of(webdriver: &Url) -> Url {
+    let mut u = webdriver.clone();
+    let path = u.path().trim_end_matches('/').trim_end_matches("/wd/hub").to_string();
+    u.set_path(&format!("{}/", path.trim_end_matches('/')));
+    u.set_query(None);
+    u.set_fragment(None);
+    u
+}
+
+impl Grid {
+    /// A client for the grid behind `webdriver` (requests time out after 10 s).
+    pub fn new(webdriver: &Url) -> Grid {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Grid {
+            http,
+            base: base_of(webdriver),
+        }
+    }
+
+    fn what(&self) -> String {
+        format!("Selenium Grid at {}", crate::redact::url(self.base.as_str()))
+    }
+
+    /// `GET /status`.
+    pub async fn status(&self) -> Result<GridStatus, InfraError> {
+        let url = self.base.join("status").expect("url");
+        let r = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| InfraError::new(self.what(), format!("unreachable: {e}")))?;
+        let v: Value = r
+            .json()
+            .await
+            .map_err(|e| InfraError::new(self.what(), format!("/status is not JSON: {e}")))?;
+        parse_status(&v).ok_or_else(|| InfraError::new(self.what(), "/status has no value.ready (is this a Selenium Grid 4?)"))
+    }
+
+    /// The node URI holding a session (`/graphql`), if the grid says.
+    pub async fn node_of(&self, session_id: &str) -> Option<String> {
+        let q = json!({ "query": format!("{{ session(id: \"{session_id}\") {{ nodeUri }} }}") });
+        let r = self
+            .http
+            .post(self.base.join("graphql").ok()?)
+            .header(reqwest::header::CONTENT_TYPE, JSON_UTF8)
+            .body(q.to_string())
+            .send()
+            .await
+            .ok()?;
+        let v: Value = r.json().await.ok()?;
+        v["data"]["session"]["nodeUri"].as_str().map(str::to_string)
+    }
+}
+
+/// `DELETE <webdriver>/session/<id>`: the last resort that guarantees no session is left behind.
+pub async fn delete_session(http: &reqwest::Client, webdriver: &Url, session_id: &str) -> bool {
+    let Ok(url) = webdriver.join(&format!("session/{session_id}")) else {
+        return false;
+    };
+    matches!(
+        http.delete(url).header(reqwest::header::CONTENT_TYPE, JSON_UTF8).send().await,
+        Ok(r) if r.status().is_success() || r.status().as_u16() == 404
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_strips_wd_hub() {
+        for (i, o) in [
+            ("http://h:4444/wd/hub", "http://h:4444/"),
+            ("http://h:4444/wd/hub/", "http://h:4444/"),
+            ("http://h:4444", "http://h:4444/"),
+            ("http://h/grid/wd/hub", "http://h/grid/"),
+        ] {
+            assert_eq!(base_of(&Url::parse(i).unwrap()).as_str(), o);
+        }
+    }
+
+    #[test]
+    fn status_counts_free_slots() {
+        let v = json!({"value":{"ready":true,"message":"Selenium Grid ready.","nodes":[
+            {"uri":"http://127.0.0.1:5555","availability":"UP","slots":[{"session":null},{"session":{"sessionId":"x"}}]},
+            {"uri":"http://127.0.0.1:5556","availability":"DOWN","slots":[{"session":null}]}]}});
+        let s = parse_status(&v).unwrap();
+        assert_eq!(s.free_slots(), 1);
+        assert_eq!(s.sessions(), 1);
+        assert!(parse_status(&json!({"value":{}})).is_none());
+    }
+}
