@@ -154,7 +154,7 @@
         try {
             var A = app();
             var lt = isLoadTest(A);
-            var kind = lt ? 'load-test' : 'full-app';
+            var kind = lt ? 'load-test' : (A ? 'full-app' : 'no-APP');
             var room = roomOf(A);
             var joined = false, ice = null, members = null;
             if (A && room) {
@@ -203,7 +203,7 @@
             }
             if (S.leaving && !S.left) { out.detail += 'leaving; '; }
             if (S.lastError) { out.detail += 'last probe error: ' + S.lastError + '; '; }
-            out.detail += kind + ' app=' + (A ? 'yes' : 'no') + ' room=' + (room ? 'yes' : 'no') +
+            out.detail += kind + ' room=' + (room ? 'yes' : 'no') +
                 ' joined=' + joined + ' ice=' + out.ice + ' members=' + out.members +
                 (ljm ? ' ljm=' + ljm : '');
         } catch (e) {
