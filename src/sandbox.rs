@@ -232,6 +232,15 @@ impl Sandbox {
         Ok(v["response"]["participants"].as_array().map_or(0, Vec::len))
     }
 
+    /// Create a room holding at most `publishers` publishers (a room that is already full, for tests
+    /// and rehearsals of "room full" failures).
+    pub async fn create_room(&self, room: &str, publishers: u32) -> Result<(), String> {
+        self.admin(json!({"janus": "message_plugin", "plugin": "janus.plugin.videoroom",
+                          "request": {"request": "create", "room": room, "publishers": publishers, "permanent": false}}))
+            .await
+            .map(|_| ())
+    }
+
     /// Janus sessions alive right now (admin API `list_sessions`).
     pub async fn sessions(&self) -> Result<usize, String> {
         let v = self.admin(json!({"janus": "list_sessions"})).await?;

@@ -311,6 +311,70 @@ def main():
     finally:
         b.quit()
 
+    # churn: late joiners (subscriber 'update'), a publisher leaving ('unsubscribe'), rejoining
+    # (mid reuse), audio receive; room loadtest1
+    room = a.room + '-churn'
+    cb = {}
+    try:
+        for n in ('c2', 'c0', 'c1'):
+            cb[n] = Browser(a.wd, n, a.chrome_arg)
+        params = {'c2': (0, 0, 1), 'c0': (0, 1, 0), 'c1': (1, 1, 0)}   # audio, video, recv_audio
+
+        def enter(n):
+            au, vi, ra = params[n]
+            q = urllib.parse.urlencode({'server': a.janus, 'room': room, 'display': n,
+                                        'audio': au, 'video': vi, 'recv_audio': ra})
+            cb[n].go(a.page + '?' + q)
+            st, _ = wait_phase(cb[n], ('joined', 'failed'), 30)
+            return st
+
+        def recv_peers(n, want, timeout=15):
+            """poll stats until the set of (kind, peer) recv rows with bytes flowing == want"""
+            t0 = time.time()
+            got = None
+            while time.time() - t0 < timeout:
+                cb[n].stats()
+                time.sleep(1)
+                smp = cb[n].stats()
+                got = sorted((r['kind'], r['peer']) for r in smp['rows']
+                             if r['direction'] == 'recv' and (r['bitrate_kbps'] or 0) > 0)
+                if got == sorted(want):
+                    return True, got, smp, round(time.time() - t0, 1)
+            return False, got, None, round(time.time() - t0, 1)
+
+        st = enter('c2')
+        check('churn c2 joined alone', st.get('phase') == 'joined', json.dumps(st))
+        st = enter('c0')
+        check('churn c0 joined', st.get('phase') == 'joined')
+        ok, got, _, took = recv_peers('c2', [('video', 'c0')])
+        check('churn c2 subscribes c0 (join)', ok, '%s after %ss' % (got, took))
+        st = enter('c1')
+        check('churn c1 joined (audio+video)', st.get('phase') == 'joined')
+        ok, got, smp, took = recv_peers('c2', [('video', 'c0'), ('video', 'c1'), ('audio', 'c1')])
+        check('churn c2 adds c1 audio+video (update)', ok, '%s after %ss' % (got, took))
+        ok, got, _, took = recv_peers('c0', [('video', 'c1')])
+        check('churn c0 gets only c1 video (recv_audio=0)', ok, '%s after %ss' % (got, took))
+        cb['c0'].async_('var d=arguments[arguments.length-1];window.__lt.leave().then(function(){d(1)});')
+        ok, got, smp, took = recv_peers('c2', [('video', 'c1'), ('audio', 'c1')])
+        check('churn c2 drops c0 after it leaves (unsubscribe)', ok, '%s after %ss' % (got, took))
+        st = cb['c2'].state()
+        check('churn c2 members == 2', st.get('members') == 2, st.get('detail'))
+        st = enter('c0')
+        check('churn c0 rejoined', st.get('phase') == 'joined')
+        ok, got, smp, took = recv_peers('c2', [('video', 'c0'), ('video', 'c1'), ('audio', 'c1')])
+        check('churn c2 re-subscribes c0 with the right peer', ok, '%s after %ss' % (got, took))
+        res['churn_c2_rows'] = smp and smp['rows']
+        res['churn_c2_console'] = cb['c2'].console()[-40:]
+        cnt, names = list_participants(a.admin, a.secret, room)
+        check('churn listparticipants == 3', cnt == 3, str(names))
+        for n in cb:
+            cb[n].async_('var d=arguments[arguments.length-1];window.__lt.leave().then(function(){d(1)});')
+        cnt, names = list_participants(a.admin, a.secret, room)
+        check('churn listparticipants == 0 after leave', cnt == 0, str(names))
+    finally:
+        for b in cb.values():
+            b.quit()
+
     res['fails'] = fails
     with open(a.out, 'w') as f:
         json.dump(res, f, indent=1)

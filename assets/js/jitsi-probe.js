@@ -351,12 +351,14 @@
         return S.leaving;
     }
 
-    w.__lt = {
+    var lt = {
         target: 'jitsi',
-        __probeVersion: PROBE_VERSION,
         state: state,
         pcs: pcs,
         peerOf: peerOf,
         leave: leave
     };
+    // non-enumerable: the enumerable shape stays exactly the shared contract
+    Object.defineProperty(lt, '__probeVersion', { value: PROBE_VERSION, enumerable: false });
+    w.__lt = lt;
 })();

@@ -1,0 +1,200 @@
+//! Shared helpers for the end-to-end tests: real Janus, real Selenium Grid, real browsers, all on
+//! loopback. Components are started on free ports and stopped when their guard drops.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use loadtest::results::{self, ClientStatRow, EventRow, ParticipantRow, RunInfo};
+use loadtest::sandbox::{Sandbox, SandboxArgs};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The loadtest binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_loadtest"))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A Janus sandbox on free ports with its own RTP range.
+pub async fn janus(dir: &Path) -> Sandbox {
+    let base = 21000 + (free_port() % 40) * 1000;
+    Sandbox::start(&SandboxArgs {
+        http_port: 0,
+        admin_port: 0,
+        rtp_ports: format!("{base}-{}", base + 999),
+        dir: Some(dir.join("janus")),
+    })
+    .await
+    .expect("the Janus sandbox starts (run ./scripts/setup.sh first)")
+}
+
+/// The Selenium server jar installed by scripts/setup.sh.
+pub fn selenium_jar() -> PathBuf {
+    let p = std::env::var_os("LOADTEST_SELENIUM_JAR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".cache/selenium/package/jar/selenium-server-4.48.0.jar"));
+    assert!(p.is_file(), "Selenium jar {} missing: run ./scripts/setup.sh", p.display());
+    p
+}
+
+/// Kills its processes when dropped.
+pub struct Procs(pub Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A real Selenium Grid 4: one hub and one node (Chromium via chromedriver), on loopback.
+pub struct Grid {
+    pub url: String,
+    pub node_uri: String,
+    pub procs: Procs,
+}
+
+pub fn start_grid(dir: &Path, slots: usize) -> Grid {
+    let jar = selenium_jar();
+    let (hub, publish, subscribe, node) = (free_port(), free_port(), free_port(), free_port());
+    std::fs::create_dir_all(dir).unwrap();
+    let hub_toml = format!(
+        "[server]\nhost = \"127.0.0.1\"\nport = {hub}\n[events]\npublish = \"tcp://127.0.0.1:{publish}\"\nsubscribe = \"tcp://127.0.0.1:{subscribe}\"\nbind = true\n[sessionqueue]\nsession-request-timeout = 60\nsession-retry-interval = 1\n[distributor]\nreject-unsupported-caps = true\n"
+    );
+    let node_toml = format!(
+        "[server]\nhost = \"127.0.0.1\"\nport = {node}\n[events]\npublish = \"tcp://127.0.0.1:{publish}\"\nsubscribe = \"tcp://127.0.0.1:{subscribe}\"\n[node]\ngrid-url = \"http://127.0.0.1:{hub}\"\ndetect-drivers = false\nselenium-manager = false\nmax-sessions = {slots}\noverride-max-sessions = true\nsession-timeout = 300\nheartbeat-period = 5\n[[node.driver-configuration]]\ndisplay-name = \"Chromium (Debian)\"\nwebdriver-executable = \"/usr/bin/chromedriver\"\nmax-sessions = {slots}\nstereotype = '{{\"browserName\": \"chrome\", \"goog:chromeOptions\": {{\"binary\": \"/usr/bin/chromium\"}}}}'\n"
+    );
+    std::fs::write(dir.join("hub.toml"), hub_toml).unwrap();
+    std::fs::write(dir.join("node.toml"), node_toml).unwrap();
+    let spawn = |role: &str| {
+        Command::new("java")
+            .args(["-Xmx256m", "-jar"])
+            .arg(&jar)
+            .arg(role)
+            .arg("--config")
+            .arg(dir.join(format!("{role}.toml")))
+            .args(["--tracing", "false"])
+            .stdout(Stdio::from(std::fs::File::create(dir.join(format!("{role}.log"))).unwrap()))
+            .stderr(Stdio::from(std::fs::File::create(dir.join(format!("{role}.err"))).unwrap()))
+            .spawn()
+            .unwrap()
+    };
+    let procs = Procs(vec![spawn("hub"), spawn("node")]);
+    let url = format!("http://127.0.0.1:{hub}");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(s) = grid_status(&url)
+            && s["value"]["ready"] == true
+            && s["value"]["nodes"].as_array().is_some_and(|n| !n.is_empty())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "grid not ready in 90 s; see {}", dir.display());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Grid {
+        url,
+        node_uri: format!("http://127.0.0.1:{node}"),
+        procs,
+    }
+}
+
+/// `GET <grid>/status` with curl (a client independent of the tool's own).
+pub fn grid_status(url: &str) -> Result<serde_json::Value, String> {
+    let out = Command::new("curl").args(["-s", "--max-time", "5", &format!("{url}/status")]).output().map_err(|e| e.to_string())?;
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}
+
+/// Sessions running on the grid right now.
+pub fn grid_sessions(url: &str) -> usize {
+    let s = grid_status(url).unwrap();
+    s["value"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|n| n["slots"].as_array().unwrap().iter())
+        .filter(|slot| !slot["session"].is_null())
+        .count()
+}
+
+/// Chromium processes alive (a leak check).
+pub fn chromium_processes() -> usize {
+    let out = Command::new("pgrep").args(["-f", "chromium.*--use-fake-device-for-media-stream"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// Run the binary to completion.
+pub fn loadtest(args: &[&str]) -> std::process::Output {
+    Command::new(bin())
+        .args(args)
+        .env("LOADTEST_CACHE", repo().join(".cache/loadtest"))
+        .output()
+        .unwrap()
+}
+
+/// Start the binary in the background.
+pub fn spawn_loadtest(args: &[&str]) -> Child {
+    Command::new(bin())
+        .args(args)
+        .env("LOADTEST_CACHE", repo().join(".cache/loadtest"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+pub struct RunFiles {
+    pub info: RunInfo,
+    pub participants: Vec<ParticipantRow>,
+    pub events: Vec<EventRow>,
+    pub stats: Vec<ClientStatRow>,
+}
+
+/// Read and parse every results file (fails the test if any does not parse).
+pub fn read_results(dir: &Path) -> RunFiles {
+    RunFiles {
+        info: results::read_run(dir).expect("run.json parses"),
+        participants: results::read_csv(&dir.join("participants.csv")).expect("participants.csv parses"),
+        events: results::read_csv(&dir.join("events.csv")).expect("events.csv parses"),
+        stats: results::read_csv(&dir.join("client_stats.csv")).expect("client_stats.csv parses"),
+    }
+}
+
+impl RunFiles {
+    /// Peers from which `participant` received video at fps > 0.
+    pub fn video_peers(&self, participant: &str) -> std::collections::BTreeSet<String> {
+        self.stats
+            .iter()
+            .filter(|r| r.participant == participant && r.direction == "recv" && r.kind == "video")
+            .filter(|r| r.fps.is_some_and(|f| f > 0.0))
+            .map(|r| r.peer.clone())
+            .collect()
+    }
+    pub fn has_event(&self, participant: &str, event: &str) -> bool {
+        self.events.iter().any(|e| e.participant == participant && e.event == event)
+    }
+}
+
+/// Poll until `f` is true or the timeout passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    f()
+}

@@ -1,0 +1,157 @@
+//! `loadtest run` end to end with real Chromium, a real Janus and (for one test) a real Selenium Grid.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::*;
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+async fn room_empty(sb: &loadtest::sandbox::Sandbox, room: &str) -> bool {
+    for _ in 0..20 {
+        if sb.participants(room).await == Ok(0) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn embedded_default_brings_six_participants_into_two_janus_rooms() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = janus(tmp.path()).await;
+    let out = tmp.path().join("run");
+    let o = loadtest(&[
+        "run", "-s", "scenarios/local-janus.toml",
+        "--set", &format!("target.url={}", sb.janus_url),
+        "--set", "load.duration=20s",
+        "--out", out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = read_results(&out);
+    assert_eq!(r.info.outcome, "passed");
+    assert!(r.info.ended_at.is_some());
+    assert_eq!((r.info.planned, r.info.ok, r.info.failed), (6, 6, 0));
+    assert_eq!(r.participants.len(), 6);
+    for p in &r.participants {
+        assert_eq!(p.outcome, "ok", "{p:?}");
+        assert_eq!(p.node, "local");
+        assert!(p.session_ms.is_some() && p.page_ms.is_some() && p.join_ms.is_some() && p.media_ms.is_some(), "{p:?}");
+        assert!(p.remote_address.starts_with("127.0.0.2:"), "media stayed on loopback: {p:?}");
+        // Every participant received every other participant's video.
+        let mates: BTreeSet<String> = r
+            .participants
+            .iter()
+            .filter(|q| q.conference == p.conference && q.participant != p.participant)
+            .map(|q| q.participant.clone())
+            .collect();
+        let got = r.video_peers(&p.participant);
+        assert!(mates.is_subset(&got), "{} received video from {got:?}, expected {mates:?}", p.participant);
+        for ev in ["scheduled", "session", "page", "joined", "media", "left", "closed"] {
+            assert!(r.has_event(&p.participant, ev), "{} has no {ev} event", p.participant);
+        }
+    }
+    // Sent streams carry resolution and quality-limitation data.
+    assert!(r.stats.iter().any(|s| s.direction == "send" && s.width == Some(320) && !s.quality_limitation.is_empty()));
+    // Nobody left behind: rooms empty and no Janus session right away (not after the 60 s timeout).
+    assert!(room_empty(&sb, "loadtest0").await && room_empty(&sb, "loadtest1").await);
+    assert_eq!(sb.sessions().await, Ok(0));
+    assert!(wait_until(Duration::from_secs(5), || chromium_processes() == 0), "browsers left running");
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_participant_that_cannot_join_fails_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = janus(tmp.path()).await;
+    // The room exists already and holds only 2 publishers: the third sender is refused by Janus.
+    sb.create_room("full0", 2).await.unwrap();
+    let out = tmp.path().join("run");
+    let o = loadtest(&[
+        "run", "-s", "scenarios/local-janus.toml",
+        "--set", &format!("target.url={}", sb.janus_url),
+        "--set", "load.conferences=1",
+        "--set", "load.room_prefix=full",
+        "--set", "load.duration=12s",
+        "--set", "timeouts.join=15s",
+        "--out", out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "participants failed means exit 1: {}", stderr(&o));
+    let r = read_results(&out);
+    assert_eq!(r.info.outcome, "failed");
+    let failed: Vec<_> = r.participants.iter().filter(|p| p.outcome == "failed").collect();
+    let ok: Vec<_> = r.participants.iter().filter(|p| p.outcome == "ok").collect();
+    assert_eq!((failed.len(), ok.len()), (1, 2), "{:?}", r.participants);
+    let f = failed[0];
+    assert!(f.reason.contains("publishers"), "reason names the refusal: {}", f.reason);
+    assert!(r.has_event(&f.participant, "failed") && r.has_event(&f.participant, "closed"));
+    // The failure keeps a screenshot and the browser console.
+    let png = std::fs::read(out.join("artifacts").join(format!("{}.png", f.participant))).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let log = std::fs::read_to_string(out.join("artifacts").join(format!("{}.console.log", f.participant))).unwrap();
+    assert!(!log.is_empty());
+    // The two others saw each other.
+    for p in &ok {
+        let other = ok.iter().find(|q| q.participant != p.participant).unwrap();
+        assert!(r.video_peers(&p.participant).contains(&other.participant));
+    }
+    assert!(room_empty(&sb, "full0").await);
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_a_selenium_grid_sigint_mid_call_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = janus(tmp.path()).await;
+    let grid = start_grid(&tmp.path().join("grid"), 4);
+    let out = tmp.path().join("run");
+    let child = spawn_loadtest(&[
+        "run", "-s", "scenarios/local-janus.toml",
+        "--set", &format!("target.url={}", sb.janus_url),
+        "--set", &format!("webdriver.url={}/wd/hub", grid.url),
+        "--set", "load.participants=2",
+        "--set", "load.duration=5m",
+        "--out", out.to_str().unwrap(),
+    ]);
+    let pid = child.id();
+    // Wait until all four are in the call with media flowing.
+    let events = out.join("events.csv");
+    let in_call = wait_until(Duration::from_secs(120), || {
+        std::fs::read_to_string(&events).map(|t| t.lines().filter(|l| l.contains(",media,")).count() == 4).unwrap_or(false)
+    });
+    assert!(in_call, "participants did not reach media through the grid");
+    assert_eq!(grid_sessions(&grid.url), 4);
+    assert!(sb.participants("loadtest0").await.unwrap() == 2);
+
+    unsafe_kill(pid, "INT");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+
+    // Nothing left: no grid session, nobody in the rooms, no Janus session.
+    assert_eq!(grid_sessions(&grid.url), 0, "sessions left on the grid");
+    assert!(room_empty(&sb, "loadtest0").await && room_empty(&sb, "loadtest1").await, "ghost participants");
+    assert_eq!(sb.sessions().await, Ok(0));
+
+    // Partial results parse and say what happened; each participant's grid node is recorded.
+    let r = read_results(&out);
+    assert_eq!(r.info.outcome, "interrupted");
+    assert!(r.info.ended_at.is_some());
+    assert_eq!(r.participants.len(), 4);
+    for p in &r.participants {
+        assert_eq!(p.node, grid.node_uri, "{p:?}");
+        assert!(r.has_event(&p.participant, "left"), "{} did not leave", p.participant);
+    }
+    assert!(r.events.iter().any(|e| e.participant == "run" && e.event == "interrupted"));
+    assert!(!r.stats.is_empty());
+    sb.stop().await;
+}
+
+fn unsafe_kill(pid: u32, sig: &str) {
+    let st = std::process::Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    assert!(st.success());
+}
