@@ -115,6 +115,7 @@ async fn through_a_selenium_grid_sigint_mid_call_leaves_nothing_behind() {
         "--set", &format!("target.url={}", sb.janus_url),
         "--set", &format!("webdriver.url={}/wd/hub", grid.url),
         "--set", "load.participants=2",
+        "--set", "load.senders=2",
         "--set", "load.duration=5m",
         "--out", out.to_str().unwrap(),
     ]);

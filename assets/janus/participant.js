@@ -126,7 +126,11 @@
     var op = sub.queue.shift();
     if (!op) return;
     sub.busy = true;
-    var done = function () { sub.busy = false; sub.waiter = null; setTimeout(pump, 0); };
+    var t0 = Date.now();
+    var done = function () {
+      log('subscriber op ' + op.kind + ' done in ' + (Date.now() - t0) + ' ms');
+      sub.busy = false; sub.waiter = null; setTimeout(pump, 0);
+    };
     runOp(op).then(done, function (e) { warn('subscriber op failed', op.kind, errText(e)); done(); });
   }
   // resolves when the subscriber handle receives one of `events` (or an error), answering any offer first
