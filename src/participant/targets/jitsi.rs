@@ -57,10 +57,9 @@ pub struct MeetUrl {
 }
 
 impl MeetUrl {
-    /// `base[/tenant][/_load-test]/room`.
+    /// `base[/tenant][/_load-test]/room`; a query on the base URL is kept.
     pub fn new(base: &Url, tenant: Option<&str>, page: JitsiPage, room: &str) -> MeetUrl {
         let mut u = base.clone();
-        u.set_query(None);
         u.set_fragment(None);
         let mut path = u.path().trim_end_matches('/').to_string();
         if let Some(t) = tenant {
