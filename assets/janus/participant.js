@@ -160,6 +160,10 @@
         sub.feeds[s.feed].mids[s.mid] = true;
       });
       var streams = list.map(function (s) { return { feed: s.feed, mid: s.mid }; });
+      // on failure forget what we asked for, so a later publishers event can retry
+      var forget = function () {
+        list.forEach(function (s) { if (sub.feeds[s.feed]) delete sub.feeds[s.feed].mids[s.mid]; });
+      };
       return ensureSubHandle().then(function (h) {
         var msg, evs;
         if (!sub.joined) {
@@ -170,13 +174,10 @@
           evs = ['updated'];
         }
         var w = waitFor(evs);
-        return sendP(h, msg).then(function () { return w; }).then(function (r) {
-          if (r && r.error) {
-            // forget what we asked for so a later publishers event can retry
-            list.forEach(function (s) { if (sub.feeds[s.feed]) delete sub.feeds[s.feed].mids[s.mid]; });
-          }
-        });
-      });
+        return sendP(h, msg).then(function () { return w; });
+      }).then(function (r) {
+        if (r && r.error) forget();
+      }, function (e) { forget(); throw e; });
     }
     if (op.kind === 'unsubscribe') {
       var f = sub.feeds[op.feed];
