@@ -23,10 +23,30 @@ pub struct VideoPreset {
 
 /// The video presets, cheapest first.
 pub const VIDEO_PRESETS: [VideoPreset; 4] = [
-    VideoPreset { name: "tiny", width: 160, height: 120, fps: 10 },
-    VideoPreset { name: "small", width: 320, height: 240, fps: 15 },
-    VideoPreset { name: "vga", width: 640, height: 480, fps: 20 },
-    VideoPreset { name: "hd", width: 1280, height: 720, fps: 30 },
+    VideoPreset {
+        name: "tiny",
+        width: 160,
+        height: 120,
+        fps: 10,
+    },
+    VideoPreset {
+        name: "small",
+        width: 320,
+        height: 240,
+        fps: 15,
+    },
+    VideoPreset {
+        name: "vga",
+        width: 640,
+        height: 480,
+        fps: 20,
+    },
+    VideoPreset {
+        name: "hd",
+        width: 1280,
+        height: 720,
+        fps: 30,
+    },
 ];
 
 /// Seconds of video in a generated loop.
@@ -63,7 +83,11 @@ pub enum AudioSource {
 
 fn user_file(text: &str, base: &Path, ext: &str) -> Result<PathBuf, String> {
     let p = Path::new(text);
-    let p = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    let p = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
     let ok_ext = p.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext));
     if !ok_ext {
         return Err(format!("{text:?} is neither a preset nor a .{ext} file"));
@@ -71,7 +95,8 @@ fn user_file(text: &str, base: &Path, ext: &str) -> Result<PathBuf, String> {
     if !p.is_file() {
         return Err(format!("media file {} does not exist", p.display()));
     }
-    p.canonicalize().map_err(|e| format!("media file {}: {e}", p.display()))
+    p.canonicalize()
+        .map_err(|e| format!("media file {}: {e}", p.display()))
 }
 
 impl VideoSource {
@@ -86,7 +111,12 @@ impl VideoSource {
         let names: Vec<&str> = VIDEO_PRESETS.iter().map(|p| p.name).collect();
         user_file(text, base, "y4m")
             .map(VideoSource::File)
-            .map_err(|e| format!("{e} (expected one of {}, \"chrome\", or a path to a .y4m file)", names.join(", ")))
+            .map_err(|e| {
+                format!(
+                    "{e} (expected one of {}, \"chrome\", or a path to a .y4m file)",
+                    names.join(", ")
+                )
+            })
     }
 
     /// Short description for plans and reports, e.g. `small (320x240@15)`.
@@ -108,7 +138,11 @@ impl AudioSource {
             "speech" => Ok(AudioSource::Speech),
             _ => user_file(text, base, "wav")
                 .map(AudioSource::File)
-                .map_err(|e| format!("{e} (expected \"speech\", \"tone\", \"chrome\", or a path to a .wav file)")),
+                .map_err(|e| {
+                    format!(
+                        "{e} (expected \"speech\", \"tone\", \"chrome\", or a path to a .wav file)"
+                    )
+                }),
         }
     }
 
@@ -161,7 +195,11 @@ pub fn cache_dir() -> PathBuf {
 }
 
 /// Generate (or reuse from `cache`) the files the sources need.
-pub fn prepare(video: &VideoSource, audio: &AudioSource, cache: &Path) -> io::Result<PreparedMedia> {
+pub fn prepare(
+    video: &VideoSource,
+    audio: &AudioSource,
+    cache: &Path,
+) -> io::Result<PreparedMedia> {
     let dir = cache.join("media");
     fs::create_dir_all(&dir)?;
     let video = match video {
@@ -172,7 +210,9 @@ pub fn prepare(video: &VideoSource, audio: &AudioSource, cache: &Path) -> io::Re
                 "video-{}-{}x{}-{}fps-v{GENERATOR_VERSION}.y4m",
                 p.name, p.width, p.height, p.fps
             ));
-            cached(&path, |w| write_y4m(w, p.width, p.height, p.fps, p.fps * VIDEO_LOOP_SECS))?;
+            cached(&path, |w| {
+                write_y4m(w, p.width, p.height, p.fps, p.fps * VIDEO_LOOP_SECS)
+            })?;
             Some(path)
         }
     };
@@ -186,7 +226,9 @@ pub fn prepare(video: &VideoSource, audio: &AudioSource, cache: &Path) -> io::Re
         }
         AudioSource::Speech => {
             let path = dir.join(format!("audio-speech-v{GENERATOR_VERSION}.wav"));
-            cached(&path, |w| write_wav(w, &speech_samples(AUDIO_LOOP_SECS, 0x5eed)))?;
+            cached(&path, |w| {
+                write_wav(w, &speech_samples(AUDIO_LOOP_SECS, 0x5eed))
+            })?;
             Some(path)
         }
     };
@@ -223,7 +265,13 @@ const DIGITS: [[u8; 5]; 10] = [
 
 /// Write a YUV 4:2:0 Y4M stream of `frames` frames: a drifting gradient, a sweeping bar, colour
 /// quadrants and the frame number in the top-left corner.
-pub fn write_y4m(w: &mut dyn Write, width: u32, height: u32, fps: u32, frames: u32) -> io::Result<()> {
+pub fn write_y4m(
+    w: &mut dyn Write,
+    width: u32,
+    height: u32,
+    fps: u32,
+    frames: u32,
+) -> io::Result<()> {
     let (wi, hi) = (width as usize, height as usize);
     writeln!(w, "YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg")?;
     let mut y = vec![0u8; wi * hi];
@@ -238,7 +286,11 @@ pub fn write_y4m(w: &mut dyn Write, width: u32, height: u32, fps: u32, frames: u
             for col in 0..wi {
                 let g = ((col * 256 / wi + shift) & 0xff) as u8;
                 let in_bar = col.abs_diff(bar) < wi / 20 + 1;
-                y[row * wi + col] = if in_bar { 235 } else { 16 + g / 2 + (row * 64 / hi) as u8 };
+                y[row * wi + col] = if in_bar {
+                    235
+                } else {
+                    16 + g / 2 + (row * 64 / hi) as u8
+                };
             }
         }
         for row in 0..ch {
@@ -332,7 +384,11 @@ pub fn speech_samples(secs: u32, seed: u64) -> Vec<i16> {
     let mut talking = true;
     let mut phase = 0.0f64;
     while out.len() < total {
-        let len = if talking { rng.exp(1.0).clamp(0.3, 3.0) } else { rng.exp(0.5).clamp(0.2, 1.5) };
+        let len = if talking {
+            rng.exp(1.0).clamp(0.3, 3.0)
+        } else {
+            rng.exp(0.5).clamp(0.2, 1.5)
+        };
         let n = ((len * SAMPLE_RATE as f64) as usize).min(total - out.len());
         let pitch0 = 110.0 + 90.0 * rng.next_f64();
         let syll = 3.0 + 2.0 * rng.next_f64();
@@ -387,7 +443,10 @@ mod tests {
         let s = speech_samples(6, 7);
         assert_eq!(s.len(), 6 * SAMPLE_RATE as usize);
         let silent = s.chunks(4800).filter(|c| c.iter().all(|&x| x == 0)).count();
-        let loud = s.chunks(4800).filter(|c| c.iter().any(|&x| x.abs() > 1000)).count();
+        let loud = s
+            .chunks(4800)
+            .filter(|c| c.iter().any(|&x| x.abs() > 1000))
+            .count();
         assert!(silent > 3 && loud > 10, "silent {silent} loud {loud}");
         assert_eq!(s, speech_samples(6, 7), "deterministic");
     }
@@ -395,20 +454,46 @@ mod tests {
     #[test]
     fn sources_parse_presets_and_reject_bad_files() {
         let base = Path::new("/");
-        assert_eq!(VideoSource::parse("small", base).unwrap(), VideoSource::Preset(VIDEO_PRESETS[1]));
-        assert!(VideoSource::parse("/nonexistent.y4m", base).unwrap_err().contains("does not exist"));
-        assert!(VideoSource::parse("movie.mp4", base).unwrap_err().contains("expected one of"));
-        assert_eq!(AudioSource::parse("speech", base).unwrap(), AudioSource::Speech);
+        assert_eq!(
+            VideoSource::parse("small", base).unwrap(),
+            VideoSource::Preset(VIDEO_PRESETS[1])
+        );
+        assert!(
+            VideoSource::parse("/nonexistent.y4m", base)
+                .unwrap_err()
+                .contains("does not exist")
+        );
+        assert!(
+            VideoSource::parse("movie.mp4", base)
+                .unwrap_err()
+                .contains("expected one of")
+        );
+        assert_eq!(
+            AudioSource::parse("speech", base).unwrap(),
+            AudioSource::Speech
+        );
     }
 
     #[test]
     fn prepare_caches_files() {
         let dir = tempfile::tempdir().unwrap();
-        let p = prepare(&VideoSource::Preset(VIDEO_PRESETS[0]), &AudioSource::Tone, dir.path()).unwrap();
+        let p = prepare(
+            &VideoSource::Preset(VIDEO_PRESETS[0]),
+            &AudioSource::Tone,
+            dir.path(),
+        )
+        .unwrap();
         let v = p.video.unwrap();
         let len = fs::metadata(&v).unwrap().len();
         assert_eq!(len as usize, 43 + 20 * (6 + 160 * 120 * 3 / 2));
-        let node = PreparedMedia { video: Some(v.clone()), audio: None }.on_node(Some(Path::new("/srv/m")));
-        assert_eq!(node.video.unwrap(), Path::new("/srv/m").join(v.file_name().unwrap()));
+        let node = PreparedMedia {
+            video: Some(v.clone()),
+            audio: None,
+        }
+        .on_node(Some(Path::new("/srv/m")));
+        assert_eq!(
+            node.video.unwrap(),
+            Path::new("/srv/m").join(v.file_name().unwrap())
+        );
     }
 }

@@ -33,11 +33,17 @@ pub fn url(text: &str) -> String {
 mod tests {
     #[test]
     fn credentials_and_tokens_are_hidden() {
-        assert_eq!(super::url("http://u:p@h:4444/wd/hub"), "http://***:***@h:4444/wd/hub");
+        assert_eq!(
+            super::url("http://u:p@h:4444/wd/hub"),
+            "http://***:***@h:4444/wd/hub"
+        );
         assert_eq!(
             super::url("https://m.example/room?jwt=abc.def&x=1#jwt=%22abc%22&config.a=1"),
             "https://m.example/room?jwt=***&x=1#jwt=***&config.a=1"
         );
-        assert_eq!(super::url("https://m.example/myjwt=1"), "https://m.example/myjwt=1");
+        assert_eq!(
+            super::url("https://m.example/myjwt=1"),
+            "https://m.example/myjwt=1"
+        );
     }
 }

@@ -96,12 +96,16 @@ async fn ip(args: &[&str]) -> Result<String, String> {
 /// Make sure `ltv0` exists, is up and carries 127.0.0.2/32 (needs CAP_NET_ADMIN; idempotent).
 pub async fn ensure_media_interface() -> Result<(), InfraError> {
     let what = || format!("media interface {ICE_IFACE} ({MEDIA_IP}/32)");
-    let have = ip(&["-o", "addr", "show", "dev", ICE_IFACE]).await.unwrap_or_default();
+    let have = ip(&["-o", "addr", "show", "dev", ICE_IFACE])
+        .await
+        .unwrap_or_default();
     if have.contains(&format!("{MEDIA_IP}/32")) {
         return Ok(());
     }
     let steps: [&[&str]; 4] = [
-        &["link", "add", ICE_IFACE, "type", "veth", "peer", "name", "ltv1"],
+        &[
+            "link", "add", ICE_IFACE, "type", "veth", "peer", "name", "ltv1",
+        ],
         &["addr", "add", "127.0.0.2/32", "dev", ICE_IFACE],
         &["link", "set", ICE_IFACE, "up"],
         &["link", "set", "ltv1", "up"],
@@ -112,7 +116,10 @@ pub async fn ensure_media_interface() -> Result<(), InfraError> {
         {
             return Err(InfraError::new(
                 what(),
-                format!("`ip {}` failed: {e} (the sandbox needs root or CAP_NET_ADMIN to keep media on loopback)", step.join(" ")),
+                format!(
+                    "`ip {}` failed: {e} (the sandbox needs root or CAP_NET_ADMIN to keep media on loopback)",
+                    step.join(" ")
+                ),
             ));
         }
     }
@@ -125,23 +132,32 @@ impl Sandbox {
         let what = "Janus sandbox";
         let janus = Path::new("/usr/bin/janus");
         if !janus.is_file() {
-            return Err(InfraError::new(what, "/usr/bin/janus not found (apt-get install janus janus-demos)"));
+            return Err(InfraError::new(
+                what,
+                "/usr/bin/janus not found (apt-get install janus janus-demos)",
+            ));
         }
-        let libs = plugin_root().ok_or_else(|| InfraError::new(what, "Janus plugins folder not found under /usr/lib"))?;
+        let libs = plugin_root().ok_or_else(|| {
+            InfraError::new(what, "Janus plugins folder not found under /usr/lib")
+        })?;
         ensure_media_interface().await?;
         let port = |p: u16| if p == 0 { free_port() } else { Ok(p) };
         let http_port = port(args.http_port).map_err(|e| InfraError::new(what, e.to_string()))?;
         let admin_port = port(args.admin_port).map_err(|e| InfraError::new(what, e.to_string()))?;
         for p in [http_port, admin_port] {
             if TcpListener::bind(("127.0.0.1", p)).is_err() {
-                return Err(InfraError::new(what, format!("port {p} on 127.0.0.1 is in use (another sandbox?)")));
+                return Err(InfraError::new(
+                    what,
+                    format!("port {p} on 127.0.0.1 is in use (another sandbox?)"),
+                ));
             }
         }
         let dir = match &args.dir {
             Some(d) => d.clone(),
             None => crate::media::cache_dir().join(format!("sandbox-{http_port}")),
         };
-        std::fs::create_dir_all(&dir).map_err(|e| InfraError::new(what, format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| InfraError::new(what, format!("{}: {e}", dir.display())))?;
         let dir = dir.canonicalize().unwrap_or(dir);
         let secret = random_hex(16);
         let log = dir.join("janus.log");
@@ -154,10 +170,14 @@ impl Sandbox {
                 .replace("{{INTERFACE_IP}}", MEDIA_IP)
                 .replace("{{HTTP_PORT}}", &http_port.to_string())
                 .replace("{{ADMIN_PORT}}", &admin_port.to_string())
-                .replace("/usr/lib/x86_64-linux-gnu/janus", &libs.display().to_string())
+                .replace(
+                    "/usr/lib/x86_64-linux-gnu/janus",
+                    &libs.display().to_string(),
+                )
         };
         let write = |name: &str, text: String| {
-            std::fs::write(dir.join(name), text).map_err(|e| InfraError::new(what, format!("writing {name}: {e}")))
+            std::fs::write(dir.join(name), text)
+                .map_err(|e| InfraError::new(what, format!("writing {name}: {e}")))
         };
         write("janus.jcfg", fill(JANUS_JCFG))?;
         write("janus.transport.http.jcfg", fill(HTTP_JCFG))?;
@@ -166,7 +186,10 @@ impl Sandbox {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(dir.join("admin_secret"), std::fs::Permissions::from_mode(0o600));
+            let _ = std::fs::set_permissions(
+                dir.join("admin_secret"),
+                std::fs::Permissions::from_mode(0o600),
+            );
         }
         let mut child = Command::new(janus)
             .arg("-C")
@@ -183,7 +206,10 @@ impl Sandbox {
             .map_err(|e| InfraError::new(what, format!("cannot start janus: {e}")))?;
         let janus_url = format!("http://127.0.0.1:{http_port}/janus");
         let admin_url = format!("http://127.0.0.1:{admin_port}/admin");
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap_or_default();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap_or_default();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Ok(r) = http.get(format!("{janus_url}/info")).send().await
@@ -194,10 +220,19 @@ impl Sandbox {
             if let Ok(Some(status)) = child.try_wait() {
                 let tail = std::fs::read_to_string(&log).unwrap_or_default();
                 let tail: Vec<&str> = tail.lines().rev().take(5).collect();
-                return Err(InfraError::new(what, format!("janus exited ({status}): {}", tail.join(" | "))));
+                return Err(InfraError::new(
+                    what,
+                    format!("janus exited ({status}): {}", tail.join(" | ")),
+                ));
             }
             if Instant::now() > deadline {
-                return Err(InfraError::new(what, format!("no answer from {janus_url}/info within 15 s; see {}", log.display())));
+                return Err(InfraError::new(
+                    what,
+                    format!(
+                        "no answer from {janus_url}/info within 15 s; see {}",
+                        log.display()
+                    ),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -214,8 +249,16 @@ impl Sandbox {
         let mut body = body;
         body["transaction"] = json!(random_hex(6));
         body["admin_secret"] = json!(self.admin_secret);
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().map_err(|e| e.to_string())?;
-        let r = http.post(&self.admin_url).body(body.to_string()).send().await.map_err(|e| e.to_string())?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let r = http
+            .post(&self.admin_url)
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         let v: Value = r.json().await.map_err(|e| e.to_string())?;
         if v["janus"] != "success" {
             return Err(v.to_string());
@@ -226,8 +269,10 @@ impl Sandbox {
     /// Participants in a room right now (admin API `listparticipants`); 0 when the room is gone.
     pub async fn participants(&self, room: &str) -> Result<usize, String> {
         let v = self
-            .admin(json!({"janus": "message_plugin", "plugin": "janus.plugin.videoroom",
-                           "request": {"request": "listparticipants", "room": room}}))
+            .admin(
+                json!({"janus": "message_plugin", "plugin": "janus.plugin.videoroom",
+                           "request": {"request": "listparticipants", "room": room}}),
+            )
             .await?;
         Ok(v["response"]["participants"].as_array().map_or(0, Vec::len))
     }
@@ -256,8 +301,14 @@ impl Sandbox {
 /// `loadtest sandbox`: run until Ctrl-C.
 pub async fn exec(args: SandboxArgs) -> anyhow::Result<i32> {
     let sb = Sandbox::start(&args).await?;
-    println!("Janus sandbox running: API {}  admin {}", sb.janus_url, sb.admin_url);
-    println!("media on {MEDIA_IP} ({ICE_IFACE}); config and log in {}", sb.dir.display());
+    println!(
+        "Janus sandbox running: API {}  admin {}",
+        sb.janus_url, sb.admin_url
+    );
+    println!(
+        "media on {MEDIA_IP} ({ICE_IFACE}); config and log in {}",
+        sb.dir.display()
+    );
     println!("admin secret in {}", sb.dir.join("admin_secret").display());
     println!("press Ctrl-C to stop");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -125,21 +125,38 @@ pub fn expand(load: &Load) -> Vec<ParticipantPlan> {
 
 /// Total run length: the last participant's leave time.
 pub fn run_length(plans: &[ParticipantPlan]) -> Duration {
-    plans.iter().map(|p| p.leave_offset).max().unwrap_or_default()
+    plans
+        .iter()
+        .map(|p| p.leave_offset)
+        .max()
+        .unwrap_or_default()
 }
 
 /// The expanded plan as text: per conference, its participants, roles, join offsets and media.
 pub fn describe(s: &crate::scenario::Scenario, plans: &[ParticipantPlan]) -> String {
     use std::fmt::Write;
     let base = std::path::Path::new(".");
-    let video = crate::media::VideoSource::parse(&s.media.video, base).map(|v| v.describe()).unwrap_or_else(|_| s.media.video.clone());
-    let audio = crate::media::AudioSource::parse(&s.media.audio, base).map(|a| a.describe()).unwrap_or_else(|_| s.media.audio.clone());
+    let video = crate::media::VideoSource::parse(&s.media.video, base)
+        .map(|v| v.describe())
+        .unwrap_or_else(|_| s.media.video.clone());
+    let audio = crate::media::AudioSource::parse(&s.media.audio, base)
+        .map(|a| a.describe())
+        .unwrap_or_else(|_| s.media.audio.clone());
     let mut out = String::new();
-    let _ = writeln!(out, "scenario {}: {} target {}", s.name, s.target.kind.as_str(), crate::redact::url(&s.target.url));
+    let _ = writeln!(
+        out,
+        "scenario {}: {} target {}",
+        s.name,
+        s.target.kind.as_str(),
+        crate::redact::url(&s.target.url)
+    );
     let _ = writeln!(
         out,
         "webdriver: {}",
-        s.webdriver.url.as_deref().map_or("local chromedriver (started by loadtest)".to_string(), crate::redact::url)
+        s.webdriver.url.as_deref().map_or(
+            "local chromedriver (started by loadtest)".to_string(),
+            crate::redact::url
+        )
     );
     let _ = writeln!(
         out,
@@ -150,12 +167,21 @@ pub fn describe(s: &crate::scenario::Scenario, plans: &[ParticipantPlan]) -> Str
         s.load.duration,
         humantime::format_duration(run_length(plans))
     );
-    let _ = writeln!(out, "media: video senders play {video}; audio senders play {audio}; receive audio: {}", s.media.receive_audio);
+    let _ = writeln!(
+        out,
+        "media: video senders play {video}; audio senders play {audio}; receive audio: {}",
+        s.media.receive_audio
+    );
     let _ = writeln!(out, "stats every {}", s.stats.interval);
     for c in 0..s.load.conferences {
         let conf: Vec<&ParticipantPlan> = plans.iter().filter(|p| p.conference == c).collect();
         let Some(first) = conf.first() else { continue };
-        let _ = writeln!(out, "\nconference {c} (room {}): {} participants", first.room, conf.len());
+        let _ = writeln!(
+            out,
+            "\nconference {c} (room {}): {} participants",
+            first.room,
+            conf.len()
+        );
         for p in conf {
             let _ = writeln!(
                 out,
@@ -176,7 +202,14 @@ mod tests {
     use crate::scenario::Dur;
     use proptest::prelude::*;
 
-    fn load(conferences: u32, participants: u32, senders: u32, audio: u32, delay_ms: Option<u64>, ramp_ms: Option<u64>) -> Load {
+    fn load(
+        conferences: u32,
+        participants: u32,
+        senders: u32,
+        audio: u32,
+        delay_ms: Option<u64>,
+        ramp_ms: Option<u64>,
+    ) -> Load {
         Load {
             conferences,
             participants,
@@ -193,7 +226,10 @@ mod tests {
     fn torture_layout() {
         let p = expand(&load(2, 3, 2, 1, Some(1000), None));
         let c1: Vec<_> = p.iter().filter(|p| p.conference == 1).collect();
-        assert_eq!(c1.iter().map(|p| p.role).collect::<Vec<_>>(), [Role::AudioVideo, Role::Video, Role::Receiver]);
+        assert_eq!(
+            c1.iter().map(|p| p.role).collect::<Vec<_>>(),
+            [Role::AudioVideo, Role::Video, Role::Receiver]
+        );
         assert_eq!(c1[2].join_offset, Duration::from_secs(2));
         assert_eq!(c1[2].room, "r1");
         assert_eq!(c1[2].id, "c1p2");

@@ -27,7 +27,9 @@ async fn fixture_server() -> (String, Beacons) {
     let b = beacons.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { continue };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                continue;
+            };
             let (page, b) = (page.clone(), b.clone());
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 16384];
@@ -45,8 +47,13 @@ async fn fixture_server() -> (String, Beacons) {
                 let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let url = url::Url::parse(&format!("http://x{target}")).unwrap();
                 let resp = if let Some(kind) = url.path().strip_prefix("/__fixture/") {
-                    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
-                    b.lock().unwrap().push((kind.to_string(), q.get("room").cloned().unwrap_or_default(), q.get("id").cloned().unwrap_or_default()));
+                    let q: std::collections::HashMap<_, _> =
+                        url.query_pairs().into_owned().collect();
+                    b.lock().unwrap().push((
+                        kind.to_string(),
+                        q.get("room").cloned().unwrap_or_default(),
+                        q.get("id").cloned().unwrap_or_default(),
+                    ));
                     b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_vec()
                 } else {
                     let mut r = format!("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", page.len()).into_bytes();
@@ -62,7 +69,11 @@ async fn fixture_server() -> (String, Beacons) {
 }
 
 fn count(b: &Beacons, kind: &str) -> usize {
-    b.lock().unwrap().iter().filter(|(k, _, _)| k == kind).count()
+    b.lock()
+        .unwrap()
+        .iter()
+        .filter(|(k, _, _)| k == kind)
+        .count()
 }
 
 fn plan(id: &str, role: Role) -> ParticipantPlan {
@@ -81,16 +92,33 @@ fn plan(id: &str, role: Role) -> ParticipantPlan {
 #[tokio::test(flavor = "multi_thread")]
 async fn urls_and_probes_in_a_real_browser() {
     let (base, beacons) = fixture_server().await;
-    let driver = loadtest::webdriver::chromedriver::ChromeDriver::start(std::path::Path::new("/usr/bin/chromedriver")).await.unwrap();
+    let driver = loadtest::webdriver::chromedriver::ChromeDriver::start(std::path::Path::new(
+        "/usr/bin/chromedriver",
+    ))
+    .await
+    .unwrap();
     let probe = std::fs::read_to_string(repo().join("assets/js/jitsi-probe.js")).unwrap();
     let stats = std::fs::read_to_string(repo().join("assets/js/stats.js")).unwrap();
     let caps = loadtest::webdriver::capabilities::chrome(&WebDriver::default(), true, None, None);
 
     for page in [JitsiPage::App, JitsiPage::LoadTest] {
-        let mut opts = JitsiOptions { page, tenant: Some("acme".into()), ..Default::default() };
-        opts.config.insert("subject".into(), toml::Value::String("a=b&c #1 \"q\"".into()));
-        opts.config.insert("channelLastN".into(), toml::Value::Integer(5));
-        let url = jitsi::participant_url(&url::Url::parse(&base).unwrap(), &opts, &plan("c0p0", Role::AudioVideo), Some("t0k3n"));
+        let mut opts = JitsiOptions {
+            page,
+            tenant: Some("acme".into()),
+            ..Default::default()
+        };
+        opts.config.insert(
+            "subject".into(),
+            toml::Value::String("a=b&c #1 \"q\"".into()),
+        );
+        opts.config
+            .insert("channelLastN".into(), toml::Value::Integer(5));
+        let url = jitsi::participant_url(
+            &url::Url::parse(&base).unwrap(),
+            &opts,
+            &plan("c0p0", Role::AudioVideo),
+            Some("t0k3n"),
+        );
         let mut b = ClientBuilder::native();
         b.capabilities(caps.clone());
         let c = b.connect(driver.url().as_str()).await.unwrap();
@@ -99,7 +127,10 @@ async fn urls_and_probes_in_a_real_browser() {
         // Joined within the join timeout.
         let mut state = Value::Null;
         for _ in 0..40 {
-            state = c.execute("return window.__lt.state()", vec![]).await.unwrap();
+            state = c
+                .execute("return window.__lt.state()", vec![])
+                .await
+                .unwrap();
             if state["phase"] == "joined" {
                 break;
             }
@@ -128,23 +159,42 @@ async fn urls_and_probes_in_a_real_browser() {
         for _ in 0..20 {
             let s = c.execute_async(&stats, vec![]).await.unwrap();
             rows = s["rows"].as_array().cloned().unwrap_or_default();
-            if rows.iter().any(|r| r["direction"] == "recv" && r["kind"] == "video" && r["fps"].as_f64().is_some_and(|f| f > 0.0)) {
+            if rows.iter().any(|r| {
+                r["direction"] == "recv"
+                    && r["kind"] == "video"
+                    && r["fps"].as_f64().is_some_and(|f| f > 0.0)
+            }) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        let recv = rows.iter().find(|r| r["direction"] == "recv" && r["kind"] == "video").expect("a received video stream");
+        let recv = rows
+            .iter()
+            .find(|r| r["direction"] == "recv" && r["kind"] == "video")
+            .expect("a received video stream");
         assert_eq!(recv["peer"], "abcd1234", "{page:?}: {recv}");
         assert!(recv["fps"].as_f64().unwrap() > 0.0);
-        assert!(recv["remote_address"].as_str().unwrap().starts_with("127.0.0.1:"));
-        assert!(rows.iter().any(|r| r["direction"] == "send" && r["kind"] == "video"));
+        assert!(
+            recv["remote_address"]
+                .as_str()
+                .unwrap()
+                .starts_with("127.0.0.1:")
+        );
+        assert!(
+            rows.iter()
+                .any(|r| r["direction"] == "send" && r["kind"] == "video")
+        );
         // Leave: the page's leave, then a blank page; the fixture saw the participant go.
         let joined_before = count(&beacons, "joined");
         c.execute_async("var d = arguments[arguments.length-1]; window.__lt.leave().then(function(){ d(window.__lt.state().phase); });", vec![])
             .await
             .unwrap();
         c.goto("about:blank").await.unwrap();
-        assert!(wait_until(Duration::from_secs(5), || count(&beacons, "left") == count(&beacons, "joined")), "{page:?} left beacon");
+        assert!(
+            wait_until(Duration::from_secs(5), || count(&beacons, "left")
+                == count(&beacons, "joined")),
+            "{page:?} left beacon"
+        );
         assert!(joined_before >= 1);
         c.close().await.unwrap();
     }
@@ -168,29 +218,56 @@ async fn loadtest_run_against_the_fixture() {
     let out = tmp.path().join("run");
     let secret = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRlc3Q.sig";
     let o = std::process::Command::new(bin())
-        .args(["run", "-s", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args([
+            "run",
+            "-s",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .env("LT_TEST_JWT", secret)
         .env("LOADTEST_CACHE", repo().join(".cache/loadtest"))
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let r = read_results(&out);
-    assert_eq!(r.participants.iter().filter(|p| p.outcome == "ok").count(), 2, "{:?}", r.participants);
+    assert_eq!(
+        r.participants.iter().filter(|p| p.outcome == "ok").count(),
+        2,
+        "{:?}",
+        r.participants
+    );
     for p in &r.participants {
         assert!(r.video_peers(&p.participant).contains("abcd1234"));
         assert!(p.remote_address.starts_with("127.0.0.1:"));
     }
     assert_eq!(count(&beacons, "joined"), 2);
-    assert!(wait_until(Duration::from_secs(3), || count(&beacons, "left") == 2), "every participant left the room");
+    assert!(
+        wait_until(Duration::from_secs(3), || count(&beacons, "left") == 2),
+        "every participant left the room"
+    );
     // The JWT reached the page but no results file.
     for entry in std::fs::read_dir(&out).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(!text.contains(secret) && !text.contains("c2VjcmV0LXRlc3Q"), "secret in {}", path.display());
+            assert!(
+                !text.contains(secret) && !text.contains("c2VjcmV0LXRlc3Q"),
+                "secret in {}",
+                path.display()
+            );
         }
     }
-    assert!(r.events.iter().any(|e| e.event == "navigate" && e.detail.contains("jwt=***")));
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.event == "navigate" && e.detail.contains("jwt=***"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -208,10 +285,24 @@ async fn a_participant_that_never_joins_fails_with_its_reason() {
     )
     .unwrap();
     let out = tmp.path().join("run");
-    let o = loadtest(&["run", "-s", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = loadtest(&[
+        "run",
+        "-s",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let r = read_results(&out);
     assert_eq!(r.participants[0].outcome, "failed");
-    assert!(r.participants[0].reason.contains("not joined within 4s"), "{}", r.participants[0].reason);
-    assert!(r.participants[0].reason.contains("phase connecting"), "{}", r.participants[0].reason);
+    assert!(
+        r.participants[0].reason.contains("not joined within 4s"),
+        "{}",
+        r.participants[0].reason
+    );
+    assert!(
+        r.participants[0].reason.contains("phase connecting"),
+        "{}",
+        r.participants[0].reason
+    );
 }

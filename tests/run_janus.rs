@@ -27,10 +27,15 @@ async fn embedded_default_brings_six_participants_into_two_janus_rooms() {
     let sb = janus(tmp.path()).await;
     let out = tmp.path().join("run");
     let o = loadtest(&[
-        "run", "-s", "scenarios/local-janus.toml",
-        "--set", &format!("target.url={}", sb.janus_url),
-        "--set", "load.duration=20s",
-        "--out", out.to_str().unwrap(),
+        "run",
+        "-s",
+        "scenarios/local-janus.toml",
+        "--set",
+        &format!("target.url={}", sb.janus_url),
+        "--set",
+        "load.duration=20s",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let r = read_results(&out);
@@ -41,8 +46,17 @@ async fn embedded_default_brings_six_participants_into_two_janus_rooms() {
     for p in &r.participants {
         assert_eq!(p.outcome, "ok", "{p:?}");
         assert_eq!(p.node, "local");
-        assert!(p.session_ms.is_some() && p.page_ms.is_some() && p.join_ms.is_some() && p.media_ms.is_some(), "{p:?}");
-        assert!(p.remote_address.starts_with("127.0.0.2:"), "media stayed on loopback: {p:?}");
+        assert!(
+            p.session_ms.is_some()
+                && p.page_ms.is_some()
+                && p.join_ms.is_some()
+                && p.media_ms.is_some(),
+            "{p:?}"
+        );
+        assert!(
+            p.remote_address.starts_with("127.0.0.2:"),
+            "media stayed on loopback: {p:?}"
+        );
         // Every participant received every other participant's video.
         let mates: BTreeSet<String> = r
             .participants
@@ -51,17 +65,38 @@ async fn embedded_default_brings_six_participants_into_two_janus_rooms() {
             .map(|q| q.participant.clone())
             .collect();
         let got = r.video_peers(&p.participant);
-        assert!(mates.is_subset(&got), "{} received video from {got:?}, expected {mates:?}", p.participant);
-        for ev in ["scheduled", "session", "page", "joined", "media", "left", "closed"] {
-            assert!(r.has_event(&p.participant, ev), "{} has no {ev} event", p.participant);
+        assert!(
+            mates.is_subset(&got),
+            "{} received video from {got:?}, expected {mates:?}",
+            p.participant
+        );
+        for ev in [
+            "scheduled",
+            "session",
+            "page",
+            "joined",
+            "media",
+            "left",
+            "closed",
+        ] {
+            assert!(
+                r.has_event(&p.participant, ev),
+                "{} has no {ev} event",
+                p.participant
+            );
         }
     }
     // Sent streams carry resolution and quality-limitation data.
-    assert!(r.stats.iter().any(|s| s.direction == "send" && s.width == Some(320) && !s.quality_limitation.is_empty()));
+    assert!(r.stats.iter().any(|s| s.direction == "send"
+        && s.width == Some(320)
+        && !s.quality_limitation.is_empty()));
     // Nobody left behind: rooms empty and no Janus session right away (not after the 60 s timeout).
     assert!(room_empty(&sb, "loadtest0").await && room_empty(&sb, "loadtest1").await);
     assert_eq!(sb.sessions().await, Ok(0));
-    assert!(wait_until(Duration::from_secs(5), || chromium_processes() == 0), "browsers left running");
+    assert!(
+        wait_until(Duration::from_secs(5), || chromium_processes() == 0),
+        "browsers left running"
+    );
     sb.stop().await;
 }
 
@@ -73,27 +108,56 @@ async fn a_participant_that_cannot_join_fails_alone() {
     sb.create_room("full0", 2).await.unwrap();
     let out = tmp.path().join("run");
     let o = loadtest(&[
-        "run", "-s", "scenarios/local-janus.toml",
-        "--set", &format!("target.url={}", sb.janus_url),
-        "--set", "load.conferences=1",
-        "--set", "load.room_prefix=full",
-        "--set", "load.duration=12s",
-        "--set", "timeouts.join=15s",
-        "--out", out.to_str().unwrap(),
+        "run",
+        "-s",
+        "scenarios/local-janus.toml",
+        "--set",
+        &format!("target.url={}", sb.janus_url),
+        "--set",
+        "load.conferences=1",
+        "--set",
+        "load.room_prefix=full",
+        "--set",
+        "load.duration=12s",
+        "--set",
+        "timeouts.join=15s",
+        "--out",
+        out.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(1), "participants failed means exit 1: {}", stderr(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "participants failed means exit 1: {}",
+        stderr(&o)
+    );
     let r = read_results(&out);
     assert_eq!(r.info.outcome, "failed");
-    let failed: Vec<_> = r.participants.iter().filter(|p| p.outcome == "failed").collect();
-    let ok: Vec<_> = r.participants.iter().filter(|p| p.outcome == "ok").collect();
+    let failed: Vec<_> = r
+        .participants
+        .iter()
+        .filter(|p| p.outcome == "failed")
+        .collect();
+    let ok: Vec<_> = r
+        .participants
+        .iter()
+        .filter(|p| p.outcome == "ok")
+        .collect();
     assert_eq!((failed.len(), ok.len()), (1, 2), "{:?}", r.participants);
     let f = failed[0];
-    assert!(f.reason.contains("publishers"), "reason names the refusal: {}", f.reason);
+    assert!(
+        f.reason.contains("publishers"),
+        "reason names the refusal: {}",
+        f.reason
+    );
     assert!(r.has_event(&f.participant, "failed") && r.has_event(&f.participant, "closed"));
     // The failure keeps a screenshot and the browser console.
     let png = std::fs::read(out.join("artifacts").join(format!("{}.png", f.participant))).unwrap();
     assert_eq!(&png[1..4], b"PNG");
-    let log = std::fs::read_to_string(out.join("artifacts").join(format!("{}.console.log", f.participant))).unwrap();
+    let log = std::fs::read_to_string(
+        out.join("artifacts")
+            .join(format!("{}.console.log", f.participant)),
+    )
+    .unwrap();
     assert!(!log.is_empty());
     // The two others saw each other.
     for p in &ok {
@@ -111,19 +175,29 @@ async fn through_a_selenium_grid_sigint_mid_call_leaves_nothing_behind() {
     let grid = start_grid(&tmp.path().join("grid"), 4);
     let out = tmp.path().join("run");
     let child = spawn_loadtest(&[
-        "run", "-s", "scenarios/local-janus.toml",
-        "--set", &format!("target.url={}", sb.janus_url),
-        "--set", &format!("webdriver.url={}/wd/hub", grid.url),
-        "--set", "load.participants=2",
-        "--set", "load.senders=2",
-        "--set", "load.duration=5m",
-        "--out", out.to_str().unwrap(),
+        "run",
+        "-s",
+        "scenarios/local-janus.toml",
+        "--set",
+        &format!("target.url={}", sb.janus_url),
+        "--set",
+        &format!("webdriver.url={}/wd/hub", grid.url),
+        "--set",
+        "load.participants=2",
+        "--set",
+        "load.senders=2",
+        "--set",
+        "load.duration=5m",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     let pid = child.id();
     // Wait until all four are in the call with media flowing.
     let events = out.join("events.csv");
     let in_call = wait_until(Duration::from_secs(120), || {
-        std::fs::read_to_string(&events).map(|t| t.lines().filter(|l| l.contains(",media,")).count() == 4).unwrap_or(false)
+        std::fs::read_to_string(&events)
+            .map(|t| t.lines().filter(|l| l.contains(",media,")).count() == 4)
+            .unwrap_or(false)
     });
     assert!(in_call, "participants did not reach media through the grid");
     assert_eq!(grid_sessions(&grid.url), 4);
@@ -135,7 +209,10 @@ async fn through_a_selenium_grid_sigint_mid_call_leaves_nothing_behind() {
 
     // Nothing left: no grid session, nobody in the rooms, no Janus session.
     assert_eq!(grid_sessions(&grid.url), 0, "sessions left on the grid");
-    assert!(room_empty(&sb, "loadtest0").await && room_empty(&sb, "loadtest1").await, "ghost participants");
+    assert!(
+        room_empty(&sb, "loadtest0").await && room_empty(&sb, "loadtest1").await,
+        "ghost participants"
+    );
     assert_eq!(sb.sessions().await, Ok(0));
 
     // Partial results parse and say what happened; each participant's grid node is recorded.
@@ -145,14 +222,26 @@ async fn through_a_selenium_grid_sigint_mid_call_leaves_nothing_behind() {
     assert_eq!(r.participants.len(), 4);
     for p in &r.participants {
         assert_eq!(p.node, grid.node_uri, "{p:?}");
-        assert!(r.has_event(&p.participant, "left"), "{} did not leave", p.participant);
+        assert!(
+            r.has_event(&p.participant, "left"),
+            "{} did not leave",
+            p.participant
+        );
     }
-    assert!(r.events.iter().any(|e| e.participant == "run" && e.event == "interrupted"));
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.participant == "run" && e.event == "interrupted")
+    );
     assert!(!r.stats.is_empty());
     sb.stop().await;
 }
 
 fn unsafe_kill(pid: u32, sig: &str) {
-    let st = std::process::Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    let st = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
     assert!(st.success());
 }

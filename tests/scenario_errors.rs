@@ -30,10 +30,19 @@ fn err(src: &str, sets: &[&str]) -> String {
 fn the_good_scenario_parses_with_defaults() {
     let s = scenario::parse(GOOD, Path::new("good.toml"), &[]).unwrap();
     assert_eq!(s.name, "good");
-    assert_eq!(s.load.audio_sender_count(), 3, "audio senders default to every participant");
+    assert_eq!(
+        s.load.audio_sender_count(),
+        3,
+        "audio senders default to every participant"
+    );
     assert_eq!(s.load.room_prefix, "loadtest");
     assert_eq!(s.stats.interval.to_string(), "5s");
-    let s = scenario::parse(GOOD, Path::new("good.toml"), &["load.duration=10m".parse().unwrap()]).unwrap();
+    let s = scenario::parse(
+        GOOD,
+        Path::new("good.toml"),
+        &["load.duration=10m".parse().unwrap()],
+    )
+    .unwrap();
     assert_eq!(s.load.duration.get().as_secs(), 600);
 }
 
@@ -41,38 +50,123 @@ fn the_good_scenario_parses_with_defaults() {
 fn bad_inputs_each_get_one_located_message() {
     let cases: &[(&str, &[&str], &str)] = &[
         // unknown key
-        (&GOOD.replace("senders = 2", "sendrs = 2"), &[], "bad.toml:8:1: load.sendrs: unknown field `sendrs`, expected one of"),
-        (&format!("{GOOD}\n[media]\nvidoe = \"small\"\n"), &[], "bad.toml:12:1: media.vidoe: unknown field `vidoe`"),
+        (
+            &GOOD.replace("senders = 2", "sendrs = 2"),
+            &[],
+            "bad.toml:8:1: load.sendrs: unknown field `sendrs`, expected one of",
+        ),
+        (
+            &format!("{GOOD}\n[media]\nvidoe = \"small\"\n"),
+            &[],
+            "bad.toml:12:1: media.vidoe: unknown field `vidoe`",
+        ),
         // wrong type
-        (&GOOD.replace("conferences = 2", "conferences = \"two\""), &[], "bad.toml:6:15: load.conferences: invalid type: string \"two\", expected u32"),
-        (&GOOD.replace("duration = \"30s\"", "duration = 30"), &[], "bad.toml:9:12: load.duration: invalid type: integer `30`, expected a duration string"),
-        (&GOOD.replace("\"30s\"", "\"30 parsecs\""), &[], "load.duration: invalid value: string \"30 parsecs\", expected a duration string"),
-        (&GOOD.replace("kind = \"janus\"", "kind = \"zoom\""), &[], "bad.toml:2:8: target.kind: unknown variant `zoom`, expected `jitsi` or `janus`"),
+        (
+            &GOOD.replace("conferences = 2", "conferences = \"two\""),
+            &[],
+            "bad.toml:6:15: load.conferences: invalid type: string \"two\", expected u32",
+        ),
+        (
+            &GOOD.replace("duration = \"30s\"", "duration = 30"),
+            &[],
+            "bad.toml:9:12: load.duration: invalid type: integer `30`, expected a duration string",
+        ),
+        (
+            &GOOD.replace("\"30s\"", "\"30 parsecs\""),
+            &[],
+            "load.duration: invalid value: string \"30 parsecs\", expected a duration string",
+        ),
+        (
+            &GOOD.replace("kind = \"janus\"", "kind = \"zoom\""),
+            &[],
+            "bad.toml:2:8: target.kind: unknown variant `zoom`, expected `jitsi` or `janus`",
+        ),
         // impossible shapes
-        (&GOOD.replace("senders = 2", "senders = 4"), &[], "bad.toml:8:11: load.senders: 4 video senders but only 3 participants per conference (expected senders <= participants)"),
-        (GOOD, &["load.audio_senders=9"], "--set load.audio_senders=9: load.audio_senders: 9 audio senders but only 3"),
-        (&GOOD.replace("\"30s\"", "\"0s\""), &[], "bad.toml:9:12: load.duration: must be longer than zero"),
-        (&GOOD.replace("conferences = 2", "conferences = 0"), &[], "bad.toml:6:15: load.conferences: must be at least 1"),
-        (GOOD, &["load.join_delay=1s", "load.ramp=1m"], "--set load.ramp=1m: load.ramp: give either join_delay"),
-        (GOOD, &["load.room_prefix=a b"], "load.room_prefix: \"a b\" is not a usable room name prefix"),
+        (
+            &GOOD.replace("senders = 2", "senders = 4"),
+            &[],
+            "bad.toml:8:11: load.senders: 4 video senders but only 3 participants per conference (expected senders <= participants)",
+        ),
+        (
+            GOOD,
+            &["load.audio_senders=9"],
+            "--set load.audio_senders=9: load.audio_senders: 9 audio senders but only 3",
+        ),
+        (
+            &GOOD.replace("\"30s\"", "\"0s\""),
+            &[],
+            "bad.toml:9:12: load.duration: must be longer than zero",
+        ),
+        (
+            &GOOD.replace("conferences = 2", "conferences = 0"),
+            &[],
+            "bad.toml:6:15: load.conferences: must be at least 1",
+        ),
+        (
+            GOOD,
+            &["load.join_delay=1s", "load.ramp=1m"],
+            "--set load.ramp=1m: load.ramp: give either join_delay",
+        ),
+        (
+            GOOD,
+            &["load.room_prefix=a b"],
+            "load.room_prefix: \"a b\" is not a usable room name prefix",
+        ),
         // malformed URLs
-        (&GOOD.replace("http://127.0.0.1:8088/janus", "127.0.0.1:8088"), &[], "bad.toml:3:7: target.url: \"127.0.0.1:8088\" is not a URL: relative URL without a base"),
-        (&GOOD.replace("http://127.0.0.1:8088/janus", "http//oops"), &[], "target.url: \"http//oops\" is not a URL"),
-        (GOOD, &["webdriver.url=ftp://grid"], "--set webdriver.url=ftp://grid: webdriver.url: \"ftp://grid\" has scheme \"ftp\""),
+        (
+            &GOOD.replace("http://127.0.0.1:8088/janus", "127.0.0.1:8088"),
+            &[],
+            "bad.toml:3:7: target.url: \"127.0.0.1:8088\" is not a URL: relative URL without a base",
+        ),
+        (
+            &GOOD.replace("http://127.0.0.1:8088/janus", "http//oops"),
+            &[],
+            "target.url: \"http//oops\" is not a URL",
+        ),
+        (
+            GOOD,
+            &["webdriver.url=ftp://grid"],
+            "--set webdriver.url=ftp://grid: webdriver.url: \"ftp://grid\" has scheme \"ftp\"",
+        ),
         // missing media files
-        (GOOD, &["media.video=/nonexistent/cam.y4m"], "--set media.video=/nonexistent/cam.y4m: media.video: media file /nonexistent/cam.y4m does not exist"),
-        (&format!("{GOOD}\n[media]\naudio = \"talk.mp3\"\n"), &[], "bad.toml:12:9: media.audio: \"talk.mp3\" is neither a preset nor a .wav file"),
+        (
+            GOOD,
+            &["media.video=/nonexistent/cam.y4m"],
+            "--set media.video=/nonexistent/cam.y4m: media.video: media file /nonexistent/cam.y4m does not exist",
+        ),
+        (
+            &format!("{GOOD}\n[media]\naudio = \"talk.mp3\"\n"),
+            &[],
+            "bad.toml:12:9: media.audio: \"talk.mp3\" is neither a preset nor a .wav file",
+        ),
         // JWT variable unset
         (
-            &GOOD.replace("kind = \"janus\"", "kind = \"jitsi\"").replace("[load]", "[target.jitsi]\njwt_env = \"LT_SURELY_UNSET_JWT\"\n\n[load]"),
+            &GOOD
+                .replace("kind = \"janus\"", "kind = \"jitsi\"")
+                .replace(
+                    "[load]",
+                    "[target.jitsi]\njwt_env = \"LT_SURELY_UNSET_JWT\"\n\n[load]",
+                ),
             &[],
             "bad.toml:6:11: target.jitsi.jwt_env: environment variable LT_SURELY_UNSET_JWT is not set",
         ),
         // thresholds
-        (GOOD, &["thresholds.min_join_ratio=1.5"], "thresholds.min_join_ratio: 1.5 is out of range (expected a ratio from 0 to 1)"),
-        (GOOD, &["thresholds.min_fps=3"], "--set thresholds.min_fps=3: thresholds.min_fps: unknown field `min_fps`"),
+        (
+            GOOD,
+            &["thresholds.min_join_ratio=1.5"],
+            "thresholds.min_join_ratio: 1.5 is out of range (expected a ratio from 0 to 1)",
+        ),
+        (
+            GOOD,
+            &["thresholds.min_fps=3"],
+            "--set thresholds.min_fps=3: thresholds.min_fps: unknown field `min_fps`",
+        ),
         // --set into a value
-        (GOOD, &["load.participants.x=1"], "--set load.participants.x=1: load.participants.x: `participants` is a value, not a table"),
+        (
+            GOOD,
+            &["load.participants.x=1"],
+            "--set load.participants.x=1: load.participants.x: `participants` is a value, not a table",
+        ),
         // TOML syntax
         ("[load\nconferences = 1", &[], "bad.toml:1:"),
     ];
@@ -89,7 +183,15 @@ fn the_cli_exits_2_and_starts_nothing() {
     std::fs::write(&file, GOOD.replace("senders = 2", "senders = 5")).unwrap();
     let out = tmp.path().join("results");
     for cmd in ["run", "validate"] {
-        let o = common::loadtest(&[cmd, "-s", file.to_str().unwrap(), "--out", out.to_str().unwrap()][..if cmd == "run" { 5 } else { 3 }]);
+        let o = common::loadtest(
+            &[
+                cmd,
+                "-s",
+                file.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ][..if cmd == "run" { 5 } else { 3 }],
+        );
         assert_eq!(o.status.code(), Some(2), "{cmd}");
         let e = String::from_utf8_lossy(&o.stderr);
         assert!(e.contains("bad.toml:8:11: load.senders"), "{e}");
@@ -102,10 +204,22 @@ fn the_cli_exits_2_and_starts_nothing() {
 
 #[test]
 fn dry_run_prints_the_plan() {
-    let o = common::loadtest(&["run", "--dry-run", "-s", "scenarios/local-janus.toml", "--set", "load.participants=2", "--set", "load.senders=1"]);
+    let o = common::loadtest(&[
+        "run",
+        "--dry-run",
+        "-s",
+        "scenarios/local-janus.toml",
+        "--set",
+        "load.participants=2",
+        "--set",
+        "load.senders=1",
+    ]);
     assert_eq!(o.status.code(), Some(0));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("2 conferences x 2 participants = 4 participants"), "{text}");
+    assert!(
+        text.contains("2 conferences x 2 participants = 4 participants"),
+        "{text}"
+    );
     assert!(text.contains("conference 1 (room loadtest1): 2 participants"));
     assert!(text.contains("c1p1     receiver"), "{text}");
     assert!(text.contains("join +     1.0s"), "{text}");

@@ -57,15 +57,20 @@ impl Sessions {
 /// Who is in which conference right now, so receivers know when remote media is due.
 #[derive(Debug, Default)]
 pub struct Board {
-    senders: Mutex<HashMap<u32, HashMap<String, (Role, Instant)>>>,
+    senders: Mutex<HashMap<u32, Senders>>,
 }
+
+/// The senders in one conference: participant id → (role, joined at).
+type Senders = HashMap<String, (Role, Instant)>;
 
 impl Board {
     fn joined(&self, plan: &ParticipantPlan) {
         if plan.role.sends()
             && let Ok(mut m) = self.senders.lock()
         {
-            m.entry(plan.conference).or_default().insert(plan.id.clone(), (plan.role, Instant::now()));
+            m.entry(plan.conference)
+                .or_default()
+                .insert(plan.id.clone(), (plan.role, Instant::now()));
         }
     }
     fn left(&self, plan: &ParticipantPlan) {
@@ -80,7 +85,9 @@ impl Board {
         let m = self.senders.lock().ok()?;
         m.get(&plan.conference)?
             .iter()
-            .filter(|(id, (role, _))| *id != &plan.id && (role.sends_video() || (receive_audio && role.sends_audio())))
+            .filter(|(id, (role, _))| {
+                *id != &plan.id && (role.sends_video() || (receive_audio && role.sends_audio()))
+            })
             .map(|(_, (_, t))| *t)
             .min()
     }
@@ -129,10 +136,12 @@ impl Shared {
     async fn node_of(&self, session_id: &str) -> String {
         match &self.grid {
             None => "local".to_string(),
-            Some(g) => match tokio::time::timeout(Duration::from_secs(5), g.node_of(session_id)).await {
-                Ok(Some(uri)) => uri,
-                _ => "unknown".to_string(),
-            },
+            Some(g) => {
+                match tokio::time::timeout(Duration::from_secs(5), g.node_of(session_id)).await {
+                    Ok(Some(uri)) => uri,
+                    _ => "unknown".to_string(),
+                }
+            }
         }
     }
 }
@@ -202,12 +211,16 @@ impl Sample {
     }
     fn flowing(&self, direction: &str, kind: Option<&str>) -> bool {
         self.rows.iter().any(|r| {
-            r.direction == direction && kind.is_none_or(|k| r.kind == k) && r.bitrate_kbps.is_some_and(|b| b > 0.0)
+            r.direction == direction
+                && kind.is_none_or(|k| r.kind == k)
+                && r.bitrate_kbps.is_some_and(|b| b > 0.0)
         })
     }
     /// The media server address (the most common remote address of the streams).
     fn remote_address(&self) -> Option<String> {
-        self.rows.iter().find_map(|r| r.remote_address.clone().filter(|a| !a.is_empty()))
+        self.rows
+            .iter()
+            .find_map(|r| r.remote_address.clone().filter(|a| !a.is_empty()))
     }
     fn to_rows(&self, participant: &str) -> Vec<ClientStatRow> {
         let ts = crate::results::now();
@@ -257,19 +270,28 @@ fn media_ok(sample: &Sample, role: Role, expect_remote: bool) -> Result<(), Stri
     if expect_remote && !sample.flowing("recv", None) {
         missing.push("nothing received from remote senders");
     }
-    if missing.is_empty() { Ok(()) } else { Err(missing.join(", ")) }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(missing.join(", "))
+    }
 }
 
 /// Health while in the call.
 fn health(state: &PageState) -> Result<(), String> {
     if state.phase == "failed" {
-        return Err(format!("page failed: {}", state.error.clone().unwrap_or_default()));
+        return Err(format!(
+            "page failed: {}",
+            state.error.clone().unwrap_or_default()
+        ));
     }
     if state.phase == "left" || !state.joined {
         return Err(format!("not in the room (phase {})", state.phase));
     }
     match state.ice.as_deref() {
-        Some("failed") | Some("closed") => Err(format!("ICE {}", state.ice.as_deref().unwrap_or_default())),
+        Some("failed") | Some("closed") => {
+            Err(format!("ICE {}", state.ice.as_deref().unwrap_or_default()))
+        }
         _ => Ok(()),
     }
 }
@@ -320,7 +342,12 @@ pub async fn run(plan: ParticipantPlan, sh: Arc<Shared>) -> ParticipantRow {
     sh.sessions.add(id, &session_id);
     sh.in_room.send_modify(|n| *n += 1);
     row.node = sh.node_of(&session_id).await;
-    rec.event(id, "session", format!("node={} session={session_id}", row.node)).await;
+    rec.event(
+        id,
+        "session",
+        format!("node={} session={session_id}", row.node),
+    )
+    .await;
 
     // Join, media, call.
     let outcome = in_call(&plan, &sh, &client, &mut row).await;
@@ -330,8 +357,13 @@ pub async fn run(plan: ParticipantPlan, sh: Arc<Shared>) -> ParticipantRow {
         rec.event(id, "failed", reason).await;
         save_artifacts(&client, &sh, id).await;
     }
-    let was = if row.media_ms.is_some() || row.join_ms.is_some() { Phase::InCall } else { Phase::Joining };
-    sh.tally.set(was, if ok { Phase::Leaving } else { Phase::Failed });
+    let was = if row.media_ms.is_some() || row.join_ms.is_some() {
+        Phase::InCall
+    } else {
+        Phase::Joining
+    };
+    sh.tally
+        .set(was, if ok { Phase::Leaving } else { Phase::Failed });
 
     // Orderly hang-up: leave the room, blank page, wait for all, close.
     hang_up(&client, &sh, id).await;
@@ -358,8 +390,16 @@ pub async fn run(plan: ParticipantPlan, sh: Arc<Shared>) -> ParticipantRow {
 }
 
 async fn create_session(plan: &ParticipantPlan, sh: &Shared) -> Result<Client, Failure> {
-    let video = plan.role.sends_video().then_some(()).and(sh.media.video.as_deref());
-    let audio = plan.role.sends_audio().then_some(()).and(sh.media.audio.as_deref());
+    let video = plan
+        .role
+        .sends_video()
+        .then_some(())
+        .and(sh.media.video.as_deref());
+    let audio = plan
+        .role
+        .sends_audio()
+        .then_some(())
+        .and(sh.media.audio.as_deref());
     let caps = crate::webdriver::capabilities::chrome(&sh.webdriver, sh.local, video, audio);
     let mut builder = ClientBuilder::native();
     builder.capabilities(caps);
@@ -376,7 +416,11 @@ async fn create_session(plan: &ParticipantPlan, sh: &Shared) -> Result<Client, F
 
 fn one_line(s: &str) -> String {
     let line = s.lines().next().unwrap_or_default();
-    if line.len() > 300 { format!("{}…", &line[..300]) } else { line.to_string() }
+    if line.len() > 300 {
+        format!("{}…", &line[..300])
+    } else {
+        line.to_string()
+    }
 }
 
 /// Bound a step by a timeout and by cancellation.
@@ -397,22 +441,47 @@ async fn step<T, E: std::fmt::Display>(
 }
 
 async fn sample(client: &Client) -> Result<Sample, String> {
-    let v = client.execute_async(STATS_JS, vec![]).await.map_err(|e| one_line(&e.to_string()))?;
+    let v = client
+        .execute_async(STATS_JS, vec![])
+        .await
+        .map_err(|e| one_line(&e.to_string()))?;
     serde_json::from_value(v).map_err(|e| format!("stats probe returned an unexpected shape: {e}"))
 }
 
-async fn in_call(plan: &ParticipantPlan, sh: &Shared, client: &Client, row: &mut ParticipantRow) -> Result<(), Failure> {
+async fn in_call(
+    plan: &ParticipantPlan,
+    sh: &Shared,
+    client: &Client,
+    row: &mut ParticipantRow,
+) -> Result<(), Failure> {
     let id = plan.id.as_str();
     let rec = &sh.recorder;
     let t = &sh.timeouts;
-    let timeouts = TimeoutConfiguration::new(Some(Duration::from_secs(15)), Some(t.page.get()), Some(Duration::ZERO));
-    step(sh, Duration::from_secs(10), "setting timeouts", client.update_timeouts(timeouts)).await?;
+    let timeouts = TimeoutConfiguration::new(
+        Some(Duration::from_secs(15)),
+        Some(t.page.get()),
+        Some(Duration::ZERO),
+    );
+    step(
+        sh,
+        Duration::from_secs(10),
+        "setting timeouts",
+        client.update_timeouts(timeouts),
+    )
+    .await?;
 
     // Page.
     let url = sh.target.url(plan);
     rec.event(id, "navigate", redact::url(url.as_str())).await;
     let nav = Instant::now();
-    match step(sh, t.page.get() + Duration::from_secs(5), "page load", client.goto(url.as_str())).await {
+    match step(
+        sh,
+        t.page.get() + Duration::from_secs(5),
+        "page load",
+        client.goto(url.as_str()),
+    )
+    .await
+    {
         Ok(()) => {}
         // Like the torture suite: a renderer that answers late is not fatal; readyState decides.
         Err(Failure(e)) if e.contains("timeout") || e.contains("Timed out") => {
@@ -422,29 +491,53 @@ async fn in_call(plan: &ParticipantPlan, sh: &Shared, client: &Client, row: &mut
     }
     let page_deadline = nav + t.page.get();
     loop {
-        let ready = step(sh, Duration::from_secs(10), "page state", client.execute("return document.readyState", vec![])).await?;
+        let ready = step(
+            sh,
+            Duration::from_secs(10),
+            "page state",
+            client.execute("return document.readyState", vec![]),
+        )
+        .await?;
         if ready == "complete" {
             break;
         }
         if Instant::now() > page_deadline {
-            return fail(format!("page not loaded within {} (readyState {ready})", t.page));
+            return fail(format!(
+                "page not loaded within {} (readyState {ready})",
+                t.page
+            ));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     row.page_ms = Some(nav.elapsed().as_millis() as u64);
-    rec.event(id, "page", format!("{} ms", nav.elapsed().as_millis())).await;
+    rec.event(id, "page", format!("{} ms", nav.elapsed().as_millis()))
+        .await;
     if let Some(js) = sh.target.probe_js() {
-        step(sh, Duration::from_secs(10), "probe injection", client.execute(js, vec![])).await?;
+        step(
+            sh,
+            Duration::from_secs(10),
+            "probe injection",
+            client.execute(js, vec![]),
+        )
+        .await?;
     }
 
     // Joined: in the room with ICE connected.
     let join_deadline = Instant::now() + t.join.get();
     let mut last;
     loop {
-        let s = step(sh, Duration::from_secs(15), "join probe", async { sample(client).await }).await?;
+        let s = step(sh, Duration::from_secs(15), "join probe", async {
+            sample(client).await
+        })
+        .await?;
         last = s.state();
         if last.phase == "failed" {
-            return fail(format!("join failed: {}", last.error.clone().unwrap_or_else(|| "page reported failure".into())));
+            return fail(format!(
+                "join failed: {}",
+                last.error
+                    .clone()
+                    .unwrap_or_else(|| "page reported failure".into())
+            ));
         }
         if last.phase == "joined" && last.joined {
             break;
@@ -455,7 +548,10 @@ async fn in_call(plan: &ParticipantPlan, sh: &Shared, client: &Client, row: &mut
                 t.join,
                 last.phase,
                 last.ice.clone().unwrap_or_else(|| "-".into()),
-                last.error.clone().map(|e| format!(", error {e}")).unwrap_or_default()
+                last.error
+                    .clone()
+                    .map(|e| format!(", error {e}"))
+                    .unwrap_or_default()
             ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -463,7 +559,12 @@ async fn in_call(plan: &ParticipantPlan, sh: &Shared, client: &Client, row: &mut
     row.join_ms = Some(nav.elapsed().as_millis() as u64);
     sh.board.joined(plan);
     sh.tally.set(Phase::Joining, Phase::InCall);
-    rec.event(id, "joined", format!("members={}", last.members.unwrap_or(-1))).await;
+    rec.event(
+        id,
+        "joined",
+        format!("members={}", last.members.unwrap_or(-1)),
+    )
+    .await;
 
     // Media flowing, then periodic stats and health until it is time to leave.
     let joined_at = Instant::now();
@@ -501,7 +602,16 @@ async fn in_call(plan: &ParticipantPlan, sh: &Shared, client: &Client, row: &mut
                 Ok(()) => {
                     media_at = Some(Instant::now());
                     row.media_ms = Some(joined_at.elapsed().as_millis() as u64);
-                    rec.event(id, "media", if remote_since.is_some() { "sending and receiving" } else { "sending; no remote sender yet" }).await;
+                    rec.event(
+                        id,
+                        "media",
+                        if remote_since.is_some() {
+                            "sending and receiving"
+                        } else {
+                            "sending; no remote sender yet"
+                        },
+                    )
+                    .await;
                 }
                 Err(missing) => {
                     let due = remote_since.map_or(joined_at, |r| r.max(joined_at)) + t.media.get();
@@ -515,7 +625,11 @@ async fn in_call(plan: &ParticipantPlan, sh: &Shared, client: &Client, row: &mut
             let state = s.state();
             let recv_due = remote_since.is_some_and(|r| r + t.media.get() < Instant::now());
             let verdict = health(&state).and_then(|()| {
-                if recv_due && !s.flowing("recv", None) { Err("nothing received".into()) } else { Ok(()) }
+                if recv_due && !s.flowing("recv", None) {
+                    Err("nothing received".into())
+                } else {
+                    Ok(())
+                }
             });
             match (verdict, &unhealthy_since) {
                 (Ok(()), Some(_)) => {
@@ -537,7 +651,11 @@ async fn in_call(plan: &ParticipantPlan, sh: &Shared, client: &Client, row: &mut
             break;
         }
         // Sample fast until media flows, then at the stats interval.
-        let pause = if media_at.is_none() { Duration::from_secs(1).min(sh.stats_interval) } else { sh.stats_interval };
+        let pause = if media_at.is_none() {
+            Duration::from_secs(1).min(sh.stats_interval)
+        } else {
+            sh.stats_interval
+        };
         tokio::select! {
             _ = tokio::time::sleep(pause.min(leave_at - now)) => {}
             _ = sh.cancel.cancelled() => {
@@ -547,7 +665,12 @@ async fn in_call(plan: &ParticipantPlan, sh: &Shared, client: &Client, row: &mut
         }
     }
     if media_at.is_none() {
-        return fail(format!("media never flowing: {}", media_ok(&Sample::default(), plan.role, false).err().unwrap_or_default()));
+        return fail(format!(
+            "media never flowing: {}",
+            media_ok(&Sample::default(), plan.role, false)
+                .err()
+                .unwrap_or_default()
+        ));
     }
     Ok(())
 }
@@ -566,7 +689,10 @@ async fn hang_up(client: &Client, sh: &Shared, id: &str) {
     let blank = tokio::time::timeout(half, client.goto("about:blank")).await;
     let detail = match blank {
         Ok(Ok(())) => format!("leave={left}"),
-        Ok(Err(e)) => format!("leave={left}; blank page failed: {}", one_line(&e.to_string())),
+        Ok(Err(e)) => format!(
+            "leave={left}; blank page failed: {}",
+            one_line(&e.to_string())
+        ),
         Err(_) => format!("leave={left}; blank page timed out"),
     };
     sh.recorder.event(id, "left", detail).await;
@@ -578,15 +704,27 @@ async fn save_artifacts(client: &Client, sh: &Shared, id: &str) {
         let _ = tokio::fs::write(sh.artifacts.join(format!("{id}.png")), png).await;
     }
     let js = "return (window.__ltConsole || []).map(function(e){ return new Date(e.ts).toISOString() + ' ' + e.level + ' ' + e.text; }).join('\\n');";
-    if let Ok(Ok(Value::String(log))) = tokio::time::timeout(Duration::from_secs(10), client.execute(js, vec![])).await {
-        let _ = tokio::fs::write(sh.artifacts.join(format!("{id}.console.log")), redact_text(&log)).await;
+    if let Ok(Ok(Value::String(log))) =
+        tokio::time::timeout(Duration::from_secs(10), client.execute(js, vec![])).await
+    {
+        let _ = tokio::fs::write(
+            sh.artifacts.join(format!("{id}.console.log")),
+            redact_text(&log),
+        )
+        .await;
     }
 }
 
 /// Mask anything that looks like a token in free text (console logs can echo URLs).
 fn redact_text(text: &str) -> String {
     text.split_inclusive(char::is_whitespace)
-        .map(|w| if w.contains("jwt=") || w.contains("token=") { redact::url(w.trim_end()) + &w[w.trim_end().len()..] } else { w.to_string() })
+        .map(|w| {
+            if w.contains("jwt=") || w.contains("token=") {
+                redact::url(w.trim_end()) + &w[w.trim_end().len()..]
+            } else {
+                w.to_string()
+            }
+        })
         .collect()
 }
 
@@ -595,34 +733,74 @@ mod tests {
     use super::*;
 
     fn stream(direction: &str, kind: &str, kbps: Option<f64>) -> StreamStats {
-        StreamStats { direction: direction.into(), kind: kind.into(), bitrate_kbps: kbps, ..Default::default() }
+        StreamStats {
+            direction: direction.into(),
+            kind: kind.into(),
+            bitrate_kbps: kbps,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn media_check_follows_role_and_remote_presence() {
-        let s = Sample { state: None, rows: vec![stream("send", "video", Some(200.0)), stream("recv", "video", Some(0.0))] };
+        let s = Sample {
+            state: None,
+            rows: vec![
+                stream("send", "video", Some(200.0)),
+                stream("recv", "video", Some(0.0)),
+            ],
+        };
         assert!(media_ok(&s, Role::Video, false).is_ok());
-        assert_eq!(media_ok(&s, Role::Video, true).unwrap_err(), "nothing received from remote senders");
-        assert_eq!(media_ok(&s, Role::AudioVideo, false).unwrap_err(), "no audio sent");
+        assert_eq!(
+            media_ok(&s, Role::Video, true).unwrap_err(),
+            "nothing received from remote senders"
+        );
+        assert_eq!(
+            media_ok(&s, Role::AudioVideo, false).unwrap_err(),
+            "no audio sent"
+        );
         assert!(media_ok(&Sample::default(), Role::Receiver, false).is_ok());
-        let first = Sample { state: None, rows: vec![stream("send", "video", None)] };
-        assert!(media_ok(&first, Role::Video, false).is_err(), "the first sample has no rates yet");
+        let first = Sample {
+            state: None,
+            rows: vec![stream("send", "video", None)],
+        };
+        assert!(
+            media_ok(&first, Role::Video, false).is_err(),
+            "the first sample has no rates yet"
+        );
     }
 
     #[test]
     fn health_rules() {
-        let ok = PageState { phase: "joined".into(), joined: true, ice: Some("connected".into()), ..Default::default() };
+        let ok = PageState {
+            phase: "joined".into(),
+            joined: true,
+            ice: Some("connected".into()),
+            ..Default::default()
+        };
         assert!(health(&ok).is_ok());
-        let disc = PageState { ice: Some("disconnected".into()), ..ok.clone() };
+        let disc = PageState {
+            ice: Some("disconnected".into()),
+            ..ok.clone()
+        };
         assert!(health(&disc).is_ok(), "transient disconnected is tolerated");
-        let failed = PageState { ice: Some("failed".into()), ..ok.clone() };
+        let failed = PageState {
+            ice: Some("failed".into()),
+            ..ok.clone()
+        };
         assert!(health(&failed).is_err());
-        let left = PageState { phase: "left".into(), ..ok };
+        let left = PageState {
+            phase: "left".into(),
+            ..ok
+        };
         assert!(health(&left).is_err());
     }
 
     #[test]
     fn console_logs_lose_tokens() {
-        assert_eq!(redact_text("GET https://m/x?jwt=abc done"), "GET https://m/x?jwt=*** done");
+        assert_eq!(
+            redact_text("GET https://m/x?jwt=abc done"),
+            "GET https://m/x?jwt=*** done"
+        );
     }
 }

@@ -169,7 +169,9 @@ impl ResultsDir {
             ));
         }
         fs::create_dir_all(path.join("artifacts"))?;
-        Ok(ResultsDir { path: path.to_path_buf() })
+        Ok(ResultsDir {
+            path: path.to_path_buf(),
+        })
     }
 
     /// Its path.
@@ -226,7 +228,9 @@ impl ResultsDir {
 
 fn csv_writer<T: Serialize + Default>(path: &Path) -> io::Result<csv::Writer<File>> {
     let file = OpenOptions::new().create(true).append(true).open(path)?;
-    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(file);
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(file);
     // Header from the field names, written once.
     let header = header_of::<T>()?;
     w.write_record(&header).map_err(io::Error::other)?;
@@ -238,7 +242,9 @@ fn csv_writer<T: Serialize + Default>(path: &Path) -> io::Result<csv::Writer<Fil
 pub fn header_of<T: Serialize + Default>() -> io::Result<Vec<String>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.serialize(T::default()).map_err(io::Error::other)?;
-    let bytes = w.into_inner().map_err(|e| io::Error::other(e.to_string()))?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| io::Error::other(e.to_string()))?;
     let text = String::from_utf8_lossy(&bytes);
     let first = text.lines().next().unwrap_or_default();
     Ok(first.split(',').map(str::to_string).collect())
@@ -313,10 +319,19 @@ mod tests {
         let dir = ResultsDir::create(&tmp.path().join("r")).unwrap();
         let (rec, handle) = dir.spawn_writer().unwrap();
         rec.event("c0p0", "joined", "x").await;
-        rec.stats(vec![ClientStatRow { participant: "c0p0".into(), fps: Some(15.0), ..Default::default() }]).await;
+        rec.stats(vec![ClientStatRow {
+            participant: "c0p0".into(),
+            fps: Some(15.0),
+            ..Default::default()
+        }])
+        .await;
         // Readable before the writer ends.
         for _ in 0..100 {
-            if read_csv::<EventRow>(&dir.path().join("events.csv")).unwrap().len() == 1 {
+            if read_csv::<EventRow>(&dir.path().join("events.csv"))
+                .unwrap()
+                .len()
+                == 1
+            {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -328,6 +343,9 @@ mod tests {
         let st: Vec<ClientStatRow> = read_csv(&dir.path().join("client_stats.csv")).unwrap();
         assert_eq!(st[0].fps, Some(15.0));
         assert_eq!(header_of::<ParticipantRow>().unwrap()[0], "participant");
-        assert!(ResultsDir::create(dir.path()).is_err(), "never overwrite a run");
+        assert!(
+            ResultsDir::create(dir.path()).is_err(),
+            "never overwrite a run"
+        );
     }
 }

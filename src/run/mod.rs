@@ -105,11 +105,17 @@ pub fn warnings(s: &Scenario) -> Vec<String> {
 }
 
 /// Run a validated scenario into `out`.
-pub async fn run(s: Scenario, plans: Vec<ParticipantPlan>, file: &Path, out: &Path) -> anyhow::Result<RunSummary> {
+pub async fn run(
+    s: Scenario,
+    plans: Vec<ParticipantPlan>,
+    file: &Path,
+    out: &Path,
+) -> anyhow::Result<RunSummary> {
     let base = file.parent().unwrap_or(Path::new("."));
     let video = VideoSource::parse(&s.media.video, base).map_err(UsageError)?;
     let audio = AudioSource::parse(&s.media.audio, base).map_err(UsageError)?;
-    let prepared = media::prepare(&video, &audio, &media::cache_dir()).context("preparing fake media")?;
+    let prepared =
+        media::prepare(&video, &audio, &media::cache_dir()).context("preparing fake media")?;
 
     let dir = ResultsDir::create(out).map_err(|e| UsageError(format!("--out: {e}")))?;
     dir.write_atomic("scenario.toml", s.to_toml().as_bytes())?;
@@ -119,7 +125,11 @@ pub async fn run(s: Scenario, plans: Vec<ParticipantPlan>, file: &Path, out: &Pa
         scenario: s.name.clone(),
         target_kind: s.target.kind.as_str().to_string(),
         target: crate::redact::url(&s.target.url),
-        webdriver: s.webdriver.url.as_deref().map_or("local chromedriver".into(), crate::redact::url),
+        webdriver: s
+            .webdriver
+            .url
+            .as_deref()
+            .map_or("local chromedriver".into(), crate::redact::url),
         fidelity: Fidelity {
             page: Target::page_name(&s),
             video: video.describe(),
@@ -171,7 +181,11 @@ pub async fn run(s: Scenario, plans: Vec<ParticipantPlan>, file: &Path, out: &Pa
         webdriver_url: webdriver_url.clone(),
         local: endpoint.is_local(),
         webdriver: s.webdriver.clone(),
-        media: prepared.on_node(if endpoint.is_local() { None } else { s.webdriver.media_dir.as_deref() }),
+        media: prepared.on_node(if endpoint.is_local() {
+            None
+        } else {
+            s.webdriver.media_dir.as_deref()
+        }),
         target,
         timeouts: s.timeouts.clone(),
         stats_interval: s.stats.interval.get(),
@@ -188,17 +202,44 @@ pub async fn run(s: Scenario, plans: Vec<ParticipantPlan>, file: &Path, out: &Pa
     });
 
     recorder
-        .event("run", "started", format!("{} participants in {} conferences", plans.len(), s.load.conferences))
+        .event(
+            "run",
+            "started",
+            format!(
+                "{} participants in {} conferences",
+                plans.len(),
+                s.load.conferences
+            ),
+        )
         .await;
     let length = schedule::run_length(&plans);
     let progress_stop = CancellationToken::new();
-    let progress = tokio::spawn(progress::show(tally.clone(), plans.len(), length, start, progress_stop.clone()));
-    let signals = tokio::spawn(watch_signals(cancel.clone(), sessions.clone(), webdriver_url.clone()));
+    let progress = tokio::spawn(progress::show(
+        tally.clone(),
+        plans.len(),
+        length,
+        start,
+        progress_stop.clone(),
+    ));
+    let signals = tokio::spawn(watch_signals(
+        cancel.clone(),
+        sessions.clone(),
+        webdriver_url.clone(),
+    ));
 
     let mut tasks = JoinSet::new();
     for plan in plans {
         recorder
-            .event(&plan.id, "scheduled", format!("{} in {} at +{} ms", plan.role, plan.room, plan.join_offset.as_millis()))
+            .event(
+                &plan.id,
+                "scheduled",
+                format!(
+                    "{} in {} at +{} ms",
+                    plan.role,
+                    plan.room,
+                    plan.join_offset.as_millis()
+                ),
+            )
             .await;
         tasks.spawn(participant::run(plan, shared.clone()));
     }
@@ -209,7 +250,9 @@ pub async fn run(s: Scenario, plans: Vec<ParticipantPlan>, file: &Path, out: &Pa
     loop {
         let next = async {
             match deadline {
-                Some(d) => tokio::time::timeout_at(d, tasks.join_next()).await.unwrap_or(None),
+                Some(d) => tokio::time::timeout_at(d, tasks.join_next())
+                    .await
+                    .unwrap_or(None),
                 None => tasks.join_next().await,
             }
         };
@@ -226,7 +269,13 @@ pub async fn run(s: Scenario, plans: Vec<ParticipantPlan>, file: &Path, out: &Pa
         }
         if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
             tasks.abort_all();
-            recorder.event("run", "teardown_timeout", "aborted participants still hanging up").await;
+            recorder
+                .event(
+                    "run",
+                    "teardown_timeout",
+                    "aborted participants still hanging up",
+                )
+                .await;
             while tasks.join_next().await.is_some() {}
             break;
         }
@@ -234,10 +283,14 @@ pub async fn run(s: Scenario, plans: Vec<ParticipantPlan>, file: &Path, out: &Pa
     signals.abort();
 
     // Last resort: nothing may stay open on the grid.
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
     for (pid, sid) in sessions.open() {
         let ok = grid::delete_session(&http, &webdriver_url, &sid).await;
-        recorder.event(&pid, "force_closed", format!("session={sid} deleted={ok}")).await;
+        recorder
+            .event(&pid, "force_closed", format!("session={sid} deleted={ok}"))
+            .await;
     }
     progress_stop.cancel();
     let _ = progress.await;
@@ -248,15 +301,29 @@ pub async fn run(s: Scenario, plans: Vec<ParticipantPlan>, file: &Path, out: &Pa
     info.failed = info.planned - ok;
     info.ended_at = Some(results::now());
     let (outcome, reason, code) = if interrupted {
-        ("interrupted", "SIGINT/SIGTERM: participants hung up, partial results kept".to_string(), EXIT_INTERRUPTED)
+        (
+            "interrupted",
+            "SIGINT/SIGTERM: participants hung up, partial results kept".to_string(),
+            EXIT_INTERRUPTED,
+        )
     } else if info.failed > 0 {
-        ("failed", format!("{} of {} participants failed", info.failed, info.planned), EXIT_FAILED)
+        (
+            "failed",
+            format!("{} of {} participants failed", info.failed, info.planned),
+            EXIT_FAILED,
+        )
     } else {
-        ("passed", "every participant joined, media flowed, and all hung up".to_string(), EXIT_OK)
+        (
+            "passed",
+            "every participant joined, media flowed, and all hung up".to_string(),
+            EXIT_OK,
+        )
     };
     info.outcome = outcome.into();
     info.exit_reason = reason.clone();
-    recorder.event("run", "ended", format!("{outcome}: {reason}")).await;
+    recorder
+        .event("run", "ended", format!("{outcome}: {reason}"))
+        .await;
 
     drop(shared);
     drop(recorder);
@@ -290,7 +357,10 @@ async fn watch_signals(cancel: CancellationToken, sessions: Sessions, webdriver:
         _ = term.recv() => {}
     }
     eprintln!("stopping at once: deleting open sessions");
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap_or_default();
     for (_, sid) in sessions.open() {
         grid::delete_session(&http, &webdriver, &sid).await;
     }

@@ -42,7 +42,9 @@ impl Tally {
     }
     /// Move one participant between phases.
     pub fn set(&self, from: Phase, to: Phase) {
-        let _ = self.counts[from as usize].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
+        let _ =
+            self.counts[from as usize]
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
         self.counts[to as usize].fetch_add(1, Ordering::Relaxed);
     }
     /// Participants in a phase.
@@ -68,11 +70,20 @@ fn mmss(d: Duration) -> String {
 }
 
 /// Draw progress until `stop` fires: a bar on a terminal, a line every 10 s otherwise.
-pub async fn show(tally: Arc<Tally>, total: usize, length: Duration, start: Instant, stop: CancellationToken) {
+pub async fn show(
+    tally: Arc<Tally>,
+    total: usize,
+    length: Duration,
+    start: Instant,
+    stop: CancellationToken,
+) {
     let tty = std::io::stderr().is_terminal();
     let bar = if tty {
         let b = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-        b.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        b.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         Some(b)
     } else {
         None
@@ -119,7 +130,10 @@ mod tests {
         t.set(Phase::Scheduled, Phase::Joining);
         t.set(Phase::Joining, Phase::InCall);
         t.set(Phase::Scheduled, Phase::Failed);
-        assert_eq!(t.line(), "scheduled 1 · joining 0 · in call 1 · failed 1 · done 0");
+        assert_eq!(
+            t.line(),
+            "scheduled 1 · joining 0 · in call 1 · failed 1 · done 0"
+        );
         t.set(Phase::Done, Phase::Failed);
         assert_eq!(t.get(Phase::Done), 0, "never below zero");
     }

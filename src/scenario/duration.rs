@@ -54,9 +54,8 @@ impl<'de> Deserialize<'de> for Dur {
                 f.write_str("a duration string such as \"30s\", \"10m\" or \"1m 30s\"")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Dur, E> {
-                v.parse().map_err(|_| {
-                    E::invalid_value(serde::de::Unexpected::Str(v), &self)
-                })
+                v.parse()
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
             }
         }
         d.deserialize_str(V)

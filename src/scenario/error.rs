@@ -34,7 +34,10 @@ pub struct ScenarioError {
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.origin {
-            Origin::File { path, at: Some((l, c)) } => write!(f, "{}:{l}:{c}: ", path.display())?,
+            Origin::File {
+                path,
+                at: Some((l, c)),
+            } => write!(f, "{}:{l}:{c}: ", path.display())?,
             Origin::File { path, at: None } => write!(f, "{}: ", path.display())?,
             Origin::Set(arg) => write!(f, "--set {arg}: ")?,
         }

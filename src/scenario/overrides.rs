@@ -53,9 +53,9 @@ fn insert(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), 
         let entry = cur
             .entry(part.to_string())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        cur = entry
-            .as_table_mut()
-            .ok_or_else(|| format!("`{part}` is a value, not a table, so it has no keys below it"))?;
+        cur = entry.as_table_mut().ok_or_else(|| {
+            format!("`{part}` is a value, not a table, so it has no keys below it")
+        })?;
     }
     Ok(())
 }

@@ -76,7 +76,9 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
                     _ => {
                         return Err(Invalid::new(
                             "target.jitsi.jwt_env",
-                            format!("environment variable {var} is not set (expected it to hold the JWT)"),
+                            format!(
+                                "environment variable {var} is not set (expected it to hold the JWT)"
+                            ),
                         ));
                     }
                 }
@@ -92,18 +94,27 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
         }
         TargetKind::Janus => {
             let j = &s.target.janus;
-            for (key, path) in [("target.janus.janus_js", &j.janus_js), ("target.janus.adapter_js", &j.adapter_js)] {
+            for (key, path) in [
+                ("target.janus.janus_js", &j.janus_js),
+                ("target.janus.adapter_js", &j.adapter_js),
+            ] {
                 if !path.is_file() {
                     return Err(Invalid::new(
                         key,
-                        format!("{} does not exist (install Debian's janus-demos, or give the path)", path.display()),
+                        format!(
+                            "{} does not exist (install Debian's janus-demos, or give the path)",
+                            path.display()
+                        ),
                     ));
                 }
             }
             if j.page_host.parse::<std::net::IpAddr>().is_err() {
                 return Err(Invalid::new(
                     "target.janus.page_host",
-                    format!("{:?} is not an IP address (expected e.g. \"127.0.0.1\")", j.page_host),
+                    format!(
+                        "{:?} is not an IP address (expected e.g. \"127.0.0.1\")",
+                        j.page_host
+                    ),
                 ));
             }
         }
@@ -143,7 +154,10 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
         if let Some(v) = v
             && !(0.0..=1.0).contains(&v)
         {
-            return Err(Invalid::new(key, format!("{v} is out of range (expected a ratio from 0 to 1)")));
+            return Err(Invalid::new(
+                key,
+                format!("{v} is out of range (expected a ratio from 0 to 1)"),
+            ));
         }
     }
     for (key, v) in [
@@ -151,9 +165,12 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
         ("thresholds.min_recv_fps_p5", th.min_recv_fps_p5),
     ] {
         if let Some(v) = v
-            && !(v >= 0.0)
+            && (v.is_nan() || v < 0.0)
         {
-            return Err(Invalid::new(key, format!("{v} is negative (expected frames per second >= 0)")));
+            return Err(Invalid::new(
+                key,
+                format!("{v} is negative (expected frames per second >= 0)"),
+            ));
         }
     }
     Ok(())
@@ -161,10 +178,18 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
 
 fn check_url(key: &str, text: &str) -> Result<(), Invalid> {
     match url::Url::parse(text) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+        Ok(u)
+            if matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some_and(|h| !h.is_empty()) =>
+        {
+            Ok(())
+        }
         Ok(u) => Err(Invalid::new(
             key,
-            format!("{text:?} has scheme {:?} (expected an http:// or https:// URL with a host)", u.scheme()),
+            format!(
+                "{text:?} has scheme {:?} (expected an http:// or https:// URL with a host)",
+                u.scheme()
+            ),
         )),
         Err(e) => Err(Invalid::new(
             key,

@@ -38,7 +38,12 @@ const BASE_ARGS: &[&str] = &[
 ///
 /// `local` adds the browser binary (grid nodes use their own stereotype); `video`/`audio` are the fake
 /// media files as seen on the machine running the browser.
-pub fn chrome(cfg: &WebDriver, local: bool, video: Option<&Path>, audio: Option<&Path>) -> Map<String, Value> {
+pub fn chrome(
+    cfg: &WebDriver,
+    local: bool,
+    video: Option<&Path>,
+    audio: Option<&Path>,
+) -> Map<String, Value> {
     let mut args: Vec<String> = BASE_ARGS.iter().map(|s| s.to_string()).collect();
     if cfg.headless {
         args.push("--headless=new".into());
@@ -61,7 +66,10 @@ pub fn chrome(cfg: &WebDriver, local: bool, video: Option<&Path>, audio: Option<
     }
     let mut caps = Map::new();
     caps.insert("browserName".into(), json!("chrome"));
-    caps.insert("acceptInsecureCerts".into(), json!(cfg.accept_insecure_certs));
+    caps.insert(
+        "acceptInsecureCerts".into(),
+        json!(cfg.accept_insecure_certs),
+    );
     caps.insert("goog:chromeOptions".into(), opts);
     caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
     if let Some(v) = &cfg.browser_version {
@@ -85,7 +93,11 @@ mod tests {
             .map(|v| v.as_str().unwrap())
             .collect();
         assert!(args.contains(&"--use-file-for-fake-video-capture=/m/v.y4m"));
-        assert!(!args.iter().any(|a| a.starts_with("--use-file-for-fake-audio-capture")));
+        assert!(
+            !args
+                .iter()
+                .any(|a| a.starts_with("--use-file-for-fake-audio-capture"))
+        );
         assert!(args.contains(&"--headless=new"));
         assert!(args.contains(&"--disable-background-networking"));
         assert_eq!(caps["goog:chromeOptions"]["binary"], "/usr/bin/chromium");

@@ -27,7 +27,8 @@ impl ChromeDriver {
                 "not found (install Debian's chromium-driver, or set webdriver.chromedriver, or give webdriver.url of a grid)",
             ));
         }
-        let port = free_port().map_err(|e| InfraError::new(what(), format!("no free port: {e}")))?;
+        let port =
+            free_port().map_err(|e| InfraError::new(what(), format!("no free port: {e}")))?;
         // Quiet: its log would hold page URLs, and URLs can hold tokens.
         let child = Command::new(binary)
             .arg(format!("--port={port}"))

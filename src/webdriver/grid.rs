@@ -64,10 +64,19 @@ pub fn parse_status(v: &Value) -> Option<GridStatus> {
                 .map(|n| {
                     let slots = n.get("slots").and_then(Value::as_array);
                     NodeStatus {
-                        uri: n.get("uri").and_then(Value::as_str).unwrap_or_default().to_string(),
-                        availability: n.get("availability").and_then(Value::as_str).unwrap_or("UNKNOWN").to_string(),
+                        uri: n
+                            .get("uri")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        availability: n
+                            .get("availability")
+                            .and_then(Value::as_str)
+                            .unwrap_or("UNKNOWN")
+                            .to_string(),
                         slots: slots.map_or(0, Vec::len),
-                        busy: slots.map_or(0, |s| s.iter().filter(|s| !s["session"].is_null()).count()),
+                        busy: slots
+                            .map_or(0, |s| s.iter().filter(|s| !s["session"].is_null()).count()),
                     }
                 })
                 .collect()
@@ -86,7 +95,11 @@ pub struct Grid {
 /// The grid base (no `/wd/hub`, trailing slash) of a WebDriver URL.
 pub fn base_of(webdriver: &Url) -> Url {
     let mut u = webdriver.clone();
-    let path = u.path().trim_end_matches('/').trim_end_matches("/wd/hub").to_string();
+    let path = u
+        .path()
+        .trim_end_matches('/')
+        .trim_end_matches("/wd/hub")
+        .to_string();
     u.set_path(&format!("{}/", path.trim_end_matches('/')));
     u.set_query(None);
     u.set_fragment(None);
@@ -107,7 +120,10 @@ impl Grid {
     }
 
     fn what(&self) -> String {
-        format!("Selenium Grid at {}", crate::redact::url(self.base.as_str()))
+        format!(
+            "Selenium Grid at {}",
+            crate::redact::url(self.base.as_str())
+        )
     }
 
     /// `GET /status`.
@@ -123,7 +139,12 @@ impl Grid {
             .json()
             .await
             .map_err(|e| InfraError::new(self.what(), format!("/status is not JSON: {e}")))?;
-        parse_status(&v).ok_or_else(|| InfraError::new(self.what(), "/status has no value.ready (is this a Selenium Grid 4?)"))
+        parse_status(&v).ok_or_else(|| {
+            InfraError::new(
+                self.what(),
+                "/status has no value.ready (is this a Selenium Grid 4?)",
+            )
+        })
     }
 
     /// The node URI holding a session (`/graphql`), if the grid says.

@@ -46,15 +46,21 @@ impl Endpoint {
                         "not found (install Debian's chromium, or set webdriver.browser)",
                     ));
                 }
-                Ok(Endpoint::Local(ChromeDriver::start(&cfg.chromedriver).await?))
+                Ok(Endpoint::Local(
+                    ChromeDriver::start(&cfg.chromedriver).await?,
+                ))
             }
             Some(text) => {
-                let url = normalise(text).map_err(|e| InfraError::new("webdriver.url", e.to_string()))?;
+                let url =
+                    normalise(text).map_err(|e| InfraError::new("webdriver.url", e.to_string()))?;
                 let grid = Grid::new(&url);
                 let status = grid.status().await?;
                 let what = || format!("Selenium Grid at {}", crate::redact::url(url.as_str()));
                 if !status.ready {
-                    return Err(InfraError::new(what(), "is not ready (no node registered?)"));
+                    return Err(InfraError::new(
+                        what(),
+                        "is not ready (no node registered?)",
+                    ));
                 }
                 let free = status.free_slots();
                 if free < needed {

@@ -22,7 +22,11 @@ pub fn bin() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A Janus sandbox on free ports with its own RTP range.
@@ -43,7 +47,11 @@ pub fn selenium_jar() -> PathBuf {
     let p = std::env::var_os("LOADTEST_SELENIUM_JAR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join(".cache/selenium/package/jar/selenium-server-4.48.0.jar"));
-    assert!(p.is_file(), "Selenium jar {} missing: run ./scripts/setup.sh", p.display());
+    assert!(
+        p.is_file(),
+        "Selenium jar {} missing: run ./scripts/setup.sh",
+        p.display()
+    );
     p
 }
 
@@ -86,8 +94,12 @@ pub fn start_grid(dir: &Path, slots: usize) -> Grid {
             .arg("--config")
             .arg(dir.join(format!("{role}.toml")))
             .args(["--tracing", "false"])
-            .stdout(Stdio::from(std::fs::File::create(dir.join(format!("{role}.log"))).unwrap()))
-            .stderr(Stdio::from(std::fs::File::create(dir.join(format!("{role}.err"))).unwrap()))
+            .stdout(Stdio::from(
+                std::fs::File::create(dir.join(format!("{role}.log"))).unwrap(),
+            ))
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join(format!("{role}.err"))).unwrap(),
+            ))
             .spawn()
             .unwrap()
     };
@@ -97,11 +109,17 @@ pub fn start_grid(dir: &Path, slots: usize) -> Grid {
     loop {
         if let Ok(s) = grid_status(&url)
             && s["value"]["ready"] == true
-            && s["value"]["nodes"].as_array().is_some_and(|n| !n.is_empty())
+            && s["value"]["nodes"]
+                .as_array()
+                .is_some_and(|n| !n.is_empty())
         {
             break;
         }
-        assert!(Instant::now() < deadline, "grid not ready in 90 s; see {}", dir.display());
+        assert!(
+            Instant::now() < deadline,
+            "grid not ready in 90 s; see {}",
+            dir.display()
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     Grid {
@@ -113,7 +131,10 @@ pub fn start_grid(dir: &Path, slots: usize) -> Grid {
 
 /// `GET <grid>/status` with curl (a client independent of the tool's own).
 pub fn grid_status(url: &str) -> Result<serde_json::Value, String> {
-    let out = Command::new("curl").args(["-s", "--max-time", "5", &format!("{url}/status")]).output().map_err(|e| e.to_string())?;
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "5", &format!("{url}/status")])
+        .output()
+        .map_err(|e| e.to_string())?;
     serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
 }
 
@@ -131,7 +152,10 @@ pub fn grid_sessions(url: &str) -> usize {
 
 /// Chromium processes alive (a leak check).
 pub fn chromium_processes() -> usize {
-    let out = Command::new("pgrep").args(["-f", "chromium.*--use-fake-device-for-media-stream"]).output().unwrap();
+    let out = Command::new("pgrep")
+        .args(["-f", "chromium.*--use-fake-device-for-media-stream"])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
 
@@ -166,7 +190,8 @@ pub struct RunFiles {
 pub fn read_results(dir: &Path) -> RunFiles {
     RunFiles {
         info: results::read_run(dir).expect("run.json parses"),
-        participants: results::read_csv(&dir.join("participants.csv")).expect("participants.csv parses"),
+        participants: results::read_csv(&dir.join("participants.csv"))
+            .expect("participants.csv parses"),
         events: results::read_csv(&dir.join("events.csv")).expect("events.csv parses"),
         stats: results::read_csv(&dir.join("client_stats.csv")).expect("client_stats.csv parses"),
     }
@@ -183,7 +208,9 @@ impl RunFiles {
             .collect()
     }
     pub fn has_event(&self, participant: &str, event: &str) -> bool {
-        self.events.iter().any(|e| e.participant == participant && e.event == event)
+        self.events
+            .iter()
+            .any(|e| e.participant == participant && e.event == event)
     }
 }
 

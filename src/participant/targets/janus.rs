@@ -49,7 +49,9 @@ impl PageServer {
         let base = Url::parse(&format!("http://{addr}/")).map_err(io::Error::other)?;
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut sock, _)) = listener.accept().await else { continue };
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    continue;
+                };
                 let files = files.clone();
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 8192];
@@ -73,10 +75,22 @@ impl PageServer {
                         .unwrap_or("/")
                         .to_string();
                     let (status, ctype, body): (&str, &str, &[u8]) = match path.as_str() {
-                        "/" | "/index.html" => ("200 OK", "text/html; charset=utf-8", PAGE_HTML.as_bytes()),
-                        "/participant.js" => ("200 OK", "text/javascript; charset=utf-8", PAGE_JS.as_bytes()),
-                        "/lib/janus.js" => ("200 OK", "text/javascript; charset=utf-8", &files.janus_js),
-                        "/lib/adapter.js" => ("200 OK", "text/javascript; charset=utf-8", &files.adapter_js),
+                        "/" | "/index.html" => {
+                            ("200 OK", "text/html; charset=utf-8", PAGE_HTML.as_bytes())
+                        }
+                        "/participant.js" => (
+                            "200 OK",
+                            "text/javascript; charset=utf-8",
+                            PAGE_JS.as_bytes(),
+                        ),
+                        "/lib/janus.js" => {
+                            ("200 OK", "text/javascript; charset=utf-8", &files.janus_js)
+                        }
+                        "/lib/adapter.js" => (
+                            "200 OK",
+                            "text/javascript; charset=utf-8",
+                            &files.adapter_js,
+                        ),
                         _ => ("404 Not Found", "text/plain", b"not found"),
                     };
                     let header = format!(
@@ -99,7 +113,13 @@ impl PageServer {
 }
 
 /// The page URL for one participant: which Janus, room, name, and what to publish and receive.
-pub fn participant_url(page: &Url, janus: &Url, plan: &ParticipantPlan, publishers: u32, receive_audio: bool) -> Url {
+pub fn participant_url(
+    page: &Url,
+    janus: &Url,
+    plan: &ParticipantPlan,
+    publishers: u32,
+    receive_audio: bool,
+) -> Url {
     let flag = |b: bool| if b { "1" } else { "0" };
     let mut u = page.clone();
     u.query_pairs_mut()
@@ -116,10 +136,19 @@ pub fn participant_url(page: &Url, janus: &Url, plan: &ParticipantPlan, publishe
 /// Check a Janus HTTP API answers `GET <url>/info` as Janus.
 pub async fn check_server(http: &reqwest::Client, janus: &Url) -> Result<String, String> {
     let info = format!("{}/info", janus.as_str().trim_end_matches('/'));
-    let r = http.get(&info).send().await.map_err(|e| format!("unreachable: {e}"))?;
-    let v: serde_json::Value = r.json().await.map_err(|e| format!("{info} did not answer JSON: {e}"))?;
+    let r = http
+        .get(&info)
+        .send()
+        .await
+        .map_err(|e| format!("unreachable: {e}"))?;
+    let v: serde_json::Value = r
+        .json()
+        .await
+        .map_err(|e| format!("{info} did not answer JSON: {e}"))?;
     if v["janus"] != "server_info" {
-        return Err(format!("{info} is not a Janus server (no \"janus\": \"server_info\")"));
+        return Err(format!(
+            "{info} is not a Janus server (no \"janus\": \"server_info\")"
+        ));
     }
     if v["plugins"].get("janus.plugin.videoroom").is_none() {
         return Err("the VideoRoom plugin is not loaded".into());
@@ -170,11 +199,29 @@ mod tests {
         std::fs::write(&a, "var adapter = 1;").unwrap();
         let s = PageServer::start("127.0.0.1", &j, &a).await.unwrap();
         let http = reqwest::Client::new();
-        let page = http.get(s.base().clone()).send().await.unwrap().text().await.unwrap();
+        let page = http
+            .get(s.base().clone())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(page.contains("participant.js"));
-        let lib = http.get(s.base().join("lib/janus.js").unwrap()).send().await.unwrap().text().await.unwrap();
+        let lib = http
+            .get(s.base().join("lib/janus.js").unwrap())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert_eq!(lib, "var Janus = 1;");
-        let missing = http.get(s.base().join("nope").unwrap()).send().await.unwrap();
+        let missing = http
+            .get(s.base().join("nope").unwrap())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(missing.status(), 404);
     }
 }

@@ -102,7 +102,10 @@ impl MeetUrl {
             .iter()
             .map(|(k, v)| {
                 let json = serde_json::to_string(v).unwrap_or_default();
-                format!("{k}={}", percent_encoding::utf8_percent_encode(&json, HASH_VALUE))
+                format!(
+                    "{k}={}",
+                    percent_encoding::utf8_percent_encode(&json, HASH_VALUE)
+                )
             })
             .collect();
         if !frag.is_empty() {
@@ -123,7 +126,12 @@ fn json(text: &str) -> Value {
 }
 
 /// The room URL for one participant. `jwt` is the token itself (read from the environment).
-pub fn participant_url(base: &Url, opts: &JitsiOptions, plan: &ParticipantPlan, jwt: Option<&str>) -> Url {
+pub fn participant_url(
+    base: &Url,
+    opts: &JitsiOptions,
+    plan: &ParticipantPlan,
+    jwt: Option<&str>,
+) -> Url {
     let mut m = MeetUrl::new(base, opts.tenant.as_deref(), opts.page, &plan.room);
     for (k, v) in DEFAULTS {
         m.set(k, json(v));
@@ -136,7 +144,10 @@ pub fn participant_url(base: &Url, opts: &JitsiOptions, plan: &ParticipantPlan, 
         }
     }
     if !role.sends_audio() {
-        m.set("config.disableInitialGUM", Value::Bool(role == Role::Receiver));
+        m.set(
+            "config.disableInitialGUM",
+            Value::Bool(role == Role::Receiver),
+        );
         m.set("config.startWithAudioMuted", Value::Bool(true));
     }
     if !opts.regions.is_empty() {
@@ -163,7 +174,10 @@ pub fn warnings(opts: &JitsiOptions) -> Vec<String> {
     }
     let mut out = Vec::new();
     for k in opts.config.keys() {
-        if NOT_WHITELISTED.iter().any(|w| k == w || k.starts_with(&format!("{w}."))) {
+        if NOT_WHITELISTED
+            .iter()
+            .any(|w| k == w || k.starts_with(&format!("{w}.")))
+        {
             out.push(format!(
                 "target.jitsi.config.{k}: the full app ignores this URL override unless the deployment adds it to extraConfigWhitelist"
             ));
@@ -213,7 +227,9 @@ mod tests {
             .split('&')
             .map(|kv| {
                 let (k, v) = kv.split_once('=').unwrap();
-                let v = percent_encoding::percent_decode_str(v).decode_utf8().unwrap();
+                let v = percent_encoding::percent_decode_str(v)
+                    .decode_utf8()
+                    .unwrap();
                 (k.to_string(), serde_json::from_str(&v).unwrap())
             })
             .collect()
@@ -222,9 +238,14 @@ mod tests {
     #[test]
     fn receiver_url_has_role_keys_and_user_overrides() {
         let mut opts = JitsiOptions::default();
-        opts.config.insert("p2p.enabled".into(), toml::Value::Boolean(true));
-        opts.config.insert("constraints".into(), toml::from_str::<toml::Table>("v = { video = { height = 180 } }").unwrap()["v"].clone());
-        opts.config.insert("subject".into(), toml::Value::String("a=b&c #1".into()));
+        opts.config
+            .insert("p2p.enabled".into(), toml::Value::Boolean(true));
+        opts.config.insert(
+            "constraints".into(),
+            toml::from_str::<toml::Table>("v = { video = { height = 180 } }").unwrap()["v"].clone(),
+        );
+        opts.config
+            .insert("subject".into(), toml::Value::String("a=b&c #1".into()));
         opts.lite_mode = true;
         opts.tenant = Some("acme".into());
         let base = Url::parse("https://meet.example.com/").unwrap();
@@ -235,7 +256,11 @@ mod tests {
         assert_eq!(h["config.startWithVideoMuted"], Value::Bool(true));
         assert_eq!(h["config.disableInitialGUM"], Value::Bool(true));
         assert_eq!(h["config.flags.runInLiteMode"], Value::Bool(true));
-        assert_eq!(h["config.p2p.enabled"], Value::Bool(true), "user override wins");
+        assert_eq!(
+            h["config.p2p.enabled"],
+            Value::Bool(true),
+            "user override wins"
+        );
         assert_eq!(h["config.constraints"]["video"]["height"], 180);
         assert_eq!(h["config.subject"], "a=b&c #1", "values with = & # survive");
         assert_eq!(h["userInfo.displayName"], "c1p2");
@@ -244,7 +269,10 @@ mod tests {
 
     #[test]
     fn load_test_page_and_sender_roles() {
-        let opts = JitsiOptions { page: JitsiPage::LoadTest, ..Default::default() };
+        let opts = JitsiOptions {
+            page: JitsiPage::LoadTest,
+            ..Default::default()
+        };
         let base = Url::parse("https://meet.example.com/base/").unwrap();
         let u = participant_url(&base, &opts, &plan(Role::AudioVideo), None);
         assert_eq!(u.path(), "/base/_load-test/loadtest1");
@@ -256,22 +284,38 @@ mod tests {
         let u = participant_url(&base, &opts, &plan(Role::Video), None);
         let h = hash_of(&u);
         assert_eq!(h["config.startWithAudioMuted"], Value::Bool(true));
-        assert_eq!(h["config.disableInitialGUM"], Value::Bool(false), "video senders still need getUserMedia");
+        assert_eq!(
+            h["config.disableInitialGUM"],
+            Value::Bool(false),
+            "video senders still need getUserMedia"
+        );
     }
 
     #[test]
     fn bridge_addresses_v4_and_v6() {
         use std::net::IpAddr;
-        assert_eq!(parse_bridge_address("10.0.0.7:10000"), Some(("10.0.0.7".parse::<IpAddr>().unwrap(), Some(10000))));
-        assert_eq!(parse_bridge_address("[2001:db8::1]:10000"), Some(("2001:db8::1".parse::<IpAddr>().unwrap(), Some(10000))));
-        assert_eq!(parse_bridge_address("2001:db8::1"), Some(("2001:db8::1".parse::<IpAddr>().unwrap(), None)));
+        assert_eq!(
+            parse_bridge_address("10.0.0.7:10000"),
+            Some(("10.0.0.7".parse::<IpAddr>().unwrap(), Some(10000)))
+        );
+        assert_eq!(
+            parse_bridge_address("[2001:db8::1]:10000"),
+            Some(("2001:db8::1".parse::<IpAddr>().unwrap(), Some(10000)))
+        );
+        assert_eq!(
+            parse_bridge_address("2001:db8::1"),
+            Some(("2001:db8::1".parse::<IpAddr>().unwrap(), None))
+        );
         assert_eq!(parse_bridge_address("nonsense"), None);
     }
 
     #[test]
     fn whitelist_warnings() {
         let mut opts = JitsiOptions::default();
-        opts.config.insert("deploymentInfo.userRegion".into(), toml::Value::String("eu".into()));
+        opts.config.insert(
+            "deploymentInfo.userRegion".into(),
+            toml::Value::String("eu".into()),
+        );
         assert_eq!(warnings(&opts).len(), 1);
     }
 }

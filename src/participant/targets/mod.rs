@@ -42,7 +42,13 @@ pub enum Target {
 impl Target {
     /// Check the server answers and start what the target needs (the Janus page server).
     pub async fn prepare(s: &Scenario) -> Result<Target, InfraError> {
-        let what = || format!("{} target {}", s.target.kind.as_str(), crate::redact::url(&s.target.url));
+        let what = || {
+            format!(
+                "{} target {}",
+                s.target.kind.as_str(),
+                crate::redact::url(&s.target.url)
+            )
+        };
         let url = Url::parse(&s.target.url).map_err(|e| InfraError::new(what(), e.to_string()))?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -51,7 +57,9 @@ impl Target {
             .map_err(|e| InfraError::new(what(), e.to_string()))?;
         match s.target.kind {
             TargetKind::Janus => {
-                janus::check_server(&http, &url).await.map_err(|e| InfraError::new(what(), e))?;
+                janus::check_server(&http, &url)
+                    .await
+                    .map_err(|e| InfraError::new(what(), e))?;
                 let j = &s.target.janus;
                 let page = janus::PageServer::start(&j.page_host, &j.janus_js, &j.adapter_js)
                     .await
@@ -68,7 +76,12 @@ impl Target {
                     .send()
                     .await
                     .map_err(|e| InfraError::new(what(), format!("unreachable: {e}")))?;
-                let jwt = s.target.jitsi.jwt_env.as_ref().and_then(|v| std::env::var(v).ok());
+                let jwt = s
+                    .target
+                    .jitsi
+                    .jwt_env
+                    .as_ref()
+                    .and_then(|v| std::env::var(v).ok());
                 Ok(Target::Jitsi {
                     base: url,
                     opts: Box::new(s.target.jitsi.clone()),
@@ -87,7 +100,9 @@ impl Target {
                 publishers,
                 receive_audio,
             } => janus::participant_url(page.base(), janus, plan, *publishers, *receive_audio),
-            Target::Jitsi { base, opts, jwt } => jitsi::participant_url(base, opts, plan, jwt.as_deref()),
+            Target::Jitsi { base, opts, jwt } => {
+                jitsi::participant_url(base, opts, plan, jwt.as_deref())
+            }
         }
     }
 

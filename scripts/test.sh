@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Install what is missing, then run every test: formatting, lints, unit tests, and the end-to-end
+# tests with real Chromium, ChromeDriver, Selenium Grid and Janus on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+export LOADTEST_CACHE="$PWD/.cache/loadtest"
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+# Browser tests share two cores: one test at a time.
+cargo test --locked --all-targets -- --test-threads=1
