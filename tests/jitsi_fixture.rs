@@ -99,7 +99,8 @@ async fn urls_and_probes_in_a_real_browser() {
     .unwrap();
     let probe = std::fs::read_to_string(repo().join("assets/js/jitsi-probe.js")).unwrap();
     let stats = std::fs::read_to_string(repo().join("assets/js/stats.js")).unwrap();
-    let caps = loadtest::webdriver::capabilities::chrome(&WebDriver::default(), true, None, None);
+    let caps =
+        loadtest::webdriver::capabilities::chrome(&WebDriver::default(), true, true, None, None);
 
     for page in [JitsiPage::App, JitsiPage::LoadTest] {
         let mut opts = JitsiOptions {

@@ -400,7 +400,13 @@ async fn create_session(plan: &ParticipantPlan, sh: &Shared) -> Result<Client, F
         .sends_audio()
         .then_some(())
         .and(sh.media.audio.as_deref());
-    let caps = crate::webdriver::capabilities::chrome(&sh.webdriver, sh.local, video, audio);
+    let caps = crate::webdriver::capabilities::chrome(
+        &sh.webdriver,
+        sh.local,
+        sh.target.loopback_only(),
+        video,
+        audio,
+    );
     let mut builder = ClientBuilder::native();
     builder.capabilities(caps);
     let connect = builder.connect(sh.webdriver_url.as_str());

@@ -32,19 +32,30 @@ const BASE_ARGS: &[&str] = &[
     "--disable-sync",
     "--disable-quic",
     "--metrics-recording-only",
+    // Plain host candidates instead of mDNS names: no multicast, and servers need no mDNS resolution.
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
 ];
+
+/// For targets on loopback: a proxy that does not exist, so Chrome's own background lookups (update,
+/// sign-in, new-tab page) cannot leave the machine. Loopback is exempt from proxies.
+const LOOPBACK_ONLY_ARGS: &[&str] = &["--proxy-server=http://127.0.0.1:9"];
 
 /// The capabilities of one participant's session.
 ///
 /// `local` adds the browser binary (grid nodes use their own stereotype); `video`/`audio` are the fake
-/// media files as seen on the machine running the browser.
+/// media files as seen on the machine running the browser; `loopback_only` (the target is on
+/// 127.0.0.0/8) keeps every non-loopback request of the browser from leaving the machine.
 pub fn chrome(
     cfg: &WebDriver,
     local: bool,
+    loopback_only: bool,
     video: Option<&Path>,
     audio: Option<&Path>,
 ) -> Map<String, Value> {
     let mut args: Vec<String> = BASE_ARGS.iter().map(|s| s.to_string()).collect();
+    if loopback_only {
+        args.extend(LOOPBACK_ONLY_ARGS.iter().map(|s| s.to_string()));
+    }
     if cfg.headless {
         args.push("--headless=new".into());
         args.push("--window-size=1280,720".into());
@@ -78,6 +89,16 @@ pub fn chrome(
     caps
 }
 
+/// True when `url`'s host is on loopback (127.0.0.0/8, ::1 or `localhost`).
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,7 +106,7 @@ mod tests {
     #[test]
     fn fake_media_and_binary() {
         let cfg = WebDriver::default();
-        let caps = chrome(&cfg, true, Some(Path::new("/m/v.y4m")), None);
+        let caps = chrome(&cfg, true, true, Some(Path::new("/m/v.y4m")), None);
         let args: Vec<&str> = caps["goog:chromeOptions"]["args"]
             .as_array()
             .unwrap()
@@ -100,8 +121,15 @@ mod tests {
         );
         assert!(args.contains(&"--headless=new"));
         assert!(args.contains(&"--disable-background-networking"));
+        assert!(args.contains(&"--proxy-server=http://127.0.0.1:9"));
         assert_eq!(caps["goog:chromeOptions"]["binary"], "/usr/bin/chromium");
-        let remote = chrome(&cfg, false, None, None);
+        let remote = chrome(&cfg, false, false, None, None);
         assert!(remote["goog:chromeOptions"].get("binary").is_none());
+        assert!(
+            !remote["goog:chromeOptions"]["args"]
+                .to_string()
+                .contains("proxy-server"),
+            "real targets are reached directly"
+        );
     }
 }

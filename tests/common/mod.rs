@@ -225,3 +225,40 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// Captures packets that leave loopback (DNS queries and new TCP connections to any address outside
+/// 127.0.0.0/8) while alive; the network rule says there must be none.
+pub struct OffLoopback {
+    child: Child,
+    file: PathBuf,
+}
+
+impl OffLoopback {
+    pub fn start(dir: &Path) -> OffLoopback {
+        let file = dir.join("off-loopback.txt");
+        let child = Command::new("tcpdump")
+            .args(["-i", "any", "-n", "-l", "-Q", "out"])
+            .arg("(udp port 53 or udp port 5353 or (tcp[tcpflags] & tcp-syn != 0)) and not net 127.0.0.0/8 and not ip6 host ::1")
+            .stdout(Stdio::from(std::fs::File::create(&file).unwrap()))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tcpdump (installed by scripts/setup.sh)");
+        std::thread::sleep(Duration::from_millis(500));
+        OffLoopback { child, file }
+    }
+
+    /// Stop and return the captured lines.
+    pub fn stop(mut self) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = Command::new("kill")
+            .arg("-INT")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.file)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}

@@ -114,6 +114,15 @@ impl Target {
         }
     }
 
+    /// True when everything participants open is on loopback (then the browser is kept off the network).
+    pub fn loopback_only(&self) -> bool {
+        use crate::webdriver::capabilities::is_loopback;
+        match self {
+            Target::Janus { page, janus, .. } => is_loopback(page.base()) && is_loopback(janus),
+            Target::Jitsi { base, .. } => is_loopback(base),
+        }
+    }
+
     /// How the report names the page participants ran.
     pub fn page_name(s: &Scenario) -> String {
         match s.target.kind {
