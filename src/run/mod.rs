@@ -199,6 +199,7 @@ pub async fn run(
         artifacts: dir.artifacts(),
         start,
         grid: endpoint.grid(),
+        connector: participant::connector(),
     });
 
     recorder
