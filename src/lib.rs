@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod error;
 pub mod media;
+pub mod metrics;
 pub mod participant;
 pub mod redact;
 pub mod results;

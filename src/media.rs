@@ -119,6 +119,28 @@ impl VideoSource {
             })
     }
 
+    /// The camera's frame rate: the preset's, Chrome's built-in 20, or the Y4M header's `F` field.
+    pub fn fps(&self) -> Option<f64> {
+        match self {
+            VideoSource::Chrome => Some(20.0),
+            VideoSource::Preset(p) => Some(p.fps as f64),
+            VideoSource::File(f) => {
+                use std::io::Read;
+                let mut head = [0u8; 128];
+                let n = fs::File::open(f).ok()?.read(&mut head).ok()?;
+                let text = String::from_utf8_lossy(&head[..n]);
+                let field = text
+                    .lines()
+                    .next()?
+                    .split(' ')
+                    .find_map(|t| t.strip_prefix('F'))?;
+                let (num, den) = field.split_once(':')?;
+                let (num, den): (f64, f64) = (num.parse().ok()?, den.parse().ok()?);
+                (den > 0.0).then(|| num / den)
+            }
+        }
+    }
+
     /// Short description for plans and reports, e.g. `small (320x240@15)`.
     pub fn describe(&self) -> String {
         match self {

@@ -183,13 +183,15 @@ impl Sandbox {
         write("janus.transport.http.jcfg", fill(HTTP_JCFG))?;
         write("janus.plugin.videoroom.jcfg", fill(VIDEOROOM_JCFG))?;
         write("admin_secret", secret.clone())?;
+        // Also where `[metrics.janus]` finds it by port when no secret is configured.
+        let known = crate::metrics::janus::secret_file(admin_port);
+        let _ = std::fs::write(&known, &secret);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(
-                dir.join("admin_secret"),
-                std::fs::Permissions::from_mode(0o600),
-            );
+            for f in [dir.join("admin_secret"), known] {
+                let _ = std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600));
+            }
         }
         let mut child = Command::new(janus)
             .arg("-C")

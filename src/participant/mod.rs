@@ -130,6 +130,8 @@ pub struct Shared {
     pub start: Instant,
     /// The grid, to look up which node runs a session (`None`: the local driver).
     pub grid: Option<Grid>,
+    /// Configured bridges' media addresses, for attribution: (IP, name).
+    pub bridges: Vec<(String, String)>,
     /// One HTTP connector for every session (building a TLS connector per session costs ~40 ms of CPU).
     pub connector: Connector,
 }
@@ -395,6 +397,7 @@ pub async fn run(plan: ParticipantPlan, sh: Arc<Shared>) -> ParticipantRow {
         row.outcome = "ok".into();
         sh.tally.set(Phase::Leaving, Phase::Done);
     }
+    row.bridge = crate::metrics::bridge_of(&row.remote_address, &sh.bridges);
     rec.participant(row.clone()).await;
     row
 }

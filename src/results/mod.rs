@@ -43,6 +43,8 @@ pub struct ParticipantRow {
     pub reason: String,
     /// The media server address its media went through (selected ICE candidate pair).
     pub remote_address: String,
+    /// The bridge that address belongs to (a `[[metrics.jvb]]` name), else the address's IP.
+    pub bridge: String,
 }
 
 /// `client_stats.csv`: one row per participant, RTP stream and sample.
@@ -82,6 +84,21 @@ pub struct ClientStatRow {
     pub quality_limitation: String,
     /// Remote address of the selected candidate pair (the media server).
     pub remote_address: String,
+}
+
+/// `server_metrics.csv`: one row per metric sample from every source, long format.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServerMetricRow {
+    /// Sample time (the source's own timestamp when it has one, e.g. Prometheus).
+    pub ts: String,
+    /// `generator:<host>`, `prometheus`, `prometheus-range`, `jvb:<name>`, `janus`.
+    pub source: String,
+    /// Metric name; the suffix names the unit (`_cores`, `_ratio`, `_bytes`, `_bytes_per_second`).
+    pub metric: String,
+    /// `key=value` pairs joined by `;`, sorted by key.
+    pub labels: String,
+    /// The value.
+    pub value: f64,
 }
 
 /// `events.csv`: the timeline of every state change and failure.
@@ -128,6 +145,19 @@ pub struct RunInfo {
     pub ok: usize,
     /// Participants that failed.
     pub failed: usize,
+    /// False when the load generators, not the server, were the bottleneck (see `invalid_reasons`).
+    #[serde(default = "default_true")]
+    pub valid: bool,
+    /// Why the run is invalid.
+    #[serde(default)]
+    pub invalid_reasons: Vec<String>,
+    /// Metric sources that left gaps, with their first error.
+    #[serde(default)]
+    pub metric_gaps: Vec<String>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// The settings that decide what a number means (stated in the report next to each number).
@@ -206,6 +236,7 @@ impl ResultsDir {
         let mut participants = csv_writer::<ParticipantRow>(&self.path.join("participants.csv"))?;
         let mut events = csv_writer::<EventRow>(&self.path.join("events.csv"))?;
         let mut stats = csv_writer::<ClientStatRow>(&self.path.join("client_stats.csv"))?;
+        let mut metrics = csv_writer::<ServerMetricRow>(&self.path.join("server_metrics.csv"))?;
         let (tx, mut rx) = mpsc::channel::<Record>(4096);
         let handle = tokio::task::spawn_blocking(move || {
             while let Some(rec) = rx.blocking_recv() {
@@ -217,6 +248,12 @@ impl ResultsDir {
                             stats.serialize(r).map_err(io::Error::other)?;
                         }
                         stats.flush()?;
+                    }
+                    Record::Metrics(rows) => {
+                        for r in &rows {
+                            metrics.serialize(r).map_err(io::Error::other)?;
+                        }
+                        metrics.flush()?;
                     }
                 }
             }
@@ -259,6 +296,7 @@ enum Record {
     Participant(ParticipantRow),
     Event(EventRow),
     Stats(Vec<ClientStatRow>),
+    Metrics(Vec<ServerMetricRow>),
 }
 
 /// A handle for appending rows; cheap to clone, one per participant task.
@@ -296,6 +334,27 @@ impl Recorder {
             let _ = self.tx.send(Record::Stats(rows)).await;
         }
     }
+}
+
+impl Recorder {
+    /// Append server or generator metric rows.
+    pub async fn metrics(&self, rows: Vec<ServerMetricRow>) {
+        if !rows.is_empty() {
+            let _ = self.tx.send(Record::Metrics(rows)).await;
+        }
+    }
+}
+
+/// Stream a CSV row by row, calling `f` for each (files of any size, constant memory).
+pub fn for_each_row<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    mut f: impl FnMut(T),
+) -> Result<(), csv::Error> {
+    let mut r = csv::Reader::from_path(path)?;
+    for row in r.deserialize() {
+        f(row?);
+    }
+    Ok(())
 }
 
 /// Read a whole CSV of rows (for tests and small files; `report` streams instead).

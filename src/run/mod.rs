@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, InfraError, UsageError};
 use crate::media::{self, AudioSource, VideoSource};
+use crate::metrics;
 use crate::participant::targets::Target;
 use crate::participant::{self, Board, Sessions, Shared};
 use crate::results::{self, Fidelity, ResultsDir, RunInfo};
@@ -143,6 +144,9 @@ pub async fn run(
         planned: plans.len(),
         ok: 0,
         failed: 0,
+        valid: true,
+        invalid_reasons: Vec::new(),
+        metric_gaps: Vec::new(),
     };
     dir.write_run(&info)?;
 
@@ -200,6 +204,7 @@ pub async fn run(
         start,
         grid: endpoint.grid(),
         connector: participant::connector(),
+        bridges: metrics::bridges(&s),
     });
 
     recorder
@@ -221,6 +226,18 @@ pub async fn run(
         length,
         start,
         progress_stop.clone(),
+    ));
+    let sources = metrics::sources(&s);
+    let metrics_interval = metrics::interval(&s);
+    let metrics_stop = CancellationToken::new();
+    let started_utc = chrono::Utc::now();
+    let collector = tokio::spawn(metrics::collect(
+        sources.clone(),
+        metrics_interval,
+        s.metrics.timeout.get(),
+        recorder.clone(),
+        tally.clone(),
+        metrics_stop.clone(),
     ));
     let signals = tokio::spawn(watch_signals(
         cancel.clone(),
@@ -295,6 +312,22 @@ pub async fn run(
     }
     progress_stop.cancel();
     let _ = progress.await;
+    // One more server sample after everyone left (rooms back to zero), then the range backfill.
+    tokio::time::sleep(metrics_interval.min(Duration::from_secs(2))).await;
+    metrics_stop.cancel();
+    info.metric_gaps = collector.await.unwrap_or_default();
+    if !cancel.is_cancelled()
+        && let Some(gap) = metrics::backfill(
+            &sources,
+            started_utc,
+            chrono::Utc::now(),
+            metrics_interval,
+            &recorder,
+        )
+        .await
+    {
+        info.metric_gaps.push(gap);
+    }
 
     let interrupted = cancel.is_cancelled();
     let ok = rows.iter().filter(|r| r.outcome == "ok").count();
@@ -330,6 +363,16 @@ pub async fn run(
     drop(recorder);
     writer.await??;
     endpoint.stop().await;
+    // The saturation guard reads what was recorded.
+    let evidence = metrics::guard::collect(dir.path());
+    info.invalid_reasons = metrics::guard::judge(&s.guard, &evidence, video.fps());
+    info.valid = info.invalid_reasons.is_empty();
+    if !info.valid {
+        eprintln!(
+            "run INVALID: the load generators were the bottleneck: {}",
+            info.invalid_reasons.join("; ")
+        );
+    }
     dir.write_run(&info)?;
     Ok(RunSummary {
         dir: dir.path().to_path_buf(),

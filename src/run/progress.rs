@@ -31,6 +31,7 @@ const PHASES: usize = 6;
 #[derive(Debug, Default)]
 pub struct Tally {
     counts: [AtomicUsize; PHASES],
+    gaps: AtomicUsize,
 }
 
 impl Tally {
@@ -51,15 +52,25 @@ impl Tally {
     pub fn get(&self, p: Phase) -> usize {
         self.counts[p as usize].load(Ordering::Relaxed)
     }
-    /// One line: `scheduled 3 · joining 2 · in call 5 · failed 0 · done 1`.
+    /// Record a metrics gap (a source that failed a sample).
+    pub fn gap(&self) {
+        self.gaps.fetch_add(1, Ordering::Relaxed);
+    }
+    /// One line: `scheduled 3 · joining 2 · in call 5 · failed 0 · done 1` (and metric gaps, if any).
     pub fn line(&self) -> String {
+        let gaps = self.gaps.load(Ordering::Relaxed);
         format!(
-            "scheduled {} · joining {} · in call {} · failed {} · done {}",
+            "scheduled {} · joining {} · in call {} · failed {} · done {}{}",
             self.get(Phase::Scheduled),
             self.get(Phase::Joining),
             self.get(Phase::InCall) + self.get(Phase::Leaving),
             self.get(Phase::Failed),
             self.get(Phase::Done),
+            if gaps > 0 {
+                format!(" · warning: {gaps} metric gaps")
+            } else {
+                String::new()
+            }
         )
     }
 }

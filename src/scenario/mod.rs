@@ -48,6 +48,12 @@ pub struct Scenario {
     /// Pass/fail criteria evaluated by `loadtest report`.
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// Server and generator metrics sampled on the run's timeline.
+    #[serde(default)]
+    pub metrics: Metrics,
+    /// When a run measured the load generators rather than the server.
+    #[serde(default)]
+    pub guard: Guard,
 }
 
 /// The conference server under test.
@@ -382,6 +388,164 @@ pub struct Thresholds {
     /// Maximum load-generator CPU use (0..1 of all cores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_generator_cpu: Option<f64>,
+}
+
+/// `[metrics]`: server-side and generator-side sources, sampled on the same clock as client stats.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// Sampling interval (default: the stats interval).
+    #[serde(default)]
+    pub interval: Option<Dur>,
+    /// Bound on one request to a source; a slower source leaves a gap, never a stall.
+    #[serde(default = "default_metrics_timeout")]
+    pub timeout: Dur,
+    /// Sample this machine's CPU, memory and network (`/proc`).
+    #[serde(default = "yes")]
+    pub generator: bool,
+    /// A Prometheus server.
+    #[serde(default)]
+    pub prometheus: Option<PrometheusSource>,
+    /// Jitsi Videobridges polled directly (`/colibri/stats` and `/metrics`).
+    #[serde(default)]
+    pub jvb: Vec<JvbSource>,
+    /// The Janus admin API.
+    #[serde(default)]
+    pub janus: Option<JanusSource>,
+}
+
+fn default_metrics_timeout() -> Dur {
+    Dur::from_secs(2)
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            interval: None,
+            timeout: default_metrics_timeout(),
+            generator: true,
+            prometheus: None,
+            jvb: Vec::new(),
+            janus: None,
+        }
+    }
+}
+
+/// `[metrics.prometheus]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSource {
+    /// Base URL, e.g. `http://prometheus.monitoring:9090`.
+    pub url: String,
+    /// Built-in query sets: `jvb` (per JVB pod on Kubernetes) and `generator` (node_exporter).
+    #[serde(default = "default_builtins")]
+    pub builtins: Vec<String>,
+    /// Namespace of the Jitsi deployment (for the `jvb` built-ins).
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// node_exporter instances of the load generators (regex on `instance`; default: all).
+    #[serde(default = "default_instances")]
+    pub generator_instances: String,
+    /// Extra named PromQL queries: `name = "query"`.
+    #[serde(default)]
+    pub queries: BTreeMap<String, String>,
+    /// Environment variable holding a bearer token.
+    #[serde(default)]
+    pub bearer_token_env: Option<String>,
+    /// Environment variables holding basic-auth user and password.
+    #[serde(default)]
+    pub basic_user_env: Option<String>,
+    /// See `basic_user_env`.
+    #[serde(default)]
+    pub basic_password_env: Option<String>,
+    /// Accept self-signed TLS certificates.
+    #[serde(default)]
+    pub insecure_tls: bool,
+}
+
+fn default_builtins() -> Vec<String> {
+    vec!["jvb".into(), "generator".into()]
+}
+fn default_namespace() -> String {
+    "jitsi".into()
+}
+fn default_instances() -> String {
+    ".*".into()
+}
+
+/// `[[metrics.jvb]]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JvbSource {
+    /// Name in results (default: the URL's host).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The bridge's private HTTP interface, e.g. `http://10.0.0.5:8080`.
+    pub url: String,
+    /// The address participants' media reach this bridge on (IP), for bridge attribution
+    /// (default: the URL's host).
+    #[serde(default)]
+    pub media_address: Option<String>,
+    /// Also scrape the bridge's own `/metrics` (Prometheus text).
+    #[serde(default = "yes")]
+    pub prometheus: bool,
+}
+
+/// `[metrics.janus]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JanusSource {
+    /// Admin API URL, e.g. `http://127.0.0.1:7088/admin`.
+    pub admin_url: String,
+    /// Environment variable holding the admin secret.
+    #[serde(default)]
+    pub admin_secret_env: Option<String>,
+    /// File holding the admin secret (the sandbox writes one).
+    #[serde(default)]
+    pub admin_secret_file: Option<PathBuf>,
+    /// Also sample per-handle media bytes (one request per handle per sample).
+    #[serde(default = "yes")]
+    pub handles: bool,
+}
+
+/// `[guard]`: a run whose load generators were the bottleneck measured the generators, not the server;
+/// it is marked `invalid` with the reason.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Guard {
+    /// Generator CPU use (0..1) above which a sample counts as saturated.
+    #[serde(default = "default_guard_cpu")]
+    pub max_generator_cpu: f64,
+    /// Share of the run's generator samples that may be saturated.
+    #[serde(default = "default_guard_share")]
+    pub max_saturated_share: f64,
+    /// Share of sent-video samples that may report `qualityLimitationReason = cpu`.
+    #[serde(default = "default_guard_share")]
+    pub max_cpu_limited_share: f64,
+    /// Median sender frame rate, as a share of the camera's, under which senders collapsed.
+    #[serde(default = "default_guard_fps")]
+    pub min_sender_fps_ratio: f64,
+}
+
+fn default_guard_cpu() -> f64 {
+    0.9
+}
+fn default_guard_share() -> f64 {
+    0.25
+}
+fn default_guard_fps() -> f64 {
+    0.6
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard {
+            max_generator_cpu: default_guard_cpu(),
+            max_saturated_share: default_guard_share(),
+            max_cpu_limited_share: default_guard_share(),
+            min_sender_fps_ratio: default_guard_fps(),
+        }
+    }
 }
 
 /// Read, override and validate a scenario file.

@@ -145,6 +145,77 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
         }
     }
 
+    let m = &s.metrics;
+    if let Some(p) = &m.prometheus {
+        check_url("metrics.prometheus.url", &p.url)?;
+        for b in &p.builtins {
+            if !matches!(b.as_str(), "jvb" | "generator") {
+                return Err(Invalid::new(
+                    "metrics.prometheus.builtins",
+                    format!("unknown built-in {b:?} (expected \"jvb\" or \"generator\")"),
+                ));
+            }
+        }
+        for (key, var) in [
+            ("metrics.prometheus.bearer_token_env", &p.bearer_token_env),
+            ("metrics.prometheus.basic_user_env", &p.basic_user_env),
+            (
+                "metrics.prometheus.basic_password_env",
+                &p.basic_password_env,
+            ),
+        ] {
+            if let Some(v) = var
+                && std::env::var(v).is_err()
+            {
+                return Err(Invalid::new(
+                    key,
+                    format!("environment variable {v} is not set"),
+                ));
+            }
+        }
+    }
+    for (i, j) in m.jvb.iter().enumerate() {
+        check_url(&format!("metrics.jvb.{i}.url"), &j.url)?;
+    }
+    if let Some(j) = &m.janus {
+        check_url("metrics.janus.admin_url", &j.admin_url)?;
+        if let Some(v) = &j.admin_secret_env
+            && std::env::var(v).is_err()
+        {
+            return Err(Invalid::new(
+                "metrics.janus.admin_secret_env",
+                format!("environment variable {v} is not set"),
+            ));
+        }
+        if let Some(f) = &j.admin_secret_file
+            && !f.is_file()
+        {
+            return Err(Invalid::new(
+                "metrics.janus.admin_secret_file",
+                format!("{} does not exist", f.display()),
+            ));
+        }
+    }
+    if let Some(d) = m.interval
+        && d.get() < Duration::from_millis(500)
+    {
+        return Err(Invalid::new("metrics.interval", "must be at least 500ms"));
+    }
+    let g = &s.guard;
+    for (key, v) in [
+        ("guard.max_generator_cpu", g.max_generator_cpu),
+        ("guard.max_saturated_share", g.max_saturated_share),
+        ("guard.max_cpu_limited_share", g.max_cpu_limited_share),
+        ("guard.min_sender_fps_ratio", g.min_sender_fps_ratio),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(Invalid::new(
+                key,
+                format!("{v} is out of range (expected a ratio from 0 to 1)"),
+            ));
+        }
+    }
+
     let th = &s.thresholds;
     for (key, v) in [
         ("thresholds.min_join_ratio", th.min_join_ratio),

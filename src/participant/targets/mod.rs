@@ -67,7 +67,8 @@ impl Target {
                 Ok(Target::Janus {
                     page,
                     janus: url,
-                    publishers: s.load.participants,
+                    // Rooms outlive runs: leave room for a later, larger run in the same room.
+                    publishers: s.load.participants.max(100),
                     receive_audio: s.media.receive_audio,
                 })
             }
