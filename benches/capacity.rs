@@ -184,7 +184,7 @@ async fn main() {
                 o.tool_cpu,
                 o.tool_rss_mb
             );
-            if o.ok < n as usize || !(o.send_fps >= 0.8 * target) {
+            if o.ok < n as usize || o.send_fps.is_nan() || o.send_fps < 0.8 * target {
                 println!("| {preset} | collapse at {n} | | | | | | |");
                 break;
             }

@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn quiet_when_generators_keep_up() {
         let e = Evidence {
-            generator_cpu: vec![0.5, 0.6, 0.95],
+            generator_cpu: vec![0.5, 0.6, 0.95, 0.7, 0.8],
             send_fps: vec![14.0, 15.0, 15.0],
             send_samples: 3,
             cpu_limited: 0,

@@ -299,7 +299,7 @@ mod tests {
         assert_eq!(rows.len(), 1, "NaN dropped");
         assert_eq!(rows[0].labels, "instance=127.0.0.1:9100;job=node");
         assert_eq!(rows[0].value, 0.25);
-        assert_eq!(rows[0].ts, "2026-11-23T13:06:05.500Z");
+        assert_eq!(rows[0].ts, "2026-11-23T19:46:05.500Z");
         let m = json!({"status":"success","data":{"resultType":"matrix","result":[
             {"metric":{"pod":"shard-0-jvb-0"},"values":[[1795463165,"1.5"],[1795463170,"2"]]}]}});
         let rows = parse_matrix(&m, "jvb_cpu_cores", "prometheus-range");
