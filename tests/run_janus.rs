@@ -26,6 +26,8 @@ async fn embedded_default_brings_six_participants_into_two_janus_rooms() {
     let tmp = tempfile::tempdir().unwrap();
     let sb = janus(tmp.path()).await;
     let out = tmp.path().join("run");
+    let prom = start_prometheus(&tmp.path().join("prom"));
+    let capture = OffLoopback::start(tmp.path());
     let o = loadtest(&[
         "run",
         "-s",
@@ -33,11 +35,27 @@ async fn embedded_default_brings_six_participants_into_two_janus_rooms() {
         "--set",
         &format!("target.url={}", sb.janus_url),
         "--set",
+        &format!("metrics.janus.admin_url={}", sb.admin_url),
+        "--set",
+        &format!(
+            "metrics.janus.admin_secret_file={}",
+            sb.dir.join("admin_secret").display()
+        ),
+        "--set",
+        &format!("metrics.prometheus.url={}", prom.url),
+        "--set",
+        "metrics.prometheus.builtins=[\"generator\"]",
+        "--set",
         "load.duration=20s",
         "--out",
         out.to_str().unwrap(),
     ]);
+    let leaked = capture.stop();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        leaked.is_empty(),
+        "traffic left loopback during the run: {leaked:#?}"
+    );
     let r = read_results(&out);
     assert_eq!(r.info.outcome, "passed");
     assert!(r.info.ended_at.is_some());
@@ -86,6 +104,64 @@ async fn embedded_default_brings_six_participants_into_two_janus_rooms() {
             );
         }
     }
+    // Server side on the same clock: Janus participants per room rise to the plan and fall to zero
+    // after the hang-up, inside the client stats' time span.
+    let server: Vec<loadtest::results::ServerMetricRow> =
+        loadtest::results::read_csv(&out.join("server_metrics.csv")).unwrap();
+    let (first_stat, last_stat) = (
+        r.stats.iter().map(|s| s.ts.clone()).min().unwrap(),
+        r.stats.iter().map(|s| s.ts.clone()).max().unwrap(),
+    );
+    for room in ["loadtest0", "loadtest1"] {
+        let series: Vec<&loadtest::results::ServerMetricRow> = server
+            .iter()
+            .filter(|m| m.metric == "janus_room_participants" && m.labels == format!("room={room}"))
+            .collect();
+        let peak = series
+            .iter()
+            .position(|m| m.value == 3.0)
+            .unwrap_or_else(|| panic!("{room} never reached 3: {series:?}"));
+        assert_eq!(
+            series.last().unwrap().value,
+            0.0,
+            "{room} back to zero after the hang-up"
+        );
+        assert!(
+            series[peak].ts >= first_stat && series[peak].ts <= last_stat,
+            "aligned with client stats"
+        );
+    }
+    assert!(
+        server
+            .iter()
+            .any(|m| m.metric == "janus_handle_received_bytes" && m.value > 0.0)
+    );
+    assert!(
+        server
+            .iter()
+            .any(|m| m.source.starts_with("generator:") && m.metric == "generator_cpu_ratio")
+    );
+    assert!(
+        server
+            .iter()
+            .any(|m| m.source == "prometheus" && m.metric == "generator_cpu_ratio"),
+        "live PromQL"
+    );
+    assert!(
+        server
+            .iter()
+            .any(|m| m.source == "prometheus-range"
+                && m.metric == "generator_memory_available_bytes"),
+        "range backfill"
+    );
+    assert!(r.info.metric_gaps.is_empty(), "{:?}", r.info.metric_gaps);
+    // The saturation guard stays quiet on the demo run.
+    assert!(
+        r.info.valid,
+        "demo run judged invalid: {:?}",
+        r.info.invalid_reasons
+    );
+    drop(prom);
     // Sent streams carry resolution and quality-limitation data.
     assert!(r.stats.iter().any(|s| s.direction == "send"
         && s.width == Some(320)
@@ -244,4 +320,73 @@ fn unsafe_kill(pid: u32, sig: &str) {
         .status()
         .unwrap();
     assert!(st.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_saturation_guard_trips_on_an_overloaded_generator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = janus(tmp.path()).await;
+    let out = tmp.path().join("run");
+    // 12 participants in one room, all sending 640x480 video and audio, all receiving audio: far more
+    // than two cores can encode and decode.
+    let o = loadtest(&[
+        "run",
+        "-s",
+        "scenarios/local-janus.toml",
+        "--set",
+        &format!("target.url={}", sb.janus_url),
+        "--set",
+        "metrics.janus.admin_url=http://127.0.0.1:9/admin",
+        "--set",
+        "load.conferences=1",
+        "--set",
+        "load.participants=12",
+        "--set",
+        "load.senders=12",
+        "--set",
+        "load.audio_senders=12",
+        "--set",
+        "load.join_delay=500ms",
+        "--set",
+        "load.duration=35s",
+        "--set",
+        "load.room_prefix=overload",
+        "--set",
+        "media.video=vga",
+        "--set",
+        "media.audio=speech",
+        "--set",
+        "media.receive_audio=true",
+        "--set",
+        "timeouts.media=45s",
+        "--set",
+        "timeouts.join=60s",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let r = read_results(&out);
+    assert!(
+        !r.info.valid,
+        "overload not detected: exit {:?}, {:?}",
+        o.status.code(),
+        r.info
+    );
+    assert!(
+        r.info
+            .invalid_reasons
+            .iter()
+            .any(|x| x.starts_with("generator CPU above")
+                || x.contains("cpu in")
+                || x.starts_with("median sender frame rate")),
+        "{:?}",
+        r.info.invalid_reasons
+    );
+    // The unreachable admin API is a recorded gap, not a failure of the run.
+    assert!(
+        r.info.metric_gaps.iter().any(|g| g.starts_with("janus: ")),
+        "{:?}",
+        r.info.metric_gaps
+    );
+    assert!(room_empty(&sb, "overload0").await);
+    sb.stop().await;
 }

@@ -66,14 +66,14 @@ impl Jvb {
             .header("Accept", "application/json")
             .send()
             .await
-            .map_err(|e| format!("/colibri/stats unreachable: {}", e.without_url()))?;
+            .map_err(|e| format!("/colibri/stats unreachable: {}", super::describe(&e)))?;
         if !r.status().is_success() {
             return Err(format!("/colibri/stats answered HTTP {}", r.status()));
         }
         let v: Value = r
             .json()
             .await
-            .map_err(|e| format!("/colibri/stats is not JSON: {}", e.without_url()))?;
+            .map_err(|e| format!("/colibri/stats is not JSON: {}", super::describe(&e)))?;
         let mut rows = colibri_rows(&v, now, &source)?;
         if self.prometheus {
             let r = self
@@ -82,14 +82,14 @@ impl Jvb {
                 .header("Accept", "text/plain; version=0.0.4")
                 .send()
                 .await
-                .map_err(|e| format!("/metrics unreachable: {}", e.without_url()))?;
+                .map_err(|e| format!("/metrics unreachable: {}", super::describe(&e)))?;
             if !r.status().is_success() {
                 return Err(format!("/metrics answered HTTP {}", r.status()));
             }
             let text = r
                 .text()
                 .await
-                .map_err(|e| format!("/metrics: {}", e.without_url()))?;
+                .map_err(|e| format!("/metrics: {}", super::describe(&e)))?;
             rows.extend(exposition_rows(&text, now, &source));
         }
         Ok(rows)

@@ -62,11 +62,11 @@ impl JanusAdmin {
             .body(body.to_string())
             .send()
             .await
-            .map_err(|e| format!("admin API unreachable: {}", e.without_url()))?;
+            .map_err(|e| format!("admin API unreachable: {}", super::describe(&e)))?;
         let v: Value = r
             .json()
             .await
-            .map_err(|e| format!("admin API answered non-JSON: {}", e.without_url()))?;
+            .map_err(|e| format!("admin API answered non-JSON: {}", super::describe(&e)))?;
         if v["janus"] != "success" {
             return Err(format!(
                 "admin API error: {}",

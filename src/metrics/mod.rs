@@ -38,6 +38,21 @@ impl Row {
     }
 }
 
+/// A reqwest error in words an operator understands (the URL is left out; it may hold credentials).
+pub fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed (refused or unreachable)".into()
+    } else if e.is_decode() {
+        "malformed answer (not the expected JSON)".into()
+    } else if let Some(s) = e.status() {
+        format!("HTTP {s}")
+    } else {
+        "request failed".into()
+    }
+}
+
 /// One metrics source.
 #[derive(Debug)]
 pub enum Source {

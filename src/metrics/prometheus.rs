@@ -142,12 +142,12 @@ impl Prometheus {
         let r = req
             .send()
             .await
-            .map_err(|e| format!("unreachable: {}", e.without_url()))?;
+            .map_err(|e| format!("unreachable: {}", super::describe(&e)))?;
         let status = r.status();
         let v: Value = r
             .json()
             .await
-            .map_err(|e| format!("HTTP {status}, not JSON: {}", e.without_url()))?;
+            .map_err(|e| format!("HTTP {status}, not JSON: {}", super::describe(&e)))?;
         if v["status"] != "success" {
             return Err(format!(
                 "HTTP {status}: {}",

@@ -262,3 +262,74 @@ impl OffLoopback {
             .collect()
     }
 }
+
+/// A real Prometheus scraping a real node_exporter every second, on free loopback ports. The
+/// exporter's textfile directory is returned so a test can publish FIXTURE series through it.
+pub struct Prom {
+    pub url: String,
+    pub exporter: String,
+    pub textfile: PathBuf,
+    pub procs: Procs,
+}
+
+pub fn start_prometheus(dir: &Path) -> Prom {
+    let (prom, exp) = (free_port(), free_port());
+    let textfile = dir.join("textfile");
+    std::fs::create_dir_all(&textfile).unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{exp}']\n"
+        ),
+    )
+    .unwrap();
+    let log = |name: &str| Stdio::from(std::fs::File::create(dir.join(name)).unwrap());
+    let exporter = Command::new("prometheus-node-exporter")
+        .arg(format!("--web.listen-address=127.0.0.1:{exp}"))
+        .arg("--collector.netdev.device-exclude=^$")
+        .arg("--no-collector.systemd")
+        .arg(format!(
+            "--collector.textfile.directory={}",
+            textfile.display()
+        ))
+        .stdout(log("exporter.out"))
+        .stderr(log("exporter.err"))
+        .spawn()
+        .expect("prometheus-node-exporter (scripts/setup.sh installs it)");
+    let server = Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom}"))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .stdout(log("prometheus.out"))
+        .stderr(log("prometheus.err"))
+        .spawn()
+        .expect("prometheus (scripts/setup.sh installs it)");
+    let url = format!("http://127.0.0.1:{prom}");
+    let ready = wait_until(Duration::from_secs(30), || {
+        Command::new("curl")
+            .args(["-sf", &format!("{url}/-/ready")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    assert!(ready, "prometheus not ready; see {}", dir.display());
+    Prom {
+        url,
+        exporter: format!("127.0.0.1:{exp}"),
+        textfile,
+        procs: Procs(vec![exporter, server]),
+    }
+}
+
+/// Write a node_exporter textfile atomically.
+pub fn publish(textfile: &Path, name: &str, text: &str) {
+    let tmp = textfile.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(tmp, textfile.join(format!("{name}.prom"))).unwrap();
+}

@@ -1,0 +1,348 @@
+//! Metrics sources: a real Prometheus + node_exporter, JVB fixtures of both generations, and sources
+//! that hang, return garbage or refuse connections.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use common::*;
+use loadtest::metrics::{self, Source, colibri::Jvb, prometheus::Prometheus};
+use loadtest::results::{EventRow, ResultsDir, ServerMetricRow, read_csv};
+use loadtest::run::progress::Tally;
+use loadtest::scenario::{JvbSource, PrometheusSource};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+fn prom_cfg(url: &str) -> PrometheusSource {
+    toml::from_str(&format!("url = \"{url}\"")).unwrap()
+}
+
+fn value(rows: &[ServerMetricRow], metric: &str) -> Option<f64> {
+    rows.iter().find(|r| r.metric == metric).map(|r| r.value)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_builtins_from_a_real_prometheus_and_node_exporter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prom = start_prometheus(tmp.path());
+    // FIXTURE cAdvisor / kube-state-metrics series for one JVB pod, published through the exporter's
+    // textfile collector and advanced every 250 ms: 1.5 CPU cores, 5 MB/s out, 10 % throttled.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (textfile, s2) = (prom.textfile.clone(), stop.clone());
+    let t0 = Instant::now();
+    let feeder = std::thread::spawn(move || {
+        while !s2.load(Ordering::Relaxed) {
+            let t = t0.elapsed().as_secs_f64() + 100.0;
+            let l = "namespace=\"jitsi\",container=\"jvb\",pod=\"shard-0-jvb-0\"";
+            let p = "namespace=\"jitsi\",pod=\"shard-0-jvb-0\",interface=\"eth0\"";
+            publish(
+                &textfile,
+                "cadvisor_fixture",
+                &format!(
+                    "container_cpu_usage_seconds_total{{{l}}} {}\ncontainer_memory_working_set_bytes{{{l}}} 734003200\n\
+                     container_network_transmit_bytes_total{{{p}}} {}\ncontainer_network_receive_bytes_total{{{p}}} {}\n\
+                     container_cpu_cfs_periods_total{{{l}}} {}\ncontainer_cpu_cfs_throttled_periods_total{{{l}}} {}\n\
+                     kube_pod_container_resource_limits{{{l},resource=\"cpu\",unit=\"core\"}} 4\n",
+                    1.5 * t,
+                    5e6 * t,
+                    2e6 * t,
+                    10.0 * t,
+                    1.0 * t
+                ),
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    });
+    let start = Utc::now();
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    let p = Prometheus::new(&prom_cfg(&prom.url), "10s", Duration::from_secs(3));
+    let (rows, errors) = p.instant(Utc::now()).await.unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let near = |m: &str, want: f64, tol: f64| {
+        let v = value(&rows, m).unwrap_or_else(|| panic!("no {m} in {rows:#?}"));
+        assert!((v - want).abs() <= tol, "{m} = {v}, want {want} ± {tol}");
+    };
+    near("jvb_cpu_cores", 1.5, 0.25);
+    near("jvb_cpu_limit_ratio", 1.5 / 4.0, 0.07);
+    near("jvb_memory_working_set_bytes", 734003200.0, 1.0);
+    near("jvb_network_transmit_bytes_per_second", 5e6, 8e5);
+    near("jvb_network_receive_bytes_per_second", 2e6, 3.5e5);
+    near("jvb_cpu_throttled_ratio", 0.1, 0.03);
+    near("jvb_replicas", 1.0, 0.0);
+    let jvb = rows.iter().find(|r| r.metric == "jvb_cpu_cores").unwrap();
+    assert_eq!(jvb.labels, "pod=shard-0-jvb-0");
+    // The generator built-ins read the real node_exporter.
+    let cpu = rows
+        .iter()
+        .find(|r| r.metric == "generator_cpu_ratio")
+        .expect("generator_cpu_ratio");
+    assert!((0.0..=1.0).contains(&cpu.value));
+    assert!(
+        cpu.labels.contains(&format!("instance={}", prom.exporter)),
+        "{}",
+        cpu.labels
+    );
+    assert!(value(&rows, "generator_memory_available_bytes").unwrap() > 1e8);
+    assert!(value(&rows, "generator_network_transmit_bytes_per_second").is_some());
+    // The range API fills the whole window.
+    let range = p
+        .range(start, Utc::now(), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let cores: Vec<&ServerMetricRow> = range
+        .iter()
+        .filter(|r| r.metric == "jvb_cpu_cores")
+        .collect();
+    assert!(cores.len() >= 5, "{} range points", cores.len());
+    assert!(cores.iter().all(|r| r.source == "prometheus-range"));
+    stop.store(true, Ordering::Relaxed);
+    feeder.join().unwrap();
+}
+
+/// Serves one JVB FIXTURE: `/colibri/stats` from a file and `/metrics`, refusing requests without an
+/// Accept header the way the real bridge fails.
+async fn jvb_fixture(colibri: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let dir = repo().join("tests/fixtures/jvb");
+    let stats = std::fs::read_to_string(dir.join(colibri)).unwrap();
+    let text = std::fs::read_to_string(dir.join("metrics.txt")).unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                continue;
+            };
+            let (stats, text) = (stats.clone(), text.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+                let (status, body) = if !head.contains("\r\naccept:") {
+                    ("500 Server Error", "no Accept header".to_string())
+                } else if head.starts_with("get /colibri/stats") {
+                    ("200 OK", stats)
+                } else if head.starts_with("get /metrics") {
+                    ("200 OK", text)
+                } else {
+                    ("404 Not Found", String::new())
+                };
+                let r = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(r.as_bytes()).await;
+            });
+        }
+    });
+    base
+}
+
+fn jvb_cfg(name: &str, url: &str, media: &str) -> JvbSource {
+    JvbSource {
+        name: Some(name.into()),
+        url: url.into(),
+        media_address: Some(media.into()),
+        prometheus: true,
+    }
+}
+
+#[tokio::test]
+async fn jvb_stats_of_both_generations_and_bridge_attribution() {
+    let old = Jvb::new(
+        &jvb_cfg(
+            "jvb-2020",
+            &jvb_fixture("colibri-stats-2020.json").await,
+            "10.0.0.5",
+        ),
+        Duration::from_secs(2),
+    );
+    let new = Jvb::new(
+        &jvb_cfg(
+            "jvb-now",
+            &jvb_fixture("colibri-stats-current.json").await,
+            "2001:db8::7",
+        ),
+        Duration::from_secs(2),
+    );
+    let a = old.sample(Utc::now()).await.unwrap();
+    let b = new.sample(Utc::now()).await.unwrap();
+    assert!(a.iter().all(|r| r.source == "jvb:jvb-2020"));
+    assert_eq!(value(&a, "colibri_conferences"), Some(3.0));
+    assert_eq!(value(&a, "colibri_participants"), Some(24.0));
+    assert_eq!(value(&a, "colibri_bit_rate_upload"), Some(68412.0));
+    assert_eq!(value(&a, "colibri_rtp_loss"), Some(0.013));
+    assert_eq!(
+        value(&a, "colibri_nonempty_conferences"),
+        Some(2.0),
+        "conferences - conference_sizes[0]"
+    );
+    assert!(a.iter().any(|r| r.metric == "colibri_conference_sizes"
+        && r.labels == "bucket=16"
+        && r.value == 1.0));
+    assert_eq!(
+        value(&a, "colibri_stress_level"),
+        None,
+        "the 2020 bridge had no stress level"
+    );
+    assert_eq!(value(&b, "colibri_stress_level"), Some(0.37));
+    assert_eq!(value(&b, "colibri_endpoints"), Some(11.0));
+    assert_eq!(value(&b, "colibri_bit_rate_download"), Some(9120.5));
+    assert_eq!(value(&b, "colibri_healthy"), Some(1.0));
+    assert_eq!(
+        value(&b, "colibri_nonempty_conferences"),
+        None,
+        "no histogram in the current field set"
+    );
+    // The bridge's own /metrics (only answered because an Accept header was sent).
+    assert_eq!(value(&b, "jitsi_jvb_stress"), Some(0.37));
+    assert_eq!(
+        value(&b, "jitsi_jvb_incoming_bytes_total"),
+        Some(123456789.0)
+    );
+    assert!(
+        b.iter()
+            .any(|r| r.metric == "jitsi_jvb_conferences_by_size_bucket" && r.labels == "le=3.0")
+    );
+    // Attribution: a participant's selected candidate pair → the bridge that served it.
+    let bridges = vec![
+        ("10.0.0.5".to_string(), old.name.clone()),
+        ("2001:db8::7".to_string(), new.name.clone()),
+    ];
+    assert_eq!(metrics::bridge_of("10.0.0.5:10000", &bridges), "jvb-2020");
+    assert_eq!(
+        metrics::bridge_of("[2001:db8::7]:10000", &bridges),
+        "jvb-now"
+    );
+}
+
+/// A server that accepts connections and never answers.
+async fn hanging() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    base
+}
+
+/// A server that answers every request with malformed JSON.
+async fn garbage() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let body = "{\"conferences\": 3, \"oops\": [";
+                let _ = s.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes()).await;
+            });
+        }
+    });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_sources_leave_recorded_gaps_and_never_stall() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = ResultsDir::create(&tmp.path().join("run")).unwrap();
+    let (rec, writer) = dir.spawn_writer().unwrap();
+    let refused = format!("http://127.0.0.1:{}", free_port());
+    let timeout = Duration::from_millis(500);
+    let sources = vec![
+        Arc::new(Source::Generator(metrics::generator::Generator::new())),
+        Arc::new(Source::Jvb(Jvb::new(
+            &jvb_cfg("hangs", &hanging().await, "127.0.0.1"),
+            timeout,
+        ))),
+        Arc::new(Source::Jvb(Jvb::new(
+            &jvb_cfg("garbage", &garbage().await, "127.0.0.1"),
+            timeout,
+        ))),
+        Arc::new(Source::Jvb(Jvb::new(
+            &jvb_cfg("refuses", &refused, "127.0.0.1"),
+            timeout,
+        ))),
+        Arc::new(Source::Prometheus(Prometheus::new(
+            &prom_cfg(&hanging().await),
+            "15s",
+            timeout,
+        ))),
+    ];
+    let stop = CancellationToken::new();
+    let tally = Arc::new(Tally::new(0));
+    let began = Instant::now();
+    let task = tokio::spawn(metrics::collect(
+        sources,
+        Duration::from_secs(1),
+        timeout,
+        rec.clone(),
+        tally.clone(),
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    stop.cancel();
+    let gaps = task.await.unwrap();
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "the collector stalled: {:?}",
+        began.elapsed()
+    );
+    drop(rec);
+    writer.await.unwrap().unwrap();
+    for name in ["jvb:hangs", "jvb:garbage", "jvb:refuses", "prometheus"] {
+        assert!(
+            gaps.iter().any(|g| g.starts_with(&format!("{name}: "))),
+            "{name} missing from {gaps:?}"
+        );
+    }
+    assert!(
+        gaps.iter().any(|g| g.starts_with("jvb:hangs: ")
+            && (g.contains("timed out") || g.contains("no answer within 500ms"))),
+        "{gaps:?}"
+    );
+    assert!(
+        gaps.iter()
+            .any(|g| g.starts_with("jvb:garbage: /colibri/stats is not JSON: malformed answer")),
+        "{gaps:?}"
+    );
+    assert!(
+        gaps.iter()
+            .any(|g| g.starts_with("jvb:refuses: /colibri/stats unreachable: connection failed")),
+        "{gaps:?}"
+    );
+    assert!(
+        !gaps.iter().any(|g| g.starts_with("generator:")),
+        "the healthy source kept working"
+    );
+    let rows: Vec<ServerMetricRow> = read_csv(&dir.path().join("server_metrics.csv")).unwrap();
+    let up = |src: &str, v: f64| {
+        rows.iter()
+            .filter(|r| {
+                r.metric == "loadtest_source_up"
+                    && r.labels == format!("source={src}")
+                    && r.value == v
+            })
+            .count()
+    };
+    assert!(
+        up("jvb:hangs", 0.0) >= 3 && up("jvb:garbage", 0.0) >= 3 && up("jvb:refuses", 0.0) >= 3
+    );
+    assert!(
+        rows.iter().any(|r| r.metric == "generator_cpu_ratio"),
+        "generator rows kept coming"
+    );
+    let events: Vec<EventRow> = read_csv(&dir.path().join("events.csv")).unwrap();
+    assert!(events.iter().filter(|e| e.event == "metrics_gap").count() >= 12);
+    assert!(
+        tally.line().contains("metric gaps"),
+        "the live view warns: {}",
+        tally.line()
+    );
+}
