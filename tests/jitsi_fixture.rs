@@ -205,6 +205,12 @@ async fn urls_and_probes_in_a_real_browser() {
 #[tokio::test(flavor = "multi_thread")]
 async fn loadtest_run_against_the_fixture() {
     let (base, beacons) = fixture_server().await;
+    // A bridge FIXTURE for attribution, one that hangs and one that refuses: the run must not care.
+    let (jvb, hang, refused) = (
+        jvb_fixture("colibri-stats-current.json").await,
+        hanging().await,
+        free_port(),
+    );
     let tmp = tempfile::tempdir().unwrap();
     let scenario = tmp.path().join("jitsi.toml");
     std::fs::write(
@@ -212,7 +218,11 @@ async fn loadtest_run_against_the_fixture() {
         format!(
             "name = \"jitsi-fixture\"\n[target]\nkind = \"jitsi\"\nurl = \"{base}\"\n[target.jitsi]\njwt_env = \"LT_TEST_JWT\"\n\
              [load]\nconferences = 1\nparticipants = 2\nsenders = 2\naudio_senders = 0\nduration = \"8s\"\njoin_delay = \"1s\"\n\
-             [media]\nvideo = \"tiny\"\nreceive_audio = false\n[stats]\ninterval = \"1s\"\n"
+             [media]\nvideo = \"tiny\"\nreceive_audio = false\n[stats]\ninterval = \"1s\"\n\
+             [metrics]\ntimeout = \"700ms\"\n\
+             [[metrics.jvb]]\nname = \"jvb-fixture\"\nurl = \"{jvb}\"\nmedia_address = \"127.0.0.1\"\n\
+             [[metrics.jvb]]\nname = \"hangs\"\nurl = \"{hang}\"\n\
+             [[metrics.jvb]]\nname = \"refuses\"\nurl = \"http://127.0.0.1:{refused}\"\n"
         ),
     )
     .unwrap();
@@ -246,6 +256,27 @@ async fn loadtest_run_against_the_fixture() {
     for p in &r.participants {
         assert!(r.video_peers(&p.participant).contains("abcd1234"));
         assert!(p.remote_address.starts_with("127.0.0.1:"));
+        assert_eq!(
+            p.bridge, "jvb-fixture",
+            "attributed to the bridge whose media address it used"
+        );
+    }
+    let server: Vec<loadtest::results::ServerMetricRow> =
+        loadtest::results::read_csv(&out.join("server_metrics.csv")).unwrap();
+    assert!(server.iter().any(|m| m.source == "jvb:jvb-fixture"
+        && m.metric == "colibri_stress_level"
+        && m.value == 0.37));
+    assert!(
+        server
+            .iter()
+            .any(|m| m.source == "jvb:jvb-fixture" && m.metric == "jitsi_jvb_endpoints")
+    );
+    for broken in ["jvb:hangs: ", "jvb:refuses: "] {
+        assert!(
+            r.info.metric_gaps.iter().any(|g| g.starts_with(broken)),
+            "{broken} {:?}",
+            r.info.metric_gaps
+        );
     }
     assert_eq!(count(&beacons, "joined"), 2);
     assert!(

@@ -14,6 +14,7 @@ use loadtest::results::{EventRow, ResultsDir, ServerMetricRow, read_csv};
 use loadtest::run::progress::Tally;
 use loadtest::scenario::{JvbSource, PrometheusSource};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use tokio_util::sync::CancellationToken;
 
 fn prom_cfg(url: &str) -> PrometheusSource {
@@ -102,44 +103,6 @@ async fn prometheus_builtins_from_a_real_prometheus_and_node_exporter() {
     feeder.join().unwrap();
 }
 
-/// Serves one JVB FIXTURE: `/colibri/stats` from a file and `/metrics`, refusing requests without an
-/// Accept header the way the real bridge fails.
-async fn jvb_fixture(colibri: &'static str) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let dir = repo().join("tests/fixtures/jvb");
-    let stats = std::fs::read_to_string(dir.join(colibri)).unwrap();
-    let text = std::fs::read_to_string(dir.join("metrics.txt")).unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                continue;
-            };
-            let (stats, text) = (stats.clone(), text.clone());
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let n = s.read(&mut buf).await.unwrap_or(0);
-                let head = String::from_utf8_lossy(&buf[..n]).to_lowercase();
-                let (status, body) = if !head.contains("\r\naccept:") {
-                    ("500 Server Error", "no Accept header".to_string())
-                } else if head.starts_with("get /colibri/stats") {
-                    ("200 OK", stats)
-                } else if head.starts_with("get /metrics") {
-                    ("200 OK", text)
-                } else {
-                    ("404 Not Found", String::new())
-                };
-                let r = format!(
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = s.write_all(r.as_bytes()).await;
-            });
-        }
-    });
-    base
-}
-
 fn jvb_cfg(name: &str, url: &str, media: &str) -> JvbSource {
     JvbSource {
         name: Some(name.into()),
@@ -216,19 +179,6 @@ async fn jvb_stats_of_both_generations_and_bridge_attribution() {
         metrics::bridge_of("[2001:db8::7]:10000", &bridges),
         "jvb-now"
     );
-}
-
-/// A server that accepts connections and never answers.
-async fn hanging() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = listener.accept().await {
-            held.push(s);
-        }
-    });
-    base
 }
 
 /// A server that answers every request with malformed JSON.

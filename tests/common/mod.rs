@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use loadtest::results::{self, ClientStatRow, EventRow, ParticipantRow, RunInfo};
 use loadtest::sandbox::{Sandbox, SandboxArgs};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -258,6 +259,7 @@ impl OffLoopback {
         std::fs::read_to_string(&self.file)
             .unwrap_or_default()
             .lines()
+            .filter(|l| !l.trim().is_empty())
             .map(str::to_string)
             .collect()
     }
@@ -332,4 +334,55 @@ pub fn publish(textfile: &Path, name: &str, text: &str) {
     let tmp = textfile.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(tmp, textfile.join(format!("{name}.prom"))).unwrap();
+}
+
+/// Serves one JVB FIXTURE: `/colibri/stats` from a file and `/metrics`, refusing requests without an
+/// Accept header the way the real bridge fails.
+pub async fn jvb_fixture(colibri: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let dir = repo().join("tests/fixtures/jvb");
+    let stats = std::fs::read_to_string(dir.join(colibri)).unwrap();
+    let text = std::fs::read_to_string(dir.join("metrics.txt")).unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                continue;
+            };
+            let (stats, text) = (stats.clone(), text.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+                let (status, body) = if !head.contains("\r\naccept:") {
+                    ("500 Server Error", "no Accept header".to_string())
+                } else if head.starts_with("get /colibri/stats") {
+                    ("200 OK", stats)
+                } else if head.starts_with("get /metrics") {
+                    ("200 OK", text)
+                } else {
+                    ("404 Not Found", String::new())
+                };
+                let r = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(r.as_bytes()).await;
+            });
+        }
+    });
+    base
+}
+
+/// A server that accepts connections and never answers.
+pub async fn hanging() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    base
 }
