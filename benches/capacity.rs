@@ -2,7 +2,7 @@
 //! collapses, the tool's own cost next to the browsers', and join times through a real Selenium Grid.
 //!
 //! `cargo bench --bench capacity [-- PRESETS]` (default `tiny,small,vga`) starts the Janus sandbox and,
-//! per preset, runs one conference of N video senders (no audio) for N = 2, 4, 6, ... until the median
+//! per preset, runs one conference of N video senders (no audio) for N = 4, 8, 12, 16 until the median
 //! sender frame rate falls under 80 % of the preset's. Then 8 participants join at once through a
 //! hub + node grid. Prints the tables recorded in docs/benchmarks.md.
 
@@ -173,8 +173,8 @@ async fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     for preset in &presets {
         let target = VIDEO_PRESETS.iter().find(|p| p.name == preset).unwrap().fps as f64;
-        for n in (2..=14).step_by(2) {
-            let o = run(&sb.janus_url, None, preset, n, 40, "1s");
+        for n in (4..=16).step_by(4) {
+            let o = run(&sb.janus_url, None, preset, n, 30, "1s");
             println!(
                 "| {preset} | {n} | {}/{n} | {:.1} | {:.1} | {:.0} % | {:.2} | {:.0} MB |",
                 o.ok,

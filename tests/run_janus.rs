@@ -249,6 +249,25 @@ async fn through_a_selenium_grid_sigint_mid_call_leaves_nothing_behind() {
     let tmp = tempfile::tempdir().unwrap();
     let sb = janus(tmp.path()).await;
     let grid = start_grid(&tmp.path().join("grid"), 4);
+    // Too many participants for the grid's free slots: refused before anything starts.
+    let o = loadtest(&[
+        "run",
+        "-s",
+        "scenarios/local-janus.toml",
+        "--set",
+        &format!("target.url={}", sb.janus_url),
+        "--set",
+        &format!("webdriver.url={}/wd/hub", grid.url),
+        "--out",
+        tmp.path().join("too-big").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("has 4 free slots on 1 nodes but the plan needs 6 concurrent sessions"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(grid_sessions(&grid.url), 0);
     let out = tmp.path().join("run");
     let child = spawn_loadtest(&[
         "run",

@@ -162,9 +162,13 @@ pub async fn run(
         };
         Ok::<_, InfraError>((endpoint, target))
     };
+    let (recorder, writer) = dir.spawn_writer()?;
     let (endpoint, target) = match infra.await {
         Ok(v) => v,
         Err(e) => {
+            recorder.event("run", "error", e.to_string()).await;
+            drop(recorder);
+            writer.await??;
             info.outcome = "error".into();
             info.exit_reason = e.to_string();
             info.ended_at = Some(results::now());
@@ -175,7 +179,6 @@ pub async fn run(
     info.webdriver = endpoint.describe();
     dir.write_run(&info)?;
 
-    let (recorder, writer) = dir.spawn_writer()?;
     let cancel = CancellationToken::new();
     let start = Instant::now();
     let tally = Arc::new(Tally::new(plans.len()));

@@ -129,12 +129,9 @@ impl Grid {
     /// `GET /status`.
     pub async fn status(&self) -> Result<GridStatus, InfraError> {
         let url = self.base.join("status").expect("url");
-        let r = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| InfraError::new(self.what(), format!("unreachable: {e}")))?;
+        let r = self.http.get(url).send().await.map_err(|e| {
+            InfraError::new(self.what(), format!("unreachable: {}", e.without_url()))
+        })?;
         let v: Value = r
             .json()
             .await

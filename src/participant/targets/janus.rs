@@ -140,7 +140,7 @@ pub async fn check_server(http: &reqwest::Client, janus: &Url) -> Result<String,
         .get(&info)
         .send()
         .await
-        .map_err(|e| format!("unreachable: {e}"))?;
+        .map_err(|e| format!("unreachable: {}", e.without_url()))?;
     let v: serde_json::Value = r
         .json()
         .await

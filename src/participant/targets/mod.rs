@@ -73,10 +73,9 @@ impl Target {
                 })
             }
             TargetKind::Jitsi => {
-                http.get(url.clone())
-                    .send()
-                    .await
-                    .map_err(|e| InfraError::new(what(), format!("unreachable: {e}")))?;
+                http.get(url.clone()).send().await.map_err(|e| {
+                    InfraError::new(what(), format!("unreachable: {}", e.without_url()))
+                })?;
                 let jwt = s
                     .target
                     .jitsi
