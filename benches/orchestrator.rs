@@ -5,6 +5,9 @@
 //! `cargo bench --bench orchestrator [-- PARTICIPANTS [STATS_INTERVAL]]` prints the figures recorded in
 //! docs/benchmarks.md. Target: under 2 MB and under 0.1 % of a core per participant.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::Arc;
@@ -12,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 fn sample_json() -> Value {
     let mut rows = vec![
@@ -42,34 +45,9 @@ async fn stand_in(sessions: Arc<AtomicU64>) -> u16 {
             tokio::spawn(async move {
                 let mut buf = Vec::with_capacity(16384);
                 loop {
-                    // Read one request (headers + Content-Length body); keep-alive.
-                    let mut chunk = [0u8; 8192];
-                    let head_end = loop {
-                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break p + 4;
-                        }
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
+                    let Some((head, body)) = common::read_request(&mut sock, &mut buf).await else {
+                        return;
                     };
-                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                    let len = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    while buf.len() < head_end + len {
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let body = String::from_utf8_lossy(&buf[head_end..head_end + len]).to_string();
-                    buf.drain(..head_end + len);
                     let mut parts = head.split_whitespace();
                     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
                     let seg: Vec<&str> = path.trim_matches('/').split('/').collect();

@@ -13,7 +13,7 @@ use loadtest::participant::targets::jitsi;
 use loadtest::scenario::{JitsiOptions, JitsiPage, WebDriver};
 use loadtest::schedule::{ParticipantPlan, Role};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// Beacons the fixture sent: (kind, room, id).
 type Beacons = Arc<Mutex<Vec<(String, String, String)>>>;
@@ -32,18 +32,9 @@ async fn fixture_server() -> (String, Beacons) {
             };
             let (page, b) = (page.clone(), b.clone());
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 16384];
-                let mut n = 0;
-                while n < buf.len() {
-                    match sock.read(&mut buf[n..]).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(k) => n += k,
-                    }
-                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let Some((head, _)) = read_request(&mut sock, &mut Vec::new()).await else {
+                    return;
+                };
                 let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let url = url::Url::parse(&format!("http://x{target}")).unwrap();
                 let resp = if let Some(kind) = url.path().strip_prefix("/__fixture/") {

@@ -13,7 +13,7 @@ use loadtest::metrics::{self, Source, colibri::Jvb, prometheus::Prometheus};
 use loadtest::results::{EventRow, ResultsDir, ServerMetricRow, read_csv};
 use loadtest::run::progress::Tally;
 use loadtest::scenario::{JvbSource, PrometheusSource};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use tokio_util::sync::CancellationToken;
 
@@ -188,8 +188,7 @@ async fn garbage() -> String {
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let _ = s.read(&mut buf).await;
+                let _ = read_request(&mut s, &mut Vec::new()).await;
                 let body = "{\"conferences\": 3, \"oops\": [";
                 let _ = s.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes()).await;
             });

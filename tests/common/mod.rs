@@ -351,9 +351,10 @@ pub async fn jvb_fixture(colibri: &'static str) -> String {
             };
             let (stats, text) = (stats.clone(), text.clone());
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let n = s.read(&mut buf).await.unwrap_or(0);
-                let head = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+                let Some((head, _)) = read_request(&mut s, &mut Vec::new()).await else {
+                    return;
+                };
+                let head = head.to_lowercase();
                 let (status, body) = if !head.contains("\r\naccept:") {
                     ("500 Server Error", "no Accept header".to_string())
                 } else if head.starts_with("get /colibri/stats") {
@@ -385,4 +386,40 @@ pub async fn hanging() -> String {
         }
     });
     base
+}
+
+/// Read one HTTP/1.1 request (head, and a `Content-Length` body) for the tests' small servers. Bytes
+/// past the request stay in `buf` for the next call (keep-alive). `None` when the peer closed.
+pub async fn read_request(
+    sock: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+) -> Option<(String, String)> {
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let len = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = String::from_utf8_lossy(&buf[head_end..head_end + len]).to_string();
+    buf.drain(..head_end + len);
+    Some((head, body))
 }
