@@ -228,7 +228,7 @@ impl Sample {
                 && r.bitrate_kbps.is_some_and(|b| b > 0.0)
         })
     }
-    /// The media server address (the most common remote address of the streams).
+    /// The media server address: the first stream's selected-pair remote address.
     fn remote_address(&self) -> Option<String> {
         self.rows
             .iter()

@@ -56,8 +56,7 @@ pub fn peak_sessions(plans: &[ParticipantPlan]) -> usize {
         .iter()
         .flat_map(|p| [(p.join_offset, 1), (p.leave_offset, -1)])
         .collect();
-    // Leaves before joins at the same instant... but sessions close after the barrier, so count
-    // joins first to stay on the safe side.
+    // At equal times count joins first: sessions close only after the hang-up barrier.
     edges.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     let (mut cur, mut peak) = (0i32, 0i32);
     for (_, d) in edges {
