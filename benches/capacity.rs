@@ -191,25 +191,18 @@ async fn main() {
         }
     }
     let grid = common::start_grid(&tmp.path().join("grid"), 8);
-    let o = run(&sb.janus_url, Some(&grid.url), "tiny", 8, 15, "0s");
     println!();
-    println!(
-        "grid (hub + node, 8 participants joining at once, tiny): ok {}/8, session p50 {:.0} ms p95 {:.0} ms, join p50 {:.0} ms p95 {:.0} ms",
-        o.ok,
-        pct(o.sessions.clone(), 0.5),
-        pct(o.sessions, 0.95),
-        pct(o.joins.clone(), 0.5),
-        pct(o.joins, 0.95)
-    );
-    let o = run(&sb.janus_url, Some(&grid.url), "tiny", 8, 15, "2s");
-    println!(
-        "grid (hub + node, 8 participants 2 s apart, tiny): ok {}/8, session p50 {:.0} ms p95 {:.0} ms, join p50 {:.0} ms p95 {:.0} ms",
-        o.ok,
-        pct(o.sessions.clone(), 0.5),
-        pct(o.sessions, 0.95),
-        pct(o.joins.clone(), 0.5),
-        pct(o.joins, 0.95)
-    );
+    for (delay, how) in [("0s", "joining at once"), ("2s", "2 s apart")] {
+        let o = run(&sb.janus_url, Some(&grid.url), "tiny", 8, 15, delay);
+        println!(
+            "grid (hub + node, 8 participants {how}, tiny): ok {}/8, session p50 {:.0} ms p95 {:.0} ms, join p50 {:.0} ms p95 {:.0} ms",
+            o.ok,
+            pct(o.sessions.clone(), 0.5),
+            pct(o.sessions, 0.95),
+            pct(o.joins.clone(), 0.5),
+            pct(o.joins, 0.95)
+        );
+    }
     drop(grid);
     sb.stop().await;
 }
