@@ -30,25 +30,32 @@ pub struct Jvb {
     pub media_address: Option<String>,
 }
 
+/// A configured bridge's name and media address (both default to its URL's host).
+pub fn identity(cfg: &JvbSource) -> (String, Option<String>) {
+    let host = url::Url::parse(&cfg.url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string));
+    let name = cfg
+        .name
+        .clone()
+        .or_else(|| host.clone())
+        .unwrap_or_else(|| cfg.url.clone());
+    (name, cfg.media_address.clone().or(host))
+}
+
 impl Jvb {
     /// From the scenario.
     pub fn new(cfg: &JvbSource, timeout: Duration) -> Jvb {
-        let host = url::Url::parse(&cfg.url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string));
+        let (name, media_address) = identity(cfg);
         Jvb {
             http: reqwest::Client::builder()
                 .timeout(timeout)
                 .build()
                 .unwrap_or_default(),
-            name: cfg
-                .name
-                .clone()
-                .or_else(|| host.clone())
-                .unwrap_or_else(|| cfg.url.clone()),
+            name,
             base: cfg.url.trim_end_matches('/').to_string(),
             prometheus: cfg.prometheus,
-            media_address: cfg.media_address.clone().or(host),
+            media_address,
         }
     }
 

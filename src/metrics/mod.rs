@@ -129,8 +129,8 @@ pub fn bridges(s: &Scenario) -> Vec<(String, String)> {
     s.metrics
         .jvb
         .iter()
-        .map(|j| colibri::Jvb::new(j, Duration::from_secs(1)))
-        .filter_map(|j| j.media_address.clone().map(|a| (a, j.name.clone())))
+        .map(colibri::identity)
+        .filter_map(|(name, media)| media.map(|a| (a, name)))
         .collect()
 }
 

@@ -245,6 +245,12 @@ impl OffLoopback {
             .spawn()
             .expect("tcpdump (installed by scripts/setup.sh)");
         std::thread::sleep(Duration::from_millis(500));
+        let mut child = child;
+        // A capture that is not running would see nothing and pass: make sure it runs.
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "tcpdump exited at once (bad filter or no permission)"
+        );
         OffLoopback { child, file }
     }
 
