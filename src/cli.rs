@@ -2,6 +2,10 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::deploy::DeployArgs;
+use crate::plan::PlanArgs;
+use crate::provision::{DestroyArgs, GridArgs, ProvisionArgs};
+use crate::report::ReportArgs;
 use crate::run::RunArgs;
 use crate::sandbox::SandboxArgs;
 use crate::scenario::ValidateArgs;
@@ -22,6 +26,18 @@ pub enum Command {
     Run(RunArgs),
     /// Check a scenario and print the expanded plan; starts nothing.
     Validate(ValidateArgs),
+    /// Write summary.json, report.md and charts/*.png into a results directory.
+    Report(ReportArgs),
+    /// JVBs, shards and load generators for a load shape, from measured runs.
+    Plan(PlanArgs),
+    /// Create load-generator servers (Terraform) and bootstrap them into a Selenium Grid (SSH).
+    Provision(ProvisionArgs),
+    /// Tear down what `provision` created; safe to repeat.
+    Destroy(DestroyArgs),
+    /// Inspect the Selenium Grid: nodes, slots, sessions, queue.
+    Grid(GridArgs),
+    /// Scaffold shards and scale bridges in the vendored Kubernetes manifests (`deploy/`).
+    Deploy(DeployArgs),
     /// Start the local demo target (Janus on loopback) until Ctrl-C.
     Sandbox(SandboxArgs),
 }
@@ -31,6 +47,12 @@ pub async fn exec(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run(a) => crate::run::exec(a).await,
         Command::Validate(a) => crate::scenario::exec_validate(a),
+        Command::Report(a) => crate::report::exec(a),
+        Command::Plan(a) => crate::plan::exec(a),
+        Command::Provision(a) => crate::provision::exec_provision(a).await,
+        Command::Destroy(a) => crate::provision::exec_destroy(a).await,
+        Command::Grid(a) => crate::provision::exec_grid(a).await,
+        Command::Deploy(a) => crate::deploy::exec(a),
         Command::Sandbox(a) => crate::sandbox::exec(a).await,
     }
 }

@@ -2,12 +2,17 @@
 //!
 //! The library holds every subcommand; `main.rs` only parses the command line and calls [`cli::exec`].
 
+pub mod chart;
 pub mod cli;
+pub mod deploy;
 pub mod error;
 pub mod media;
 pub mod metrics;
 pub mod participant;
+pub mod plan;
+pub mod provision;
 pub mod redact;
+pub mod report;
 pub mod results;
 pub mod run;
 pub mod sandbox;
