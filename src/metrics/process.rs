@@ -13,13 +13,16 @@ use crate::scenario::ProcessSource;
 /// architecture (it is fixed in the kernel ABI, independent of `CONFIG_HZ`).
 const TICKS_PER_SECOND: f64 = 100.0;
 
+/// CPU ticks per pid at a sample, and when it was taken.
+type Ticks = (Option<DateTime<Utc>>, HashMap<u32, u64>);
+
 /// Samples every process whose `/proc/<pid>/comm` equals the configured command.
 #[derive(Debug)]
 pub struct Process {
     name: String,
     command: String,
     /// CPU ticks per pid at the previous sample, and when.
-    prev: Mutex<(Option<DateTime<Utc>>, HashMap<u32, u64>)>,
+    prev: Mutex<Ticks>,
 }
 
 /// One process's CPU ticks (user + system) and resident bytes.
