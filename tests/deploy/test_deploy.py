@@ -339,7 +339,7 @@ def test_jvb_entrypoint_derives_port_from_ordinal(objs, tmp_path):
             res = subprocess.run([sh, "-n"], input=text, capture_output=True, text=True)
             assert res.returncode == 0, f"{name}: {res.stderr}"
     probe = tmp_path / "entry.sh"
-    probe.write_text(script.replace('exec /init "$@"', 'echo "PORT=$JVB_PORT WS=$JVB_WS_SERVER_ID"'))
+    probe.write_text(script.replace('exec /init "$@"', 'echo "PORT=$JVB_PORT ADV=$JVB_ADVERTISE_IPS"'))
     base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "JVB_AUTH_PASSWORD": "x", "NODE_IP": "10.0.0.7"}
     res = subprocess.run(
         [sh, str(probe)], capture_output=True, text=True,
@@ -347,7 +347,7 @@ def test_jvb_entrypoint_derives_port_from_ordinal(objs, tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert "PORT=30403 " in res.stdout
-    assert "WS=shard-1-jvb-3.shard-1-jvb.jitsi.svc.cluster.local" in res.stdout
+    assert "ADV=10.0.0.7" in res.stdout, "the bridge must advertise its node's address"
     res = subprocess.run(
         [sh, str(probe)], capture_output=True, text=True,
         env={**base_env, "POD_NAME": "shard-1-jvb-3", "JVB_PORT_BASE": "30400", "JVB_AUTH_PASSWORD": "CHANGE-ME"},
