@@ -3,6 +3,14 @@
 //! The new file contents are computed from the old ones by pure functions ([`shard`], [`scale`]); this
 //! module reads the tree, checks that nothing changed meanwhile, and writes all files or none.
 
+/// `println!` that ignores a closed stdout (e.g. `--dry-run | head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod diff;
 pub mod layout;
 pub mod scale;
@@ -54,7 +62,7 @@ pub enum DeployAction {
         )]
         jvb: Option<u32>,
         /// maxReplicas per shard, for an autoscaling range N..M.
-        #[arg(long, value_name = "M", requires = "jvb")]
+        #[arg(long, value_name = "M", requires = "jvb", conflicts_with = "from_plan")]
         jvb_max: Option<u32>,
         /// Only this shard (`shard-<k>`).
         #[arg(long, value_name = "shard-K")]
@@ -81,7 +89,7 @@ fn run(args: &DeployArgs) -> Result<(), DeployError> {
             let tree = load_env(dir, env)?;
             let s = shard::add_shard(&tree)?;
             let base = layout::port_base(s.index);
-            println!(
+            say!(
                 "{}: shard-{} (copied from shard-{}), {} bridge slots on UDP {}-{} (range reserved up to {})",
                 env,
                 s.index,
@@ -93,7 +101,7 @@ fn run(args: &DeployArgs) -> Result<(), DeployError> {
             );
             apply(dir, &s.changes, args.dry_run)?;
             if !args.dry_run {
-                println!(
+                say!(
                     "next: open UDP {base}-{} on the nodes, then `kubectl apply -k {}`",
                     base + s.slots - 1,
                     dir.join(paths::env_dir(env)).display()
@@ -127,7 +135,7 @@ fn run(args: &DeployArgs) -> Result<(), DeployError> {
             };
             let s = scale::scale(&tree, &bounds)?;
             for line in &s.summary {
-                println!("{env}: {line}");
+                say!("{env}: {line}");
             }
             apply(dir, &s.changes, args.dry_run)?;
         }
@@ -201,13 +209,13 @@ pub fn load_env(dir: &Path, env: &str) -> Result<EnvTree, DeployError> {
 fn apply(dir: &Path, changes: &[FileChange], dry_run: bool) -> Result<(), DeployError> {
     if dry_run {
         for c in changes {
-            print!(
-                "{}",
-                diff::unified(&c.path.to_string_lossy(), c.old.as_deref(), &c.new)
-            );
+            let d = diff::unified(&c.path.to_string_lossy(), c.old.as_deref(), &c.new);
+            if !d.is_empty() {
+                say!("{}", d.trim_end_matches('\n'));
+            }
         }
         if !changes.is_empty() {
-            println!("(dry run: nothing written)");
+            say!("(dry run: nothing written)");
         }
         return Ok(());
     }
@@ -234,7 +242,7 @@ fn apply(dir: &Path, changes: &[FileChange], dry_run: bool) -> Result<(), Deploy
     staged.cleanup();
     result?;
     for c in changes {
-        println!("wrote {}", dir.join(&c.path).display());
+        say!("wrote {}", dir.join(&c.path).display());
     }
     Ok(())
 }
@@ -342,6 +350,60 @@ mod tests {
             deploy_dir: dir.to_path_buf(),
             dry_run,
         }
+    }
+
+    #[test]
+    fn command_line() {
+        use crate::cli::{Cli, Command};
+        use clap::{CommandFactory, Parser};
+        Cli::command().debug_assert();
+        let parse = |args: &[&str]| Cli::try_parse_from([&["loadtest", "deploy"], args].concat());
+        let Ok(Cli {
+            command: Command::Deploy(a),
+        }) = parse(&["scale", "--env", "production", "--jvb", "3", "--dry-run"])
+        else {
+            panic!("scale --jvb does not parse");
+        };
+        assert!(a.dry_run && a.deploy_dir == Path::new("deploy"));
+        assert!(matches!(
+            a.action,
+            DeployAction::Scale {
+                jvb: Some(3),
+                jvb_max: None,
+                ..
+            }
+        ));
+        assert!(
+            parse(&["scale", "--env", "production"]).is_err(),
+            "needs --jvb or --from-plan"
+        );
+        assert!(
+            parse(&[
+                "scale",
+                "--env",
+                "p",
+                "--jvb",
+                "3",
+                "--from-plan",
+                "plan.json"
+            ])
+            .is_err()
+        );
+        assert!(
+            parse(&[
+                "scale",
+                "--env",
+                "p",
+                "--jvb-max",
+                "3",
+                "--from-plan",
+                "plan.json"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["add-shard"]).is_err(), "needs --env");
+        assert!(parse(&["add-shard", "--env", "production", "--deploy-dir", "/tmp/x"]).is_ok());
+        assert!(parse_shard("shard-2").is_ok_and(|k| k == 2) && parse_shard("2").is_err());
     }
 
     #[test]
