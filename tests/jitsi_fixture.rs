@@ -176,6 +176,15 @@ async fn urls_and_probes_in_a_real_browser() {
             rows.iter()
                 .any(|r| r["direction"] == "send" && r["kind"] == "video")
         );
+        // The fixture's tone arrives, with the share of concealed audio over the interval.
+        assert!(
+            rows.iter().any(|r| r["direction"] == "recv"
+                && r["kind"] == "audio"
+                && r["concealed_ratio"]
+                    .as_f64()
+                    .is_some_and(|c| (0.0..=1.0).contains(&c))),
+            "{page:?}: {rows:?}"
+        );
         // Leave: the page's leave, then a blank page; the fixture saw the participant go.
         let joined_before = count(&beacons, "joined");
         c.execute_async("var d = arguments[arguments.length-1]; window.__lt.leave().then(function(){ d(window.__lt.state().phase); });", vec![])

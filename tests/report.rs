@@ -140,6 +140,7 @@ fn fixture() -> (tempfile::TempDir, PathBuf) {
     write_csv(&dir.join("events.csv"), &events);
     let mut audio = video(20, "c0p0", 0.0, 0.04, 0);
     audio.kind = "audio".into();
+    audio.concealed_ratio = Some(0.125);
     audio.fps = None;
     audio.width = None;
     audio.height = None;
@@ -253,6 +254,7 @@ fn golden_summary_table_thresholds_and_charts() {
     assert_eq!(t["jvb_max_mem_mb"], 500.0);
     assert_eq!(t["jvb_max_tx_mbytes_per_s"], 2.0);
     assert_eq!(t["cpu_throttling_pct"], 5.0);
+    assert_eq!(t["audio_concealed_pct_p95"], 12.5);
     let audio = t["audio_loss_pct_p95"].as_f64().unwrap();
     assert!((audio - 4.0).abs() < 1e-4, "{audio}");
     // jvb-b has a live sample, so the range backfill's 3.0 is not its peak.
@@ -307,7 +309,9 @@ fn golden_summary_table_thresholds_and_charts() {
         "{md}"
     );
     assert!(
-        md.contains("| 4 | 70 | 640x360 | 14.0 / 8.0 | 4.00 | 3 / 1 | 500 | 2.50 | 2.00 | 5.0 |"),
+        md.contains(
+            "| 4 | 70 | 640x360 | 14.0 / 8.0 | 4.00 / 12.50 | 3 / 1 | 500 | 2.50 | 2.00 | 5.0 |"
+        ),
         "{md}"
     );
     assert!(

@@ -201,7 +201,24 @@
         slowLink: function (up, lost, mid) { warn('subscriber slowLink', up ? 'up' : 'down', lost, mid); },
         onmessage: onSubMessage,
         onlocaltrack: function () { },
-        onremotetrack: function (track, mid, on) { log('remote track', track && track.kind, 'mid=' + mid, on ? 'on' : 'off', sub.midMap[mid] || '?'); },
+        onremotetrack: function (track, mid, on) {
+          log('remote track', track && track.kind, 'mid=' + mid, on ? 'on' : 'off', sub.midMap[mid] || '?');
+          // Received audio is played out through an <audio> element, as a conferencing app does: without a
+          // sink the browser would not decode it (and concealment could not be measured).
+          var id = 'lt-audio-' + mid;
+          var el = document.getElementById(id);
+          if (track && track.kind === 'audio' && on && !el) {
+            el = document.createElement('audio');
+            el.id = id;
+            el.autoplay = true;
+            el.srcObject = new MediaStream([track]);
+            document.body.appendChild(el);
+            el.play().catch(function (e) { warn('audio play failed', e); });
+          } else if (!on && el) {
+            el.srcObject = null;
+            el.remove();
+          }
+        },
         oncleanup: function () { log('subscriber cleanup'); },
         detached: function () { log('subscriber detached'); },
       });

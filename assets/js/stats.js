@@ -1,7 +1,7 @@
 // loadtest: per-sample WebRTC stats probe, run with WebDriver execute/async.
 // The last argument is the callback; it is called exactly once with
 //   { ts, state, rows: [ {peer, direction, kind, bitrate_kbps, fps, width, height,
-//     packets_lost, loss_ratio, jitter_ms, rtt_ms, freeze_count, freeze_ms,
+//     packets_lost, loss_ratio, jitter_ms, rtt_ms, freeze_count, freeze_ms, concealed_ratio,
 //     quality_limitation, remote_address, bytes} ] }
 // Works on any page that defines window.__lt (state(), pcs(), peerOf(pc, stat)).
 // Rates are deltas against the previous sample of the same stats object, kept in
@@ -104,7 +104,8 @@ var __ltDone = arguments[arguments.length - 1];
           var key = pcId + '|' + s.id;
           seen[key] = true;
           var frames = num(recv ? s.framesDecoded : s.framesEncoded);
-          var cur = { t: num(s.timestamp), bytes: bytes, frames: frames, lost: num(s.packetsLost), pkts: num(s.packetsReceived) };
+          var cur = { t: num(s.timestamp), bytes: bytes, frames: frames, lost: num(s.packetsLost), pkts: num(s.packetsReceived),
+                      conc: num(s.concealedSamples), samples: num(s.totalSamplesReceived) };
           var prev = prevStore[key];
           prevStore[key] = cur;
           var dt = (prev && cur.t !== null && prev.t !== null) ? (cur.t - prev.t) / 1000 : 0;
@@ -129,6 +130,7 @@ var __ltDone = arguments[arguments.length - 1];
             rtt_ms: null,
             freeze_count: null,
             freeze_ms: null,
+            concealed_ratio: null,
             quality_limitation: null,
             remote_address: remoteAddress(pair),
             bytes: bytes,
@@ -145,6 +147,11 @@ var __ltDone = arguments[arguments.length - 1];
             }
             row.jitter_ms = round(num(s.jitter) === null ? null : s.jitter * 1000, 2);
             row.rtt_ms = round(pair && num(pair.currentRoundTripTime) !== null ? pair.currentRoundTripTime * 1000 : null, 2);
+            if (kind === 'audio' && have && cur.conc !== null && prev.conc !== null && cur.samples !== null && prev.samples !== null) {
+              // Share of the interval's played-out samples that were concealed (synthesised for lost or late audio).
+              var dc = cur.conc - prev.conc, ds = cur.samples - prev.samples;
+              if (ds > 0 && dc >= 0) row.concealed_ratio = round(Math.min(dc / ds, 1), 4);
+            }
             if (kind === 'video') {
               row.freeze_count = num(s.freezeCount);
               row.freeze_ms = round(num(s.totalFreezesDuration) === null ? null : s.totalFreezesDuration * 1000, 1);

@@ -201,6 +201,8 @@ pub struct StreamStats {
     freeze_count: Option<f64>,
     freeze_ms: Option<f64>,
     #[serde(default)]
+    concealed_ratio: Option<f64>,
+    #[serde(default)]
     quality_limitation: Option<String>,
     #[serde(default)]
     remote_address: Option<String>,
@@ -255,6 +257,7 @@ impl Sample {
                 rtt_ms: round(r.rtt_ms, 1),
                 freeze_count: r.freeze_count.map(|x| x as u64),
                 freeze_ms: round(r.freeze_ms, 0),
+                concealed_ratio: round(r.concealed_ratio, 4),
                 quality_limitation: r.quality_limitation.clone().unwrap_or_default(),
                 remote_address: r.remote_address.clone().unwrap_or_default(),
             })

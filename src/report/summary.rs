@@ -64,6 +64,8 @@ pub struct SeedRow {
     pub recv_fps_p5: Option<f64>,
     /// 95th-percentile received audio packet loss, %.
     pub audio_loss_pct_p95: Option<f64>,
+    /// 95th-percentile share of received audio that was concealed (synthesised), %.
+    pub audio_concealed_pct_p95: Option<f64>,
     /// Participants that stayed until the end.
     pub participants_stable: usize,
     /// Participants that joined with media and were lost later.
@@ -333,6 +335,7 @@ pub struct Aggregator {
     all: Bag,
     send_fps: Vec<f32>,
     audio_loss: Vec<f32>,
+    audio_concealed: Vec<f32>,
     resolutions: BTreeMap<(u32, u32), usize>,
     per_conf: BTreeMap<u32, Bag>,
     buckets: BTreeMap<i64, Bag>,
@@ -363,6 +366,7 @@ impl Aggregator {
             all: Bag::default(),
             send_fps: Vec::new(),
             audio_loss: Vec::new(),
+            audio_concealed: Vec::new(),
             resolutions: BTreeMap::new(),
             per_conf: BTreeMap::new(),
             buckets: BTreeMap::new(),
@@ -459,6 +463,9 @@ impl Aggregator {
             }
             if !video && let Some(l) = r.loss_ratio {
                 self.audio_loss.push(l as f32);
+            }
+            if !video && let Some(c) = r.concealed_ratio {
+                self.audio_concealed.push(c as f32);
             }
             if video && let (Some(w), Some(h)) = (r.width, r.height) {
                 *self.resolutions.entry((w, h)).or_default() += 1;
@@ -719,6 +726,7 @@ impl Aggregator {
             recv_fps_p50: client.recv_fps_p50,
             recv_fps_p5: client.recv_fps_p5,
             audio_loss_pct_p95: percentile(&mut self.audio_loss, 0.95).map(|l| l * 100.0),
+            audio_concealed_pct_p95: percentile(&mut self.audio_concealed, 0.95).map(|c| c * 100.0),
             participants_stable: ok,
             participants_lost: lost,
             jvb_max_mem_mb: worst(|b| b.max_mem_mb),

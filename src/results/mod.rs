@@ -80,6 +80,9 @@ pub struct ClientStatRow {
     pub freeze_count: Option<u64>,
     /// Total freeze time, ms, cumulative.
     pub freeze_ms: Option<f64>,
+    /// Received audio: share of the interval's played-out samples that were concealed (0..1).
+    #[serde(default)]
+    pub concealed_ratio: Option<f64>,
     /// Sender's quality-limitation reason (`none`, `cpu`, `bandwidth`, `other`).
     pub quality_limitation: String,
     /// Remote address of the selected candidate pair (the media server).
