@@ -75,7 +75,11 @@ fn keypair(dir: &Path, name: &str) -> PathBuf {
 
 fn hcl2_check(work: &Path, provider: &str, servers: u32, server_type: &str) {
     let py = repo().join(".cache/venv/bin/python");
-    assert!(py.is_file(), "{} missing: run ./scripts/setup.sh", py.display());
+    assert!(
+        py.is_file(),
+        "{} missing: run ./scripts/setup.sh",
+        py.display()
+    );
     let o = Command::new(py)
         .arg(repo().join("tests/terraform/check_root.py"))
         .arg(work)
@@ -128,19 +132,36 @@ fn generated_roots_parse_with_hcl2_per_provider() {
         assert!(stderr(&o).contains("cost: "), "{}", stderr(&o));
         let work = tf.join("work").join(&name);
         hcl2_check(&work, provider, servers, server_type);
-        assert!(!work.join("terraform.tfstate.standin").exists(), "plan-only applied");
+        assert!(
+            !work.join("terraform.tfstate.standin").exists(),
+            "plan-only applied"
+        );
     }
     let e = stderr(&lt(
         &[
-            "provision", "--provider", "hetzner", "--servers", "2", "--server-type", "cx43",
-            "--operator-cidr", "203.0.113.7/32", "--ssh-key", key.to_str().unwrap(),
-            "--terraform-dir", tf.to_str().unwrap(), "--plan-only",
+            "provision",
+            "--provider",
+            "hetzner",
+            "--servers",
+            "2",
+            "--server-type",
+            "cx43",
+            "--operator-cidr",
+            "203.0.113.7/32",
+            "--ssh-key",
+            key.to_str().unwrap(),
+            "--terraform-dir",
+            tf.to_str().unwrap(),
+            "--plan-only",
         ],
         &[],
         Some(&standin_path()),
     ));
     // 2 × cx43 at EUR 0.0152/h from prices.toml.
-    assert!(e.contains("EUR 0.0304/h") || e.contains("EUR 0.03/h"), "{e}");
+    assert!(
+        e.contains("EUR 0.0304/h") || e.contains("EUR 0.03/h"),
+        "{e}"
+    );
     // Without credentials the stand-in is asked to init, never to plan or apply.
     let calls = std::fs::read_to_string(&log).unwrap();
     assert!(calls.lines().all(|l| l.starts_with("init")), "{calls}");
@@ -148,8 +169,17 @@ fn generated_roots_parse_with_hcl2_per_provider() {
     // Bad input: refused before anything is written.
     let o = lt(
         &[
-            "provision", "--provider", "hetzner", "--operator-cidr", "0.0.0.0/0", "--ssh-key",
-            key.to_str().unwrap(), "--terraform-dir", tf.to_str().unwrap(), "--name", "lt-bad",
+            "provision",
+            "--provider",
+            "hetzner",
+            "--operator-cidr",
+            "0.0.0.0/0",
+            "--ssh-key",
+            key.to_str().unwrap(),
+            "--terraform-dir",
+            tf.to_str().unwrap(),
+            "--name",
+            "lt-bad",
         ],
         &[],
         Some(&standin_path()),
@@ -168,9 +198,19 @@ fn terraform_flow_with_standin_apply_output_destroy_and_failed_apply() {
     let token = "stand-in-token-5f1c2e";
     let base = |extra: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = [
-            "provision", "--provider", "hetzner", "--servers", "3", "--name", "lt-flow",
-            "--operator-cidr", "198.51.100.7/32", "--ssh-key", key.to_str().unwrap(),
-            "--terraform-dir", tf.to_str().unwrap(),
+            "provision",
+            "--provider",
+            "hetzner",
+            "--servers",
+            "3",
+            "--name",
+            "lt-flow",
+            "--operator-cidr",
+            "198.51.100.7/32",
+            "--ssh-key",
+            key.to_str().unwrap(),
+            "--terraform-dir",
+            tf.to_str().unwrap(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -188,9 +228,17 @@ fn terraform_flow_with_standin_apply_output_destroy_and_failed_apply() {
     let inventory = work.join("inventory.toml");
 
     // No binary at all: a clear message and the generated files.
-    let o = run(base(&["--skip-bootstrap"]), &[("HCLOUD_TOKEN", token)], "/nonexistent");
+    let o = run(
+        base(&["--skip-bootstrap"]),
+        &[("HCLOUD_TOKEN", token)],
+        "/nonexistent",
+    );
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    assert!(stderr(&o).contains("no terraform or tofu on PATH"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no terraform or tofu on PATH"),
+        "{}",
+        stderr(&o)
+    );
     assert!(work.join("main.tf").is_file());
 
     // No credentials: refused before init, naming the variable.
@@ -206,11 +254,18 @@ fn terraform_flow_with_standin_apply_output_destroy_and_failed_apply() {
     );
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let e = stderr(&o);
-    assert!(e.contains("apply") && e.contains("stand-in failure: server type not available"), "{e}");
+    assert!(
+        e.contains("apply") && e.contains("stand-in failure: server type not available"),
+        "{e}"
+    );
     assert!(!inventory.exists());
 
     // init, apply, output -json -> inventory.
-    let o = run(base(&["--skip-bootstrap"]), &[("HCLOUD_TOKEN", token)], &standin_path());
+    let o = run(
+        base(&["--skip-bootstrap"]),
+        &[("HCLOUD_TOKEN", token)],
+        &standin_path(),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let inv = Inventory::load(&inventory).unwrap();
     assert_eq!(inv.provider, "hetzner");
@@ -218,11 +273,23 @@ fn terraform_flow_with_standin_apply_output_destroy_and_failed_apply() {
     assert_eq!(inv.hosts[2].name, "lt-flow-2");
     assert_eq!(inv.hosts[2].address, "127.0.0.23");
     assert_eq!(inv.hosts[2].private_address.as_deref(), Some("10.42.1.12"));
-    assert_eq!(inv.hub_grid_url().as_deref(), Some("http://10.42.1.10:4444"));
+    assert_eq!(
+        inv.hub_grid_url().as_deref(),
+        Some("http://10.42.1.10:4444")
+    );
     let calls = std::fs::read_to_string(&log).unwrap();
     let verbs: Vec<&str> = calls.lines().filter_map(|l| l.split(' ').next()).collect();
-    assert_eq!(verbs, ["init", "apply", "init", "apply", "output"], "{calls}");
-    assert!(calls.lines().filter(|l| l.starts_with("apply")).all(|l| l.ends_with("cred=env")));
+    assert_eq!(
+        verbs,
+        ["init", "apply", "init", "apply", "output"],
+        "{calls}"
+    );
+    assert!(
+        calls
+            .lines()
+            .filter(|l| l.starts_with("apply"))
+            .all(|l| l.ends_with("cred=env"))
+    );
     // The token reached terraform through the environment and was written nowhere.
     for entry in walk(&tf.join("work")) {
         let text = std::fs::read(&entry).unwrap();
@@ -237,13 +304,19 @@ fn terraform_flow_with_standin_apply_output_destroy_and_failed_apply() {
     for _ in 0..2 {
         let o = lt(
             &["destroy", "--inventory", inventory.to_str().unwrap()],
-            &[("STANDIN_LOG", log.to_str().unwrap()), ("HCLOUD_TOKEN", token)],
+            &[
+                ("STANDIN_LOG", log.to_str().unwrap()),
+                ("HCLOUD_TOKEN", token),
+            ],
             Some(&standin_path()),
         );
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     }
     let calls = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(calls.lines().filter(|l| l.starts_with("destroy")).count(), 2);
+    assert_eq!(
+        calls.lines().filter(|l| l.starts_with("destroy")).count(),
+        2
+    );
     assert!(!work.join("terraform.tfstate.standin").exists());
     let inv = Inventory::load(&inventory).unwrap();
     assert!(inv.hosts.iter().all(|h| h.state == HostState::Stopped));
@@ -267,7 +340,11 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 // ---------------------------------------------------------------------------------------------
 
 fn free_port_on(addr: &str) -> u16 {
-    TcpListener::bind((addr, 0)).unwrap().local_addr().unwrap().port()
+    TcpListener::bind((addr, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A real sshd on one loopback address with its own host key.
@@ -304,11 +381,16 @@ fn sshd(dir: &Path, addr: &str, port: u16, host_key: &Path, authorized: &Path) -
         .args(["-D", "-e", "-f"])
         .arg(&cfg)
         .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(dir.join("sshd.log")).unwrap()))
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join("sshd.log")).unwrap(),
+        ))
         .spawn()
         .unwrap();
     assert!(
-        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((addr, port)).is_ok()),
+        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((
+            addr, port
+        ))
+        .is_ok()),
         "sshd on {addr}:{port} did not start; see {}",
         dir.join("sshd.log").display()
     );
@@ -414,10 +496,19 @@ async fn bootstrap_two_sshd_hosts_into_a_grid_and_run_across_both() {
     assert_eq!(o.status.code(), Some(3), "{e}");
     assert!(e.contains("h13 (127.0.0.13): connect"), "{e}");
     let inv = Inventory::load(&hosts).unwrap();
-    let [h11, h12, h13] = &inv.hosts[..] else { panic!("3 hosts") };
-    assert_eq!((h11.state, h12.state, h13.state), (HostState::Ready, HostState::Ready, HostState::Failed));
+    let [h11, h12, h13] = &inv.hosts[..] else {
+        panic!("3 hosts")
+    };
+    assert_eq!(
+        (h11.state, h12.state, h13.state),
+        (HostState::Ready, HostState::Ready, HostState::Failed)
+    );
     assert_eq!(h13.step.as_deref(), Some("connect"));
-    assert!(h11.host_key.as_deref().is_some_and(|k| k.starts_with("ssh-ed25519 SHA256:")));
+    assert!(
+        h11.host_key
+            .as_deref()
+            .is_some_and(|k| k.starts_with("ssh-ed25519 SHA256:"))
+    );
     assert_ne!(h11.host_key, h12.host_key);
     assert_eq!((h11.slots, h12.slots), (Some(2), Some(2)));
     let nproc = String::from_utf8(Command::new("nproc").output().unwrap().stdout).unwrap();
@@ -430,7 +521,12 @@ async fn bootstrap_two_sshd_hosts_into_a_grid_and_run_across_both() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|n| (n["uri"].as_str().unwrap().to_string(), n["slots"].as_array().unwrap().len()))
+        .map(|n| {
+            (
+                n["uri"].as_str().unwrap().to_string(),
+                n["slots"].as_array().unwrap().len(),
+            )
+        })
         .collect();
     nodes.sort();
     let n11 = format!("http://127.0.0.11:{node_port}");
@@ -460,10 +556,17 @@ async fn bootstrap_two_sshd_hosts_into_a_grid_and_run_across_both() {
     assert!(alive(hub_pid) && alive(node12_pid));
 
     // 3. grid status from the inventory.
-    let o = lt(&["grid", "status", "--inventory", hosts.to_str().unwrap()], &[], None);
+    let o = lt(
+        &["grid", "status", "--inventory", hosts.to_str().unwrap()],
+        &[],
+        None,
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{}{}", out, stderr(&o));
-    assert!(out.contains("2 node(s), 4 slot(s), 0 session(s) in use"), "{out}");
+    assert!(
+        out.contains("2 node(s), 4 slot(s), 0 session(s) in use"),
+        "{out}"
+    );
     assert!(out.contains(&n11) && out.contains(&n12), "{out}");
 
     // 4. A run through the fleet: 2 conferences × 2 participants on 2 nodes × 2 slots.
@@ -489,7 +592,10 @@ async fn bootstrap_two_sshd_hosts_into_a_grid_and_run_across_both() {
             "--set",
             &format!("metrics.janus.admin_url={}", sb.admin_url),
             "--set",
-            &format!("metrics.janus.admin_secret_file={}", sb.dir.join("admin_secret").display()),
+            &format!(
+                "metrics.janus.admin_secret_file={}",
+                sb.dir.join("admin_secret").display()
+            ),
             "--out",
             results.to_str().unwrap(),
         ],
@@ -507,11 +613,17 @@ async fn bootstrap_two_sshd_hosts_into_a_grid_and_run_across_both() {
         files.participants,
         stderr(&o)
     );
-    assert_eq!(used, vec![n11.as_str(), n11.as_str(), n12.as_str(), n12.as_str()]);
+    assert_eq!(
+        used,
+        vec![n11.as_str(), n11.as_str(), n12.as_str(), n12.as_str()]
+    );
     sb.stop().await;
 
     // 5. h12 rebuilt with a new host key: refused, naming both fingerprints; h11 still converges.
-    let old_pin = Inventory::load(&hosts).unwrap().hosts[1].host_key.clone().unwrap();
+    let old_pin = Inventory::load(&hosts).unwrap().hosts[1]
+        .host_key
+        .clone()
+        .unwrap();
     drop(s12);
     s12 = sshd(&t.join("sshd12"), "127.0.0.12", p12, &hk12_new, &authorized);
     let (o, _) = provision(&[]);
@@ -521,9 +633,16 @@ async fn bootstrap_two_sshd_hosts_into_a_grid_and_run_across_both() {
     assert!(e.contains(&old_pin), "{e}");
     let inv = Inventory::load(&hosts).unwrap();
     let offered = inv.hosts[1].error.clone().unwrap();
-    assert!(offered.contains("the server offered ssh-ed25519 SHA256:"), "{offered}");
+    assert!(
+        offered.contains("the server offered ssh-ed25519 SHA256:"),
+        "{offered}"
+    );
     assert!(!offered.ends_with(&old_pin));
-    assert_eq!(inv.hosts[1].host_key.as_deref(), Some(old_pin.as_str()), "the pin stays");
+    assert_eq!(
+        inv.hosts[1].host_key.as_deref(),
+        Some(old_pin.as_str()),
+        "the pin stays"
+    );
     assert_eq!(inv.hosts[1].step.as_deref(), Some("host key"));
     assert_eq!(inv.hosts[0].state, HostState::Ready);
 
@@ -532,7 +651,11 @@ async fn bootstrap_two_sshd_hosts_into_a_grid_and_run_across_both() {
     let _s12 = sshd(&t.join("sshd12"), "127.0.0.12", p12, &hk12, &authorized);
     assert_eq!(_s12.port, p12);
     for round in 0..2 {
-        let o = lt(&["destroy", "--inventory", hosts.to_str().unwrap()], &[], None);
+        let o = lt(
+            &["destroy", "--inventory", hosts.to_str().unwrap()],
+            &[],
+            None,
+        );
         let e = stderr(&o);
         assert_eq!(o.status.code(), Some(0), "{e}");
         if round == 0 {
@@ -542,7 +665,8 @@ async fn bootstrap_two_sshd_hosts_into_a_grid_and_run_across_both() {
         }
     }
     assert!(
-        wait_until(Duration::from_secs(10), || !alive(hub_pid) && !alive(node12_pid)),
+        wait_until(Duration::from_secs(10), || !alive(hub_pid)
+            && !alive(node12_pid)),
         "grid processes still running after destroy"
     );
     let inv = Inventory::load(&hosts).unwrap();

@@ -57,7 +57,9 @@ pub fn per_core(video: &str) -> u32 {
 
 /// Node slots: the override, else cores × per-core, at least 1.
 pub fn slots_for(cores: u32, plan: &Plan) -> u32 {
-    plan.slots.unwrap_or(cores.saturating_mul(plan.per_core)).max(1)
+    plan.slots
+        .unwrap_or(cores.saturating_mul(plan.per_core))
+        .max(1)
 }
 
 /// The hub's TOML config.

@@ -312,9 +312,7 @@ impl Inventory {
             .filter(|h| h.role.is_some_and(Role::hub))
             .count();
         if hubs > 1 {
-            return Err(format!(
-                "{hubs} hosts have a hub role; a fleet has one hub"
-            ));
+            return Err(format!("{hubs} hosts have a hub role; a fleet has one hub"));
         }
         if self.grid.java_heap.is_empty()
             || !self
@@ -465,6 +463,9 @@ host_key = "ssh-ed25519 SHA256:abc"
             let err = inv.check().unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
         }
-        assert!(toml::from_str::<Inventory>("[[host]]\nname=\"a\"\naddress=\"x\"\ntoken=\"s\"").is_err());
+        assert!(
+            toml::from_str::<Inventory>("[[host]]\nname=\"a\"\naddress=\"x\"\ntoken=\"s\"")
+                .is_err()
+        );
     }
 }

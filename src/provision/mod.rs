@@ -209,7 +209,11 @@ pub async fn exec_provision(args: ProvisionArgs) -> anyhow::Result<i32> {
             inv.ssh.key = Some(k.clone());
         }
         if args.plan_only || args.skip_bootstrap {
-            println!("{}: {} host(s); nothing to create", path.display(), inv.hosts.len());
+            println!(
+                "{}: {} host(s); nothing to create",
+                path.display(),
+                inv.hosts.len()
+            );
             return Ok(EXIT_OK);
         }
         return bootstrap_fleet(&args, inv, &path).await;
@@ -368,7 +372,10 @@ fn media_plan(args: &ProvisionArgs) -> anyhow::Result<(Vec<PathBuf>, u32)> {
     let audio = crate::media::AudioSource::parse(&media.audio, &base).map_err(UsageError)?;
     let prepared = crate::media::prepare(&video, &audio, &crate::media::cache_dir())
         .map_err(|e| InfraError::new("fake media", e.to_string()))?;
-    let files = [prepared.video, prepared.audio].into_iter().flatten().collect();
+    let files = [prepared.video, prepared.audio]
+        .into_iter()
+        .flatten()
+        .collect();
     Ok((files, bootstrap::per_core(&media.video)))
 }
 
@@ -463,12 +470,20 @@ async fn bootstrap_fleet(
             let exp = expected.clone();
             let ready = Duration::from_secs(args.ready_timeout);
             tokio::task::spawn_blocking(move || {
-                let mut s = Ssh::connect(&target(&inv2, hi, timeout), inv2.hosts[hi].host_key.as_deref())?;
+                let mut s = Ssh::connect(
+                    &target(&inv2, hi, timeout),
+                    inv2.hosts[hi].host_key.as_deref(),
+                )?;
                 bootstrap::await_nodes(&mut s, &inv2, hi, &exp, ready)
             })
             .await
             .map_err(|e| anyhow::anyhow!("registration check failed: {e}"))?
-            .unwrap_or_else(|e| expected.iter().map(|(u, _)| (u.clone(), format!("cannot ask the hub: {e}"))).collect())
+            .unwrap_or_else(|e| {
+                expected
+                    .iter()
+                    .map(|(u, _)| (u.clone(), format!("cannot ask the hub: {e}")))
+                    .collect()
+            })
         }
         _ => expected
             .iter()
@@ -495,8 +510,13 @@ async fn bootstrap_fleet(
     }
     if let Some(hi) = hub_idx {
         let h = &inv.hosts[hi];
-        inv.grid.url = (h.state == HostState::Ready && h.grid_address() == h.address)
-            .then(|| format!("http://{}:{}", inventory::url_host(&h.address), inv.grid.hub_port));
+        inv.grid.url = (h.state == HostState::Ready && h.grid_address() == h.address).then(|| {
+            format!(
+                "http://{}:{}",
+                inventory::url_host(&h.address),
+                inv.grid.hub_port
+            )
+        });
     }
     inv.save(inv_path).map_err(to_anyhow)?;
 
@@ -511,7 +531,12 @@ async fn bootstrap_fleet(
             h.label(),
             format!("{:?}", h.state).to_lowercase(),
             h.role.map_or_else(
-                || if inv.hosts.first() == Some(h) { "hub+node" } else { "node" }.to_string(),
+                || if inv.hosts.first() == Some(h) {
+                    "hub+node"
+                } else {
+                    "node"
+                }
+                .to_string(),
                 |r| format!("{r:?}").to_lowercase()
             ),
             h.cores.map_or("-".into(), |c| c.to_string()),
@@ -529,9 +554,12 @@ async fn bootstrap_fleet(
         );
     }
     match &inv.grid.url {
-        Some(u) => eprintln!("grid: {u}  (loadtest run --inventory {})", inv_path.display()),
+        Some(u) => eprintln!(
+            "grid: {u}  (loadtest run --inventory {})",
+            inv_path.display()
+        ),
         None => {
-            if let Some(hi) = hub_idx {
+            if let Some(hi) = hub_idx.filter(|&hi| inv.hosts[hi].state == HostState::Ready) {
                 let h = &inv.hosts[hi];
                 eprintln!(
                     "grid: the hub listens on {}:{} inside the fleet; reach it through SSH: ssh -N -L {p}:{}:{p} {}@{} and use --grid http://127.0.0.1:{p}",
@@ -617,7 +645,10 @@ pub async fn exec_destroy(args: DestroyArgs) -> anyhow::Result<i32> {
         .clone()
         .unwrap_or_else(|| default_inventory(&args.terraform_dir, &args.name));
     if !path.is_file() {
-        eprintln!("destroy: no inventory at {}; nothing to destroy", path.display());
+        eprintln!(
+            "destroy: no inventory at {}; nothing to destroy",
+            path.display()
+        );
         return Ok(EXIT_OK);
     }
     let mut inv = Inventory::load(&path).map_err(to_anyhow)?;
@@ -629,7 +660,9 @@ pub async fn exec_destroy(args: DestroyArgs) -> anyhow::Result<i32> {
         let mut tasks = Vec::new();
         for i in 0..inv.hosts.len() {
             let inv = shared.clone();
-            tasks.push(tokio::task::spawn_blocking(move || stop_host(&inv, i, timeout)));
+            tasks.push(tokio::task::spawn_blocking(move || {
+                stop_host(&inv, i, timeout)
+            }));
         }
         for (i, t) in tasks.into_iter().enumerate() {
             let h = &mut inv.hosts[i];
@@ -650,10 +683,17 @@ pub async fn exec_destroy(args: DestroyArgs) -> anyhow::Result<i32> {
         }
     } else {
         let work = inv.work_dir.clone().ok_or_else(|| {
-            UsageError(format!("{}: no work_dir for a {} fleet", path.display(), inv.provider))
+            UsageError(format!(
+                "{}: no work_dir for a {} fleet",
+                path.display(),
+                inv.provider
+            ))
         })?;
         if !work.join("main.tf").is_file() {
-            eprintln!("destroy: {} has no main.tf; nothing to destroy", work.display());
+            eprintln!(
+                "destroy: {} has no main.tf; nothing to destroy",
+                work.display()
+            );
         } else {
             let bin = terraform::find_binary().ok_or_else(|| {
                 InfraError::new(

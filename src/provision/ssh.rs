@@ -107,7 +107,13 @@ impl Ssh {
         let label = t.label.as_str();
         let addr = (t.address.as_str(), t.port)
             .to_socket_addrs()
-            .map_err(|e| err(label, "connect", format!("cannot resolve {}: {e}", t.address)))?
+            .map_err(|e| {
+                err(
+                    label,
+                    "connect",
+                    format!("cannot resolve {}: {e}", t.address),
+                )
+            })?
             .next()
             .ok_or_else(|| err(label, "connect", format!("{} has no address", t.address)))?;
         let tcp = TcpStream::connect_timeout(&addr, t.timeout)
@@ -186,10 +192,21 @@ impl Remote for Ssh {
 
     fn upload(&mut self, local: &Path, remote: &str, mode: i32) -> Result<(), ProvisionError> {
         let label = self.label.clone();
-        let e = |d: String| err(&label, "upload", format!("{} -> {remote}: {d}", local.display()));
+        let e = |d: String| {
+            err(
+                &label,
+                "upload",
+                format!("{} -> {remote}: {d}", local.display()),
+            )
+        };
         let mut src = std::fs::File::open(local).map_err(|d| e(d.to_string()))?;
         let sftp = self.session.sftp().map_err(|d| e(d.to_string()))?;
-        let tmp = format!("{remote}.part");
+        // Unique per upload: two hosts that are one machine (or share a disk) may upload the same
+        // file at once.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let tmp = format!("{remote}.part-{}-{nanos}", std::process::id());
         let mut dst = sftp
             .open_mode(
                 Path::new(&tmp),

@@ -170,7 +170,9 @@ impl Root {
             || !(key.starts_with("ssh-") || key.starts_with("ecdsa-"))
             || key.contains("PRIVATE KEY")
         {
-            return Err("the SSH public key must be one OpenSSH public key line (ssh-ed25519 AAAA…)".into());
+            return Err(
+                "the SSH public key must be one OpenSSH public key line (ssh-ed25519 AAAA…)".into(),
+            );
         }
         let cidr_ok = self
             .operator_cidr
@@ -419,8 +421,7 @@ impl Outputs {
                 .ok_or("output ssh_user is missing")?
                 .to_string(),
         };
-        if o.private_ips.len() != o.public_ips.len() || o.server_names.len() != o.public_ips.len()
-        {
+        if o.private_ips.len() != o.public_ips.len() || o.server_names.len() != o.public_ips.len() {
             return Err(format!(
                 "outputs disagree: {} public IPs, {} private IPs, {} names",
                 o.public_ips.len(),
@@ -488,8 +489,16 @@ mod tests {
             }
             assert!(!hcl.to_lowercase().contains("token ="));
         }
-        assert!(root(Cloud::Ionos).to_hcl().contains("ram_mb         = 8192"));
-        assert!(root(Cloud::Aws).to_hcl().contains("ssh_user       = \"admin\""));
+        assert!(
+            root(Cloud::Ionos)
+                .to_hcl()
+                .contains("ram_mb         = 8192")
+        );
+        assert!(
+            root(Cloud::Aws)
+                .to_hcl()
+                .contains("ssh_user       = \"admin\"")
+        );
     }
 
     #[test]
@@ -525,7 +534,10 @@ mod tests {
         moved.host_key = Some("ssh-ed25519 SHA256:y".into());
         old.hosts = vec![pinned, moved];
         let inv = o.into_inventory(old);
-        assert_eq!(inv.hosts[0].host_key.as_deref(), Some("ssh-ed25519 SHA256:x"));
+        assert_eq!(
+            inv.hosts[0].host_key.as_deref(),
+            Some("ssh-ed25519 SHA256:x")
+        );
         assert_eq!(inv.hosts[1].host_key, None);
         assert_eq!(inv.hosts[1].private_address.as_deref(), Some("10.42.1.11"));
         assert!(Outputs::parse(r#"{"public_ips":{"value":["a"]}}"#).is_err());
