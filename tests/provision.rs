@@ -569,6 +569,26 @@ async fn bootstrap_two_sshd_hosts_into_a_grid_and_run_across_both() {
     );
     assert!(out.contains(&n11) && out.contains(&n12), "{out}");
 
+    // 3b. The same through an SSH tunnel, as for a cloud hub whose port is closed to the operator.
+    let direct = std::fs::read_to_string(&hosts).unwrap();
+    let mut inv = Inventory::load(&hosts).unwrap();
+    inv.grid.url = None;
+    std::fs::write(&hosts, toml::to_string(&inv).unwrap()).unwrap();
+    let o = lt(
+        &["grid", "status", "--inventory", hosts.to_str().unwrap()],
+        &[],
+        None,
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out, stderr(&o));
+    assert!(
+        stderr(&o).contains("SSH tunnel 127.0.0.1:"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(out.contains("2 node(s), 4 slot(s)"), "{out}");
+    std::fs::write(&hosts, direct).unwrap();
+
     // 4. A run through the fleet: 2 conferences × 2 participants on 2 nodes × 2 slots.
     let sb = janus(t).await;
     let results = t.join("run");

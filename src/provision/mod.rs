@@ -562,13 +562,11 @@ async fn bootstrap_fleet(
             if let Some(hi) = hub_idx.filter(|&hi| inv.hosts[hi].state == HostState::Ready) {
                 let h = &inv.hosts[hi];
                 eprintln!(
-                    "grid: the hub listens on {}:{} inside the fleet; reach it through SSH: ssh -N -L {p}:{}:{p} {}@{} and use --grid http://127.0.0.1:{p}",
+                    "grid: the hub listens on {}:{} inside the fleet; `loadtest run --inventory {}` and `loadtest grid status --inventory` reach it through an SSH tunnel via {}",
                     h.grid_address(),
                     inv.grid.hub_port,
-                    h.grid_address(),
-                    inv.ssh.user,
-                    h.address,
-                    p = inv.grid.hub_port
+                    inv_path.display(),
+                    h.label()
                 );
             }
         }
@@ -748,12 +746,7 @@ pub async fn exec_grid(args: GridArgs) -> anyhow::Result<i32> {
         (Some(u), _) => u,
         (None, Some(p)) => {
             let inv = Inventory::load(&p).map_err(to_anyhow)?;
-            inv.grid.url.ok_or_else(|| {
-                UsageError(format!(
-                    "{}: no [grid] url (the hub is not reachable directly, or provision has not finished); pass --grid",
-                    p.display()
-                ))
-            })?
+            grid_url(&inv, &p)?
         }
         (None, None) => return Err(UsageError("pass --grid URL or --inventory FILE".into()).into()),
     };
@@ -784,12 +777,7 @@ pub async fn exec_grid(args: GridArgs) -> anyhow::Result<i32> {
 /// at the nodes' media directory.
 pub fn run_overrides(path: &Path) -> anyhow::Result<Vec<crate::scenario::Override>> {
     let inv = Inventory::load(path).map_err(to_anyhow)?;
-    let url = inv.grid.url.clone().ok_or_else(|| {
-        UsageError(format!(
-            "{}: no [grid] url: provision has not finished, or the hub is only reachable through an SSH tunnel (then use --set webdriver.url=http://127.0.0.1:<port>)",
-            path.display()
-        ))
-    })?;
+    let url = grid_url(&inv, path)?;
     let set = |k: &str, v: &str| -> anyhow::Result<crate::scenario::Override> {
         format!("{k}={}", toml::Value::String(v.to_string()))
             .parse()
@@ -799,4 +787,42 @@ pub fn run_overrides(path: &Path) -> anyhow::Result<Vec<crate::scenario::Overrid
         set("webdriver.url", &url)?,
         set("webdriver.media_dir", &inv.grid.media_dir)?,
     ])
+}
+
+/// The hub URL for this process: `[grid] url` when the hub is reachable directly, else a local
+/// SSH tunnel to the hub's grid address (through the hub host, its pinned key checked), alive
+/// until the process exits.
+pub fn grid_url(inv: &Inventory, path: &Path) -> anyhow::Result<String> {
+    if let Some(u) = &inv.grid.url {
+        return Ok(u.clone());
+    }
+    let hub = inv
+        .hub_index()
+        .filter(|&i| inv.hosts[i].state == HostState::Ready)
+        .ok_or_else(|| {
+            UsageError(format!(
+                "{}: no ready hub (provision has not finished, or the fleet was destroyed)",
+                path.display()
+            ))
+        })?;
+    let h = &inv.hosts[hub];
+    let pinned = h.host_key.clone().ok_or_else(|| {
+        UsageError(format!(
+            "{}: the hub has no pinned host key",
+            path.display()
+        ))
+    })?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| InfraError::new("SSH tunnel", format!("cannot listen on 127.0.0.1: {e}")))?;
+    let port = listener.local_addr()?.port();
+    let t = target(inv, hub, Duration::from_secs(20));
+    let to = (h.grid_address().to_string(), inv.grid.hub_port);
+    eprintln!(
+        "grid: SSH tunnel 127.0.0.1:{port} -> {}:{} via {}",
+        to.0,
+        to.1,
+        h.label()
+    );
+    std::thread::spawn(move || ssh::serve_tunnel(listener, t, pinned, to));
+    Ok(format!("http://127.0.0.1:{port}"))
 }
