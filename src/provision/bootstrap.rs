@@ -114,6 +114,8 @@ pub struct Steps<'a, R: Remote> {
     pub jar: String,
     /// Java heap.
     pub heap: String,
+    /// Run the script through `sudo -n` (the login user is not root, e.g. `admin` on AWS).
+    pub sudo: bool,
 }
 
 impl<R: Remote> Steps<'_, R> {
@@ -128,7 +130,8 @@ impl<R: Remote> Steps<'_, R> {
     /// Run `sh bootstrap.sh <args>`; a non-zero exit is an error of `step` with the stderr tail.
     pub fn script(&mut self, step: &str, args: &str) -> Result<Output, ProvisionError> {
         let cmd = format!(
-            "LT_DIR={} LT_JAR={} LT_HEAP={} sh {}/bootstrap.sh {args}",
+            "{}env LT_DIR={} LT_JAR={} LT_HEAP={} sh {}/bootstrap.sh {args}",
+            if self.sudo { "sudo -n " } else { "" },
             shell_quote(&self.dir),
             shell_quote(&self.jar),
             shell_quote(&self.heap),
@@ -220,18 +223,25 @@ fn steps<R: Remote>(
         jar: format!("{dir}/{jar_name}"),
         dir: dir.clone(),
         heap: inv.grid.java_heap.clone(),
+        sudo: inv.ssh.user != "root",
     };
     let media_dir = inv.grid.media_dir.clone();
 
-    // 1. Working directories and the script.
+    // 1. Working directories (owned by the login user, so SFTP can write) and the script.
+    let mkdir = format!(
+        "mkdir -p {d}/staged {m} && chown -R {u} {d} {m}",
+        d = shell_quote(&dir),
+        m = shell_quote(&media_dir),
+        u = shell_quote(&inv.ssh.user),
+    );
+    let mkdir = if s.sudo {
+        format!("sudo -n sh -c {}", shell_quote(&mkdir))
+    } else {
+        mkdir
+    };
     s.sh(
         "prepare",
-        &format!(
-            "mkdir -p {}/staged {} && cat > {}/bootstrap.sh",
-            shell_quote(&dir),
-            shell_quote(&media_dir),
-            shell_quote(&dir)
-        ),
+        &format!("{mkdir} && cat > {}/bootstrap.sh", shell_quote(&dir)),
         SCRIPT.as_bytes(),
     )?;
 
@@ -458,6 +468,77 @@ mod tests {
             Some(12)
         );
         assert!(!hub_toml(&inv, "10.0.0.10").contains("203.0.113"));
+    }
+
+    /// Records commands and answers like a fresh Debian host with everything installed.
+    #[derive(Default)]
+    struct Fake {
+        cmds: Vec<String>,
+        uploads: Vec<String>,
+    }
+
+    impl Remote for Fake {
+        fn exec(&mut self, command: &str, _stdin: &[u8]) -> Result<Output, ProvisionError> {
+            self.cmds.push(command.to_string());
+            let stdout = if command.contains("bootstrap.sh facts") {
+                "os_id=debian\nos_version=12\ncores=4\nsystemd=yes\nmissing=\n".to_string()
+            } else if let Some((_, role)) = command.split_once("bootstrap.sh apply ") {
+                format!("changed {role}\n")
+            } else if command.starts_with("stat ") {
+                "-1\n".to_string()
+            } else {
+                String::new()
+            };
+            Ok(Output {
+                status: 0,
+                stdout,
+                stderr: String::new(),
+            })
+        }
+        fn upload(&mut self, _l: &Path, remote: &str, _m: i32) -> Result<(), ProvisionError> {
+            self.uploads.push(remote.to_string());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn steps_for_a_non_root_login_go_through_sudo() {
+        let mut inv = inv();
+        inv.ssh.user = "admin".into();
+        let jar = tempfile::NamedTempFile::new().unwrap();
+        let plan = Plan {
+            jar: jar.path().to_path_buf(),
+            media: vec![],
+            per_core: 8,
+            slots: None,
+        };
+        let mut fake = Fake::default();
+        let o = bootstrap_host(&mut fake, &inv, 0, &plan, &|_| {});
+        assert!(o.error.is_none(), "{:?}", o.error);
+        assert_eq!((o.cores, o.slots), (Some(4), Some(32)));
+        assert_eq!(o.changes, vec!["jar", "hub", "node"]);
+        assert!(
+            fake.cmds[0].starts_with("sudo -n sh -c 'mkdir -p"),
+            "{}",
+            fake.cmds[0]
+        );
+        assert!(
+            fake.cmds[0].contains(r"chown -R '\''admin'\''"),
+            "{}",
+            fake.cmds[0]
+        );
+        let script_calls: Vec<&String> = fake
+            .cmds
+            .iter()
+            .filter(|c| c.contains("bootstrap.sh "))
+            .collect();
+        assert!(
+            script_calls
+                .iter()
+                .all(|c| c.starts_with("sudo -n env LT_DIR="))
+        );
+        assert_eq!(fake.uploads.len(), 1);
+        assert!(fake.uploads[0].starts_with("/opt/loadtest-grid/"));
     }
 
     #[test]

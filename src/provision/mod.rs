@@ -723,9 +723,14 @@ fn stop_host(inv: &Inventory, i: usize, timeout: Duration) -> Result<String, Pro
     let mut s = Ssh::connect(&target(inv, i, timeout), inv.hosts[i].host_key.as_deref())?;
     let dir = inv.remote_dir(i);
     let q = ssh::shell_quote(dir);
+    let sudo = if inv.ssh.user == "root" {
+        ""
+    } else {
+        "sudo -n "
+    };
     let out = s.exec(
         &format!(
-            "if [ -f {q}/bootstrap.sh ]; then LT_DIR={q} sh {q}/bootstrap.sh stop node && LT_DIR={q} sh {q}/bootstrap.sh stop hub; else echo 'never bootstrapped'; fi"
+            "if [ -f {q}/bootstrap.sh ]; then {sudo}env LT_DIR={q} sh {q}/bootstrap.sh stop node && {sudo}env LT_DIR={q} sh {q}/bootstrap.sh stop hub; else echo 'never bootstrapped'; fi"
         ),
         b"",
     )?;
