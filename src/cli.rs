@@ -31,7 +31,7 @@ pub enum Command {
     /// JVBs, shards and load generators for a load shape, from measured runs.
     Plan(PlanArgs),
     /// Create load-generator servers (Terraform) and bootstrap them into a Selenium Grid (SSH).
-    Provision(ProvisionArgs),
+    Provision(Box<ProvisionArgs>),
     /// Tear down what `provision` created; safe to repeat.
     Destroy(DestroyArgs),
     /// Inspect the Selenium Grid: nodes, slots, sessions, queue.
@@ -49,7 +49,7 @@ pub async fn exec(cli: Cli) -> anyhow::Result<i32> {
         Command::Validate(a) => crate::scenario::exec_validate(a),
         Command::Report(a) => crate::report::exec(a),
         Command::Plan(a) => crate::plan::exec(a),
-        Command::Provision(a) => crate::provision::exec_provision(a).await,
+        Command::Provision(a) => crate::provision::exec_provision(*a).await,
         Command::Destroy(a) => crate::provision::exec_destroy(a).await,
         Command::Grid(a) => crate::provision::exec_grid(a).await,
         Command::Deploy(a) => crate::deploy::exec(a),

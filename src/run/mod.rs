@@ -40,6 +40,10 @@ pub struct RunArgs {
     /// Do not write the report at the end (`loadtest report DIR` writes it later).
     #[arg(long)]
     pub no_report: bool,
+    /// Use the fleet `loadtest provision` set up: its hub as `webdriver.url` and its media
+    /// directory as `webdriver.media_dir` (a `--set` of either wins).
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
 }
 
 /// What a finished run says.
@@ -76,7 +80,11 @@ fn default_out(s: &Scenario) -> PathBuf {
 
 /// `loadtest run`: returns the exit code.
 pub async fn exec(args: RunArgs) -> anyhow::Result<i32> {
-    let s = scenario::load(&args.scenario, &args.sets)?;
+    let mut sets = args.sets.clone();
+    if let Some(inv) = &args.inventory {
+        sets.splice(0..0, crate::provision::run_overrides(inv)?);
+    }
+    let s = scenario::load(&args.scenario, &sets)?;
     let plans = schedule::expand(&s.load);
     for w in warnings(&s) {
         eprintln!("warning: {w}");

@@ -144,6 +144,23 @@ impl Grid {
         })
     }
 
+    /// Requests waiting in the new-session queue (`/graphql` `grid.sessionQueueSize`), if the grid says.
+    pub async fn queue_size(&self) -> Option<usize> {
+        let q = json!({ "query": "{ grid { sessionQueueSize } }" });
+        let r = self
+            .http
+            .post(self.base.join("graphql").ok()?)
+            .header(reqwest::header::CONTENT_TYPE, JSON_UTF8)
+            .body(q.to_string())
+            .send()
+            .await
+            .ok()?;
+        let v: Value = r.json().await.ok()?;
+        v["data"]["grid"]["sessionQueueSize"]
+            .as_u64()
+            .map(|n| n as usize)
+    }
+
     /// The node URI holding a session (`/graphql`), if the grid says.
     pub async fn node_of(&self, session_id: &str) -> Option<String> {
         let q = json!({ "query": format!("{{ session(id: \"{session_id}\") {{ nodeUri }} }}") });

@@ -1,0 +1,695 @@
+//! `loadtest provision` / `destroy` / `grid status` end to end.
+//!
+//! - Terraform: a STAND-IN `terraform` executable (tests/fixtures/terraform-standin; the real one
+//!   cannot be used here and must never reach a cloud) comes first on PATH; the generated root
+//!   configs are parsed by python-hcl2 (tests/terraform/check_root.py).
+//! - Bootstrap: two real sshd on 127.0.0.11 and 127.0.0.12, a real Selenium Grid hub and two nodes
+//!   installed and started over SSH, then `loadtest run --inventory` across both nodes.
+//!
+//! Run: `cargo test --test provision -- --test-threads=1`.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{janus, read_results, repo, selenium_jar, wait_until};
+use loadtest::provision::inventory::{HostState, Inventory};
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Run the binary with extra environment; `path` replaces PATH.
+fn lt(args: &[&str], env: &[(&str, &str)], path: Option<&str>) -> Output {
+    let mut c = Command::new(common::bin());
+    c.args(args)
+        .env("LOADTEST_CACHE", repo().join(".cache/loadtest"))
+        .env("LOADTEST_SELENIUM_JAR", selenium_jar())
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("HCLOUD_TOKEN");
+    if let Some(p) = path {
+        c.env("PATH", p);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+/// A terraform dir with the repository's modules and price table, outside the repository.
+fn terraform_dir(tmp: &Path) -> PathBuf {
+    let dir = tmp.join("terraform");
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(repo().join("terraform"))
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let _ = std::fs::remove_dir_all(dir.join("work"));
+    dir
+}
+
+fn standin_path() -> String {
+    format!(
+        "{}:/usr/bin:/bin",
+        repo().join("tests/fixtures/terraform-standin").display()
+    )
+}
+
+fn keypair(dir: &Path, name: &str) -> PathBuf {
+    let key = dir.join(name);
+    if !key.exists() {
+        let ok = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    key
+}
+
+fn hcl2_check(work: &Path, provider: &str, servers: u32, server_type: &str) {
+    let py = repo().join(".cache/venv/bin/python");
+    assert!(
+        py.is_file(),
+        "{} missing: run ./scripts/setup.sh",
+        py.display()
+    );
+    let o = Command::new(py)
+        .arg(repo().join("tests/terraform/check_root.py"))
+        .arg(work)
+        .args([provider, &servers.to_string(), server_type])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "python-hcl2 check of {provider}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+}
+
+#[test]
+fn generated_roots_parse_with_hcl2_per_provider() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tf = terraform_dir(tmp.path());
+    let key = keypair(tmp.path(), "op");
+    let log = tmp.path().join("standin.log");
+    for (provider, servers, server_type) in [
+        ("hetzner", 10, "ccx33"),
+        ("ionos", 4, "16c-16g"),
+        ("aws", 3, "c6i.4xlarge"),
+    ] {
+        let name = format!("lt-{provider}");
+        let o = lt(
+            &[
+                "provision",
+                "--provider",
+                provider,
+                "--servers",
+                &servers.to_string(),
+                "--server-type",
+                server_type,
+                "--name",
+                &name,
+                "--operator-cidr",
+                "203.0.113.7/32",
+                "--ssh-key",
+                key.to_str().unwrap(),
+                "--terraform-dir",
+                tf.to_str().unwrap(),
+                "--plan-only",
+            ],
+            &[("STANDIN_LOG", log.to_str().unwrap())],
+            Some(&standin_path()),
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stderr(&o).contains("cost: "), "{}", stderr(&o));
+        let work = tf.join("work").join(&name);
+        hcl2_check(&work, provider, servers, server_type);
+        assert!(
+            !work.join("terraform.tfstate.standin").exists(),
+            "plan-only applied"
+        );
+    }
+    let e = stderr(&lt(
+        &[
+            "provision",
+            "--provider",
+            "hetzner",
+            "--servers",
+            "2",
+            "--server-type",
+            "cx43",
+            "--operator-cidr",
+            "203.0.113.7/32",
+            "--ssh-key",
+            key.to_str().unwrap(),
+            "--terraform-dir",
+            tf.to_str().unwrap(),
+            "--plan-only",
+        ],
+        &[],
+        Some(&standin_path()),
+    ));
+    // 2 × cx43 at EUR 0.0152/h from prices.toml.
+    assert!(
+        e.contains("EUR 0.0304/h") || e.contains("EUR 0.03/h"),
+        "{e}"
+    );
+    // Without credentials the stand-in is asked to init, never to plan or apply.
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(calls.lines().all(|l| l.starts_with("init")), "{calls}");
+
+    // Bad input: refused before anything is written.
+    let o = lt(
+        &[
+            "provision",
+            "--provider",
+            "hetzner",
+            "--operator-cidr",
+            "0.0.0.0/0",
+            "--ssh-key",
+            key.to_str().unwrap(),
+            "--terraform-dir",
+            tf.to_str().unwrap(),
+            "--name",
+            "lt-bad",
+        ],
+        &[],
+        Some(&standin_path()),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--operator-cidr"), "{}", stderr(&o));
+    assert!(!tf.join("work/lt-bad").exists());
+}
+
+#[test]
+fn terraform_flow_with_standin_apply_output_destroy_and_failed_apply() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tf = terraform_dir(tmp.path());
+    let key = keypair(tmp.path(), "op");
+    let log = tmp.path().join("standin.log");
+    let token = "stand-in-token-5f1c2e";
+    let base = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "provision",
+            "--provider",
+            "hetzner",
+            "--servers",
+            "3",
+            "--name",
+            "lt-flow",
+            "--operator-cidr",
+            "198.51.100.7/32",
+            "--ssh-key",
+            key.to_str().unwrap(),
+            "--terraform-dir",
+            tf.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |args: Vec<String>, env: &[(&str, &str)], path: &str| {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut e = vec![("STANDIN_LOG", log.to_str().unwrap())];
+        e.extend_from_slice(env);
+        lt(&a, &e, Some(path))
+    };
+    let work = tf.join("work/lt-flow");
+    let inventory = work.join("inventory.toml");
+
+    // No binary at all: a clear message and the generated files.
+    let o = run(
+        base(&["--skip-bootstrap"]),
+        &[("HCLOUD_TOKEN", token)],
+        "/nonexistent",
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no terraform or tofu on PATH"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(work.join("main.tf").is_file());
+
+    // No credentials: refused before init, naming the variable.
+    let o = run(base(&["--skip-bootstrap"]), &[], &standin_path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("HCLOUD_TOKEN"), "{}", stderr(&o));
+
+    // A failed apply: exit 3 with the provider's message, no inventory.
+    let o = run(
+        base(&["--skip-bootstrap"]),
+        &[("HCLOUD_TOKEN", token), ("STANDIN_FAIL_APPLY", "1")],
+        &standin_path(),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("apply") && e.contains("stand-in failure: server type not available"),
+        "{e}"
+    );
+    assert!(!inventory.exists());
+
+    // init, apply, output -json -> inventory.
+    let o = run(
+        base(&["--skip-bootstrap"]),
+        &[("HCLOUD_TOKEN", token)],
+        &standin_path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let inv = Inventory::load(&inventory).unwrap();
+    assert_eq!(inv.provider, "hetzner");
+    assert_eq!(inv.hosts.len(), 3);
+    assert_eq!(inv.hosts[2].name, "lt-flow-2");
+    assert_eq!(inv.hosts[2].address, "127.0.0.23");
+    assert_eq!(inv.hosts[2].private_address.as_deref(), Some("10.42.1.12"));
+    assert_eq!(
+        inv.hub_grid_url().as_deref(),
+        Some("http://10.42.1.10:4444")
+    );
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let verbs: Vec<&str> = calls.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert_eq!(
+        verbs,
+        ["init", "apply", "init", "apply", "output"],
+        "{calls}"
+    );
+    assert!(
+        calls
+            .lines()
+            .filter(|l| l.starts_with("apply"))
+            .all(|l| l.ends_with("cred=env"))
+    );
+    // The token reached terraform through the environment and was written nowhere.
+    for entry in walk(&tf.join("work")) {
+        let text = std::fs::read(&entry).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&text).contains(token),
+            "token in {}",
+            entry.display()
+        );
+    }
+
+    // destroy, twice: both run terraform destroy and succeed.
+    for _ in 0..2 {
+        let o = lt(
+            &["destroy", "--inventory", inventory.to_str().unwrap()],
+            &[
+                ("STANDIN_LOG", log.to_str().unwrap()),
+                ("HCLOUD_TOKEN", token),
+            ],
+            Some(&standin_path()),
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        calls.lines().filter(|l| l.starts_with("destroy")).count(),
+        2
+    );
+    assert!(!work.join("terraform.tfstate.standin").exists());
+    let inv = Inventory::load(&inventory).unwrap();
+    assert!(inv.hosts.iter().all(|h| h.state == HostState::Stopped));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// SSH bootstrap against real sshd on loopback addresses
+// ---------------------------------------------------------------------------------------------
+
+fn free_port_on(addr: &str) -> u16 {
+    TcpListener::bind((addr, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real sshd on one loopback address with its own host key.
+struct Sshd {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sshd(dir: &Path, addr: &str, port: u16, host_key: &Path, authorized: &Path) -> Sshd {
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let cfg = dir.join("sshd_config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "Port {port}\nListenAddress {addr}\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\n\
+             PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nPrintMotd no\n\
+             Subsystem sftp internal-sftp\n",
+            host_key.display(),
+            dir.join("sshd.pid").display(),
+            authorized.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("/usr/sbin/sshd")
+        .args(["-D", "-e", "-f"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join("sshd.log")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((
+            addr, port
+        ))
+        .is_ok()),
+        "sshd on {addr}:{port} did not start; see {}",
+        dir.join("sshd.log").display()
+    );
+    Sshd { child, port }
+}
+
+/// Kills the Grid processes the bootstrap started (by their pidfiles) if the test fails midway.
+struct GridGuard(Vec<PathBuf>);
+
+impl Drop for GridGuard {
+    fn drop(&mut self) {
+        for dir in &self.0 {
+            for role in ["hub", "node"] {
+                if let Ok(pid) = std::fs::read_to_string(dir.join(format!("{role}.pid"))) {
+                    let _ = Command::new("kill").arg(pid.trim()).status();
+                }
+            }
+        }
+    }
+}
+
+fn pid_of(dir: &Path, role: &str) -> Option<u32> {
+    std::fs::read_to_string(dir.join(format!("{role}.pid")))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bootstrap_two_sshd_hosts_into_a_grid_and_run_across_both() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let user_key = keypair(t, "user");
+    let authorized = t.join("authorized_keys");
+    std::fs::copy(t.join("user.pub"), &authorized).unwrap();
+    let hk11 = keypair(t, "host11");
+    let hk12 = keypair(t, "host12");
+    let hk12_new = keypair(t, "host12-rebuilt");
+    let (p11, p12) = (free_port_on("127.0.0.11"), free_port_on("127.0.0.12"));
+    let _s11 = sshd(&t.join("sshd11"), "127.0.0.11", p11, &hk11, &authorized);
+    let mut s12 = sshd(&t.join("sshd12"), "127.0.0.12", p12, &hk12, &authorized);
+    let unreachable_port = free_port_on("127.0.0.13");
+
+    let remote = t.join("remote");
+    let (d11, d12) = (remote.join("h11"), remote.join("h12"));
+    let _guard = GridGuard(vec![d11.clone(), d12.clone()]);
+    let ports: Vec<u16> = (0..4).map(|_| free_port_on("127.0.0.11")).collect();
+    let node_port = free_port_on("127.0.0.12");
+    let hosts = t.join("hosts.toml");
+    let inventory_text = |with_13: bool| {
+        format!(
+            "provider = \"static\"\n[ssh]\nuser = \"root\"\nkey = \"{key}\"\n\
+             [grid]\nhub_port = {h}\npublish_port = {p}\nsubscribe_port = {s}\nnode_port = {n}\n\
+             media_dir = \"{media}\"\njava_heap = \"256m\"\n\n\
+             [[host]]\nname = \"h11\"\naddress = \"127.0.0.11\"\nssh_port = {p11}\nremote_dir = \"{d11}\"\n\n\
+             [[host]]\nname = \"h12\"\naddress = \"127.0.0.12\"\nssh_port = {p12}\nremote_dir = \"{d12}\"\n{h13}",
+            key = user_key.display(),
+            h = ports[0],
+            p = ports[1],
+            s = ports[2],
+            n = node_port,
+            media = remote.join("media").display(),
+            d11 = d11.display(),
+            d12 = d12.display(),
+            h13 = if with_13 {
+                format!(
+                    "\n[[host]]\nname = \"h13\"\naddress = \"127.0.0.13\"\nssh_port = {unreachable_port}\nremote_dir = \"{}\"\n",
+                    remote.join("h13").display()
+                )
+            } else {
+                String::new()
+            }
+        )
+    };
+    std::fs::write(&hosts, inventory_text(true)).unwrap();
+    let provision = |extra: &[&str]| {
+        let mut a = vec![
+            "provision",
+            "--provider",
+            "static",
+            "--inventory",
+            hosts.to_str().unwrap(),
+            "--slots",
+            "2",
+            "--ssh-timeout",
+            "10",
+        ];
+        a.extend_from_slice(extra);
+        let t0 = Instant::now();
+        let o = lt(&a, &[], None);
+        (o, t0.elapsed())
+    };
+
+    // 1. First provision: h11 (hub + node) and h12 (node) come up; h13 is unreachable.
+    let (o, first) = provision(&[]);
+    let e = stderr(&o);
+    eprintln!("--- first provision ({:.1} s)\n{e}", first.as_secs_f64());
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert!(e.contains("h13 (127.0.0.13): connect"), "{e}");
+    let inv = Inventory::load(&hosts).unwrap();
+    let [h11, h12, h13] = &inv.hosts[..] else {
+        panic!("3 hosts")
+    };
+    assert_eq!(
+        (h11.state, h12.state, h13.state),
+        (HostState::Ready, HostState::Ready, HostState::Failed)
+    );
+    assert_eq!(h13.step.as_deref(), Some("connect"));
+    assert!(
+        h11.host_key
+            .as_deref()
+            .is_some_and(|k| k.starts_with("ssh-ed25519 SHA256:"))
+    );
+    assert_ne!(h11.host_key, h12.host_key);
+    assert_eq!((h11.slots, h12.slots), (Some(2), Some(2)));
+    let nproc = String::from_utf8(Command::new("nproc").output().unwrap().stdout).unwrap();
+    assert_eq!(h11.cores, nproc.trim().parse().ok());
+    let grid_url = inv.grid.url.clone().expect("grid url recorded");
+    assert_eq!(grid_url, format!("http://127.0.0.11:{}", ports[0]));
+    // The hub lists both nodes, bound to their own addresses, with 2 slots each (curl, not the tool).
+    let status = common::grid_status(&grid_url).unwrap();
+    let mut nodes: Vec<(String, usize)> = status["value"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["uri"].as_str().unwrap().to_string(),
+                n["slots"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    nodes.sort();
+    let n11 = format!("http://127.0.0.11:{node_port}");
+    let n12 = format!("http://127.0.0.12:{node_port}");
+    assert_eq!(nodes, vec![(n11.clone(), 2), (n12.clone(), 2)]);
+    // The fake media reached the media dir; configs and processes are per host.
+    assert!(std::fs::read_dir(remote.join("media")).unwrap().count() >= 1);
+    let hub_pid = pid_of(&d11, "hub").expect("hub pidfile");
+    let node12_pid = pid_of(&d12, "node").expect("node pidfile");
+    assert!(alive(hub_pid) && alive(node12_pid));
+    assert!(pid_of(&d12, "hub").is_none(), "h12 runs no hub");
+
+    // 2. Second provision without the unreachable host: converges with no changes.
+    std::fs::write(&hosts, {
+        let mut inv = Inventory::load(&hosts).unwrap();
+        inv.hosts.retain(|h| h.name != "h13");
+        toml::to_string(&inv).unwrap()
+    })
+    .unwrap();
+    let (o, second) = provision(&[]);
+    let e = stderr(&o);
+    eprintln!("--- second provision ({:.1} s)\n{e}", second.as_secs_f64());
+    assert_eq!(o.status.code(), Some(0), "{e}");
+    assert!(e.contains("provision: no changes"), "{e}");
+    assert_eq!(pid_of(&d11, "hub"), Some(hub_pid), "hub restarted");
+    assert_eq!(pid_of(&d12, "node"), Some(node12_pid), "node restarted");
+    assert!(alive(hub_pid) && alive(node12_pid));
+
+    // 3. grid status from the inventory.
+    let o = lt(
+        &["grid", "status", "--inventory", hosts.to_str().unwrap()],
+        &[],
+        None,
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out, stderr(&o));
+    assert!(
+        out.contains("2 node(s), 4 slot(s), 0 session(s) in use"),
+        "{out}"
+    );
+    assert!(out.contains(&n11) && out.contains(&n12), "{out}");
+
+    // 3b. The same through an SSH tunnel, as for a cloud hub whose port is closed to the operator.
+    let direct = std::fs::read_to_string(&hosts).unwrap();
+    let mut inv = Inventory::load(&hosts).unwrap();
+    inv.grid.url = None;
+    std::fs::write(&hosts, toml::to_string(&inv).unwrap()).unwrap();
+    let o = lt(
+        &["grid", "status", "--inventory", hosts.to_str().unwrap()],
+        &[],
+        None,
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out, stderr(&o));
+    assert!(
+        stderr(&o).contains("SSH tunnel 127.0.0.1:"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(out.contains("2 node(s), 4 slot(s)"), "{out}");
+    std::fs::write(&hosts, direct).unwrap();
+
+    // 4. A run through the fleet: 2 conferences × 2 participants on 2 nodes × 2 slots.
+    let sb = janus(t).await;
+    let results = t.join("run");
+    let o = lt(
+        &[
+            "run",
+            "-s",
+            "scenarios/local-janus.toml",
+            "--inventory",
+            hosts.to_str().unwrap(),
+            "--set",
+            &format!("target.url={}", sb.janus_url),
+            "--set",
+            "load.participants=2",
+            "--set",
+            "load.senders=2",
+            "--set",
+            "load.duration=8s",
+            "--set",
+            "metrics.generator=false",
+            "--set",
+            &format!("metrics.janus.admin_url={}", sb.admin_url),
+            "--set",
+            &format!(
+                "metrics.janus.admin_secret_file={}",
+                sb.dir.join("admin_secret").display()
+            ),
+            "--out",
+            results.to_str().unwrap(),
+        ],
+        &[],
+        None,
+    );
+    let files = read_results(&results);
+    let mut used: Vec<&str> = files.participants.iter().map(|p| p.node.as_str()).collect();
+    used.sort();
+    eprintln!("--- run: exit {:?}\n{}", o.status.code(), stderr(&o));
+    assert_eq!(files.participants.len(), 4);
+    assert!(
+        files.participants.iter().all(|p| p.join_ms.is_some()),
+        "every participant joined: {:?}\n{}",
+        files.participants,
+        stderr(&o)
+    );
+    assert_eq!(
+        used,
+        vec![n11.as_str(), n11.as_str(), n12.as_str(), n12.as_str()]
+    );
+    sb.stop().await;
+
+    // 5. h12 rebuilt with a new host key: refused, naming both fingerprints; h11 still converges.
+    let old_pin = Inventory::load(&hosts).unwrap().hosts[1]
+        .host_key
+        .clone()
+        .unwrap();
+    drop(s12);
+    s12 = sshd(&t.join("sshd12"), "127.0.0.12", p12, &hk12_new, &authorized);
+    let (o, _) = provision(&[]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert!(e.contains("h12 (127.0.0.12): host key changed"), "{e}");
+    assert!(e.contains(&old_pin), "{e}");
+    let inv = Inventory::load(&hosts).unwrap();
+    let offered = inv.hosts[1].error.clone().unwrap();
+    assert!(
+        offered.contains("the server offered ssh-ed25519 SHA256:"),
+        "{offered}"
+    );
+    assert!(!offered.ends_with(&old_pin));
+    assert_eq!(
+        inv.hosts[1].host_key.as_deref(),
+        Some(old_pin.as_str()),
+        "the pin stays"
+    );
+    assert_eq!(inv.hosts[1].step.as_deref(), Some("host key"));
+    assert_eq!(inv.hosts[0].state, HostState::Ready);
+
+    // 6. destroy (with the original key back), twice: processes gone, second run is a no-op.
+    drop(s12);
+    let _s12 = sshd(&t.join("sshd12"), "127.0.0.12", p12, &hk12, &authorized);
+    assert_eq!(_s12.port, p12);
+    for round in 0..2 {
+        let o = lt(
+            &["destroy", "--inventory", hosts.to_str().unwrap()],
+            &[],
+            None,
+        );
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{e}");
+        if round == 0 {
+            assert!(e.contains("stopped node stopped hub"), "{e}");
+        } else {
+            assert!(e.contains("absent node absent hub"), "{e}");
+        }
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || !alive(hub_pid)
+            && !alive(node12_pid)),
+        "grid processes still running after destroy"
+    );
+    let inv = Inventory::load(&hosts).unwrap();
+    assert!(inv.hosts.iter().all(|h| h.state == HostState::Stopped));
+    assert!(inv.grid.url.is_none());
+}
