@@ -46,3 +46,36 @@ fn unreachable_grid_and_target_exit_3() {
         );
     }
 }
+
+/// A dropped driver (the tool crashed or panicked with sessions open) takes its browsers with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_the_driver_leaves_no_browser_behind() {
+    use loadtest::webdriver::{capabilities, chromedriver::ChromeDriver};
+    let in_group = |pgid: u32| {
+        let out = std::process::Command::new("pgrep")
+            .args(["-g", &pgid.to_string(), "chromium"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    let driver = ChromeDriver::start(std::path::Path::new("/usr/bin/chromedriver"))
+        .await
+        .unwrap();
+    let pgid = driver.pid().unwrap();
+    let caps = capabilities::chrome(&Default::default(), true, true, None, None);
+    let mut b = fantoccini::ClientBuilder::native();
+    b.capabilities(caps);
+    let client = b.connect(driver.url().as_str()).await.unwrap();
+    client.goto("about:blank").await.unwrap();
+    assert!(
+        in_group(pgid) > 0,
+        "the browser runs in the driver's process group"
+    );
+    // No session close, no stop: as after a panic.
+    drop(driver);
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(5), || in_group(pgid) == 0),
+        "browsers left running after the driver was dropped"
+    );
+    drop(client);
+}

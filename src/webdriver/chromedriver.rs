@@ -10,11 +10,31 @@ use url::Url;
 
 use crate::error::InfraError;
 
-/// A running ChromeDriver on 127.0.0.1; killed when dropped.
+/// A running ChromeDriver on 127.0.0.1 in a process group of its own; the whole group (the driver and
+/// every browser it started) is killed when it is stopped or dropped, so a crash or a panic leaves no
+/// browser behind.
 #[derive(Debug)]
 pub struct ChromeDriver {
     child: Child,
     url: Url,
+}
+
+/// SIGKILL a process group (best effort; the group may already be gone).
+fn kill_group(pgid: Option<u32>) {
+    if let Some(pgid) = pgid {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pgid}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        kill_group(self.child.id());
+    }
 }
 
 impl ChromeDriver {
@@ -37,6 +57,7 @@ impl ChromeDriver {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
+            .process_group(0)
             .spawn()
             .map_err(|e| InfraError::new(what(), format!("cannot start: {e}")))?;
         let url = Url::parse(&format!("http://127.0.0.1:{port}/")).expect("valid url");
@@ -56,6 +77,11 @@ impl ChromeDriver {
         }
     }
 
+    /// Its process id, which is also the id of its process group (browsers included).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Its WebDriver URL (with a trailing slash).
     pub fn url(&self) -> &Url {
         &self.url
@@ -63,7 +89,8 @@ impl ChromeDriver {
 
     /// Stop it (sessions should be closed first).
     pub async fn stop(mut self) {
-        let _ = self.child.kill().await;
+        kill_group(self.child.id());
+        let _ = self.child.wait().await;
     }
 }
 
