@@ -60,6 +60,14 @@ fn bad_inputs_each_get_one_located_message() {
             &[],
             "bad.toml:12:1: media.vidoe: unknown field `vidoe`",
         ),
+        // a process name the kernel could never report
+        (
+            &format!(
+                "{GOOD}\n[[metrics.process]]\nname = \"janus\"\ncommand = \"/usr/bin/janus\"\n"
+            ),
+            &[],
+            "bad.toml:13:11: metrics.process.0.command: \"/usr/bin/janus\" is not a command name",
+        ),
         // wrong type
         (
             &GOOD.replace("conferences = 2", "conferences = \"two\""),

@@ -10,6 +10,7 @@ pub mod generator;
 pub mod guard;
 pub mod janus;
 pub mod labels;
+pub mod process;
 pub mod prometheus;
 
 use std::collections::BTreeMap;
@@ -64,6 +65,8 @@ pub enum Source {
     Jvb(colibri::Jvb),
     /// A Janus admin API.
     Janus(janus::JanusAdmin),
+    /// A media server process on this machine.
+    Process(process::Process),
 }
 
 impl Source {
@@ -74,6 +77,7 @@ impl Source {
             Source::Prometheus(_) => "prometheus".into(),
             Source::Jvb(j) => j.source(),
             Source::Janus(_) => "janus".into(),
+            Source::Process(p) => p.source(),
         }
     }
 
@@ -84,6 +88,7 @@ impl Source {
             Source::Prometheus(p) => p.instant(now).await,
             Source::Jvb(j) => j.sample(now).await.map(|r| (r, Vec::new())),
             Source::Janus(j) => j.sample(now).await.map(|r| (r, Vec::new())),
+            Source::Process(p) => p.sample(now).map(|r| (r, Vec::new())),
         }
     }
 }
@@ -113,6 +118,9 @@ pub fn sources(s: &Scenario) -> Vec<Arc<Source>> {
     }
     if let Some(j) = &m.janus {
         out.push(Arc::new(Source::Janus(janus::JanusAdmin::new(j, timeout))));
+    }
+    for p in &m.process {
+        out.push(Arc::new(Source::Process(process::Process::new(p))));
     }
     out
 }

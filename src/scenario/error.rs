@@ -140,12 +140,24 @@ fn span_of(src: &str, key: &str) -> Option<Range<usize>> {
     let doc = toml::de::DeTable::parse(src).ok()?;
     let mut table = doc.get_ref();
     let mut best: Option<Range<usize>> = None;
-    let parts: Vec<&str> = key.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
-        let (_, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *part)?;
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let Some((_, mut value)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == part) else {
+            break;
+        };
+        // An array of tables: the next part is the element's index (`metrics.jvb.0.url`).
+        if let Some(items) = value.get_ref().as_array()
+            && let Some(item) = parts
+                .peek()
+                .and_then(|i| i.parse::<usize>().ok())
+                .and_then(|i| items.get(i))
+        {
+            parts.next();
+            value = item;
+        }
         best = Some(value.span());
         match value.get_ref().as_table() {
-            Some(t) if i + 1 < parts.len() => table = t,
+            Some(t) if parts.peek().is_some() => table = t,
             _ => break,
         }
     }

@@ -412,6 +412,9 @@ pub struct Metrics {
     /// The Janus admin API.
     #[serde(default)]
     pub janus: Option<JanusSource>,
+    /// Media-server processes on this machine (e.g. the sandbox's Janus), sampled from `/proc`.
+    #[serde(default)]
+    pub process: Vec<ProcessSource>,
 }
 
 fn default_metrics_timeout() -> Dur {
@@ -427,6 +430,7 @@ impl Default for Metrics {
             prometheus: None,
             jvb: Vec::new(),
             janus: None,
+            process: Vec::new(),
         }
     }
 }
@@ -506,6 +510,16 @@ pub struct JanusSource {
     /// Also sample per-handle media bytes (one request per handle per sample).
     #[serde(default = "yes")]
     pub handles: bool,
+}
+
+/// `[[metrics.process]]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSource {
+    /// Names the source: rows carry `source = "process:<name>"`.
+    pub name: String,
+    /// The process's command name as in `/proc/<pid>/comm` (e.g. `janus`); every match is summed.
+    pub command: String,
 }
 
 /// `[guard]`: a run whose load generators were the bottleneck measured the generators, not the server;

@@ -196,6 +196,24 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
             ));
         }
     }
+    for (i, p) in m.process.iter().enumerate() {
+        // The kernel keeps 15 bytes of a command name; a longer one could never match.
+        if p.command.is_empty() || p.command.len() > 15 || p.command.contains('/') {
+            return Err(Invalid::new(
+                format!("metrics.process.{i}.command"),
+                format!(
+                    "{:?} is not a command name as in /proc/<pid>/comm (1 to 15 characters, no '/', e.g. \"janus\")",
+                    p.command
+                ),
+            ));
+        }
+        if m.process[..i].iter().any(|q| q.name == p.name) {
+            return Err(Invalid::new(
+                format!("metrics.process.{i}.name"),
+                format!("{:?} names another [[metrics.process]] too", p.name),
+            ));
+        }
+    }
     if let Some(d) = m.interval
         && d.get() < Duration::from_millis(500)
     {

@@ -1,0 +1,152 @@
+//! The report's charts, built from the summary's time series and drawn by [`crate::chart`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::summary::Timelines;
+use crate::chart::{self, Chart, ChartError, Series, Style};
+
+/// A chart written into `charts/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChartRef {
+    /// Path relative to the results directory, e.g. `charts/participants.png`.
+    pub file: String,
+    /// What it shows.
+    pub title: String,
+}
+
+const T: &str = "time since start (s)";
+
+fn per(map: &BTreeMap<String, Vec<(f64, f64)>>) -> Vec<Series> {
+    map.iter()
+        .map(|(name, pts)| Series::line(name.clone(), pts.clone()))
+        .collect()
+}
+
+/// The charts this run has data for: (file stem, chart).
+pub fn build(tl: &Timelines) -> Vec<(&'static str, Chart)> {
+    let in_call = || Series::line("participants in call", tl.in_call.clone()).on_secondary();
+    let mut out = vec![(
+        "participants",
+        Chart {
+            title: "Participants in the call (media flowing)".into(),
+            x_label: T.into(),
+            y_label: "participants".into(),
+            series: vec![Series::line("participants in call", tl.in_call.clone())],
+            ..Default::default()
+        },
+    )];
+    if !tl.join_s.is_empty() {
+        out.push((
+            "join_time",
+            Chart {
+                title: "Join time distribution".into(),
+                x_label: "join time (s)".into(),
+                y_label: "participants".into(),
+                series: vec![
+                    Series::line("participants", chart::histogram(&tl.join_s, 12))
+                        .styled(Style::Bars),
+                ],
+                ..Default::default()
+            },
+        ));
+    }
+    if !tl.recv_fps_p50.is_empty() || !tl.recv_bitrate_p50.is_empty() {
+        out.push((
+            "received_video",
+            Chart {
+                title: "Received video: frame rate and bitrate percentiles".into(),
+                x_label: T.into(),
+                y_label: "frames per second".into(),
+                y2_label: "kbit/s".into(),
+                series: vec![
+                    Series::line("fps p50", tl.recv_fps_p50.clone()),
+                    Series::line("fps p5", tl.recv_fps_p5.clone()),
+                    Series::line("bitrate p50 (kbit/s)", tl.recv_bitrate_p50.clone())
+                        .styled(Style::Thin)
+                        .on_secondary(),
+                ],
+            },
+        ));
+    }
+    if !tl.loss_pct_p95.is_empty() || !tl.rtt_ms_p50.is_empty() || !tl.jitter_ms_p95.is_empty() {
+        out.push((
+            "network",
+            Chart {
+                title: "Received loss, jitter and round-trip time".into(),
+                x_label: T.into(),
+                y_label: "ms".into(),
+                y2_label: "loss (%)".into(),
+                series: vec![
+                    Series::line("jitter p95 (ms)", tl.jitter_ms_p95.clone()),
+                    Series::line("RTT p50 (ms)", tl.rtt_ms_p50.clone()),
+                    Series::line("loss p95 (%)", tl.loss_pct_p95.clone()).on_secondary(),
+                ],
+            },
+        ));
+    }
+    for (stem, title, unit, map) in [
+        (
+            "server_cpu",
+            "Server CPU per bridge",
+            "CPU (cores)",
+            &tl.bridge_cpu,
+        ),
+        (
+            "server_memory",
+            "Server memory per bridge",
+            "memory (MiB)",
+            &tl.bridge_mem,
+        ),
+        (
+            "server_network",
+            "Server transmit per bridge",
+            "transmit (MB/s)",
+            &tl.bridge_tx,
+        ),
+        (
+            "generator_cpu",
+            "Load-generator CPU",
+            "CPU (% of all cores)",
+            &tl.generator_cpu,
+        ),
+    ] {
+        if map.is_empty() {
+            continue;
+        }
+        let mut series = per(map);
+        series.push(in_call().styled(Style::Thin));
+        out.push((
+            stem,
+            Chart {
+                title: title.into(),
+                x_label: T.into(),
+                y_label: unit.into(),
+                y2_label: "participants in call".into(),
+                series,
+            },
+        ));
+    }
+    out
+}
+
+/// Draw every chart into `dir/charts/`; returns what was written.
+pub fn write(tl: &Timelines, dir: &Path) -> Result<Vec<ChartRef>, ChartError> {
+    let charts = dir.join("charts");
+    std::fs::create_dir_all(&charts).map_err(|e| ChartError::Draw {
+        path: charts.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut out = Vec::new();
+    for (stem, c) in build(tl) {
+        let file = format!("charts/{stem}.png");
+        chart::draw(&c, &dir.join(&file))?;
+        out.push(ChartRef {
+            file,
+            title: c.title,
+        });
+    }
+    Ok(out)
+}

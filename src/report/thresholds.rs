@@ -1,0 +1,116 @@
+//! The scenario's `[thresholds]` evaluated against a summary. A threshold whose metric the run did not
+//! measure is `not evaluable`, which is not a pass.
+
+use serde::{Deserialize, Serialize};
+
+use super::summary::Summary;
+use crate::scenario::Thresholds;
+
+/// The outcome of one threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Met.
+    Pass,
+    /// Missed.
+    Fail,
+    /// The run has no such measurement.
+    NotEvaluable,
+}
+
+/// One evaluated threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    /// The `[thresholds]` key.
+    pub threshold: String,
+    /// `≥ 10` or `≤ 0.05`.
+    pub limit: String,
+    /// The measured value, in the key's unit.
+    pub actual: Option<f64>,
+    /// The outcome.
+    pub status: Status,
+}
+
+fn check(threshold: &str, min: bool, limit: f64, actual: Option<f64>) -> Check {
+    let status = match actual {
+        None => Status::NotEvaluable,
+        Some(a) if (min && a >= limit) || (!min && a <= limit) => Status::Pass,
+        Some(_) => Status::Fail,
+    };
+    Check {
+        threshold: threshold.to_string(),
+        limit: format!("{} {limit}", if min { "≥" } else { "≤" }),
+        actual,
+        status,
+    }
+}
+
+/// Evaluate every threshold the scenario sets, in the order of `[thresholds]`'s documentation.
+pub fn evaluate(t: &Thresholds, s: &Summary) -> Vec<Check> {
+    let mut out = Vec::new();
+    if let Some(l) = t.min_join_ratio {
+        out.push(check("min_join_ratio", true, l, s.participants.join_ratio));
+    }
+    if let Some(l) = t.max_join_time_p95 {
+        out.push(check(
+            "max_join_time_p95",
+            false,
+            l.get().as_secs_f64(),
+            s.participants.join_ms_p95.map(|ms| ms / 1000.0),
+        ));
+    }
+    if let Some(l) = t.min_recv_fps_p50 {
+        out.push(check("min_recv_fps_p50", true, l, s.client.recv_fps_p50));
+    }
+    if let Some(l) = t.min_recv_fps_p5 {
+        out.push(check("min_recv_fps_p5", true, l, s.client.recv_fps_p5));
+    }
+    if let Some(l) = t.max_loss_p95 {
+        out.push(check("max_loss_p95", false, l, s.client.loss_p95));
+    }
+    if let Some(l) = t.max_generator_cpu {
+        out.push(check(
+            "max_generator_cpu",
+            false,
+            l,
+            s.table.generator_cpu_pct.map(|p| p / 100.0),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pass_fail_and_not_evaluable() {
+        let mut s = Summary::default();
+        s.participants.join_ratio = Some(0.9);
+        s.client.recv_fps_p50 = Some(14.0);
+        s.participants.join_ms_p95 = Some(3500.0);
+        let t = Thresholds {
+            min_join_ratio: Some(1.0),
+            min_recv_fps_p50: Some(10.0),
+            max_join_time_p95: Some("3s".parse().unwrap()),
+            max_loss_p95: Some(0.05),
+            ..Default::default()
+        };
+        let c = evaluate(&t, &s);
+        let status: Vec<_> = c.iter().map(|c| (c.threshold.as_str(), c.status)).collect();
+        assert_eq!(
+            status,
+            [
+                ("min_join_ratio", Status::Fail),
+                ("max_join_time_p95", Status::Fail),
+                ("min_recv_fps_p50", Status::Pass),
+                ("max_loss_p95", Status::NotEvaluable),
+            ]
+        );
+        assert_eq!(c[1].actual, Some(3.5));
+        assert_eq!(c[0].limit, "≥ 1");
+        // Limits are inclusive.
+        s.participants.join_ratio = Some(1.0);
+        assert_eq!(evaluate(&t, &s)[0].status, Status::Pass);
+    }
+}
