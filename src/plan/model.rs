@@ -348,13 +348,6 @@ impl Fitted {
     }
 }
 
-/// Participants per bridge at which the predicted CPU of `per_slice` (one conference slice of
-/// `slice_participants`) repeated on a bridge reaches `cores`; `None` when a slice costs nothing.
-pub fn participants_at(cpu: &Fitted, per_slice: &Load, cores: f64) -> Option<f64> {
-    let one = cpu.predict(&per_slice.cpu_features());
-    (one > 0.0).then(|| cores / one * per_slice.participants)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
