@@ -3,8 +3,8 @@
 //! and bootstrap intervals. Pure: no I/O.
 //!
 //! CPU (cores) = `cores_per_participant` × participants + `cores_per_forwarded_stream` × forwarded streams;
-//! egress (bytes/s) = `bytes_per_forwarded_video_stream` × forwarded video streams +
-//! `bytes_per_forwarded_audio_stream` × forwarded audio streams. `docs/plan.md` says why.
+//! egress (bytes/s) = `bytes_per_second_per_participant` × participants +
+//! `bytes_per_second_per_forwarded_video_stream` × forwarded video streams. `docs/plan.md` says why.
 
 use serde::Serialize;
 
@@ -68,7 +68,7 @@ impl Load {
 
     /// The egress model's features.
     pub fn egress_features(&self) -> Vec<f64> {
-        vec![self.forwarded_video_streams, self.forwarded_audio_streams]
+        vec![self.participants, self.forwarded_video_streams]
     }
 }
 
@@ -76,8 +76,8 @@ impl Load {
 pub const CPU_COEFFICIENTS: [&str; 2] = ["cores_per_participant", "cores_per_forwarded_stream"];
 /// Names of the egress model's coefficients (JSON keys), in feature order.
 pub const EGRESS_COEFFICIENTS: [&str; 2] = [
+    "bytes_per_second_per_participant",
     "bytes_per_second_per_forwarded_video_stream",
-    "bytes_per_second_per_forwarded_audio_stream",
 ];
 
 /// One observation as the fit sees it.
@@ -122,17 +122,17 @@ pub enum ModelError {
 pub fn fit(points: &[Point]) -> Vec<f64> {
     let k = points.first().map_or(0, |p| p.x.len());
     let mut b = vec![0.0; k];
-    let predict = |b: &[f64], x: &[f64]| x.iter().zip(b).map(|(x, b)| x * b).sum::<f64>();
+    // Residuals y − ŷ, kept up to date as coefficients move.
+    let mut r: Vec<f64> = points.iter().map(|p| p.y).collect();
     for _sweep in 0..10_000 {
         let mut moved: f64 = 0.0;
         for j in 0..k {
-            // The objective along b[j] is a convex piecewise quadratic: Newton steps on the active
-            // rows converge in a few iterations.
+            // The objective along b[j] is a convex piecewise quadratic: Newton steps on the rows
+            // that count (exact ones, and censored ones below their bound) converge in a few steps.
             for _ in 0..100 {
                 let (mut g, mut h) = (0.0, 0.0);
-                for p in points {
-                    let r = p.y - predict(&b, &p.x);
-                    if !p.censored || r > 0.0 {
+                for (p, r) in points.iter().zip(&r) {
+                    if !p.censored || *r > 0.0 {
                         g -= r * p.x[j];
                         h += p.x[j] * p.x[j];
                     }
@@ -141,10 +141,13 @@ pub fn fit(points: &[Point]) -> Vec<f64> {
                     break;
                 }
                 let next = (b[j] - g / h).max(0.0);
-                let step = (next - b[j]).abs();
+                let step = next - b[j];
                 b[j] = next;
-                moved = moved.max(step);
-                if step <= 1e-14 * (1.0 + b[j].abs()) {
+                for (p, r) in points.iter().zip(r.iter_mut()) {
+                    *r -= step * p.x[j];
+                }
+                moved = moved.max(step.abs());
+                if step.abs() <= 1e-14 * (1.0 + b[j].abs()) {
                     break;
                 }
             }

@@ -425,7 +425,7 @@ pub fn load_servers(costs: &[(String, f64, String)], r: &Request) -> Vec<LoadSer
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::model::{leave_one_out, rms};
+    use crate::plan::model::{Point, fit, leave_one_out, predict, rms};
     use crate::plan::observations::seed;
 
     fn request() -> Request {
@@ -500,6 +500,73 @@ mod tests {
         println!("R7: censored fit {with:.2} cores, as a plain point {without:.2} cores");
         assert!(with > without + 1.0, "{with} vs {without}");
         assert!(without < r7.cpu_limit_cores, "read as a point, R7 looks comfortable");
+    }
+
+    type Features = fn(&Load) -> Vec<f64>;
+
+    /// LOO RMSE and the full fit's prediction for R7 of each candidate feature set, printed as the
+    /// table docs/plan.md quotes.
+    fn compare(candidates: &[(&str, Features)], y: fn(&Observation) -> Option<f64>) -> Vec<(String, f64, f64)> {
+        let obs = seed();
+        candidates
+            .iter()
+            .map(|(name, f)| {
+                let points: Vec<Point> = obs
+                    .iter()
+                    .filter_map(|o| {
+                        y(o).map(|y| Point { x: f(&o.load), y, censored: o.censored })
+                    })
+                    .collect();
+                let coef = fit(&points);
+                let loo = rms(leave_one_out(&points).iter().map(|r| r.error));
+                let r7 = obs.iter().find(|o| o.id == "R7").unwrap();
+                let pred = predict(&coef, &f(&r7.load));
+                println!("| {name} | {coef:.4?} | {loo:.2} | {pred:.2} |");
+                (name.to_string(), loo, pred)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_chosen_cpu_features_have_the_lowest_loo_error_without_an_intercept() {
+        let no_intercept: [(&str, Features); 4] = [
+            ("participants", |l| vec![l.participants]),
+            ("participants + forwarded video", |l| {
+                vec![l.participants, l.forwarded_video_streams]
+            }),
+            ("participants + forwarded audio", |l| {
+                vec![l.participants, l.forwarded_audio_streams]
+            }),
+            ("participants + forwarded streams (chosen)", |l| l.cpu_features()),
+        ];
+        let with_intercept: [(&str, Features); 3] = [
+            ("1 + participants", |l| vec![1.0, l.participants]),
+            ("1 + forwarded streams", |l| vec![1.0, l.forwarded_streams()]),
+            ("1 + participants + forwarded video", |l| {
+                vec![1.0, l.participants, l.forwarded_video_streams]
+            }),
+        ];
+        let cpu = |o: &Observation| Some(o.cpu_cores);
+        let rows = compare(&no_intercept, cpu);
+        let best = rows.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+        assert!(best.0.ends_with("(chosen)"), "{rows:?}");
+        let rows = compare(&with_intercept, cpu);
+        assert!(rows.iter().all(|r| r.2 < 8.0), "no intercept model predicts R7 saturated");
+    }
+
+    #[test]
+    fn the_chosen_egress_features_have_the_lowest_loo_error() {
+        let candidates: [(&str, Features); 4] = [
+            ("participants", |l| vec![l.participants]),
+            ("forwarded video", |l| vec![l.forwarded_video_streams]),
+            ("forwarded video + forwarded audio", |l| {
+                vec![l.forwarded_video_streams, l.forwarded_audio_streams]
+            }),
+            ("participants + forwarded video (chosen)", |l| l.egress_features()),
+        ];
+        let rows = compare(&candidates, |o| o.egress_bytes_per_second.map(|b| b / 1e6));
+        let best = rows.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+        assert!(best.0.ends_with("(chosen)"), "{rows:?}");
     }
 
     #[test]
