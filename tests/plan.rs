@@ -25,7 +25,12 @@ fn text(b: &[u8]) -> String {
 /// Width and height from a PNG's IHDR chunk.
 fn png_size(path: &Path) -> (u32, u32) {
     let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&b[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", path.display());
+    assert_eq!(
+        &b[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
     assert_eq!(&b[12..16], b"IHDR");
     let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     (be(16), be(20))
@@ -88,11 +93,17 @@ fn a_plan_for_1000_participants_writes_json_markdown_and_charts() {
     assert_eq!(shards, file["shards"].as_u64().unwrap());
     let replicas = deploy["jvb_replicas"].as_u64().unwrap();
     assert!(replicas * shards >= jvbs);
-    assert!(deploy["hpa_min_replicas"].as_u64().unwrap() <= deploy["hpa_max_replicas"].as_u64().unwrap());
+    assert!(
+        deploy["hpa_min_replicas"].as_u64().unwrap()
+            <= deploy["hpa_max_replicas"].as_u64().unwrap()
+    );
     assert!(file["knee"]["participants_per_bridge"].as_f64().unwrap() > 0.0);
     assert!(file["model"]["cpu"]["loo_rmse"].as_f64().unwrap() > 0.0);
     let servers = file["load_servers"].as_array().unwrap();
-    assert!(servers.iter().any(|l| l["preset"] == "1280x720@60"), "seed generator cost");
+    assert!(
+        servers.iter().any(|l| l["preset"] == "1280x720@60"),
+        "seed generator cost"
+    );
 
     let md = std::fs::read_to_string(out.join("plan.md")).unwrap();
     assert!(md.contains(&format!("| JVBs | **{jvbs}**")), "{md}");
@@ -128,19 +139,33 @@ fn a_results_directory_and_a_calibration_run_feed_the_plan() {
         serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
     let obs = json["observations"].as_array().unwrap();
     assert_eq!(obs.len(), 8, "the seed's 7 rows and the run");
-    let run_row = obs.iter().find(|o| o["id"] == "plan-fixture-janus-run").unwrap();
+    let run_row = obs
+        .iter()
+        .find(|o| o["id"] == "plan-fixture-janus-run")
+        .unwrap();
     // The fixture's Janus peaks at 0.09 cores; a process may use all 2 cores of its machine.
     assert_eq!(run_row["observed_cpu_cores"].as_f64(), Some(0.09));
     assert_eq!(run_row["cpu_limit_cores"].as_f64(), Some(2.0));
     assert_eq!(run_row["participants_per_bridge"].as_f64(), Some(6.0));
-    assert!(run_row["observed_egress_bytes_per_second"].as_f64().unwrap() > 0.0);
+    assert!(
+        run_row["observed_egress_bytes_per_second"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     let small = json["load_servers"]
         .as_array()
         .unwrap()
         .iter()
         .find(|l| l["preset"] == "small")
         .unwrap();
-    assert!(small["source"].as_str().unwrap().starts_with("calibrated: "), "{small}");
+    assert!(
+        small["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("calibrated: "),
+        "{small}"
+    );
     assert_ne!(small["cores_per_participant"].as_f64(), Some(0.125));
 }
 
@@ -181,7 +206,10 @@ fn a_bad_observations_file_is_located_and_nothing_is_written() {
     );
     assert!(!out.exists(), "nothing written");
 
-    let bad = seed.replace("R4,one conference,1,8,8,1,4,", "R4,one conference,1,8,8,1,four,");
+    let bad = seed.replace(
+        "R4,one conference,1,8,8,1,4,",
+        "R4,one conference,1,8,8,1,four,",
+    );
     std::fs::write(&file, bad).unwrap();
     let o = plan(&[
         "--observations",
@@ -233,6 +261,10 @@ fn bad_flags_and_unusable_runs_exit_2() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("tests/fixtures"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("tests/fixtures"),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(!out.exists(), "nothing written");
 }

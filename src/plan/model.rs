@@ -119,6 +119,7 @@ pub enum ModelError {
 /// Censored non-negative least squares: minimise Σ (y − ŷ)² over exact points plus Σ max(0, y − ŷ)²
 /// over censored points (a lower bound costs nothing once the prediction reaches it), with every
 /// coefficient ≥ 0. Convex; solved by cyclic coordinate descent with exact one-dimensional steps.
+#[allow(clippy::needless_range_loop)] // j names a coordinate: of b and of every row's x
 pub fn fit(points: &[Point]) -> Vec<f64> {
     let k = points.first().map_or(0, |p| p.x.len());
     let mut b = vec![0.0; k];
@@ -398,7 +399,10 @@ mod tests {
             })
             .collect();
         let b = fit(&points);
-        assert!((b[0] - 0.1).abs() < 1e-6 && (b[1] - 0.01).abs() < 1e-6, "{b:?}");
+        assert!(
+            (b[0] - 0.1).abs() < 1e-6 && (b[1] - 0.01).abs() < 1e-6,
+            "{b:?}"
+        );
     }
 
     #[test]

@@ -172,13 +172,14 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Observation>, ObservationErro
             ));
         }
         let cell = |c: &str| record.get(index[c]).unwrap_or("").trim();
-        let num = |c: &str, what: &str, ok: &dyn Fn(f64) -> bool| -> Result<f64, ObservationError> {
-            let s = cell(c);
-            match s.parse::<f64>() {
-                Ok(v) if v.is_finite() && ok(v) => Ok(v),
-                _ => Err(err(line, c, what.into(), Some(s))),
-            }
-        };
+        let num =
+            |c: &str, what: &str, ok: &dyn Fn(f64) -> bool| -> Result<f64, ObservationError> {
+                let s = cell(c);
+                match s.parse::<f64>() {
+                    Ok(v) if v.is_finite() && ok(v) => Ok(v),
+                    _ => Err(err(line, c, what.into(), Some(s))),
+                }
+            };
         let count = |c: &str| -> Result<u32, ObservationError> {
             let s = cell(c);
             s.parse::<u32>()
@@ -193,16 +194,17 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Observation>, ObservationErro
             return Err(err(
                 line,
                 "participants_total",
-                format!("conferences × participants_per_conference = {}", conferences * size),
+                format!(
+                    "conferences × participants_per_conference = {}",
+                    conferences * size
+                ),
                 Some(cell("participants_total")),
             ));
         }
         let jvbs = count("jvbs")?;
-        let limit = num(
-            "jvb_cpu_limit_cores",
-            "a positive number of cores",
-            &|v| v > 0.0,
-        )?;
+        let limit = num("jvb_cpu_limit_cores", "a positive number of cores", &|v| {
+            v > 0.0
+        })?;
         let last_n = match cell("channel_last_n").parse::<i64>() {
             Ok(-1) => None,
             Ok(n) if n >= 0 => Some(n as u32),
@@ -237,7 +239,9 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Observation>, ObservationErro
         let gen_pct = num("generator_cpu_pct", "a percentage 0..100", &|v| {
             (0.0..=100.0).contains(&v)
         })?;
-        let cpu = num("jvb_max_cpu_cores", "a number of cores ≥ 0", &|v| v >= 0.0)?;
+        let cpu = num("jvb_max_cpu_cores", "a number of cores ≥ 0", &|v| {
+            v >= 0.0
+        })?;
         let tx = num("jvb_max_tx_mbytes_per_s", "MB/s ≥ 0", &|v| v >= 0.0)?;
         let throttling = num("cpu_throttling_pct", "a percentage 0..100", &|v| {
             (0.0..=100.0).contains(&v)
@@ -294,15 +298,12 @@ fn senders_in(
     size: u32,
 ) -> Result<u32, (String, String)> {
     let s = record.get(index[column]).unwrap_or("").trim();
-    s.parse::<u32>()
-        .ok()
-        .filter(|v| *v <= size)
-        .ok_or_else(|| {
-            (
-                format!("a whole number from 0 to participants_per_conference ({size})"),
-                s.to_string(),
-            )
-        })
+    s.parse::<u32>().ok().filter(|v| *v <= size).ok_or_else(|| {
+        (
+            format!("a whole number from 0 to participants_per_conference ({size})"),
+            s.to_string(),
+        )
+    })
 }
 
 /// The shipped observations.
@@ -324,9 +325,16 @@ mod tests {
             .filter(|o| o.censored)
             .map(|o| o.id.as_str())
             .collect();
-        assert_eq!(censored, ["R7"], "only R7 lost participants; none hit its limit");
+        assert_eq!(
+            censored,
+            ["R7"],
+            "only R7 lost participants; none hit its limit"
+        );
         let r9 = obs.iter().find(|o| o.id == "R9").unwrap();
-        assert_eq!(r9.load.participants, 20.0, "8 conferences of 5 on 2 bridges");
+        assert_eq!(
+            r9.load.participants, 20.0,
+            "8 conferences of 5 on 2 bridges"
+        );
         assert_eq!(r9.load.forwarded_video_streams, 4.0 * 5.0 * 3.0);
         assert_eq!(r9.egress_bytes_per_second, Some(9.1e6));
         let g = r9.generator.as_ref().unwrap();
@@ -354,7 +362,11 @@ mod tests {
             ("jvb_cpu_limit_cores", "0", "a positive number of cores"),
             ("channel_last_n", "-3", "-1 (unset)"),
             ("video_senders_per_conference", "9", "a whole number from 0"),
-            ("participants_total", "9", "conferences × participants_per_conference = 8"),
+            (
+                "participants_total",
+                "9",
+                "conferences × participants_per_conference = 8",
+            ),
             ("cpu_throttling_pct", "120", "a percentage"),
             ("stability", "", "`stable`"),
         ] {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::model::{Fitted, INTERVAL, BOOTSTRAP_REPS};
+use super::model::{BOOTSTRAP_REPS, Fitted, INTERVAL};
 use super::observations::{GeneratorSample, Observation, SATURATED_CPU_SHARE};
 use super::sizing::{
     self, CostModel, Deploy, Knee, LOAD_SERVER_CORES, LoadServers, Request, SHARD_PARTICIPANTS,
@@ -187,7 +187,9 @@ fn constants(r: &Request) -> Vec<Constant> {
         ),
         c(
             "saturated observation",
-            format!("CPU ≥ {SATURATED_CPU_SHARE} × limit with throttling > 0, or participants dropped"),
+            format!(
+                "CPU ≥ {SATURATED_CPU_SHARE} × limit with throttling > 0, or participants dropped"
+            ),
             "data/README.md (CPU at the limit with high throttling); the 0.95 allows for sampling and is assumed",
         ),
         c(
@@ -197,7 +199,10 @@ fn constants(r: &Request) -> Vec<Constant> {
         ),
         c(
             "intervals",
-            format!("central {:.0} % of {BOOTSTRAP_REPS} bootstrap refits (fixed seed)", INTERVAL * 100.0),
+            format!(
+                "central {:.0} % of {BOOTSTRAP_REPS} bootstrap refits (fixed seed)",
+                INTERVAL * 100.0
+            ),
             "chosen",
         ),
         c(
@@ -369,7 +374,13 @@ pub fn charts(plan: &Plan, model: &CostModel, out: &Path) -> Result<(), OutputEr
     let top = plan
         .observations
         .iter()
-        .flat_map(|o| [o.observed_cpu_cores, o.predicted_cpu_cores, o.loo_predicted_cpu_cores])
+        .flat_map(|o| {
+            [
+                o.observed_cpu_cores,
+                o.predicted_cpu_cores,
+                o.loo_predicted_cpu_cores,
+            ]
+        })
         .fold(0.0, f64::max);
     let fit = Chart {
         title: "Bridge CPU: predicted against observed".into(),
@@ -381,7 +392,7 @@ pub fn charts(plan: &Plan, model: &CostModel, out: &Path) -> Result<(), OutputEr
             Series::line("fitted on all", pts(false, false)).styled(Style::Points),
             Series::line("saturated: observed is a lower bound", pts(true, false))
                 .styled(Style::Hollow),
-            Series::line("leave-one-out", pts(false, true).into_iter().chain(pts(true, true)).collect())
+            Series::line("leave-one-out (fitted without that row)", pts(false, true))
                 .styled(Style::Points),
         ],
     };
@@ -390,38 +401,41 @@ pub fn charts(plan: &Plan, model: &CostModel, out: &Path) -> Result<(), OutputEr
     let r = &plan.request;
     let knee = plan.knee.as_ref();
     let upto = knee.map_or(r.max_bridge_participants as f64, |k| {
-        k.participants_per_bridge.max(k.interval[1].min(4.0 * k.participants_per_bridge))
+        k.participants_per_bridge
+            .max(k.interval[1].min(4.0 * k.participants_per_bridge))
     });
-    let upto = (upto * 1.25).max(r.conference_size as f64).ceil().min(10_000.0) as u32;
-    let curve = sizing::capacity_curve(model, r, upto);
-    let band = |hi: bool| -> Vec<(f64, f64)> {
-        curve
-            .iter()
-            .map(|(x, _)| {
-                let m = r.conference_size.min(r.max_bridge_participants).max(1);
-                let k = (*x / m as f64).round().max(1.0) as usize;
-                let slice = super::model::Slice {
-                    size: r.conference_size,
-                    local: m,
-                    senders: r.senders.min(r.conference_size),
-                    audio_senders: r.senders.min(r.conference_size),
-                    last_n: r.last_n,
-                };
-                let load = super::model::Load::of(&vec![slice; k]);
-                let (lo, h) = model.cpu.interval(&load.cpu_features());
-                (*x, if hi { h } else { lo })
-            })
+    let upto = (upto * 1.25)
+        .max(r.conference_size as f64)
+        .ceil()
+        .min(10_000.0) as u32;
+    let loads = sizing::capacity_curve(r, upto);
+    let origin = std::iter::once((0.0, 0.0));
+    let line = |f: &dyn Fn(&[f64]) -> f64| -> Vec<(f64, f64)> {
+        origin
+            .clone()
+            .chain(loads.iter().map(|l| (l.participants, f(&l.cpu_features()))))
             .collect()
+    };
+    let curve = line(&|x| model.cpu.predict(x));
+    let band = |hi: bool| {
+        line(&|x| {
+            let (lo, h) = model.cpu.interval(x);
+            if hi { h } else { lo }
+        })
     };
     let xmax = curve.last().map_or(1.0, |p| p.0);
     let mut series = vec![
-        Series::line("predicted CPU", curve.clone()),
+        Series::line("predicted CPU", curve),
         Series::line(
-            format!("{:.0} % interval", INTERVAL * 100.0),
+            format!("{:.0} % interval, upper", INTERVAL * 100.0),
             band(true),
         )
         .styled(Style::Thin),
-        Series::line("", band(false)).styled(Style::Thin),
+        Series::line(
+            format!("{:.0} % interval, lower", INTERVAL * 100.0),
+            band(false),
+        )
+        .styled(Style::Thin),
         Series::line(
             format!("CPU limit {} cores", r.jvb_cpu_limit),
             vec![(0.0, r.jvb_cpu_limit), (xmax, r.jvb_cpu_limit)],

@@ -109,9 +109,11 @@ pub fn observation(dir: &Path) -> Result<Result<Observation, String>, RunError> 
         ));
     };
     let cpu = s.table.jvb_max_cpu_cores.ok_or_else(|| {
-        err("server_metrics.csv: expected bridge CPU (jvb_cpu_cores or process_cpu_cores rows); \
+        err(
+            "server_metrics.csv: expected bridge CPU (jvb_cpu_cores or process_cpu_cores rows); \
              add [[metrics.process]] for a local media server or Prometheus for JVBs"
-            .into())
+                .into(),
+        )
     })?;
     let x = extra(dir);
     let limit = if !x.jvb_limit.is_empty() {
@@ -180,14 +182,16 @@ pub fn calibration(dir: &Path) -> Result<GeneratorSample, RunError> {
     };
     let (s, preset) = summarize(dir)?;
     let pct = s.table.generator_cpu_pct.ok_or_else(|| {
-        err("server_metrics.csv: expected generator_cpu_ratio rows in the steady window \
+        err(
+            "server_metrics.csv: expected generator_cpu_ratio rows in the steady window \
              ([metrics] generator = true)"
-            .into())
+                .into(),
+        )
     })?;
     let cores: f64 = extra(dir).generator_cores.values().sum();
     if cores <= 0.0 {
         return Err(err(
-            "server_metrics.csv: expected generator_cores rows".into(),
+            "server_metrics.csv: expected generator_cores rows".into()
         ));
     }
     if s.participants.ok == 0 {

@@ -17,8 +17,11 @@ pub const SHARD_PARTICIPANTS: u32 = 500;
 pub const LOAD_SERVER_CORES: f64 = 16.0;
 /// Generator cores per participant measured on this project (docs/benchmarks.md: one conference of
 /// video senders, no audio, on a 2-core machine): 8 per core for `tiny`/`small`, 4 per core for `vga`.
-pub const MEASURED_GENERATOR_COST: [(&str, f64); 3] =
-    [("tiny", 1.0 / 8.0), ("small", 1.0 / 8.0), ("vga", 1.0 / 4.0)];
+pub const MEASURED_GENERATOR_COST: [(&str, f64); 3] = [
+    ("tiny", 1.0 / 8.0),
+    ("small", 1.0 / 8.0),
+    ("vga", 1.0 / 4.0),
+];
 /// Where [`MEASURED_GENERATOR_COST`] comes from.
 pub const MEASURED_GENERATOR_SOURCE: &str =
     "measured on this project (docs/benchmarks.md, video only, no audio)";
@@ -63,11 +66,13 @@ pub enum PlanError {
 impl Request {
     /// Check ranges the types do not.
     pub fn validate(&self) -> Result<(), PlanError> {
-        let bad = |flag, expected, got: String| Err(PlanError::Flag {
-            flag,
-            expected,
-            got,
-        });
+        let bad = |flag, expected, got: String| {
+            Err(PlanError::Flag {
+                flag,
+                expected,
+                got,
+            })
+        };
         if self.participants == 0 {
             return bad("participants", "at least 1", "0".into());
         }
@@ -349,15 +354,12 @@ pub fn knee(model: &CostModel, per_slice: &Load, limit: f64) -> Option<(f64, f64
     Some((point, quantile(&boot, tail), quantile(&boot, 1.0 - tail)))
 }
 
-/// Predicted CPU against participants per bridge for the request's conference shape: whole slices
-/// from one to twice the knee (or the cap).
-pub fn capacity_curve(model: &CostModel, r: &Request, upto: u32) -> Vec<(f64, f64)> {
+/// Bridge loads for the request's conference shape: one to `upto` participants' worth of whole
+/// slices (a conference, or its share of a bridge under Jicofo's cap).
+pub fn capacity_curve(r: &Request, upto: u32) -> Vec<Load> {
     let m = r.conference_size.min(r.max_bridge_participants).max(1);
     (1..=upto.div_ceil(m).max(1))
-        .map(|k| {
-            let load = Load::of(&vec![r.slice(r.conference_size, m); k as usize]);
-            (load.participants, model.cpu(&load))
-        })
+        .map(|k| Load::of(&vec![r.slice(r.conference_size, m); k as usize]))
         .collect()
 }
 
@@ -473,7 +475,10 @@ mod tests {
             m.cpu.loo_rmse, m.cpu.loo_mae, m.cpu.residual_sd
         );
         assert!(m.cpu.loo_rmse > 0.0 && m.cpu.loo_rmse < 2.0);
-        assert_eq!(m.cpu.loo_rmse, rms(leave_one_out(&m.cpu.points).iter().map(|r| r.error)));
+        assert_eq!(
+            m.cpu.loo_rmse,
+            rms(leave_one_out(&m.cpu.points).iter().map(|r| r.error))
+        );
         let docs = include_str!("../../docs/plan.md");
         for figure in [
             format!("{:.2} cores", m.cpu.loo_rmse),
@@ -499,14 +504,20 @@ mod tests {
         let (with, without) = (m.cpu(&r7.load), naive.cpu(&r7.load));
         println!("R7: censored fit {with:.2} cores, as a plain point {without:.2} cores");
         assert!(with > without + 1.0, "{with} vs {without}");
-        assert!(without < r7.cpu_limit_cores, "read as a point, R7 looks comfortable");
+        assert!(
+            without < r7.cpu_limit_cores,
+            "read as a point, R7 looks comfortable"
+        );
     }
 
     type Features = fn(&Load) -> Vec<f64>;
 
     /// LOO RMSE and the full fit's prediction for R7 of each candidate feature set, printed as the
     /// table docs/plan.md quotes.
-    fn compare(candidates: &[(&str, Features)], y: fn(&Observation) -> Option<f64>) -> Vec<(String, f64, f64)> {
+    fn compare(
+        candidates: &[(&str, Features)],
+        y: fn(&Observation) -> Option<f64>,
+    ) -> Vec<(String, f64, f64)> {
         let obs = seed();
         candidates
             .iter()
@@ -514,7 +525,11 @@ mod tests {
                 let points: Vec<Point> = obs
                     .iter()
                     .filter_map(|o| {
-                        y(o).map(|y| Point { x: f(&o.load), y, censored: o.censored })
+                        y(o).map(|y| Point {
+                            x: f(&o.load),
+                            y,
+                            censored: o.censored,
+                        })
                     })
                     .collect();
                 let coef = fit(&points);
@@ -537,11 +552,15 @@ mod tests {
             ("participants + forwarded audio", |l| {
                 vec![l.participants, l.forwarded_audio_streams]
             }),
-            ("participants + forwarded streams (chosen)", |l| l.cpu_features()),
+            ("participants + forwarded streams (chosen)", |l| {
+                l.cpu_features()
+            }),
         ];
         let with_intercept: [(&str, Features); 3] = [
             ("1 + participants", |l| vec![1.0, l.participants]),
-            ("1 + forwarded streams", |l| vec![1.0, l.forwarded_streams()]),
+            ("1 + forwarded streams", |l| {
+                vec![1.0, l.forwarded_streams()]
+            }),
             ("1 + participants + forwarded video", |l| {
                 vec![1.0, l.participants, l.forwarded_video_streams]
             }),
@@ -551,7 +570,10 @@ mod tests {
         let best = rows.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
         assert!(best.0.ends_with("(chosen)"), "{rows:?}");
         let rows = compare(&with_intercept, cpu);
-        assert!(rows.iter().all(|r| r.2 < 8.0), "no intercept model predicts R7 saturated");
+        assert!(
+            rows.iter().all(|r| r.2 < 8.0),
+            "no intercept model predicts R7 saturated"
+        );
     }
 
     #[test]
@@ -562,7 +584,9 @@ mod tests {
             ("forwarded video + forwarded audio", |l| {
                 vec![l.forwarded_video_streams, l.forwarded_audio_streams]
             }),
-            ("participants + forwarded video (chosen)", |l| l.egress_features()),
+            ("participants + forwarded video (chosen)", |l| {
+                l.egress_features()
+            }),
         ];
         let rows = compare(&candidates, |o| o.egress_bytes_per_second.map(|b| b / 1e6));
         let best = rows.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
@@ -575,10 +599,7 @@ mod tests {
         let r = request();
         let s = size(&m, &r);
         assert_eq!(s.conferences, 100);
-        assert_eq!(
-            s.bridges.iter().map(|b| b.participants).sum::<u32>(),
-            1000
-        );
+        assert_eq!(s.bridges.iter().map(|b| b.participants).sum::<u32>(), 1000);
         for b in &s.bridges {
             assert!(b.predicted_cpu_cores <= r.cpu_target() + 1e-9, "{b:?}");
             assert!(b.participants <= r.max_bridge_participants);
@@ -590,11 +611,26 @@ mod tests {
         assert_eq!(s.deploy.jvb_replicas, s.jvbs.div_ceil(2));
         let k = s.knee.as_ref().unwrap();
         assert!(k.participants_per_bridge > k.planned_participants_per_bridge as f64);
-        assert!(k.interval[0] <= k.participants_per_bridge && k.participants_per_bridge <= k.interval[1]);
+        assert!(
+            k.interval[0] <= k.participants_per_bridge
+                && k.participants_per_bridge <= k.interval[1]
+        );
         // More headroom, more bridges; a bigger bridge, fewer.
-        let more = size(&m, &Request { headroom: 0.5, ..r.clone() });
+        let more = size(
+            &m,
+            &Request {
+                headroom: 0.5,
+                ..r.clone()
+            },
+        );
         assert!(more.jvbs > s.jvbs);
-        let bigger = size(&m, &Request { jvb_cpu_limit: 16.0, ..r.clone() });
+        let bigger = size(
+            &m,
+            &Request {
+                jvb_cpu_limit: 16.0,
+                ..r.clone()
+            },
+        );
         assert!(bigger.jvbs < s.jvbs);
     }
 
@@ -616,9 +652,23 @@ mod tests {
 
     #[test]
     fn bad_requests_name_the_flag() {
-        let e = Request { senders: 11, ..request() }.validate().unwrap_err();
-        assert!(e.to_string().starts_with("--senders: expected at most --conference-size"), "{e}");
-        let e = Request { headroom: 1.0, ..request() }.validate().unwrap_err();
+        let e = Request {
+            senders: 11,
+            ..request()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("--senders: expected at most --conference-size"),
+            "{e}"
+        );
+        let e = Request {
+            headroom: 1.0,
+            ..request()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.to_string().starts_with("--headroom"), "{e}");
         assert!(request().validate().is_ok());
     }
@@ -630,13 +680,23 @@ mod tests {
         let get = |c: &[(String, f64, String)], p: &str| c.iter().find(|x| x.0 == p).cloned();
         let hd = get(&costs, "1280x720@60").unwrap();
         // 8 servers × 16 cores at the seed's percentages, over 134 participants.
-        let cores: f64 = [7.0, 7.0, 7.0, 17.0, 30.0, 15.0, 50.0].iter().map(|p| p / 100.0 * 128.0).sum();
+        let cores: f64 = [7.0, 7.0, 7.0, 17.0, 30.0, 15.0, 50.0]
+            .iter()
+            .map(|p| p / 100.0 * 128.0)
+            .sum();
         assert!((hd.1 - cores / 134.0).abs() < 1e-9, "{hd:?}");
         assert_eq!(get(&costs, "small").unwrap().1, 0.125);
-        let cal = GeneratorSample { preset: "small".into(), participants: 6.0, cores: 1.2 };
+        let cal = GeneratorSample {
+            preset: "small".into(),
+            participants: 6.0,
+            cores: 1.2,
+        };
         let costs = generator_costs(&[(cal, "run-a".into())], &obs);
         let small = get(&costs, "small").unwrap();
-        assert!((small.1 - 0.2).abs() < 1e-12 && small.2.contains("run-a"), "{small:?}");
+        assert!(
+            (small.1 - 0.2).abs() < 1e-12 && small.2.contains("run-a"),
+            "{small:?}"
+        );
         let servers = load_servers(&costs, &request());
         let s = servers.iter().find(|l| l.preset == "small").unwrap();
         assert_eq!(s.load_servers, (200.0f64 / (16.0 * 0.8)).ceil() as u32);
