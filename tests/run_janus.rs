@@ -162,6 +162,21 @@ async fn embedded_default_brings_six_participants_into_two_janus_rooms() {
         r.info.invalid_reasons
     );
     drop(prom);
+    // The run wrote its report: a pass, with the Janus process as the bridge every participant used.
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["verdict"], "pass", "{}", summary["reasons"]);
+    let janus = summary["bridges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "janus")
+        .unwrap_or_else(|| panic!("no janus bridge: {}", summary["bridges"]));
+    assert_eq!(janus["participants"], 6);
+    assert!(janus["max_cpu_cores"].as_f64().unwrap() > 0.0);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("**Verdict: PASS**") && md.contains("](charts/server_cpu.png)"));
+    assert!(out.join("charts/server_cpu.png").is_file());
     // Sent streams carry resolution and quality-limitation data.
     assert!(r.stats.iter().any(|s| s.direction == "send"
         && s.width == Some(320)
@@ -400,6 +415,11 @@ async fn the_saturation_guard_trips_on_an_overloaded_generator() {
         "{:?}",
         r.info.invalid_reasons
     );
+    // The report's verdict says so, and the exit code is not a pass.
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["verdict"], "invalid");
+    assert_eq!(o.status.code(), Some(1));
     // The unreachable admin API is a recorded gap, not a failure of the run.
     assert!(
         r.info.metric_gaps.iter().any(|g| g.starts_with("janus: ")),

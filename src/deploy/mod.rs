@@ -1,12 +1,483 @@
 //! `loadtest deploy`: scaffold shards and scale bridges in the vendored kustomize tree (`deploy/`).
+//!
+//! The new file contents are computed from the old ones by pure functions ([`shard`], [`scale`]); this
+//! module reads the tree, checks that nothing changed meanwhile, and writes all files or none.
 
-use clap::Args;
+/// `println!` that ignores a closed stdout (e.g. `--dry-run | head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+mod diff;
+pub mod layout;
+pub mod scale;
+pub mod shard;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+
+use crate::error::UsageError;
+use layout::{DeployError, EnvTree, FileChange, ShardFiles, listed_shards, paths};
 
 /// Options of `loadtest deploy`.
 #[derive(Debug, Args)]
-pub struct DeployArgs {}
+pub struct DeployArgs {
+    /// What to change.
+    #[command(subcommand)]
+    pub action: DeployAction,
+    /// The kustomize tree to edit.
+    #[arg(long, global = true, value_name = "DIR", default_value = "deploy")]
+    pub deploy_dir: PathBuf,
+    /// Print the diff of the files that would be written; write nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+}
+
+/// Subcommands of `loadtest deploy`.
+#[derive(Debug, Subcommand)]
+pub enum DeployAction {
+    /// Scaffold the next shard of an environment: overlay, UDP port range, kustomization and HAProxy entries.
+    AddShard {
+        /// Environment overlay (`overlays/<ENV>`), e.g. `production`.
+        #[arg(long, value_name = "ENV")]
+        env: String,
+    },
+    /// Set the bridges' autoscaler range (minReplicas/maxReplicas) of every shard or of one.
+    Scale {
+        /// Environment overlay (`overlays/<ENV>`), e.g. `production`.
+        #[arg(long, value_name = "ENV")]
+        env: String,
+        /// Bridges per shard: minReplicas (and maxReplicas unless --jvb-max is given).
+        #[arg(
+            long,
+            value_name = "N",
+            required_unless_present = "from_plan",
+            conflicts_with = "from_plan"
+        )]
+        jvb: Option<u32>,
+        /// maxReplicas per shard, for an autoscaling range N..M.
+        #[arg(long, value_name = "M", requires = "jvb", conflicts_with = "from_plan")]
+        jvb_max: Option<u32>,
+        /// Only this shard (`shard-<k>`).
+        #[arg(long, value_name = "shard-K")]
+        shard: Option<String>,
+        /// Take the numbers from `loadtest plan`'s plan.json (see docs/deploy.md).
+        #[arg(long, value_name = "PLAN_JSON")]
+        from_plan: Option<PathBuf>,
+    },
+}
 
 /// Entry point of `loadtest deploy`.
-pub fn exec(_args: DeployArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("deploy is not implemented yet")
+pub fn exec(args: DeployArgs) -> anyhow::Result<i32> {
+    match run(&args) {
+        Ok(()) => Ok(crate::error::EXIT_OK),
+        Err(e @ DeployError::Io { .. }) => Err(e.into()),
+        Err(e) => Err(UsageError(format!("{e}; nothing was written")).into()),
+    }
+}
+
+fn run(args: &DeployArgs) -> Result<(), DeployError> {
+    let dir = &args.deploy_dir;
+    match &args.action {
+        DeployAction::AddShard { env } => {
+            let tree = load_env(dir, env)?;
+            let s = shard::add_shard(&tree)?;
+            let base = layout::port_base(s.index);
+            say!(
+                "{}: shard-{} (copied from shard-{}), {} bridge slots on UDP {}-{} (range reserved up to {})",
+                env,
+                s.index,
+                s.template,
+                s.slots,
+                base,
+                base + s.slots - 1,
+                base + layout::PORTS_PER_SHARD - 1
+            );
+            apply(dir, &s.changes, args.dry_run)?;
+            if !args.dry_run {
+                say!(
+                    "next: open UDP {base}-{} on the nodes, then `kubectl apply -k {}`",
+                    base + s.slots - 1,
+                    dir.join(paths::env_dir(env)).display()
+                );
+            }
+        }
+        DeployAction::Scale {
+            env,
+            jvb,
+            jvb_max,
+            shard,
+            from_plan,
+        } => {
+            let tree = load_env(dir, env)?;
+            let shard = shard.as_deref().map(parse_shard).transpose()?;
+            let bounds = match (from_plan, jvb) {
+                (Some(plan), _) => {
+                    let text = fs::read_to_string(plan).map_err(|source| DeployError::Io {
+                        path: plan.clone(),
+                        source,
+                    })?;
+                    let value: serde_json::Value =
+                        serde_json::from_str(&text).map_err(|e| DeployError::Plan {
+                            file: plan.clone(),
+                            msg: format!("not JSON: {e}"),
+                        })?;
+                    scale::bounds_from_plan(&tree, &value, plan, shard)?
+                }
+                (None, Some(n)) => scale::bounds_from_flags(&tree, *n, *jvb_max, shard)?,
+                (None, None) => BTreeMap::new(),
+            };
+            let s = scale::scale(&tree, &bounds)?;
+            for line in &s.summary {
+                say!("{env}: {line}");
+            }
+            apply(dir, &s.changes, args.dry_run)?;
+        }
+    }
+    Ok(())
+}
+
+/// `shard-<k>` → `k`.
+fn parse_shard(s: &str) -> Result<u32, DeployError> {
+    s.strip_prefix("shard-")
+        .and_then(|k| k.parse().ok())
+        .ok_or_else(|| DeployError::Invalid(format!("--shard expects shard-<k>, got `{s}`")))
+}
+
+fn read(dir: &Path, rel: &Path) -> Result<String, DeployError> {
+    let path = dir.join(rel);
+    match fs::read_to_string(&path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(layout::layout(rel, "this file to exist"))
+        }
+        Err(source) => Err(DeployError::Io { path, source }),
+    }
+}
+
+/// Read the files of `overlays/<env>` that `add-shard` and `scale` look at.
+pub fn load_env(dir: &Path, env: &str) -> Result<EnvTree, DeployError> {
+    let env_dir = dir.join(paths::env_dir(env));
+    if env.is_empty() || env.contains(['/', '\\']) || env.starts_with('.') || !env_dir.is_dir() {
+        let known: Vec<String> = fs::read_dir(dir.join("overlays"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        return Err(DeployError::Invalid(format!(
+            "no environment `{env}` in {} (found: {})",
+            dir.join("overlays").display(),
+            if known.is_empty() {
+                "none".into()
+            } else {
+                known.join(", ")
+            }
+        )));
+    }
+    let kustomization = read(dir, &paths::kustomization(env))?;
+    let backends = read(dir, &paths::backends(env))?;
+    let mut shards = Vec::new();
+    for k in listed_shards(&kustomization, &paths::kustomization(env))? {
+        shards.push(ShardFiles {
+            index: k,
+            kustomization: read(dir, &paths::shard_file(env, k, "kustomization.yaml"))?,
+            sizing: read(dir, &paths::shard_file(env, k, "sizing.yaml"))?,
+            nodeports: read(dir, &paths::shard_file(env, k, "jvb-nodeports.yaml"))?,
+        });
+    }
+    Ok(EnvTree {
+        env: env.to_string(),
+        kustomization,
+        backends,
+        shards,
+    })
+}
+
+/// Write `changes` under `dir`, or print their diff when `dry_run`. Every file is first checked (new
+/// files must not exist, changed files must still hold their old content) and staged next to its
+/// target; then new directories and files are renamed into place. On any error before that, the
+/// staged files are removed and nothing is written.
+fn apply(dir: &Path, changes: &[FileChange], dry_run: bool) -> Result<(), DeployError> {
+    if dry_run {
+        for c in changes {
+            let d = diff::unified(&c.path.to_string_lossy(), c.old.as_deref(), &c.new);
+            if !d.is_empty() {
+                say!("{}", d.trim_end_matches('\n'));
+            }
+        }
+        if !changes.is_empty() {
+            say!("(dry run: nothing written)");
+        }
+        return Ok(());
+    }
+    for c in changes {
+        let target = dir.join(&c.path);
+        match &c.old {
+            None if target.exists() => {
+                return Err(layout::layout(
+                    &c.path,
+                    "no such file yet (it would be overwritten)",
+                ));
+            }
+            Some(old) if read(dir, &c.path)? != *old => {
+                return Err(layout::layout(
+                    &c.path,
+                    "the content read a moment ago (it changed meanwhile)",
+                ));
+            }
+            _ => {}
+        }
+    }
+    let mut staged = Staging::default();
+    let result = stage(dir, changes, &mut staged).and_then(|()| staged.commit());
+    staged.cleanup();
+    result?;
+    for c in changes {
+        say!("wrote {}", dir.join(&c.path).display());
+    }
+    Ok(())
+}
+
+/// Files and directories staged by [`apply`]: `(staged, target)` pairs.
+#[derive(Default)]
+struct Staging {
+    dirs: Vec<(PathBuf, PathBuf)>,
+    files: Vec<(PathBuf, PathBuf)>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DeployError + '_ {
+    move |source| DeployError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn stage(dir: &Path, changes: &[FileChange], st: &mut Staging) -> Result<(), DeployError> {
+    let tag = format!(".loadtest-{}.tmp", std::process::id());
+    for c in changes {
+        let target = dir.join(&c.path);
+        let parent = target.parent().unwrap_or(dir).to_path_buf();
+        let staged = if parent.exists() || st.dirs.iter().any(|(_, t)| *t == parent) {
+            let name = target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match st.dirs.iter().find(|(_, t)| *t == parent) {
+                Some((sdir, _)) => sdir.join(&name),
+                None => {
+                    let s = parent.join(format!(".{name}{tag}"));
+                    st.files.push((s.clone(), target.clone()));
+                    s
+                }
+            }
+        } else {
+            // A new directory (the new shard): build it under a hidden name, rename it at the end.
+            let name = parent
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let sdir = parent.with_file_name(format!(".{name}{tag}"));
+            fs::create_dir(&sdir).map_err(io(&sdir))?;
+            st.dirs.push((sdir.clone(), parent.clone()));
+            sdir.join(target.file_name().unwrap_or_default())
+        };
+        fs::write(&staged, &c.new).map_err(io(&staged))?;
+    }
+    Ok(())
+}
+
+impl Staging {
+    fn commit(&mut self) -> Result<(), DeployError> {
+        for (s, t) in self.dirs.drain(..).chain(self.files.drain(..)) {
+            fs::rename(&s, &t).map_err(io(&t))?;
+        }
+        Ok(())
+    }
+
+    fn cleanup(&mut self) {
+        for (s, _) in &self.files {
+            let _ = fs::remove_file(s);
+        }
+        for (s, _) in &self.dirs {
+            let _ = fs::remove_dir_all(s);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy_tree(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for e in fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let dst = to.join(e.file_name());
+            if e.path().is_dir() {
+                copy_tree(&e.path(), &dst);
+            } else {
+                fs::copy(e.path(), dst).unwrap();
+            }
+        }
+    }
+
+    fn snapshot(dir: &Path) -> Vec<(PathBuf, String)> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(snapshot(&p));
+            } else {
+                out.push((p.clone(), fs::read_to_string(&p).unwrap()));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn args(dir: &Path, action: DeployAction, dry_run: bool) -> DeployArgs {
+        DeployArgs {
+            action,
+            deploy_dir: dir.to_path_buf(),
+            dry_run,
+        }
+    }
+
+    #[test]
+    fn command_line() {
+        use crate::cli::{Cli, Command};
+        use clap::{CommandFactory, Parser};
+        Cli::command().debug_assert();
+        let parse = |args: &[&str]| Cli::try_parse_from([&["loadtest", "deploy"], args].concat());
+        let Ok(Cli {
+            command: Command::Deploy(a),
+        }) = parse(&["scale", "--env", "production", "--jvb", "3", "--dry-run"])
+        else {
+            panic!("scale --jvb does not parse");
+        };
+        assert!(a.dry_run && a.deploy_dir == Path::new("deploy"));
+        assert!(matches!(
+            a.action,
+            DeployAction::Scale {
+                jvb: Some(3),
+                jvb_max: None,
+                ..
+            }
+        ));
+        assert!(
+            parse(&["scale", "--env", "production"]).is_err(),
+            "needs --jvb or --from-plan"
+        );
+        assert!(
+            parse(&[
+                "scale",
+                "--env",
+                "p",
+                "--jvb",
+                "3",
+                "--from-plan",
+                "plan.json"
+            ])
+            .is_err()
+        );
+        assert!(
+            parse(&[
+                "scale",
+                "--env",
+                "p",
+                "--jvb-max",
+                "3",
+                "--from-plan",
+                "plan.json"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["add-shard"]).is_err(), "needs --env");
+        assert!(parse(&["add-shard", "--env", "production", "--deploy-dir", "/tmp/x"]).is_ok());
+        assert!(parse_shard("shard-2").is_ok_and(|k| k == 2) && parse_shard("2").is_err());
+    }
+
+    #[test]
+    fn add_shard_writes_the_real_tree_copy_and_dry_run_writes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("deploy");
+        copy_tree(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("deploy")
+                .as_path(),
+            &dir,
+        );
+        let before = snapshot(&dir);
+        let add = || DeployAction::AddShard {
+            env: "production".into(),
+        };
+        run(&args(&dir, add(), true)).unwrap();
+        assert_eq!(snapshot(&dir), before, "dry run wrote something");
+        run(&args(&dir, add(), false)).unwrap();
+        let tree = load_env(&dir, "production").unwrap();
+        assert_eq!(
+            tree.shards.iter().map(|s| s.index).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+        assert!(tree.shards[2].kustomization.contains("JVB_PORT_BASE=30500"));
+        let leftovers: Vec<_> = snapshot(&dir)
+            .into_iter()
+            .filter(|(p, _)| p.to_string_lossy().contains(".loadtest-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn broken_tree_is_refused_without_writing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("deploy");
+        copy_tree(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("deploy")
+                .as_path(),
+            &dir,
+        );
+        let backends = dir.join(paths::backends("production"));
+        let text = fs::read_to_string(&backends)
+            .unwrap()
+            .replace("# END shards", "# END");
+        fs::write(&backends, text).unwrap();
+        let before = snapshot(&dir);
+        let e = run(&args(
+            &dir,
+            DeployAction::AddShard {
+                env: "production".into(),
+            },
+            false,
+        ))
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("haproxy/backends.cfg: expected exactly one line `# END shards`"),
+            "{e}"
+        );
+        assert_eq!(snapshot(&dir), before);
+        let e = load_env(&dir, "staging").unwrap_err().to_string();
+        assert!(e.contains("development") && e.contains("production"), "{e}");
+        // A stale read is refused too.
+        let tree = load_env(&dir, "development").unwrap();
+        let s = shard::add_shard(&tree).unwrap();
+        fs::write(dir.join(paths::kustomization("development")), "changed").unwrap();
+        assert!(
+            apply(&dir, &s.changes, false)
+                .unwrap_err()
+                .to_string()
+                .contains("changed meanwhile")
+        );
+        assert!(!dir.join(paths::shard_dir("development", 2)).exists());
+    }
 }

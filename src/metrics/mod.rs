@@ -139,6 +139,12 @@ pub fn bridges(s: &Scenario) -> Vec<(String, String)> {
         .iter()
         .map(colibri::identity)
         .filter_map(|(name, media)| media.map(|a| (a, name)))
+        .chain(
+            s.metrics
+                .process
+                .iter()
+                .filter_map(|p| Some((p.media_address.clone()?, p.name.clone()))),
+        )
         .collect()
 }
 

@@ -136,6 +136,7 @@ mod tests {
         let p = Process::new(&ProcessSource {
             name: "spin".into(),
             command: name,
+            media_address: None,
         });
         let t0 = Utc::now();
         let first = p.sample(t0).unwrap();
@@ -163,6 +164,7 @@ mod tests {
         let p = Process::new(&ProcessSource {
             name: "x".into(),
             command: "no-such-command-here".into(),
+            media_address: None,
         });
         assert!(
             p.sample(Utc::now())

@@ -283,6 +283,9 @@ fn parse_ts(ts: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// A series as sampled live, and as backfilled from Prometheus' range API.
+type LiveAndRange = (Vec<(f64, f64)>, Vec<(f64, f64)>);
+
 /// Values kept for percentiles.
 #[derive(Default)]
 struct Bag {
@@ -334,12 +337,12 @@ pub struct Aggregator {
     per_conf: BTreeMap<u32, Bag>,
     buckets: BTreeMap<i64, Bag>,
     /// (bridge, metric) → (live series, range-backfill series).
-    server: BTreeMap<(String, BridgeMetric), (Vec<(f64, f64)>, Vec<(f64, f64)>)>,
+    server: BTreeMap<(String, BridgeMetric), LiveAndRange>,
     /// Janus admin: per handle, the last cumulative sent bytes and time.
     janus_sent: BTreeMap<String, (DateTime<Utc>, f64)>,
     /// Janus admin: bytes sent per sample time, summed over handles.
     janus_tx: BTreeMap<DateTime<Utc>, f64>,
-    generators: BTreeMap<String, (Vec<(f64, f64)>, Vec<(f64, f64)>)>,
+    generators: BTreeMap<String, LiveAndRange>,
     generator_max: Option<f64>,
     in_call: Vec<(DateTime<Utc>, i32)>,
     media: BTreeSet<String>,
@@ -418,10 +421,12 @@ impl Aggregator {
         let inside = self.inside(&r.ts);
         let bucket = (self.secs(t) / self.bucket_s).floor() as i64;
         let recv = r.direction == "recv";
-        if r.direction == "send" && r.kind == "video" && inside {
-            if let Some(f) = r.fps {
-                self.send_fps.push(f as f32);
-            }
+        if r.direction == "send"
+            && r.kind == "video"
+            && inside
+            && let Some(f) = r.fps
+        {
+            self.send_fps.push(f as f32);
         }
         if !recv {
             return;
@@ -516,7 +521,7 @@ impl Aggregator {
                 .0 = janus;
         }
         // Live samples win; the range backfill stands in where a source had no live sample.
-        let pick = |(live, range): (Vec<(f64, f64)>, Vec<(f64, f64)>)| {
+        let pick = |(live, range): LiveAndRange| {
             if live.is_empty() { range } else { live }
         };
         let mut bridges: BTreeMap<String, Bridge> = BTreeMap::new();

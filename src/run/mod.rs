@@ -37,6 +37,9 @@ pub struct RunArgs {
     /// Print the expanded plan and start nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not write the report at the end (`loadtest report DIR` writes it later).
+    #[arg(long)]
+    pub no_report: bool,
 }
 
 /// What a finished run says.
@@ -93,7 +96,39 @@ pub async fn exec(args: RunArgs) -> anyhow::Result<i32> {
         summary.dir.display()
     );
     println!("{}", summary.dir.display());
-    Ok(summary.exit_code)
+    if args.no_report {
+        return Ok(summary.exit_code);
+    }
+    // The report's verdict (thresholds, baseline-free) decides a completed run's exit code; an
+    // interrupted or broken run keeps its own. A report failure never loses the results.
+    let report_args = crate::report::ReportArgs {
+        run_dir: summary.dir.clone(),
+        baseline: None,
+        tolerance: 0.10,
+        template: None,
+    };
+    match crate::report::report(&report_args) {
+        Ok(r) => {
+            eprintln!(
+                "verdict: {:?}{}\nreport: {}",
+                r.verdict,
+                r.reasons
+                    .iter()
+                    .map(|x| format!("\n  - {x}"))
+                    .collect::<String>(),
+                summary.dir.join("report.md").display()
+            );
+            Ok(match (summary.exit_code, r.verdict) {
+                (EXIT_OK, crate::report::Verdict::Pass) => EXIT_OK,
+                (EXIT_OK, _) => EXIT_FAILED,
+                (code, _) => code,
+            })
+        }
+        Err(e) => {
+            eprintln!("warning: the report could not be written ({e}); the results are complete");
+            Ok(summary.exit_code)
+        }
+    }
 }
 
 /// Scenario warnings that do not stop a run.

@@ -520,6 +520,9 @@ pub struct ProcessSource {
     pub name: String,
     /// The process's command name as in `/proc/<pid>/comm` (e.g. `janus`); every match is summed.
     pub command: String,
+    /// The IP participants' media reach this server on: they are attributed to it (`bridge = name`).
+    #[serde(default)]
+    pub media_address: Option<String>,
 }
 
 /// `[guard]`: a run whose load generators were the bottleneck measured the generators, not the server;

@@ -41,14 +41,7 @@ if [ -z "${JVB_ADVERTISE_IPS:-}" ] && [ -n "${NODE_IP:-}" ]; then
   export JVB_ADVERTISE_IPS
 fi
 
-# Stable colibri-websocket server id: the pod's DNS name under the headless
-# Service of the StatefulSet (same name as the StatefulSet). web's nginx
-# proxies /colibri-ws/<server-id>/ to <server-id>:9090.
-svc="${POD_NAME%-*}"
-JVB_WS_SERVER_ID="${POD_NAME}.${svc}.${POD_NAMESPACE:-jitsi}.svc.${CLUSTER_DOMAIN:-cluster.local}"
-export JVB_WS_SERVER_ID
-
-echo "jvb-entrypoint: pod=$POD_NAME ordinal=$ordinal JVB_PORT=$JVB_PORT advertise=${JVB_ADVERTISE_IPS:-<auto>} ws-server-id=$JVB_WS_SERVER_ID"
+echo "jvb-entrypoint: pod=$POD_NAME ordinal=$ordinal JVB_PORT=$JVB_PORT advertise=${JVB_ADVERTISE_IPS:-<auto>}"
 
 # Hand over to the image's own entrypoint (s6-overlay).
 exec /init "$@"
