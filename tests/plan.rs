@@ -105,6 +105,27 @@ fn a_plan_for_1000_participants_writes_json_markdown_and_charts() {
         "seed generator cost"
     );
 
+    // The deploy command takes the plan as it is (dry run: reads deploy/, writes nothing).
+    let scale = Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args([
+            "deploy",
+            "scale",
+            "--env",
+            "production",
+            "--dry-run",
+            "--from-plan",
+        ])
+        .arg(out.join("plan.json"))
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(scale.status.success(), "{}", text(&scale.stderr));
+    assert!(
+        text(&scale.stdout).contains(&format!("minReplicas 2 -> {replicas}")),
+        "{}",
+        text(&scale.stdout)
+    );
+
     let md = std::fs::read_to_string(out.join("plan.md")).unwrap();
     assert!(md.contains(&format!("| JVBs | **{jvbs}**")), "{md}");
     let links = png_links(&md);
@@ -167,6 +188,68 @@ fn a_results_directory_and_a_calibration_run_feed_the_plan() {
         "{small}"
     );
     assert_ne!(small["cores_per_participant"].as_f64(), Some(0.125));
+}
+
+#[test]
+fn the_committed_local_janus_run_plans_end_to_end() {
+    let run = "results/example-local-janus";
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("p");
+    let o = plan(&[
+        run,
+        "--calibrate",
+        run,
+        "--participants",
+        "30",
+        "--conference-size",
+        "3",
+        "--jvb-cpu-limit",
+        "2",
+        "--format",
+        "json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let json: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = json["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == "example-local-janus")
+        .expect("the run is an observation");
+    // Janus' own CPU from process_cpu_cores, on a machine of 2 cores.
+    let cpu = row["observed_cpu_cores"].as_f64().unwrap();
+    assert!(cpu > 0.0 && cpu < 2.0, "{row}");
+    assert_eq!(row["cpu_limit_cores"].as_f64(), Some(2.0));
+    assert_eq!(row["participants_per_bridge"].as_f64(), Some(6.0));
+    assert_eq!(
+        row["forwarded_audio_streams"].as_f64(),
+        Some(0.0),
+        "no audio senders"
+    );
+    // The guard marked the run invalid (the shared machine was busy): a lower bound, with a note.
+    assert_eq!(row["observed_saturated"], Value::Bool(true));
+    let notes: Vec<&str> = json["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with(run) && n.contains("lower bound")),
+        "{notes:?}"
+    );
+    let small = json["load_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["preset"] == "small")
+        .unwrap();
+    assert!(small["source"].as_str().unwrap().contains(run), "{small}");
+    assert!(out.join("charts/capacity.png").exists());
 }
 
 #[test]

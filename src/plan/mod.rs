@@ -108,15 +108,15 @@ fn inputs(args: &PlanArgs) -> Result<Inputs, UsageError> {
     }
     let mut notes = Vec::new();
     for dir in args.run_dirs.iter().chain(&args.run) {
-        match runs::observation(dir).map_err(|e| usage(&e))? {
-            Ok(o) => obs.push(o),
-            Err(note) => notes.push(note),
-        }
+        let (o, note) = runs::observation(dir).map_err(|e| usage(&e))?;
+        obs.push(o);
+        notes.extend(note);
     }
     let mut calibrations = Vec::new();
     for dir in &args.calibrate {
-        let g = runs::calibration(dir).map_err(|e| usage(&e))?;
+        let (g, note) = runs::calibration(dir).map_err(|e| usage(&e))?;
         calibrations.push((g, dir.display().to_string()));
+        notes.extend(note);
     }
     Ok(Inputs {
         observations: obs,

@@ -83,21 +83,22 @@ fn summarize(dir: &Path) -> Result<(Summary, String), RunError> {
     Ok((s, preset_of(&info.fidelity.video)))
 }
 
-/// The busiest bridge of a run as an observation. `Ok(None)` with a reason when the run measured the
-/// load generators rather than the server (the saturation guard marked it invalid).
-pub fn observation(dir: &Path) -> Result<Result<Observation, String>, RunError> {
+/// The busiest bridge of a run as an observation, and a note when the saturation guard marked the run
+/// invalid: the load generators could not deliver the planned load, so the server saw less than the
+/// shape says and its CPU is a lower bound on that shape's demand (the observation is censored).
+pub fn observation(dir: &Path) -> Result<(Observation, Option<String>), RunError> {
     let err = |detail: String| RunError {
         dir: dir.display().to_string(),
         detail,
     };
-    let (s, preset) = summarize(dir)?;
-    if !s.invalid_reasons.is_empty() {
-        return Ok(Err(format!(
-            "{}: left out, the load generators were the bottleneck ({})",
+    let (s, _) = summarize(dir)?;
+    let note = (!s.invalid_reasons.is_empty()).then(|| {
+        format!(
+            "{}: the load generators were the bottleneck ({}); its bridge CPU is used as a lower bound",
             dir.display(),
             s.invalid_reasons.join("; ")
-        )));
-    }
+        )
+    });
     let scenario: toml::Table = std::fs::read_to_string(dir.join("scenario.toml"))
         .map_err(|e| err(format!("scenario.toml: {e}")))?
         .parse()
@@ -147,35 +148,33 @@ pub fn observation(dir: &Path) -> Result<Result<Observation, String>, RunError> 
     };
     let throttled = s.table.cpu_throttling_pct.map(|p| p / 100.0);
     let stable = s.participants.failed == 0 && s.participants.lost == 0;
+    let valid = s.invalid_reasons.is_empty();
     let name = dir
         .file_name()
         .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into());
-    let generator = s.table.generator_cpu_pct.and_then(|pct| {
-        let cores: f64 = x.generator_cores.values().sum();
-        (cores > 0.0 && s.participants.ok > 0).then(|| GeneratorSample {
-            preset: preset.clone(),
-            participants: s.participants.ok as f64,
-            cores: pct / 100.0 * cores,
-        })
-    });
-    Ok(Ok(Observation {
-        id: name,
-        source: dir.display().to_string(),
-        load: Load::of(&vec![slice; on_busiest]),
-        conference_size: size32,
-        cpu_cores: cpu,
-        cpu_limit_cores: limit,
-        egress_bytes_per_second: s.table.jvb_max_tx_mbytes_per_s.map(|m| m * 1e6),
-        throttled_ratio: throttled,
-        stable,
-        censored: Observation::is_saturated(cpu, limit, throttled, stable),
-        generator,
-    }))
+    Ok((
+        Observation {
+            id: name,
+            source: dir.display().to_string(),
+            load: Load::of(&vec![slice; on_busiest]),
+            conference_size: size32,
+            cpu_cores: cpu,
+            cpu_limit_cores: limit,
+            egress_bytes_per_second: s.table.jvb_max_tx_mbytes_per_s.map(|m| m * 1e6),
+            throttled_ratio: throttled,
+            stable,
+            censored: !valid || Observation::is_saturated(cpu, limit, throttled, stable),
+            // Generator cost comes from --calibrate runs only: a run's generators may be a grid.
+            generator: None,
+        },
+        note,
+    ))
 }
 
 /// The load generators' cost of a calibration run (all its participants on the generators whose
-/// `generator_cpu_ratio` it recorded).
-pub fn calibration(dir: &Path) -> Result<GeneratorSample, RunError> {
+/// `generator_cpu_ratio` it recorded), and a note when the generators were saturated: the figure is
+/// then a lower bound on the cost.
+pub fn calibration(dir: &Path) -> Result<(GeneratorSample, Option<String>), RunError> {
     let err = |detail: String| RunError {
         dir: dir.display().to_string(),
         detail,
@@ -199,9 +198,19 @@ pub fn calibration(dir: &Path) -> Result<GeneratorSample, RunError> {
             "participants.csv: no participant was ok, nothing to divide by".into(),
         ));
     }
-    Ok(GeneratorSample {
-        preset,
-        participants: s.participants.ok as f64,
-        cores: pct / 100.0 * cores,
-    })
+    let note = (!s.invalid_reasons.is_empty()).then(|| {
+        format!(
+            "{}: calibration on saturated load generators ({}); its cost per participant is a lower bound",
+            dir.display(),
+            s.invalid_reasons.join("; ")
+        )
+    });
+    Ok((
+        GeneratorSample {
+            preset,
+            participants: s.participants.ok as f64,
+            cores: pct / 100.0 * cores,
+        },
+        note,
+    ))
 }
