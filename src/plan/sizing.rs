@@ -11,6 +11,8 @@ use super::model::{
 };
 use super::observations::{GeneratorSample, Observation};
 
+/// The most participants a plan is made for (every bridge is listed).
+pub const MAX_PARTICIPANTS: u32 = 1_000_000;
 /// Participants one shard (one Prosody, one Jicofo) is planned for. Prosody runs on one core.
 pub const SHARD_PARTICIPANTS: u32 = 500;
 /// Cores of one load server (the seed's generator servers had 16).
@@ -73,8 +75,12 @@ impl Request {
                 got,
             })
         };
-        if self.participants == 0 {
-            return bad("participants", "at least 1", "0".into());
+        if !(1..=MAX_PARTICIPANTS).contains(&self.participants) {
+            return bad(
+                "participants",
+                "from 1 to 1000000",
+                self.participants.to_string(),
+            );
         }
         if self.conference_size == 0 {
             return bad("conference-size", "at least 1", "0".into());
