@@ -1,12 +1,148 @@
 //! `loadtest plan`: JVBs, shards and load generators from measured runs and observations.
+//!
+//! [`observations`] reads observation CSVs, [`runs`] turns results directories into observations,
+//! [`model`] fits the per-bridge cost model, [`sizing`] turns it into bridges, shards, load servers and
+//! deploy values, [`output`] writes `plan.md`, `plan.json` and the charts. `docs/plan.md` explains the
+//! model, its units and every constant.
 
-use clap::Args;
+pub mod model;
+pub mod observations;
+pub mod output;
+pub mod runs;
+pub mod sizing;
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::error::UsageError;
+use observations::Observation;
+use sizing::{CostModel, Request};
+
+/// What `loadtest plan` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// `plan.md`.
+    Md,
+    /// `plan.json`.
+    Json,
+}
 
 /// Options of `loadtest plan`.
-#[derive(Debug, Args)]
-pub struct PlanArgs {}
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Results directories of runs to learn from (same as --run).
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dirs: Vec<PathBuf>,
+    /// A results directory to learn from (repeatable).
+    #[arg(long = "run", value_name = "DIR")]
+    pub run: Vec<PathBuf>,
+    /// An observations CSV in the format of data/seed-loadtest-observations.csv (repeatable). Replaces
+    /// the shipped observations, which are used when none is given.
+    #[arg(long, value_name = "FILE")]
+    pub observations: Vec<PathBuf>,
+    /// A run on one load server whose generator CPU gives the cost per participant of its media preset
+    /// (repeatable).
+    #[arg(long, value_name = "DIR")]
+    pub calibrate: Vec<PathBuf>,
+    /// Participants at the peak.
+    #[arg(long)]
+    pub participants: u32,
+    /// Participants per conference.
+    #[arg(long)]
+    pub conference_size: u32,
+    /// Participants per conference sending audio and video; the others only receive [default: every
+    /// participant].
+    #[arg(long)]
+    pub senders: Option<u32>,
+    /// Video streams a participant receives at most (channelLastN) [default: every sender].
+    #[arg(long)]
+    pub last_n: Option<u32>,
+    /// CPU limit of one bridge, cores.
+    #[arg(long, default_value_t = 4.0, value_name = "CORES")]
+    pub jvb_cpu_limit: f64,
+    /// Share of a bridge's CPU limit kept free (0..0.95).
+    #[arg(long, default_value_t = 0.2, value_name = "SHARE")]
+    pub headroom: f64,
+    /// Jicofo's max-bridge-participants: participants one bridge takes at most.
+    #[arg(long, default_value_t = 80)]
+    pub max_bridge_participants: u32,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Md)]
+    pub format: Format,
+    /// Where plan.md, plan.json and charts/*.png go.
+    #[arg(long, default_value = "plan", value_name = "DIR")]
+    pub out: PathBuf,
+}
 
-/// Entry point of `loadtest plan`.
-pub fn exec(_args: PlanArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("plan is not implemented yet")
+impl PlanArgs {
+    /// The sizing request.
+    pub fn request(&self) -> Request {
+        Request {
+            participants: self.participants,
+            conference_size: self.conference_size,
+            senders: self.senders.unwrap_or(self.conference_size),
+            last_n: self.last_n,
+            jvb_cpu_limit: self.jvb_cpu_limit,
+            headroom: self.headroom,
+            max_bridge_participants: self.max_bridge_participants,
+        }
+    }
+}
+
+/// Everything the plan is made from, read and checked.
+struct Inputs {
+    observations: Vec<Observation>,
+    calibrations: Vec<(observations::GeneratorSample, String)>,
+    notes: Vec<String>,
+}
+
+fn inputs(args: &PlanArgs) -> Result<Inputs, UsageError> {
+    let usage = |e: &dyn std::fmt::Display| UsageError(e.to_string());
+    let mut obs = Vec::new();
+    if args.observations.is_empty() {
+        obs.extend(observations::seed());
+    }
+    for f in &args.observations {
+        obs.extend(observations::read(f).map_err(|e| usage(&e))?);
+    }
+    let mut notes = Vec::new();
+    for dir in args.run_dirs.iter().chain(&args.run) {
+        let (o, note) = runs::observation(dir).map_err(|e| usage(&e))?;
+        obs.push(o);
+        notes.extend(note);
+    }
+    let mut calibrations = Vec::new();
+    for dir in &args.calibrate {
+        let (g, note) = runs::calibration(dir).map_err(|e| usage(&e))?;
+        calibrations.push((g, dir.display().to_string()));
+        notes.extend(note);
+    }
+    Ok(Inputs {
+        observations: obs,
+        calibrations,
+        notes,
+    })
+}
+
+/// Entry point of `loadtest plan`: exit code 0, or an error (bad input maps to exit code 2). Nothing
+/// is written unless every input was read and the model fitted.
+pub fn exec(args: PlanArgs) -> anyhow::Result<i32> {
+    let request = args.request();
+    request.validate().map_err(|e| UsageError(e.to_string()))?;
+    let input = inputs(&args)?;
+    let model = CostModel::fit(&input.observations).map_err(|e| UsageError(e.to_string()))?;
+    let plan = output::Plan::new(
+        request,
+        &model,
+        &input.observations,
+        &input.calibrations,
+        input.notes,
+    );
+    let written = output::write(&plan, &model, &args.out)?;
+    match args.format {
+        Format::Md => print!("{}", written.markdown),
+        Format::Json => println!("{}", written.json),
+    }
+    Ok(crate::error::EXIT_OK)
 }

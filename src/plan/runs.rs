@@ -1,0 +1,216 @@
+//! Results directories as observations: the report's summary row (the seed table's columns, filled from
+//! measurements) plus the load shape of the scenario, for the busiest bridge.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::model::{Load, Slice};
+use super::observations::{GeneratorSample, Observation};
+use crate::report::summary::{self, Summary};
+use crate::results::{ServerMetricRow, for_each_row};
+
+/// A results directory the planner cannot use.
+#[derive(Debug, thiserror::Error)]
+#[error("{dir}: {detail}")]
+pub struct RunError {
+    /// The results directory.
+    pub dir: String,
+    /// What is missing and what to do.
+    pub detail: String,
+}
+
+/// What a run measured that the summary row does not hold.
+#[derive(Debug, Default)]
+struct Extra {
+    /// CPU limit of a bridge pod, cores (from `jvb_cpu_cores / jvb_cpu_limit_ratio`).
+    jvb_limit: Vec<f64>,
+    /// Cores of each load generator (`generator_cores`), by source.
+    generator_cores: HashMap<String, f64>,
+}
+
+fn extra(dir: &Path) -> Extra {
+    let mut e = Extra::default();
+    let mut cores: HashMap<(String, String, String), f64> = HashMap::new();
+    let mut ratios: Vec<((String, String, String), f64)> = Vec::new();
+    let _ = for_each_row(&dir.join("server_metrics.csv"), |r: ServerMetricRow| {
+        let key = (r.ts.clone(), r.source.clone(), r.labels.clone());
+        match r.metric.as_str() {
+            "jvb_cpu_cores" => {
+                cores.insert(key, r.value);
+            }
+            "jvb_cpu_limit_ratio" if r.value > 0.0 => ratios.push((key, r.value)),
+            "generator_cores" => {
+                e.generator_cores.insert(r.source, r.value);
+            }
+            _ => {}
+        }
+    });
+    for (key, ratio) in ratios {
+        if let Some(c) = cores.get(&key).filter(|c| **c > 0.0) {
+            e.jvb_limit.push(c / ratio);
+        }
+    }
+    e
+}
+
+/// The media preset's name from the run's fidelity (`small (320x240@15)` → `small`).
+pub fn preset_of(video: &str) -> String {
+    video
+        .split_whitespace()
+        .next()
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+fn last_n(scenario: &toml::Table) -> Option<u32> {
+    let v = scenario
+        .get("target")?
+        .get("jitsi")?
+        .get("config")?
+        .get("channelLastN")?
+        .as_integer()?;
+    u32::try_from(v).ok()
+}
+
+/// The run's summary and its video preset.
+fn summarize(dir: &Path) -> Result<(Summary, String), RunError> {
+    let err = |detail: String| RunError {
+        dir: dir.display().to_string(),
+        detail,
+    };
+    let (s, _) = summary::summarize(dir).map_err(|e| err(e.to_string()))?;
+    let info = crate::results::read_run(dir).map_err(|e| err(format!("run.json: {e}")))?;
+    Ok((s, preset_of(&info.fidelity.video)))
+}
+
+/// The busiest bridge of a run as an observation, and a note when the saturation guard marked the run
+/// invalid: the load generators could not deliver the planned load, so the server saw less than the
+/// shape says and its CPU is a lower bound on that shape's demand (the observation is censored).
+pub fn observation(dir: &Path) -> Result<(Observation, Option<String>), RunError> {
+    let err = |detail: String| RunError {
+        dir: dir.display().to_string(),
+        detail,
+    };
+    let (s, _) = summarize(dir)?;
+    let note = (!s.invalid_reasons.is_empty()).then(|| {
+        format!(
+            "{}: the load generators were the bottleneck ({}); its bridge CPU is used as a lower bound",
+            dir.display(),
+            s.invalid_reasons.join("; ")
+        )
+    });
+    let scenario: toml::Table = std::fs::read_to_string(dir.join("scenario.toml"))
+        .map_err(|e| err(format!("scenario.toml: {e}")))?
+        .parse()
+        .map_err(|e| err(format!("scenario.toml: {e}")))?;
+    let t = &s.tested;
+    let (Some(conferences), Some(size)) = (t.conferences, t.participants_per_conference) else {
+        return Err(err(
+            "scenario.toml: expected [load] conferences and participants".into(),
+        ));
+    };
+    let cpu = s.table.jvb_max_cpu_cores.ok_or_else(|| {
+        err(
+            "server_metrics.csv: expected bridge CPU (jvb_cpu_cores or process_cpu_cores rows); \
+             add [[metrics.process]] for a local media server or Prometheus for JVBs"
+                .into(),
+        )
+    })?;
+    let x = extra(dir);
+    let limit = if !x.jvb_limit.is_empty() {
+        super::model::quantile(&x.jvb_limit, 0.5)
+    } else {
+        // A process on this machine may use every core of it.
+        x.generator_cores.values().copied().fold(0.0, f64::max)
+    };
+    if limit <= 0.0 {
+        return Err(err(
+            "server_metrics.csv: expected the bridge's CPU limit (jvb_cpu_limit_ratio) or, for a \
+             local media server, this machine's generator_cores"
+                .into(),
+        ));
+    }
+    let bridges = s
+        .bridges
+        .iter()
+        .filter(|b| b.max_cpu_cores.is_some())
+        .count()
+        .max(1) as u64;
+    let on_busiest = conferences.div_ceil(bridges).max(1) as usize;
+    let size32 = u32::try_from(size).unwrap_or(u32::MAX);
+    let count = |v: Option<u64>| v.map_or(size32, |v| u32::try_from(v).unwrap_or(size32));
+    let slice = Slice {
+        size: size32,
+        local: size32,
+        senders: count(t.video_senders),
+        audio_senders: count(t.audio_senders),
+        last_n: last_n(&scenario),
+    };
+    let throttled = s.table.cpu_throttling_pct.map(|p| p / 100.0);
+    let stable = s.participants.failed == 0 && s.participants.lost == 0;
+    let valid = s.invalid_reasons.is_empty();
+    let name = dir
+        .file_name()
+        .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into());
+    Ok((
+        Observation {
+            id: name,
+            source: dir.display().to_string(),
+            load: Load::of(&vec![slice; on_busiest]),
+            conference_size: size32,
+            cpu_cores: cpu,
+            cpu_limit_cores: limit,
+            egress_bytes_per_second: s.table.jvb_max_tx_mbytes_per_s.map(|m| m * 1e6),
+            throttled_ratio: throttled,
+            stable,
+            censored: !valid || Observation::is_saturated(cpu, limit, throttled, stable),
+            // Generator cost comes from --calibrate runs only: a run's generators may be a grid.
+            generator: None,
+        },
+        note,
+    ))
+}
+
+/// The load generators' cost of a calibration run (all its participants on the generators whose
+/// `generator_cpu_ratio` it recorded), and a note when the generators were saturated: the figure is
+/// then a lower bound on the cost.
+pub fn calibration(dir: &Path) -> Result<(GeneratorSample, Option<String>), RunError> {
+    let err = |detail: String| RunError {
+        dir: dir.display().to_string(),
+        detail,
+    };
+    let (s, preset) = summarize(dir)?;
+    let pct = s.table.generator_cpu_pct.ok_or_else(|| {
+        err(
+            "server_metrics.csv: expected generator_cpu_ratio rows in the steady window \
+             ([metrics] generator = true)"
+                .into(),
+        )
+    })?;
+    let cores: f64 = extra(dir).generator_cores.values().sum();
+    if cores <= 0.0 {
+        return Err(err(
+            "server_metrics.csv: expected generator_cores rows".into()
+        ));
+    }
+    if s.participants.ok == 0 {
+        return Err(err(
+            "participants.csv: no participant was ok, nothing to divide by".into(),
+        ));
+    }
+    let note = (!s.invalid_reasons.is_empty()).then(|| {
+        format!(
+            "{}: calibration on saturated load generators ({}); its cost per participant is a lower bound",
+            dir.display(),
+            s.invalid_reasons.join("; ")
+        )
+    });
+    Ok((
+        GeneratorSample {
+            preset,
+            participants: s.participants.ok as f64,
+            cores: pct / 100.0 * cores,
+        },
+        note,
+    ))
+}
