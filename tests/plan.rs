@@ -228,18 +228,22 @@ fn the_committed_local_janus_run_plans_end_to_end() {
         Some(0.0),
         "no audio senders"
     );
-    // The guard marked the run invalid (the shared machine was busy): a lower bound, with a note.
-    assert_eq!(row["observed_saturated"], Value::Bool(true));
+    // A run the guard marked invalid is a lower bound, with a note; a valid run is a point.
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(repo().join(run).join("run.json")).unwrap()).unwrap();
+    let valid = info["valid"].as_bool().unwrap();
+    assert_eq!(row["observed_saturated"], Value::Bool(!valid), "{row}");
     let notes: Vec<&str> = json["notes"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert!(
+    assert_eq!(
         notes
             .iter()
             .any(|n| n.starts_with(run) && n.contains("lower bound")),
+        !valid,
         "{notes:?}"
     );
     let small = json["load_servers"]
