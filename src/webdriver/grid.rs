@@ -146,16 +146,7 @@ impl Grid {
 
     /// Requests waiting in the new-session queue (`/graphql` `grid.sessionQueueSize`), if the grid says.
     pub async fn queue_size(&self) -> Option<usize> {
-        let q = json!({ "query": "{ grid { sessionQueueSize } }" });
-        let r = self
-            .http
-            .post(self.base.join("graphql").ok()?)
-            .header(reqwest::header::CONTENT_TYPE, JSON_UTF8)
-            .body(q.to_string())
-            .send()
-            .await
-            .ok()?;
-        let v: Value = r.json().await.ok()?;
+        let v = self.graphql("{ grid { sessionQueueSize } }").await?;
         v["data"]["grid"]["sessionQueueSize"]
             .as_u64()
             .map(|n| n as usize)
@@ -163,17 +154,25 @@ impl Grid {
 
     /// The node URI holding a session (`/graphql`), if the grid says.
     pub async fn node_of(&self, session_id: &str) -> Option<String> {
-        let q = json!({ "query": format!("{{ session(id: \"{session_id}\") {{ nodeUri }} }}") });
+        let v = self
+            .graphql(&format!(
+                "{{ session(id: \"{session_id}\") {{ nodeUri }} }}"
+            ))
+            .await?;
+        v["data"]["session"]["nodeUri"].as_str().map(str::to_string)
+    }
+
+    /// One `/graphql` query; `None` when the grid does not answer with JSON.
+    async fn graphql(&self, query: &str) -> Option<Value> {
         let r = self
             .http
             .post(self.base.join("graphql").ok()?)
             .header(reqwest::header::CONTENT_TYPE, JSON_UTF8)
-            .body(q.to_string())
+            .body(json!({ "query": query }).to_string())
             .send()
             .await
             .ok()?;
-        let v: Value = r.json().await.ok()?;
-        v["data"]["session"]["nodeUri"].as_str().map(str::to_string)
+        r.json().await.ok()
     }
 }
 
