@@ -68,6 +68,9 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = 80)]
     pub max_bridge_participants: u32,
     /// What to print on stdout.
+    /// Cores of one load server, to count the load servers a test of this size needs.
+    #[arg(long, default_value_t = sizing::LOAD_SERVER_CORES, value_name = "CORES")]
+    pub load_server_cores: f64,
     #[arg(long, value_enum, default_value_t = Format::Md)]
     pub format: Format,
     /// Where plan.md, plan.json and charts/*.png go.
@@ -86,6 +89,7 @@ impl PlanArgs {
             jvb_cpu_limit: self.jvb_cpu_limit,
             headroom: self.headroom,
             max_bridge_participants: self.max_bridge_participants,
+            load_server_cores: self.load_server_cores,
         }
     }
 }

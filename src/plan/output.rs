@@ -9,8 +9,7 @@ use serde::Serialize;
 use super::model::{BOOTSTRAP_REPS, Fitted, INTERVAL};
 use super::observations::{GeneratorSample, Observation, SATURATED_CPU_SHARE};
 use super::sizing::{
-    self, CostModel, Deploy, Knee, LOAD_SERVER_CORES, LoadServers, Request, SHARD_PARTICIPANTS,
-    Sizing,
+    self, CostModel, Deploy, Knee, LoadServers, Request, SHARD_PARTICIPANTS, Sizing,
 };
 use crate::chart::{self, Chart, Series, Style};
 
@@ -194,8 +193,11 @@ fn constants(r: &Request) -> Vec<Constant> {
         ),
         c(
             "load server",
-            format!("{LOAD_SERVER_CORES} cores, used up to 1 − headroom"),
-            "the seed's generator servers (data/README.md: 8 servers of 16 cores)",
+            format!(
+                "{} cores (--load-server-cores), used up to 1 − headroom",
+                r.load_server_cores
+            ),
+            "the default is the seed's generator servers (data/README.md: 8 servers of 16 cores)",
         ),
         c(
             "intervals",

@@ -15,7 +15,7 @@ use super::observations::{GeneratorSample, Observation};
 pub const MAX_PARTICIPANTS: u32 = 1_000_000;
 /// Participants one shard (one Prosody, one Jicofo) is planned for. Prosody runs on one core.
 pub const SHARD_PARTICIPANTS: u32 = 500;
-/// Cores of one load server (the seed's generator servers had 16).
+/// Default cores of one load server (the seed's generator servers had 16).
 pub const LOAD_SERVER_CORES: f64 = 16.0;
 /// Generator cores per participant measured on this project (docs/benchmarks.md: one conference of
 /// video senders, no audio, on a 2-core machine): 8 per core for `tiny`/`small`, 4 per core for `vga`.
@@ -45,6 +45,8 @@ pub struct Request {
     pub headroom: f64,
     /// Jicofo's `max-bridge-participants`.
     pub max_bridge_participants: u32,
+    /// Cores of one load server.
+    pub load_server_cores: f64,
 }
 
 /// A request that cannot be planned.
@@ -90,6 +92,13 @@ impl Request {
                 "senders",
                 "at most --conference-size",
                 self.senders.to_string(),
+            );
+        }
+        if !(self.load_server_cores.is_finite() && self.load_server_cores >= 1.0) {
+            return bad(
+                "load-server-cores",
+                "at least 1 core",
+                self.load_server_cores.to_string(),
             );
         }
         if !(self.jvb_cpu_limit.is_finite() && self.jvb_cpu_limit > 0.0) {
@@ -210,7 +219,7 @@ pub struct LoadServers {
     pub source: String,
     /// Cores for every participant of the plan.
     pub cores_needed: f64,
-    /// Load servers of [`LOAD_SERVER_CORES`] used up to `1 − headroom`.
+    /// Load servers of `--load-server-cores` used up to `1 − headroom`.
     pub load_servers: u32,
 }
 
@@ -414,7 +423,7 @@ pub fn generator_costs(
 
 /// Load servers per preset for `participants` participants.
 pub fn load_servers(costs: &[(String, f64, String)], r: &Request) -> Vec<LoadServers> {
-    let usable = LOAD_SERVER_CORES * (1.0 - r.headroom);
+    let usable = r.load_server_cores * (1.0 - r.headroom);
     costs
         .iter()
         .map(|(preset, cpp, source)| {
@@ -445,6 +454,7 @@ mod tests {
             jvb_cpu_limit: 4.0,
             headroom: 0.2,
             max_bridge_participants: 80,
+            load_server_cores: LOAD_SERVER_CORES,
         }
     }
 
@@ -706,5 +716,23 @@ mod tests {
         let servers = load_servers(&costs, &request());
         let s = servers.iter().find(|l| l.preset == "small").unwrap();
         assert_eq!(s.load_servers, (200.0f64 / (16.0 * 0.8)).ceil() as u32);
+        // Smaller load servers: more of them.
+        let small_servers = Request {
+            load_server_cores: 4.0,
+            ..request()
+        };
+        let servers = load_servers(&costs, &small_servers);
+        let s = servers.iter().find(|l| l.preset == "small").unwrap();
+        assert_eq!(s.load_servers, (200.0f64 / (4.0 * 0.8)).ceil() as u32);
+        assert!(
+            Request {
+                load_server_cores: 0.5,
+                ..request()
+            }
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("--load-server-cores: expected at least 1 core")
+        );
     }
 }
