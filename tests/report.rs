@@ -356,11 +356,17 @@ fn an_interrupted_run_with_a_torn_last_line_still_reports() {
     let mut stats = std::fs::read_to_string(dir.join("client_stats.csv")).unwrap();
     stats.push_str("2026-01-01T00:00:40.000Z,c0p0,,recv,vid");
     std::fs::write(dir.join("client_stats.csv"), stats).unwrap();
+    // A last participants row cut inside a number: every field there, one unreadable.
+    let mut parts = std::fs::read_to_string(dir.join("participants.csv")).unwrap();
+    let fields = parts.lines().next().unwrap().split(',').count();
+    parts.push_str(&format!("c9p9,1x{}", ",".repeat(fields - 2)));
+    std::fs::write(dir.join("participants.csv"), parts).unwrap();
     std::fs::remove_file(dir.join("server_metrics.csv")).unwrap();
     let (code, out) = report(&dir, &[]);
     assert_eq!(code, 1, "{out}");
     let s = summary(&dir);
     assert_eq!(s["interrupted"], true);
+    assert_eq!(s["participants"]["recorded"], 4, "the torn row is skipped");
     assert!(s["reasons"].to_string().contains("interrupted"));
     assert_eq!(
         s["client"]["recv_fps_p50"], 14.0,
@@ -463,4 +469,17 @@ fn invalid_runs_pass_nothing_and_templates_can_be_replaced() {
     let (code, out) = report(&tpl, &[]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("not a results directory"));
+}
+
+#[test]
+fn a_broken_row_that_is_not_the_last_is_an_error_naming_the_file() {
+    let (_tmp, dir) = fixture();
+    let stats = std::fs::read_to_string(dir.join("client_stats.csv")).unwrap();
+    let mut lines: Vec<&str> = stats.lines().collect();
+    lines.insert(3, "2026-01-01T00:00:11.000Z,c0p0,,recv,video,not-a-number");
+    std::fs::write(dir.join("client_stats.csv"), lines.join("\n") + "\n").unwrap();
+    let (code, out) = report(&dir, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("client_stats.csv"), "{out}");
+    assert!(!dir.join("summary.json").exists());
 }

@@ -821,81 +821,59 @@ pub fn summarize(dir: &Path) -> Result<(Summary, Timelines), SummaryError> {
         detail: e.to_string(),
     };
     // A missing CSV is a run that never got that far; a broken row is an error. A run killed
-    // mid-write may leave a torn last line, which is skipped.
-    let stream = |name: &str, f: &mut dyn FnMut(&csv::StringRecord, &csv::StringRecord)| {
-        let path = dir.join(name);
-        let Ok(mut r) = csv::Reader::from_path(&path) else {
+    // mid-write may leave a torn last line (too few fields, or a cut value), which is skipped: an
+    // unreadable row is an error only when another row follows it.
+    type RowFn<'a> =
+        dyn FnMut(&csv::StringRecord, &csv::StringRecord) -> Result<(), csv::Error> + 'a;
+    let stream = |name: &str, f: &mut RowFn| -> Result<(), SummaryError> {
+        let Ok(mut r) = csv::Reader::from_path(dir.join(name)) else {
             return Ok(());
         };
         let header = r.headers().map_err(|e| csv_err(name, e))?.clone();
         let mut record = csv::StringRecord::new();
+        let mut unreadable: Option<csv::Error> = None;
         loop {
-            match r.read_record(&mut record) {
+            let row = match r.read_record(&mut record) {
                 Ok(false) => return Ok(()),
                 Ok(true) => f(&record, &header),
-                Err(e) if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) => {
-                    // Only the last line may be torn.
-                    if r.read_record(&mut record).map_err(|e| csv_err(name, e))? {
-                        return Err(csv_err(name, e));
-                    }
-                    return Ok(());
-                }
+                Err(e) if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) => Err(e),
                 Err(e) => return Err(csv_err(name, e)),
+            };
+            if let Some(e) = unreadable.take() {
+                return Err(csv_err(name, e));
             }
+            unreadable = row.err();
         }
     };
-    let mut bad: Option<SummaryError> = None;
     let mut by_participant: BTreeMap<String, u32> = BTreeMap::new();
-    stream("participants.csv", &mut |rec, header| match rec
-        .deserialize::<ParticipantRow>(Some(header))
-    {
-        Ok(p) => {
-            by_participant.insert(p.participant.clone(), p.conference);
-            agg.participant(p);
-        }
-        Err(e) => {
-            bad.get_or_insert(csv_err("participants.csv", e));
-        }
+    stream("participants.csv", &mut |rec, header| {
+        let p: ParticipantRow = rec.deserialize(Some(header))?;
+        by_participant.insert(p.participant.clone(), p.conference);
+        agg.participant(p);
+        Ok(())
     })?;
-    stream(
-        "events.csv",
-        &mut |rec, header| match rec.deserialize::<EventRow>(Some(header)) {
-            Ok(r) => agg.event(r),
-            Err(e) => {
-                bad.get_or_insert(csv_err("events.csv", e));
-            }
-        },
-    )?;
+    stream("events.csv", &mut |rec, header| {
+        agg.event(rec.deserialize(Some(header))?);
+        Ok(())
+    })?;
     stream("client_stats.csv", &mut |rec, header| {
-        match rec.deserialize::<ClientStatRow>(Some(header)) {
-            Ok(r) => {
-                // Conference from the participant id (`c<conf>p<i>`) when it has no row yet.
-                let conf = by_participant.get(&r.participant).copied().or_else(|| {
-                    r.participant
-                        .strip_prefix('c')?
-                        .split_once('p')?
-                        .0
-                        .parse()
-                        .ok()
-                });
-                agg.stat(&r, conf);
-            }
-            Err(e) => {
-                bad.get_or_insert(csv_err("client_stats.csv", e));
-            }
-        }
+        let r: ClientStatRow = rec.deserialize(Some(header))?;
+        // Conference from the participant id (`c<conf>p<i>`) when it has no row yet.
+        let conf = by_participant.get(&r.participant).copied().or_else(|| {
+            r.participant
+                .strip_prefix('c')?
+                .split_once('p')?
+                .0
+                .parse()
+                .ok()
+        });
+        agg.stat(&r, conf);
+        Ok(())
     })?;
-    stream("server_metrics.csv", &mut |rec, header| match rec
-        .deserialize::<ServerMetricRow>(Some(header))
-    {
-        Ok(r) => agg.metric(&r),
-        Err(e) => {
-            bad.get_or_insert(csv_err("server_metrics.csv", e));
-        }
+    stream("server_metrics.csv", &mut |rec, header| {
+        agg.metric(&rec.deserialize(Some(header))?);
+        Ok(())
     })?;
-    if let Some(e) = bad {
-        return Err(e);
-    }
     let (mut summary, tl) = agg.finish(&scenario);
     for f in &mut summary.failures {
         let png = format!("artifacts/{}.png", f.participant);
