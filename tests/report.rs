@@ -1,9 +1,12 @@
 //! `loadtest report` on a FIXTURE results directory built here row by row, whose summary numbers are
 //! computed by hand in the comments (nearest-rank percentiles: rank ⌈p·n⌉ of the sorted values).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::png_size;
 use loadtest::results::{ClientStatRow, EventRow, ParticipantRow, ServerMetricRow};
 use serde_json::Value;
 
@@ -210,18 +213,6 @@ fn report(dir: &Path, extra: &[&str]) -> (i32, String) {
 
 fn summary(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
-}
-
-fn png_size(path: &Path) -> (u32, u32) {
-    let b = std::fs::read(path).unwrap();
-    assert_eq!(
-        &b[..8],
-        b"\x89PNG\r\n\x1a\n",
-        "{} is not a PNG",
-        path.display()
-    );
-    let be = |i: usize| u32::from_be_bytes(b[i..i + 4].try_into().unwrap());
-    (be(16), be(20))
 }
 
 #[test]

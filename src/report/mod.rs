@@ -310,7 +310,7 @@ pub fn exec(args: ReportArgs) -> anyhow::Result<i32> {
         .into());
     }
     let r = report(&args)?;
-    print_verdict(&r, &args.run_dir);
+    print_verdict(&r, &args.run_dir, &mut std::io::stdout());
     Ok(if r.verdict == Verdict::Pass {
         EXIT_OK
     } else {
@@ -318,18 +318,18 @@ pub fn exec(args: ReportArgs) -> anyhow::Result<i32> {
     })
 }
 
-/// The verdict and where the report is, for the terminal.
-pub fn print_verdict(r: &Report, dir: &Path) {
-    println!(
-        "verdict: {}",
-        match r.verdict {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-            Verdict::Invalid => "INVALID",
-        }
-    );
+/// The verdict, its reasons and where the report is, for the terminal (`out`: stdout for `report`,
+/// stderr for `run`, whose stdout is the results directory).
+pub fn print_verdict(r: &Report, dir: &Path, out: &mut impl std::io::Write) {
+    let verdict = match r.verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+        Verdict::Invalid => "INVALID",
+    };
+    // A closed terminal is no reason to fail after the report was written.
+    let _ = writeln!(out, "verdict: {verdict}");
     for reason in &r.reasons {
-        println!("  - {reason}");
+        let _ = writeln!(out, "  - {reason}");
     }
-    println!("report: {}", dir.join("report.md").display());
+    let _ = writeln!(out, "report: {}", dir.join("report.md").display());
 }

@@ -117,15 +117,7 @@ pub async fn exec(args: RunArgs) -> anyhow::Result<i32> {
     };
     match crate::report::report(&report_args) {
         Ok(r) => {
-            eprintln!(
-                "verdict: {:?}{}\nreport: {}",
-                r.verdict,
-                r.reasons
-                    .iter()
-                    .map(|x| format!("\n  - {x}"))
-                    .collect::<String>(),
-                summary.dir.join("report.md").display()
-            );
+            crate::report::print_verdict(&r, &summary.dir, &mut std::io::stderr());
             Ok(match (summary.exit_code, r.verdict) {
                 (EXIT_OK, crate::report::Verdict::Pass) => EXIT_OK,
                 (EXIT_OK, _) => EXIT_FAILED,
