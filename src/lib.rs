@@ -18,4 +18,6 @@ pub mod run;
 pub mod sandbox;
 pub mod scenario;
 pub mod schedule;
+pub mod stats;
+pub mod util;
 pub mod webdriver;
