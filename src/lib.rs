@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod participant;
 pub mod plan;
 pub mod provision;
+pub mod quality;
 pub mod redact;
 pub mod report;
 pub mod results;

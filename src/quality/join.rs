@@ -1,0 +1,309 @@
+//! End-to-end delay: each receiver's (code, presentation time) samples joined with the sender's (code,
+//! capture time) log, both on the orchestrator's clock.
+//!
+//! Codes repeat every loop (10 s), so a received code matches the sender's latest capture of it that is
+//! not after the frame arrived (within the clocks' bounds): unambiguous for any delay under one loop. A
+//! sample waits until the sender's log covers its time (the sender's take can come after the
+//! receiver's); one the sender never covers is dropped after [`HORIZON_MS`] and counted as unmatched. A
+//! code the sender's preview missed is placed from a neighbour up to two frames away at the camera's
+//! frame interval.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::clock::ClockOffset;
+use super::take::Take;
+
+/// How long a receiver's sample waits for its sender's log, and how long the log is kept (ms).
+pub const HORIZON_MS: f64 = 30_000.0;
+/// Seconds of a generated loop (`media::VIDEO_LOOP_SECS`): a code's captures are this far apart.
+const LOOP_SECS: f64 = 10.0;
+/// A sender's take covers frames captured up to this long before it (the preview's own lag).
+const COVER_MARGIN_MS: f64 = 200.0;
+
+/// One joined frame: when a receiver saw a sender's frame and how late it was.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DelaySample {
+    /// The receiving participant.
+    pub receiver: String,
+    /// The sending participant (the receiver page's name for it).
+    pub sender: String,
+    /// When the frame was presented (orchestrator clock, ms since the Unix epoch).
+    pub at_ms: f64,
+    /// Capture to presentation (ms): what people see.
+    pub delay_ms: f64,
+    /// Capture to arrival of the frame's last packet (ms), when the browser reports arrival.
+    pub net_delay_ms: Option<f64>,
+    /// The two clocks' combined uncertainty (ms): the true delays are within ± this.
+    pub bound_ms: f64,
+}
+
+#[derive(Debug, Default)]
+struct SenderLog {
+    /// Orchestrator time up to which captures are in the log.
+    covered_ms: f64,
+    bound_ms: f64,
+    fps: u32,
+    /// Code -> capture times (orchestrator clock), oldest first.
+    captures: HashMap<u16, VecDeque<f64>>,
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    receiver: String,
+    sender: String,
+    code: u16,
+    fps: u32,
+    at_ms: f64,
+    rx_ms: Option<f64>,
+    bound_ms: f64,
+}
+
+/// Joins receivers' samples with senders' logs, across takes from every participant.
+#[derive(Debug, Default)]
+pub struct DelayJoin {
+    senders: HashMap<String, SenderLog>,
+    pending: VecDeque<Pending>,
+    latest_ms: f64,
+    unmatched: u64,
+}
+
+impl DelayJoin {
+    /// An empty join.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add one take of `participant`'s page, whose clock is `clock`.
+    pub fn add_take(&mut self, participant: &str, clock: ClockOffset, take: &Take) {
+        let at = |t: f64| clock.to_orchestrator(t);
+        let taken = at(take.ts);
+        self.latest_ms = self.latest_ms.max(taken);
+        if !take.sent.is_empty() {
+            let log = self.senders.entry(participant.to_string()).or_default();
+            log.covered_ms = log.covered_ms.max(taken);
+            log.bound_ms = clock.bound_ms;
+            for track in &take.sent {
+                if let Some(fps) = track.fps {
+                    log.fps = fps;
+                }
+                for (&code, &t) in track.c.iter().zip(&track.t) {
+                    log.captures.entry(code).or_default().push_back(at(t));
+                }
+            }
+            let keep_from = taken - HORIZON_MS;
+            log.captures.retain(|_, times| {
+                while times.front().is_some_and(|&t| t < keep_from) {
+                    times.pop_front();
+                }
+                !times.is_empty()
+            });
+        }
+        for s in &take.recv {
+            let (Some(sender), Some(fps)) = (&s.peer, s.fps) else {
+                continue;
+            };
+            for (i, (&code, &t)) in s.c.iter().zip(&s.t).enumerate() {
+                self.pending.push_back(Pending {
+                    receiver: participant.to_string(),
+                    sender: sender.clone(),
+                    code,
+                    fps,
+                    at_ms: at(t),
+                    rx_ms: s.rx.get(i).copied().flatten().map(at),
+                    bound_ms: clock.bound_ms,
+                });
+            }
+        }
+    }
+
+    /// The samples that can be joined now; the rest keep waiting or, past the horizon, are dropped.
+    pub fn drain(&mut self) -> Vec<DelaySample> {
+        let mut out = Vec::new();
+        let mut waiting = VecDeque::new();
+        while let Some(p) = self.pending.pop_front() {
+            let log = self.senders.get(&p.sender);
+            match log {
+                Some(log) if log.covered_ms >= p.at_ms + COVER_MARGIN_MS => {
+                    match captured(log, &p) {
+                        Some(sent) => out.push(DelaySample {
+                            receiver: p.receiver,
+                            sender: p.sender,
+                            at_ms: p.at_ms,
+                            delay_ms: p.at_ms - sent,
+                            net_delay_ms: p.rx_ms.map(|rx| rx - sent),
+                            bound_ms: p.bound_ms + log.bound_ms,
+                        }),
+                        None => self.unmatched += 1,
+                    }
+                }
+                _ if p.at_ms < self.latest_ms - HORIZON_MS => self.unmatched += 1,
+                _ => waiting.push_back(p),
+            }
+        }
+        self.pending = waiting;
+        out
+    }
+
+    /// Receiver samples dropped so far: no capture of their code in the sender's log (a sender without
+    /// codes, a camera restarted), or a sender that never reported.
+    pub fn unmatched(&self) -> u64 {
+        self.unmatched
+    }
+
+    /// Samples still waiting for their sender.
+    pub fn waiting(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+/// The capture time of the frame a receiver saw: the latest capture of its code not after it arrived,
+/// less than a loop before; else placed from a capture of a neighbouring code.
+fn captured(log: &SenderLog, p: &Pending) -> Option<f64> {
+    let fps = if log.fps > 0 { log.fps } else { p.fps };
+    let frames = (fps as f64 * LOOP_SECS) as i64;
+    let interval = 1000.0 / fps as f64;
+    let arrived = p.rx_ms.unwrap_or(p.at_ms).min(p.at_ms) + p.bound_ms + log.bound_ms;
+    for k in [0i64, -1, 1, -2, 2] {
+        let code = (p.code as i64 + k).rem_euclid(frames.max(1)) as u16;
+        let Some(times) = log.captures.get(&code) else {
+            continue;
+        };
+        // The capture of code `p.code` is `-k` frames after this one.
+        let found = times
+            .iter()
+            .map(|&t| t - k as f64 * interval)
+            .filter(|&t| t <= arrived && p.at_ms - t < LOOP_SECS * 1000.0)
+            .fold(None, |best: Option<f64>, t| {
+                Some(best.map_or(t, |b| b.max(t)))
+            });
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::take::{RecvStream, SentTrack};
+    use super::*;
+
+    const T0: f64 = 1.7e12;
+
+    /// A sender page's take: frames `from..to` of a 10 fps loop, captured every 100 ms from `T0`.
+    fn sent(from: u32, to: u32, clock_offset: f64) -> Take {
+        let (c, t) = (from..to)
+            .map(|n| ((n % 100) as u16, T0 + n as f64 * 100.0 + clock_offset))
+            .unzip();
+        Take {
+            ts: T0 + to as f64 * 100.0 + 50.0 + clock_offset,
+            sent: vec![SentTrack {
+                fps: Some(10),
+                c,
+                t,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// A receiver page's take: frames `frames`, presented `delay` ms after capture.
+    fn recv(frames: &[u32], delay: f64, clock_offset: f64) -> Take {
+        let at = |n: u32| T0 + n as f64 * 100.0 + delay + clock_offset;
+        Take {
+            ts: at(*frames.last().unwrap()) + 10.0,
+            recv: vec![RecvStream {
+                peer: Some("s".into()),
+                fps: Some(10),
+                c: frames.iter().map(|n| (n % 100) as u16).collect(),
+                t: frames.iter().map(|&n| at(n)).collect(),
+                rx: frames.iter().map(|&n| Some(at(n) - 20.0)).collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// `take` without the captures of frames `gone` (indexes into its log).
+    fn without(mut take: Take, gone: std::ops::RangeInclusive<usize>) -> Take {
+        let track = &mut take.sent[0];
+        let keep: Vec<usize> = (0..track.c.len()).filter(|n| !gone.contains(n)).collect();
+        track.c = keep.iter().map(|&n| track.c[n]).collect();
+        track.t = keep.iter().map(|&n| track.t[n]).collect();
+        take
+    }
+
+    fn offset(offset_ms: f64, bound_ms: f64) -> ClockOffset {
+        ClockOffset {
+            offset_ms,
+            bound_ms,
+        }
+    }
+
+    #[test]
+    fn delays_across_clocks_and_the_loop_wrap() {
+        let mut j = DelayJoin::new();
+        // Sender clock 300 ms ahead, receiver 50 ms behind; frames 95..105 cross the wrap (code 99 -> 0).
+        j.add_take("s", offset(300.0, 2.0), &sent(0, 120, 300.0));
+        j.add_take(
+            "r",
+            offset(-50.0, 1.5),
+            &recv(&[95, 99, 100, 101, 104], 80.0, -50.0),
+        );
+        let d = j.drain();
+        assert_eq!(d.len(), 5);
+        for s in &d {
+            assert!((s.delay_ms - 80.0).abs() < 1e-6, "{s:?}");
+            assert_eq!(s.net_delay_ms.map(|v| v.round()), Some(60.0));
+            assert_eq!(s.bound_ms, 3.5);
+            assert_eq!((s.receiver.as_str(), s.sender.as_str()), ("r", "s"));
+        }
+        assert_eq!(j.unmatched(), 0);
+    }
+
+    #[test]
+    fn a_sample_waits_for_its_sender_then_expires() {
+        let mut j = DelayJoin::new();
+        j.add_take("r", ClockOffset::ZERO, &recv(&[10, 11], 40.0, 0.0));
+        assert!(j.drain().is_empty());
+        assert_eq!(j.waiting(), 2);
+        j.add_take("s", ClockOffset::ZERO, &sent(0, 12, 0.0));
+        assert_eq!(j.drain().len(), 1, "frame 11 is not covered yet");
+        assert_eq!(j.waiting(), 1);
+        j.add_take("s", ClockOffset::ZERO, &sent(12, 20, 0.0));
+        assert_eq!(j.drain().len(), 1);
+        // A sender that never reports: dropped once the run has moved on past the horizon.
+        let mut lone = recv(&[30], 40.0, 0.0);
+        lone.recv[0].peer = Some("gone".into());
+        j.add_take("r", ClockOffset::ZERO, &lone);
+        j.add_take("s", ClockOffset::ZERO, &sent(20, 400, 0.0));
+        let _ = j.drain();
+        assert_eq!((j.waiting(), j.unmatched()), (0, 1));
+    }
+
+    #[test]
+    fn the_latest_pass_of_a_code_and_missing_captures() {
+        let mut j = DelayJoin::new();
+        // Two loops captured; frame 150 (code 50) seen 2.5 s late: the first pass of code 50 is 12.5 s
+        // before, the second 2.5 s.
+        // The sender's preview missed frames 149-151: placed from 148 and 152.
+        j.add_take(
+            "s",
+            ClockOffset::ZERO,
+            &without(sent(0, 200, 0.0), 149..=151),
+        );
+        j.add_take("r", ClockOffset::ZERO, &recv(&[148, 150], 2500.0, 0.0));
+        let d = j.drain();
+        assert_eq!(d.len(), 2);
+        assert!(
+            d.iter().all(|s| (s.delay_ms - 2500.0).abs() < 1e-6),
+            "{d:?}"
+        );
+        // A code whose neighbours are missing too is not guessed.
+        let mut j = DelayJoin::new();
+        j.add_take("s", ClockOffset::ZERO, &without(sent(0, 100, 0.0), 55..=65));
+        j.add_take("r", ClockOffset::ZERO, &recv(&[60], 40.0, 0.0));
+        assert!(j.drain().is_empty());
+        assert_eq!(j.unmatched(), 1);
+    }
+}
