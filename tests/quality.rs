@@ -1,0 +1,584 @@
+//! What people see, measured and calibrated with real Chromium, real ChromeDriver and a real Janus on
+//! loopback: frame codes and the reference picture in the browser, garbled and code-less cameras in a
+//! call, and a call whose sender gets a known delay, a known frame loss and finally a stopped camera.
+//! Figures are printed (`--nocapture`) and recorded in docs/benchmarks.md.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fantoccini::Client;
+use loadtest::media::{self, AudioSource, VIDEO_PRESETS, VideoSource};
+use loadtest::quality::{self, ClockOffset, DelayJoin, RecvStream, StreamFigures, Take};
+use loadtest::webdriver::{capabilities, chromedriver::ChromeDriver};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+/// Serves the Janus participant page with quality.js and the Debian janus.js/adapter.js, as the tool's
+/// page server does (until that serves quality.js too).
+async fn page_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/", listener.local_addr().unwrap());
+    let read = |p: &str| std::fs::read(p).unwrap_or_else(|e| panic!("{p}: {e} (scripts/setup.sh)"));
+    let asset = |p: &str| read(common::repo().join(p).to_str().unwrap());
+    let files: Arc<HashMap<&str, (Vec<u8>, &str)>> = Arc::new(HashMap::from([
+        ("/", (asset("assets/janus/participant.html"), "text/html")),
+        (
+            "/blank",
+            (b"<!doctype html><title>blank</title>".to_vec(), "text/html"),
+        ),
+        (
+            "/participant.js",
+            (asset("assets/janus/participant.js"), "text/javascript"),
+        ),
+        (
+            "/quality.js",
+            (asset("assets/js/quality.js"), "text/javascript"),
+        ),
+        (
+            "/lib/janus.js",
+            (
+                read("/usr/share/javascript/janus-gateway/janus.js"),
+                "text/javascript",
+            ),
+        ),
+        (
+            "/lib/adapter.js",
+            (
+                read("/usr/share/javascript/webrtc-adapter/adapter.min.js"),
+                "text/javascript",
+            ),
+        ),
+    ]));
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let files = files.clone();
+            tokio::spawn(async move {
+                let Some((head, _)) = common::read_request(&mut s, &mut Vec::new()).await else {
+                    return;
+                };
+                let path = head.split_whitespace().nth(1).unwrap_or("/");
+                let path = path.split('?').next().unwrap_or("/");
+                let (status, (body, ctype)) = match files.get(path) {
+                    Some(f) => ("200 OK", (f.0.as_slice(), f.1)),
+                    None => ("404 Not Found", (&b"not found"[..], "text/plain")),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(body).await;
+            });
+        }
+    });
+    base
+}
+
+/// One browser in the call.
+struct Peer {
+    name: String,
+    client: Client,
+    clock: ClockOffset,
+}
+
+async fn browser(driver: &ChromeDriver, video: Option<&Path>) -> Client {
+    let caps = capabilities::chrome(&Default::default(), true, true, video, None);
+    let mut b = fantoccini::ClientBuilder::native();
+    b.capabilities(caps);
+    b.connect(driver.url().as_str())
+        .await
+        .expect("a browser session")
+}
+
+async fn js(c: &Client, script: &str) -> Value {
+    c.execute(script, vec![]).await.expect("script runs")
+}
+
+/// Join `room` as `name`, publishing the camera `video`; `query` adds page options.
+async fn join(
+    driver: &ChromeDriver,
+    page: &str,
+    janus: &str,
+    room: &str,
+    name: &str,
+    video: &Path,
+    query: &str,
+) -> Peer {
+    let client = browser(driver, Some(video)).await;
+    let url = format!("{page}?server={janus}&room={room}&display={name}&video=1&audio=0{query}");
+    client.goto(&url).await.unwrap();
+    let clock = quality::clock::measure(&client, 10)
+        .await
+        .expect("page clock");
+    Peer {
+        name: name.into(),
+        client,
+        clock,
+    }
+}
+
+/// Wait until every peer shows a locked stream from every other one.
+async fn until_receiving(peers: &[Peer]) {
+    for _ in 0..60 {
+        let mut ok = true;
+        for p in peers {
+            let n = js(&p.client, "return __ltQuality.state().receivers")
+                .await
+                .as_u64()
+                .unwrap_or(0);
+            ok &= n as usize == peers.len() - 1;
+        }
+        if ok {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("not every peer receives every other one");
+}
+
+async fn take(p: &Peer) -> Take {
+    let v = js(&p.client, quality::TAKE_SCRIPT).await;
+    let t: Option<Take> = serde_json::from_value(v).expect("take() matches quality::Take");
+    let t = t.expect("quality.js is loaded");
+    assert!(t.error.is_none(), "{}: {:?}", p.name, t.error);
+    t
+}
+
+/// What one phase of a call measured: every peer's take and the joined delays.
+struct Phase {
+    takes: HashMap<String, Take>,
+    delays: Vec<quality::DelaySample>,
+}
+
+impl Phase {
+    /// Measure for `secs`: a take on every page to start the interval, another at its end, joined.
+    async fn run(peers: &[Peer], secs: u64) -> Phase {
+        for p in peers {
+            take(p).await;
+        }
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        let mut join = DelayJoin::new();
+        let mut takes = HashMap::new();
+        for p in peers {
+            let t = take(p).await;
+            join.add_take(&p.name, p.clock, &t);
+            takes.insert(p.name.clone(), t);
+        }
+        Phase {
+            takes,
+            delays: join.drain(),
+        }
+    }
+
+    fn stream(&self, receiver: &str, sender: &str) -> &RecvStream {
+        self.takes[receiver]
+            .recv
+            .iter()
+            .find(|s| s.peer.as_deref() == Some(sender))
+            .unwrap_or_else(|| panic!("{receiver} has no stream from {sender}"))
+    }
+
+    /// Display and transport delays (ms) of `sender`'s frames at `receiver`.
+    fn delays(&self, receiver: &str, sender: &str) -> (Vec<f64>, Vec<f64>) {
+        let mine = || {
+            self.delays
+                .iter()
+                .filter(move |d| d.receiver == receiver && d.sender == sender)
+        };
+        (
+            mine().map(|d| d.delay_ms).collect(),
+            mine().filter_map(|d| d.net_delay_ms).collect(),
+        )
+    }
+
+    /// (display delay p50, transport delay p50) of `sender`'s frames at `receiver`, from at least 20
+    /// joined frames.
+    fn delay(&self, receiver: &str, sender: &str) -> (f64, f64) {
+        let (d, n) = self.delays(receiver, sender);
+        assert!(
+            d.len() >= 20 && n.len() >= 20,
+            "{receiver}<-{sender}: {} delay samples",
+            d.len()
+        );
+        let p50 = |v: &[f64]| quality::delay_percentiles(v).0.unwrap();
+        (p50(&d), p50(&n))
+    }
+
+    fn print(&self, name: &str, receiver: &str, sender: &str) -> StreamFigures {
+        let f = StreamFigures::of(self.stream(receiver, sender));
+        let (d, n) = self.delays(receiver, sender);
+        let (d, n) = (
+            quality::delay_percentiles(&d),
+            quality::delay_percentiles(&n),
+        );
+        eprintln!(
+            "{name:>7} {receiver}<-{sender}: delay p50/p95 {:?}/{:?} ms (transport {:?}/{:?}), freezes {} / {:.0} ms of {:.0} ms, skipped {}, garbled {}, PSNR p5/p50 {:?}/{:?}, SSIM p5/p50 {:?}/{:?}",
+            d.0,
+            d.1,
+            n.0,
+            n.1,
+            f.freeze_count,
+            f.freeze_ms,
+            f.observed_ms,
+            f.skipped,
+            f.garbled,
+            f.psnr_p5,
+            f.psnr_p50,
+            f.ssim_p5,
+            f.ssim_p50
+        );
+        f
+    }
+}
+
+fn tiny() -> PathBuf {
+    let cache = common::repo().join(".cache/loadtest");
+    media::prepare(
+        &VideoSource::Preset(VIDEO_PRESETS[0]),
+        &AudioSource::Chrome,
+        &cache,
+    )
+    .unwrap()
+    .video
+    .unwrap()
+}
+
+async fn leave(peers: Vec<Peer>) {
+    for p in peers {
+        let _ = p.client.execute("return __lt.leave()", vec![]).await;
+        let _ = p.client.close().await;
+    }
+}
+
+/// A known delay, a known frame loss and a stopped camera, each against the clean call before it.
+#[tokio::test(flavor = "multi_thread")]
+async fn calibrated_against_a_known_delay_frame_loss_and_a_stopped_camera() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = common::janus(tmp.path()).await;
+    let page = page_server().await;
+    let driver = ChromeDriver::start(Path::new("/usr/bin/chromedriver"))
+        .await
+        .unwrap();
+    let cam = tiny();
+    let mut peers = Vec::new();
+    for (i, q) in ["&impair=delay:0", "", ""].iter().enumerate() {
+        peers.push(
+            join(
+                &driver,
+                &page,
+                &sb.janus_url,
+                "cal",
+                &format!("p{i}"),
+                &cam,
+                q,
+            )
+            .await,
+        );
+    }
+    for p in &peers {
+        // One browser's clock against the orchestrator: the same machine, so within the bound.
+        assert!(p.clock.bound_ms < 25.0, "{:?}", p.clock);
+        assert!(
+            p.clock.offset_ms.abs() <= p.clock.bound_ms + 1.0,
+            "{:?}",
+            p.clock
+        );
+        js(
+            &p.client,
+            "return __ltQuality.start({quality_every_ms: 250})",
+        )
+        .await;
+    }
+    until_receiving(&peers).await;
+    let set = |o: &str| format!("return __ltImpair.set({o})");
+
+    // Clean: every stream has figures; delay p50 is tens of ms.
+    let clean = Phase::run(&peers, 15).await;
+    for r in &peers {
+        for s in peers.iter().filter(|s| s.name != r.name) {
+            let f = clean.print("clean", &r.name, &s.name);
+            let (d, n) = clean.delay(&r.name, &s.name);
+            assert!((5.0..150.0).contains(&d) && n < 50.0 && n < d, "{d} {n}");
+            assert!(f.codes > 100 && f.garbled == 0, "{f:?}");
+            assert!(f.freeze_share().unwrap() < 0.05, "{f:?}");
+            assert!(
+                f.psnr_p50.unwrap() > 40.0 && f.ssim_p50.unwrap() > 0.95,
+                "{f:?}"
+            );
+        }
+    }
+
+    // A 150 ms hold on every frame of p0: its delay rises by 150 ms at both receivers.
+    js(&peers[0].client, &set("{delay: 150}")).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let held = Phase::run(&peers, 15).await;
+    for r in ["p1", "p2"] {
+        held.print("delay", r, "p0");
+        let ((d0, n0), (d1, n1)) = (clean.delay(r, "p0"), held.delay(r, "p0"));
+        eprintln!(
+            "  {r}<-p0 rise: transport {:.1} ms, display {:.1} ms",
+            n1 - n0,
+            d1 - d0
+        );
+        assert!(
+            (n1 - n0 - 150.0).abs() <= 30.0,
+            "transport delay rose {} ms",
+            n1 - n0
+        );
+        assert!(d1 - d0 >= 120.0, "display delay rose {} ms", d1 - d0);
+    }
+
+    // Every 20th encoded frame of p0 dropped: freezes and a worse PSNR p5, p1's stream unaffected.
+    js(&peers[0].client, &set("{drop: 0.05}")).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let lossy = Phase::run(&peers, 15).await;
+    for r in ["p1", "p2"] {
+        let (c, l) = (
+            StreamFigures::of(clean.stream(r, "p0")),
+            lossy.print("drop", r, "p0"),
+        );
+        assert!(
+            l.freeze_count >= 1 && l.freeze_share().unwrap() >= 0.2,
+            "{l:?}"
+        );
+        assert!(
+            l.psnr_p5.unwrap() < c.psnr_p5.unwrap() - 10.0,
+            "{c:?} {l:?}"
+        );
+        assert!(l.skipped > 20, "{l:?}");
+    }
+    let control = StreamFigures::of(lossy.stream("p2", "p1"));
+    assert!(control.freeze_share().unwrap() < 0.1, "{control:?}");
+
+    // p0's camera stops: every receiver reports a freeze that began within a second of the stop.
+    js(&peers[0].client, &set("{}")).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for p in &peers {
+        take(p).await;
+    }
+    let stop_page = js(
+        &peers[0].client,
+        "var t = performance.timeOrigin + performance.now();
+         __lt.pcs().forEach(function (pc) { pc.getSenders().forEach(function (s) {
+           if (s.track && s.track.kind === 'video') s.track.stop(); }); });
+         return t;",
+    )
+    .await
+    .as_f64()
+    .unwrap();
+    let stopped = peers[0].clock.to_orchestrator(stop_page);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for r in &peers[1..] {
+        let t = take(r).await;
+        let s = t
+            .recv
+            .iter()
+            .find(|s| s.peer.as_deref() == Some("p0"))
+            .expect("p0's stream");
+        let (start, dur, ongoing) = *s.freezes.last().expect("a freeze");
+        let start = r.clock.to_orchestrator(start);
+        eprintln!(
+            "   stop {}<-p0: freeze from {:+.0} ms after the stop, {dur:.0} ms so far",
+            r.name,
+            start - stopped
+        );
+        assert!(ongoing && s.freeze_count == 1 && dur > 2000.0, "{s:?}");
+        assert!(
+            (start - stopped).abs() <= 1000.0,
+            "freeze began {} ms from the stop",
+            start - stopped
+        );
+    }
+    leave(peers).await;
+    driver.stop().await;
+}
+
+/// One frame in ten of p0's camera carries a code with a flipped cell; p1's camera has no codes at all.
+/// Garbled frames are skipped and counted; streams without codes simply have no figures.
+#[tokio::test(flavor = "multi_thread")]
+async fn garbled_codes_are_counted_and_cameras_without_codes_have_no_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = common::janus(tmp.path()).await;
+    let page = page_server().await;
+    let driver = ChromeDriver::start(Path::new("/usr/bin/chromedriver"))
+        .await
+        .unwrap();
+    let p = VIDEO_PRESETS[0];
+    let frames = media::loop_frames(p.fps);
+    let garbled = tmp.path().join("garbled.y4m");
+    let plain = tmp.path().join("plain.y4m");
+    write_y4m(&garbled, p.width, p.height, p.fps, frames, |n, y| {
+        if n % 10 == 5 {
+            // Cell 7 (an index bit) takes the opposite colour over the whole strip.
+            let w = p.width as usize;
+            let (x0, x1) = (7 * w / 24, 8 * w / 24);
+            for row in y.chunks_mut(w).take(8) {
+                let v = if row[x0] > 128 { 16 } else { 235 };
+                row[x0..x1].fill(v);
+            }
+        }
+    });
+    write_y4m(&plain, p.width, p.height, p.fps, frames, |_, y| {
+        let w = p.width as usize;
+        let below = y[40 * w..41 * w].to_vec();
+        for row in y.chunks_mut(w).take(8) {
+            row.copy_from_slice(&below);
+        }
+    });
+    let peers = vec![
+        join(&driver, &page, &sb.janus_url, "garble", "p0", &garbled, "").await,
+        join(&driver, &page, &sb.janus_url, "garble", "p1", &plain, "").await,
+        join(&driver, &page, &sb.janus_url, "garble", "p2", &tiny(), "").await,
+    ];
+    until_receiving(&peers).await;
+    let ph = Phase::run(&peers, 12).await;
+    let sent = |n: &str| ph.takes[n].sent[0].clone();
+    let s0 = sent("p0");
+    eprintln!(
+        "p0 camera: {} frames, {} codes, {} garbled",
+        s0.frames, s0.codes, s0.garbled
+    );
+    assert!(
+        s0.garbled * 100 >= s0.frames * 5 && s0.garbled * 100 <= s0.frames * 15,
+        "{s0:?}"
+    );
+    assert_eq!((sent("p1").codes, sent("p1").fps), (0, None));
+    for r in ["p1", "p2"] {
+        let s = ph.stream(r, "p0");
+        eprintln!(
+            "{r}<-p0: {} frames, {} codes, {} garbled, skipped {}, PSNR {:?}",
+            s.frames, s.codes, s.garbled, s.skipped, s.psnr
+        );
+        assert!(
+            s.garbled * 100 >= s.frames * 5 && s.garbled * 100 <= s.frames * 15,
+            "{s:?}"
+        );
+        assert!(
+            s.codes > 80 && s.fps == Some(10) && !s.psnr.is_empty(),
+            "{s:?}"
+        );
+        assert!(
+            s.skipped <= 3 && s.freeze_count == 0,
+            "garbled frames still move the picture: {s:?}"
+        );
+        ph.delay(r, "p0");
+    }
+    for r in ["p0", "p2"] {
+        let s = ph.stream(r, "p1");
+        assert!(s.frames > 80, "{s:?}");
+        assert_eq!(
+            (s.codes, s.fps, s.psnr.len(), s.c.len()),
+            (0, None, 0, 0),
+            "{s:?}"
+        );
+        assert!(
+            s.garbled + s.unread + 3 >= s.frames,
+            "every frame read is garbled: {s:?}"
+        );
+        assert!(!ph.delays.iter().any(|d| d.sender == "p1"));
+    }
+    let s = ph.stream("p0", "p2");
+    assert_eq!(s.garbled, 0, "{s:?}");
+    leave(peers).await;
+    driver.stop().await;
+}
+
+/// Write a Y4M of the generated loop, each frame's luma passed through `edit` (chroma grey).
+fn write_y4m(path: &Path, w: u32, h: u32, fps: u32, frames: u32, edit: impl Fn(u32, &mut [u8])) {
+    let mut out = format!("YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n").into_bytes();
+    let chroma = vec![128u8; (w * h / 2) as usize];
+    for n in 0..frames {
+        let mut y = media::frame_luma(w, h, fps, n);
+        edit(n, &mut y);
+        out.extend_from_slice(b"FRAME\n");
+        out.extend_from_slice(&y);
+        out.extend_from_slice(&chroma);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// The page's decoder and reference picture, against the generator, in a real browser.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_reads_the_generated_codes_and_rebuilds_the_reference_exactly() {
+    let page = page_server().await;
+    let driver = ChromeDriver::start(Path::new("/usr/bin/chromedriver"))
+        .await
+        .unwrap();
+    let c = browser(&driver, None).await;
+    c.goto(&format!("{page}blank")).await.unwrap();
+    c.execute(quality::QUALITY_JS, vec![]).await.unwrap();
+    for p in VIDEO_PRESETS {
+        for n in [0, 1, p.fps + 3, media::loop_frames(p.fps) - 1] {
+            let y = media::frame_luma(p.width, p.height, p.fps, n);
+            let r = c
+                .execute(
+                    "var L = window.__ltQuality.lib, a = arguments;
+                     var y = L.referenceLuma(a[0], a[1], a[2], a[3]), h = 2166136261;
+                     for (var i = 0; i < y.length; i++) h = Math.imul(h ^ y[i], 16777619) >>> 0;
+                     var row = L.stripRow(a[1]), strip = y.subarray(row * a[0]);
+                     return { hash: h, code: L.decode(strip, a[0], 2, a[0]) };",
+                    vec![json!(p.width), json!(p.height), json!(p.fps), json!(n)],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                r["hash"],
+                json!(fnv1a(&y)),
+                "{} frame {n}: JS reference differs",
+                p.name
+            );
+            assert_eq!(
+                r["code"],
+                json!({"index": n, "fps": p.fps}),
+                "{} frame {n}",
+                p.name
+            );
+        }
+    }
+    // Garbled strips: every single flipped cell, noise, flat grey, a strip too narrow to hold cells.
+    let r = c
+        .execute(
+            "var L = window.__ltQuality.lib, w = 160, out = {flips: 0, noise: 0, ok: null};
+             var y = L.referenceLuma(w, 120, 10, 42), row = L.stripRow(120) * w;
+             out.ok = L.decode(y.subarray(row), w, 2, w);
+             for (var c = 0; c < 24; c++) {
+               var z = y.slice(row, row + 2 * w), x0 = Math.floor(c * w / 24), x1 = Math.floor((c + 1) * w / 24);
+               for (var r = 0; r < 2; r++) for (var x = x0; x < x1; x++) z[r * w + x] = z[r * w + x] > 128 ? 16 : 235;
+               if (L.decode(z, w, 2, w) === null) out.flips++;
+             }
+             var seed = 7;
+             for (var k = 0; k < 2000; k++) {
+               var n = new Uint8Array(2 * w);
+               for (var i = 0; i < n.length; i++) { seed = (seed * 1103515245 + 12345) >>> 0; n[i] = seed >>> 24; }
+               if (L.decode(n, w, 2, w) === null) out.noise++;
+             }
+             out.flat = L.decode(new Uint8Array(2 * w).fill(128), w, 2, w);
+             out.narrow = L.decode(new Uint8Array(40).fill(200), 20, 2, 20);
+             out.same = [L.psnr(y, y, y.length), L.ssim(y, y, w, 120)];
+             return out;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["ok"], json!({"index": 42, "fps": 10}));
+    assert_eq!(r["flips"], json!(24), "every flipped cell is caught");
+    assert!(r["noise"].as_u64().unwrap() >= 1990, "{r}");
+    assert_eq!(
+        (r["flat"].clone(), r["narrow"].clone()),
+        (Value::Null, Value::Null)
+    );
+    assert_eq!(r["same"], json!([99, 1]));
+    c.close().await.unwrap();
+    driver.stop().await;
+}
+
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes
+        .iter()
+        .fold(2166136261u32, |h, &b| (h ^ b as u32).wrapping_mul(16777619))
+}
