@@ -4,150 +4,17 @@
 //! Figures are printed (`--nocapture`) and recorded in docs/benchmarks.md.
 
 mod common;
+mod quality_support;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 
-use fantoccini::Client;
-use loadtest::media::{self, AudioSource, VIDEO_PRESETS, VideoSource};
-use loadtest::quality::{self, ClockOffset, DelayJoin, RecvStream, StreamFigures, Take};
-use loadtest::webdriver::{capabilities, chromedriver::ChromeDriver};
+use loadtest::media::{self, VIDEO_PRESETS};
+use loadtest::quality::{self, DelayJoin, RecvStream, StreamFigures, Take};
+use loadtest::webdriver::chromedriver::ChromeDriver;
+use quality_support::*;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
-
-/// Serves the Janus participant page with quality.js and the Debian janus.js/adapter.js, as the tool's
-/// page server does (until that serves quality.js too).
-async fn page_server() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/", listener.local_addr().unwrap());
-    let read = |p: &str| std::fs::read(p).unwrap_or_else(|e| panic!("{p}: {e} (scripts/setup.sh)"));
-    let asset = |p: &str| read(common::repo().join(p).to_str().unwrap());
-    let files: Arc<HashMap<&str, (Vec<u8>, &str)>> = Arc::new(HashMap::from([
-        ("/", (asset("assets/janus/participant.html"), "text/html")),
-        (
-            "/blank",
-            (b"<!doctype html><title>blank</title>".to_vec(), "text/html"),
-        ),
-        (
-            "/participant.js",
-            (asset("assets/janus/participant.js"), "text/javascript"),
-        ),
-        (
-            "/quality.js",
-            (asset("assets/js/quality.js"), "text/javascript"),
-        ),
-        (
-            "/lib/janus.js",
-            (
-                read("/usr/share/javascript/janus-gateway/janus.js"),
-                "text/javascript",
-            ),
-        ),
-        (
-            "/lib/adapter.js",
-            (
-                read("/usr/share/javascript/webrtc-adapter/adapter.min.js"),
-                "text/javascript",
-            ),
-        ),
-    ]));
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let files = files.clone();
-            tokio::spawn(async move {
-                let Some((head, _)) = common::read_request(&mut s, &mut Vec::new()).await else {
-                    return;
-                };
-                let path = head.split_whitespace().nth(1).unwrap_or("/");
-                let path = path.split('?').next().unwrap_or("/");
-                let (status, (body, ctype)) = match files.get(path) {
-                    Some(f) => ("200 OK", (f.0.as_slice(), f.1)),
-                    None => ("404 Not Found", (&b"not found"[..], "text/plain")),
-                };
-                let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = s.write_all(head.as_bytes()).await;
-                let _ = s.write_all(body).await;
-            });
-        }
-    });
-    base
-}
-
-/// One browser in the call.
-struct Peer {
-    name: String,
-    client: Client,
-    clock: ClockOffset,
-}
-
-async fn browser(driver: &ChromeDriver, video: Option<&Path>) -> Client {
-    let caps = capabilities::chrome(&Default::default(), true, true, video, None);
-    let mut b = fantoccini::ClientBuilder::native();
-    b.capabilities(caps);
-    b.connect(driver.url().as_str())
-        .await
-        .expect("a browser session")
-}
-
-async fn js(c: &Client, script: &str) -> Value {
-    c.execute(script, vec![]).await.expect("script runs")
-}
-
-/// Join `room` as `name`, publishing the camera `video`; `query` adds page options.
-async fn join(
-    driver: &ChromeDriver,
-    page: &str,
-    janus: &str,
-    room: &str,
-    name: &str,
-    video: &Path,
-    query: &str,
-) -> Peer {
-    let client = browser(driver, Some(video)).await;
-    let url = format!("{page}?server={janus}&room={room}&display={name}&video=1&audio=0{query}");
-    client.goto(&url).await.unwrap();
-    let clock = quality::clock::measure(&client, 10)
-        .await
-        .expect("page clock");
-    Peer {
-        name: name.into(),
-        client,
-        clock,
-    }
-}
-
-/// Wait until every peer shows a locked stream from every other one.
-async fn until_receiving(peers: &[Peer]) {
-    for _ in 0..60 {
-        let mut ok = true;
-        for p in peers {
-            let n = js(&p.client, "return __ltQuality.state().receivers")
-                .await
-                .as_u64()
-                .unwrap_or(0);
-            ok &= n as usize == peers.len() - 1;
-        }
-        if ok {
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    panic!("not every peer receives every other one");
-}
-
-async fn take(p: &Peer) -> Take {
-    let v = js(&p.client, quality::TAKE_SCRIPT).await;
-    let t: Option<Take> = serde_json::from_value(v).expect("take() matches quality::Take");
-    let t = t.expect("quality.js is loaded");
-    assert!(t.error.is_none(), "{}: {:?}", p.name, t.error);
-    t
-}
 
 /// What one phase of a call measured: every peer's take and the joined delays.
 struct Phase {
@@ -236,25 +103,6 @@ impl Phase {
     }
 }
 
-fn tiny() -> PathBuf {
-    let cache = common::repo().join(".cache/loadtest");
-    media::prepare(
-        &VideoSource::Preset(VIDEO_PRESETS[0]),
-        &AudioSource::Chrome,
-        &cache,
-    )
-    .unwrap()
-    .video
-    .unwrap()
-}
-
-async fn leave(peers: Vec<Peer>) {
-    for p in peers {
-        let _ = p.client.execute("return __lt.leave()", vec![]).await;
-        let _ = p.client.close().await;
-    }
-}
-
 /// A known delay, a known frame loss and a stopped camera, each against the clean call before it.
 #[tokio::test(flavor = "multi_thread")]
 async fn calibrated_against_a_known_delay_frame_loss_and_a_stopped_camera() {
@@ -264,7 +112,7 @@ async fn calibrated_against_a_known_delay_frame_loss_and_a_stopped_camera() {
     let driver = ChromeDriver::start(Path::new("/usr/bin/chromedriver"))
         .await
         .unwrap();
-    let cam = tiny();
+    let cam = preset(0);
     let mut peers = Vec::new();
     for (i, q) in ["&impair=delay:0", "", ""].iter().enumerate() {
         peers.push(
@@ -433,7 +281,16 @@ async fn garbled_codes_are_counted_and_cameras_without_codes_have_no_figures() {
     let peers = vec![
         join(&driver, &page, &sb.janus_url, "garble", "p0", &garbled, "").await,
         join(&driver, &page, &sb.janus_url, "garble", "p1", &plain, "").await,
-        join(&driver, &page, &sb.janus_url, "garble", "p2", &tiny(), "").await,
+        join(
+            &driver,
+            &page,
+            &sb.janus_url,
+            "garble",
+            "p2",
+            &preset(0),
+            "",
+        )
+        .await,
     ];
     until_receiving(&peers).await;
     let ph = Phase::run(&peers, 12).await;

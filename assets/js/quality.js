@@ -270,13 +270,16 @@
     el.play().catch(function () { });
     this.track = track;
     this.fps = null;
+    this.last = -1;
     this.sent = [];   // index, wall ms, ...
     var self = this;
     this.w = new Watcher(el, function (now, md) {
       return wall(md.captureTime !== undefined ? md.captureTime : md.presentationTime);
     }, function (code, t) {
       if (!code || code === UNREAD) return;
-      self.fps = code.fps;
+      // A repeat (Chromium's file camera shows frame 0 twice at each wrap) keeps its first capture time.
+      if (code.index === self.last && code.fps === self.fps) return;
+      self.fps = code.fps; self.last = code.index;
       pushTuple(self.sent, 2, [code.index, r1(t)]);
     });
   }
