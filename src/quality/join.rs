@@ -1,5 +1,6 @@
-//! End-to-end delay: each receiver's (code, presentation time) samples joined with the sender's (code,
-//! capture time) log, both on the orchestrator's clock.
+//! End-to-end delay: each receiver's (code, arrival time) samples joined with the sender's (code, capture
+//! time) log, both on the orchestrator's clock. Arrival is when the decoded frame reached the receiving
+//! page, ready to be shown.
 //!
 //! Codes repeat every loop (10 s), so a received code matches the sender's latest capture of it that is
 //! not after the frame arrived (within the clocks' bounds): unambiguous for any delay under one loop. A
@@ -27,12 +28,10 @@ pub struct DelaySample {
     pub receiver: String,
     /// The sending participant (the receiver page's name for it).
     pub sender: String,
-    /// When the frame was presented (orchestrator clock, ms since the Unix epoch).
+    /// When the frame reached the receiving page (orchestrator clock, ms since the Unix epoch).
     pub at_ms: f64,
-    /// Capture to presentation (ms): what people see.
+    /// Capture to arrival (ms).
     pub delay_ms: f64,
-    /// Capture to arrival of the frame's last packet (ms), when the browser reports arrival.
-    pub net_delay_ms: Option<f64>,
     /// The two clocks' combined uncertainty (ms): the true delays are within ± this.
     pub bound_ms: f64,
 }
@@ -54,7 +53,6 @@ struct Pending {
     code: u16,
     fps: u32,
     at_ms: f64,
-    rx_ms: Option<f64>,
     bound_ms: f64,
 }
 
@@ -102,14 +100,13 @@ impl DelayJoin {
             let (Some(sender), Some(fps)) = (&s.peer, s.fps) else {
                 continue;
             };
-            for (i, (&code, &t)) in s.c.iter().zip(&s.t).enumerate() {
+            for (&code, &t) in s.c.iter().zip(&s.t) {
                 self.pending.push_back(Pending {
                     receiver: participant.to_string(),
                     sender: sender.clone(),
                     code,
                     fps,
                     at_ms: at(t),
-                    rx_ms: s.rx.get(i).copied().flatten().map(at),
                     bound_ms: clock.bound_ms,
                 });
             }
@@ -130,7 +127,6 @@ impl DelayJoin {
                             sender: p.sender,
                             at_ms: p.at_ms,
                             delay_ms: p.at_ms - sent,
-                            net_delay_ms: p.rx_ms.map(|rx| rx - sent),
                             bound_ms: p.bound_ms + log.bound_ms,
                         }),
                         None => self.unmatched += 1,
@@ -162,7 +158,7 @@ fn captured(log: &SenderLog, p: &Pending) -> Option<f64> {
     let fps = if log.fps > 0 { log.fps } else { p.fps };
     let frames = (fps as f64 * LOOP_SECS) as i64;
     let interval = 1000.0 / fps as f64;
-    let arrived = p.rx_ms.unwrap_or(p.at_ms).min(p.at_ms) + p.bound_ms + log.bound_ms;
+    let arrived = p.at_ms + p.bound_ms + log.bound_ms;
     for k in [0i64, -1, 1, -2, 2] {
         let code = (p.code as i64 + k).rem_euclid(frames.max(1)) as u16;
         let Some(times) = log.captures.get(&code) else {
@@ -207,7 +203,7 @@ mod tests {
         }
     }
 
-    /// A receiver page's take: frames `frames`, presented `delay` ms after capture.
+    /// A receiver page's take: frames `frames`, arriving `delay` ms after capture.
     fn recv(frames: &[u32], delay: f64, clock_offset: f64) -> Take {
         let at = |n: u32| T0 + n as f64 * 100.0 + delay + clock_offset;
         Take {
@@ -217,7 +213,6 @@ mod tests {
                 fps: Some(10),
                 c: frames.iter().map(|n| (n % 100) as u16).collect(),
                 t: frames.iter().map(|&n| at(n)).collect(),
-                rx: frames.iter().map(|&n| Some(at(n) - 20.0)).collect(),
                 ..Default::default()
             }],
             ..Default::default()
@@ -254,7 +249,6 @@ mod tests {
         assert_eq!(d.len(), 5);
         for s in &d {
             assert!((s.delay_ms - 80.0).abs() < 1e-6, "{s:?}");
-            assert_eq!(s.net_delay_ms.map(|v| v.round()), Some(60.0));
             assert_eq!(s.bound_ms, 3.5);
             assert_eq!((s.receiver.as_str(), s.sender.as_str()), ("r", "s"));
         }

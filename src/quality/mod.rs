@@ -1,9 +1,9 @@
 //! What people see: end-to-end video delay, freezes and picture quality for every received stream.
 //!
 //! Every generated camera frame carries a code (`media::code`). Each page runs `assets/js/quality.js`,
-//! which records when each code leaves its camera and reads the code of every frame its remote
-//! `<video>` elements present; it reports freezes, skipped and repeated frames and PSNR/SSIM itself, and
-//! returns compact (code, time) samples. This module holds what the orchestrator does with them: the
+//! which records when each code leaves its camera and reads the code of every video frame it receives;
+//! it reports freezes, skipped and repeated frames and PSNR/SSIM itself, and returns compact (code,
+//! time) samples. This module holds what the orchestrator does with them: the
 //! shapes the page returns ([`Take`]), the browsers' clock offsets ([`clock`]), and the join of each
 //! receiver's samples with the sender's send times into delays ([`DelayJoin`]). See docs/quality.md.
 
@@ -19,30 +19,32 @@ pub use take::{Freeze, RecvStream, SentTrack, Take};
 /// targets inject it with WebDriver `execute`, then call [`START_SCRIPT`].
 pub const QUALITY_JS: &str = include_str!("../../assets/js/quality.js");
 
-/// WebDriver `execute` body that starts measuring on a page that does not start it itself (Jitsi): it
-/// renders received tracks no element shows. Returns true, or null when quality.js is not loaded.
-pub const START_SCRIPT: &str =
-    "return window.__ltQuality ? window.__ltQuality.start({render: true}) : null;";
+/// WebDriver `execute` body that starts measuring on a page that does not start it itself (Jitsi).
+/// Returns true, false when the browser lacks `MediaStreamTrackProcessor`, or null when quality.js is
+/// not loaded.
+pub const START_SCRIPT: &str = "return window.__ltQuality ? window.__ltQuality.start({}) : null;";
 
-/// WebDriver `execute` body returning a [`Take`] (or null when quality.js is not loaded); call it once
-/// per stats sample.
-pub const TAKE_SCRIPT: &str =
-    "return window.__ltQuality ? window.__ltQuality.take({max_samples: 64}) : null;";
+/// WebDriver `execute/async` body answering a [`Take`] (or null when quality.js is not loaded); call it
+/// once per stats sample.
+pub const TAKE_SCRIPT: &str = "var done = arguments[arguments.length - 1];
+if (!window.__ltQuality) { done(null); } else {
+  window.__ltQuality.take({max_samples: 64}).then(done, function (e) { done({v: 1, error: String(e)}); });
+}";
 
 /// Figures for one received stream over one sampling interval.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct StreamFigures {
     /// Sender (the page's `peerOf` name), empty when unknown.
     pub peer: String,
-    /// Frames presented, and those whose code was read.
+    /// Frames received.
     pub frames: u64,
     /// Frames whose code was read and valid.
     pub codes: u64,
-    /// Presented frames whose code failed its checksum.
+    /// Frames whose code was unreadable or failed its checksum.
     pub garbled: u64,
-    /// Frames the camera produced that were never presented.
+    /// Frames the camera produced that never arrived.
     pub skipped: u64,
-    /// Frames presented again with the same content.
+    /// Frames received again with the same content.
     pub repeated: u64,
     /// Freezes that began in the interval.
     pub freeze_count: u32,
@@ -129,8 +131,7 @@ mod tests {
     #[test]
     fn scripts_name_the_page_api() {
         assert!(QUALITY_JS.contains("window.__ltQuality = {"));
-        for s in [START_SCRIPT, TAKE_SCRIPT] {
-            assert!(s.starts_with("return window.__ltQuality ?"));
-        }
+        assert!(START_SCRIPT.contains("window.__ltQuality.start("));
+        assert!(TAKE_SCRIPT.contains("window.__ltQuality.take({max_samples: 64})"));
     }
 }

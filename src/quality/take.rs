@@ -33,7 +33,7 @@ pub struct SentTrack {
     pub track: String,
     /// Frame rate carried in the codes (`None` before the first code or for a camera without codes).
     pub fps: Option<u32>,
-    /// Frames the preview presented / read with a valid code / garbled / not read.
+    /// Camera frames read / with a valid code / garbled / not readable.
     pub frames: u64,
     /// See `frames`.
     pub codes: u64,
@@ -49,8 +49,8 @@ pub struct SentTrack {
     pub t: Vec<f64>,
 }
 
-/// A freeze: `(start, duration, ongoing)`; start is the presentation time of the last frame before the
-/// gap (page clock, ms).
+/// A freeze: `(start, duration, ongoing)`; start is when the last frame before the gap arrived (page
+/// clock, ms).
 pub type Freeze = (f64, f64, bool);
 
 /// One received video stream, over the interval since the previous take.
@@ -64,21 +64,21 @@ pub struct RecvStream {
     /// Frame rate carried in the codes; `None` until the stream has locked onto codes (a camera without
     /// codes never does: its streams have no figures).
     pub fps: Option<u32>,
-    /// Size of the presented frames.
+    /// Size of the received frames.
     pub width: Option<u32>,
     /// See `width`.
     pub height: Option<u32>,
-    /// Frames presented.
+    /// Frames received (decoded and delivered to the page).
     pub frames: u64,
-    /// Presented frames read with a valid code.
+    /// Frames read with a valid code.
     pub codes: u64,
-    /// Presented frames whose code was unreadable or failed its checksum (skipped, counted).
+    /// Frames whose code was unreadable or failed its checksum (skipped, counted).
     pub garbled: u64,
-    /// Presented frames not read (a newer frame was already current; reads backed up).
+    /// Frames that could not be read (an unsupported pixel format).
     pub unread: u64,
-    /// Frames presented again with the same code.
+    /// Frames received again with the same code.
     pub repeated: u64,
-    /// Camera frames never presented.
+    /// Camera frames that never arrived.
     pub skipped: u64,
     /// Time the stream was watched in the interval (ms).
     pub observed_ms: f64,
@@ -98,12 +98,10 @@ pub struct RecvStream {
     pub scaled: u64,
     /// The stream ended (last report for it).
     pub ended: bool,
-    /// Codes of presented frames (thinned to at most `max_samples`).
+    /// Codes of received frames (thinned to at most `max_samples`).
     pub c: Vec<u16>,
-    /// Presentation time of each code (page clock, ms).
+    /// When each was delivered to the page, decoded (page clock, ms).
     pub t: Vec<f64>,
-    /// Arrival time of each code's last packet (page clock, ms), when the browser reports it.
-    pub rx: Vec<Option<f64>>,
 }
 
 #[cfg(test)]
@@ -118,11 +116,11 @@ mod tests {
           "recv":[{"peer":"p1","track":"b","fps":10,"width":160,"height":120,"frames":2,"codes":2,
                    "garbled":0,"unread":0,"repeated":0,"skipped":1,"observed_ms":900,"freeze_count":1,
                    "freeze_ms":400,"freezes":[[100.5,400,false]],"psnr":[47.1],"ssim":[0.99],"stale":0,
-                   "scaled":0,"ended":false,"c":[1,3],"t":[40,250],"rx":[30,null]}]}"#;
+                   "scaled":0,"ended":false,"c":[1,3],"t":[40,250]}]}"#;
         let t: Take = serde_json::from_str(json).unwrap();
         assert_eq!(t.sent[0].c, vec![1, 2, 3]);
         assert_eq!(t.recv[0].freezes, vec![(100.5, 400.0, false)]);
-        assert_eq!(t.recv[0].rx, vec![Some(30.0), None]);
+        assert_eq!(t.recv[0].t, vec![40.0, 250.0]);
         // A page without quality.js answers null; an older page may lack fields.
         let t: Take = serde_json::from_str(r#"{"v":1,"recv":[{"peer":null}]}"#).unwrap();
         assert_eq!(t.recv[0].peer, None);

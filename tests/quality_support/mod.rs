@@ -78,6 +78,31 @@ pub async fn page_server() -> String {
     base
 }
 
+/// A Janus sandbox, the page server and a local ChromeDriver (browsers die with it).
+pub struct Lab {
+    pub tmp: tempfile::TempDir,
+    pub janus: loadtest::sandbox::Sandbox,
+    pub page: String,
+    pub driver: ChromeDriver,
+}
+
+impl Lab {
+    pub async fn start() -> Lab {
+        let tmp = tempfile::tempdir().unwrap();
+        let janus = common::janus(tmp.path()).await;
+        let page = page_server().await;
+        let driver = ChromeDriver::start(Path::new("/usr/bin/chromedriver"))
+            .await
+            .unwrap();
+        Lab {
+            tmp,
+            janus,
+            page,
+            driver,
+        }
+    }
+}
+
 /// One browser in the call.
 pub struct Peer {
     pub name: String,
@@ -142,7 +167,11 @@ pub async fn until_receiving(peers: &[Peer]) {
 }
 
 pub async fn take(p: &Peer) -> Take {
-    let v = js(&p.client, quality::TAKE_SCRIPT).await;
+    let v = p
+        .client
+        .execute_async(quality::TAKE_SCRIPT, vec![])
+        .await
+        .expect("take() answers");
     let t: Option<Take> = serde_json::from_value(v).expect("take() matches quality::Take");
     let t = t.expect("quality.js is loaded");
     assert!(t.error.is_none(), "{}: {:?}", p.name, t.error);
