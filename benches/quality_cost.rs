@@ -1,8 +1,8 @@
 //! What the quality measurement costs: browser CPU per participant with quality.js on and off.
 //!
-//! `cargo bench --bench quality_cost [-- PRESETS [N [SECS]]]` (default `tiny,small,vga`, 4 participants,
-//! 30 s) starts the Janus sandbox and, per preset, runs one room of N video senders that all receive
-//! each other, twice with the measurement off (`?quality=0`) and twice on, alternately. It reports the
+//! `cargo bench --bench quality_cost [-- PRESETS [N [SECS [REPS]]]]` (default `tiny,small,vga`, 4
+//! participants, 30 s, 3) starts the Janus sandbox and, per preset, runs one room of N video senders that
+//! all receive each other, REPS times with the measurement off (`?quality=0`) and on, alternately. It reports the
 //! CPU time of every browser process (the ChromeDriver's process group, from /proc) per participant, the
 //! decoded frame rate, and the measurement's own main-thread time as the page counts it (`cost_ms`).
 //! Prints the table recorded in docs/benchmarks.md.
@@ -136,6 +136,7 @@ fn main() {
         .unwrap_or_else(|| "tiny,small,vga".into());
     let n: usize = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(4);
     let secs: u64 = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(30);
+    let reps: usize = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(3);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let tmp = tempfile::tempdir().unwrap();
@@ -146,7 +147,7 @@ fn main() {
         for name in presets.split(',') {
             let i = VIDEO_PRESETS.iter().position(|p| p.name == name).expect("a preset name");
             let (mut off, mut on) = (Vec::new(), Vec::new());
-            for _ in 0..2 {
+            for _ in 0..reps {
                 off.push(run(&sb.janus_url, &page, i, n, secs, false).await);
                 on.push(run(&sb.janus_url, &page, i, n, secs, true).await);
             }

@@ -118,6 +118,7 @@ async fn calibrated_against_a_known_delay_frame_loss_and_a_stopped_camera() {
     }
     for p in &peers {
         // One browser's clock against the orchestrator: the same machine, so within the bound.
+        eprintln!("{} clock: {:?}", p.name, p.clock);
         assert!(p.clock.bound_ms < 25.0, "{:?}", p.clock);
         assert!(
             p.clock.offset_ms.abs() <= p.clock.bound_ms + 1.0,
