@@ -67,19 +67,8 @@ async fn run(janus: &str, page: &str, preset: usize, n: usize, secs: u64, on: bo
     for i in 0..n {
         peers.push(join(&driver, page, janus, &room, &format!("p{i}"), &cam, query).await);
     }
-    let tiles = format!(
-        "return document.querySelectorAll('video[id^=lt-video]').length === {};",
-        n - 1
-    );
-    for p in &peers {
-        for _ in 0..60 {
-            if js(&p.client, &tiles).await == serde_json::json!(true) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    until_receiving(&peers).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let decoded = |p: &Peer| {
         let c = p.client.clone();
         async move {

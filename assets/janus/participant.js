@@ -208,23 +208,15 @@
           log('remote track', track && track.kind, 'mid=' + mid, on ? 'on' : 'off', sub.midMap[mid] || '?');
           // Received audio is played out through an <audio> element, as a conferencing app does: without a
           // sink the browser would not decode it (and concealment could not be measured).
-          // Received video is shown in a tile, as in a conferencing app's gallery (quality.js reads the frames
-          // these elements present).
-          var kind = track && track.kind === 'video' ? 'video' : 'audio';
-          var id = 'lt-' + kind + '-' + mid;
+          var id = 'lt-audio-' + mid;
           var el = document.getElementById(id);
-          if (track && on && !el) {
-            el = document.createElement(kind);
+          if (track && track.kind === 'audio' && on && !el) {
+            el = document.createElement('audio');
             el.id = id;
             el.autoplay = true;
-            if (kind === 'video') {
-              el.muted = true;
-              el.playsInline = true;
-              el.style.cssText = 'width:240px;height:180px;background:#000;';
-            }
             el.srcObject = new MediaStream([track]);
             document.body.appendChild(el);
-            el.play().catch(function (e) { warn(kind + ' play failed', e); });
+            el.play().catch(function (e) { warn('audio play failed', e); });
           } else if (!on && el) {
             el.srcObject = null;
             el.remove();

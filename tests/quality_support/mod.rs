@@ -146,15 +146,18 @@ pub async fn join(
     }
 }
 
-/// Wait until every peer watches a stream from every other one.
+/// Video tracks a page receives.
+const RECEIVING: &str = "var n = 0; __lt.pcs().forEach(function (pc) {
+  pc.getTransceivers().forEach(function (t) { var r = t.receiver && t.receiver.track;
+    if (r && r.kind === 'video' && r.readyState === 'live' && /recv/.test(t.currentDirection || '')) n++; }); });
+  return n;";
+
+/// Wait until every peer receives video from every other one, then 3 s more.
 pub async fn until_receiving(peers: &[Peer]) {
     for _ in 0..60 {
         let mut ok = true;
         for p in peers {
-            let n = js(&p.client, "return __ltQuality.state().receivers")
-                .await
-                .as_u64()
-                .unwrap_or(0);
+            let n = js(&p.client, RECEIVING).await.as_u64().unwrap_or(0);
             ok &= n as usize == peers.len() - 1;
         }
         if ok {
