@@ -103,16 +103,24 @@
     }
 
     // ---------------------------------------------------------------- picture quality (luma)
-    function psnr(a, b, n) {
-      var se = 0;
-      for (var i = 0; i < n; i++) { var d = a[i] - b[i]; se += d * d; }
+    // The rows scored: all of them, or (`half`) the 8-row bands starting every 16 rows: half the frame,
+    // spread over all of it.
+    function scored(y, half) { return !half || ((y >> 3) & 1) === 0; }
+    function psnr(a, b, w, h, half) {
+      var se = 0, n = 0;
+      for (var y = 0; y < h; y++) {
+        if (!scored(y, half)) continue;
+        for (var i = y * w, e = i + w; i < e; i++) { var d = a[i] - b[i]; se += d * d; }
+        n += w;
+      }
       if (se === 0) return 99;
       return Math.min(99, 10 * Math.log10(255 * 255 * n / se));
     }
     // Mean SSIM over non-overlapping 8x8 windows (C1, C2 as in Wang et al. 2004).
-    function ssim(a, b, w, h) {
+    function ssim(a, b, w, h, half) {
       var C1 = 6.5025, C2 = 58.5225, total = 0, count = 0;
       for (var y0 = 0; y0 + 8 <= h; y0 += 8) {
+        if (!scored(y0, half)) continue;
         for (var x0 = 0; x0 + 8 <= w; x0 += 8) {
           var sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
           for (var y = y0; y < y0 + 8; y++) {
@@ -138,9 +146,10 @@
       }
       return { i0: i0, i1: i1, wt: wt };
     }
-    function resize(src, sw, sh, stride, dw, dh) {
+    function resize(src, sw, sh, stride, dw, dh, half) {
       var out = new Uint8Array(dw * dh), tx = taps(sw, dw), ty = taps(sh, dh);
       for (var y = 0; y < dh; y++) {
+        if (!scored(y, half)) continue;
         var r0 = ty.i0[y] * stride, r1_ = ty.i1[y] * stride, wy = ty.wt[y], o = y * dw;
         for (var x = 0; x < dw; x++) {
           var a = tx.i0[x], b = tx.i1[x], wx = tx.wt[x];
@@ -200,12 +209,15 @@
       return c;
     }
 
-    // ---------------------------------------------------------------- sender: when each code leaves the camera
-    // A camera frame's VideoFrame.timestamp is its capture time on the browser's monotonic clock (us), the
-    // clock performance.now() counts on too. Their difference is a constant: `lag` estimates it as the
-    // largest (timestamp - read time) seen, which errs by the quickest delivery (about a millisecond).
+    // ---------------------------------------------------------------- sender: when codes leave the camera
+    // The page hands over a clone of the camera track limited to SEND_FPS: the camera runs on a fixed
+    // clock, so a few (code, capture time) anchors a second place every frame (the orchestrator's join
+    // counts frame intervals from the nearest anchor). A camera frame's VideoFrame.timestamp is its capture
+    // time on the browser's monotonic clock (us), the clock performance.now() counts on too; `lag`
+    // estimates their constant difference as the largest (timestamp - read time) seen, which errs by the
+    // quickest delivery (about a millisecond). Frame 0 is no anchor: Chromium's file camera shows it twice.
     function Sender(id) {
-      this.id = id; this.fps = null; this.last = -1; this.ended = false;
+      this.id = id; this.fps = null; this.ended = false;
       this.frames = 0; this.codes = 0; this.garbled = 0; this.unread = 0;
       this.lag = -Infinity;
       this.sent = [];   // index, capture timestamp (ms, camera clock), ...
@@ -217,10 +229,8 @@
       return readCode(vf).then(function (c) {
         if (!c) { self.garbled++; return; }
         self.codes++;
-        // A repeat (Chromium's file camera shows frame 0 twice at each wrap) keeps its first capture time.
-        if (c.index === self.last && c.fps === self.fps) return;
-        self.fps = c.fps; self.last = c.index;
-        pushTuple(self.sent, 2, [c.index, ts]);
+        self.fps = c.fps;
+        if (c.index !== 0) pushTuple(self.sent, 2, [c.index, ts]);
       }, function () { self.unread++; });
     };
     Sender.prototype.take = function () {
@@ -298,7 +308,7 @@
       this.skipped += Math.max(0, d - 1 - this.unknown);
       this.unknown = 0;
       this.moved(t);
-      pushTuple(this.samples, 2, [c.index, r1(t)]);
+      if (c.index !== 0) pushTuple(this.samples, 2, [c.index, r1(t)]);  // frame 0 comes twice: no sample
       this.last = c.index;
     };
     Receiver.prototype.endFreeze = function (start, dur) {
@@ -335,14 +345,14 @@
           if (size && (size[0] !== w || size[1] !== h)) {
             self.scaled++;
             rw = size[0]; rh = size[1];
-            got = resize(l.data, w, h, l.stride, rw, rh);
+            got = resize(l.data, w, h, l.stride, rw, rh, true);
           } else if (l.stride !== w) {
             got = new Uint8Array(w * h);
             for (var r = 0; r < h; r++) got.set(l.data.subarray(r * l.stride, r * l.stride + w), r * w);
           }
           var ref = referenceLuma(rw, rh, c.fps, (c.index + behind) % L);
-          self.psnr.push(Math.round(psnr(got, ref, rw * rh) * 100) / 100);
-          self.ssim.push(Math.round(ssim(got, ref, rw, rh) * 10000) / 10000);
+          self.psnr.push(Math.round(psnr(got, ref, rw, rh, true) * 100) / 100);
+          self.ssim.push(Math.round(ssim(got, ref, rw, rh, true) * 10000) / 10000);
           return true;
         });
       }).catch(function () { return false; }).then(function (ok) {
@@ -478,6 +488,7 @@
   }
 
   // ---------------------------------------------------------------- the page: tracks to the worker, take()
+  var SEND_FPS = 2;    // camera frames read a second (anchors); every received frame is read
   var Q = {
     on: false,
     opts: { quality_every_ms: 1000, scan_ms: 1000 },
@@ -519,15 +530,23 @@
       });
     });
     Q.tracks.forEach(function (t, id) {
-      if (!live.has(id) || live.get(id).track !== t.track) { Q.worker.postMessage({ op: 'end', id: id }); Q.tracks.delete(id); }
+      if (live.has(id) && live.get(id).track === t.track) return;
+      Q.worker.postMessage({ op: 'end', id: id });
+      if (t.clone) t.clone.stop();
+      Q.tracks.delete(id);
     });
     live.forEach(function (t, id) {
       if (Q.tracks.has(id)) return;
       try {
-        var p = new MediaStreamTrackProcessor({ track: t.track, maxBufferSize: 4 });
+        var read = t.track;
+        if (t.kind === 'send') {
+          read = t.clone = t.track.clone();
+          read.applyConstraints({ frameRate: { max: SEND_FPS } }).catch(function () { });
+        }
+        var p = new MediaStreamTrackProcessor({ track: read, maxBufferSize: 4 });
         Q.worker.postMessage({ op: 'add', kind: t.kind, id: id, readable: p.readable }, [p.readable]);
         Q.tracks.set(id, t);
-      } catch (e) { }
+      } catch (e) { if (t.clone) t.clone.stop(); }
     });
   }
   // The sender of a received track, as the page's __lt.peerOf names it (what stats.js calls `peer`).
@@ -570,7 +589,7 @@
       Q.on = false;
       if (Q.timer) clearInterval(Q.timer);
       Q.timer = null;
-      Q.tracks.forEach(function (t, id) { Q.worker.postMessage({ op: 'end', id: id }); });
+      Q.tracks.forEach(function (t, id) { Q.worker.postMessage({ op: 'end', id: id }); if (t.clone) t.clone.stop(); });
       Q.tracks.clear();
     },
     // A promise of everything measured since the previous call; see docs/quality.md for the shape. Never
@@ -598,7 +617,8 @@
       return n;
     },
     // The pure parts, for tests and benchmarks: decode(luma, stride, rows, width), referenceLuma(w, h,
-    // fps, index), psnr(a, b, n), ssim(a, b, w, h), resize(src, sw, sh, stride, dw, dh), stripRow(h).
+    // fps, index), psnr(a, b, w, h, half), ssim(a, b, w, h, half), resize(src, sw, sh, stride, dw, dh,
+    // half), stripRow(h); `half` scores only the 8-row bands starting every 16 rows.
     lib: C.lib,
   };
 })();

@@ -2,12 +2,12 @@
 //! time) log, both on the orchestrator's clock. Arrival is when the decoded frame reached the receiving
 //! page, ready to be shown.
 //!
-//! Codes repeat every loop (10 s), so a received code matches the sender's latest capture of it that is
-//! not after the frame arrived (within the clocks' bounds): unambiguous for any delay under one loop. A
-//! sample waits until the sender's log covers its time (the sender's take can come after the
-//! receiver's); one the sender never covers is dropped after [`HORIZON_MS`] and counted as unmatched. A
-//! code the sender's preview missed is placed from a neighbour up to two frames away at the camera's
-//! frame interval.
+//! The sender's log holds a few anchors a second (code, capture time); the camera runs on a fixed clock,
+//! so a code's capture time is counted in frame intervals from an anchor of the same pass of the loop,
+//! at most [`REACH_MS`] away. Codes repeat every loop (10 s), so a received code matches the latest such
+//! capture not after the frame arrived (within the clocks' bounds): unambiguous for any delay under one
+//! loop. A sample waits until the sender's log covers its time (the sender's take can come after the
+//! receiver's); one the sender never covers is dropped after [`HORIZON_MS`] and counted as unmatched.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -18,8 +18,10 @@ use super::take::Take;
 pub const HORIZON_MS: f64 = 30_000.0;
 /// Seconds of a generated loop (`media::VIDEO_LOOP_SECS`): a code's captures are this far apart.
 const LOOP_SECS: f64 = 10.0;
-/// A sender's take covers frames captured up to this long before it (the preview's own lag).
+/// A sender's take covers frames captured up to this long before it.
 const COVER_MARGIN_MS: f64 = 200.0;
+/// How far from an anchor a capture time is counted (ms).
+pub const REACH_MS: f64 = 1000.0;
 
 /// One joined frame: when a receiver saw a sender's frame and how late it was.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -42,8 +44,8 @@ struct SenderLog {
     covered_ms: f64,
     bound_ms: f64,
     fps: u32,
-    /// Code -> capture times (orchestrator clock), oldest first.
-    captures: HashMap<u16, VecDeque<f64>>,
+    /// Anchors: (code, capture time on the orchestrator clock), oldest first.
+    anchors: VecDeque<(u16, f64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -85,16 +87,13 @@ impl DelayJoin {
                     log.fps = fps;
                 }
                 for (&code, &t) in track.c.iter().zip(&track.t) {
-                    log.captures.entry(code).or_default().push_back(at(t));
+                    log.anchors.push_back((code, at(t)));
                 }
             }
             let keep_from = taken - HORIZON_MS;
-            log.captures.retain(|_, times| {
-                while times.front().is_some_and(|&t| t < keep_from) {
-                    times.pop_front();
-                }
-                !times.is_empty()
-            });
+            while log.anchors.front().is_some_and(|&(_, t)| t < keep_from) {
+                log.anchors.pop_front();
+            }
         }
         for s in &take.recv {
             let (Some(sender), Some(fps)) = (&s.peer, s.fps) else {
@@ -152,31 +151,22 @@ impl DelayJoin {
     }
 }
 
-/// The capture time of the frame a receiver saw: the latest capture of its code not after it arrived,
-/// less than a loop before; else placed from a capture of a neighbouring code.
+/// The capture time of the frame a receiver saw: counted from each anchor within reach, the latest not
+/// after the frame arrived and less than a loop before it.
 fn captured(log: &SenderLog, p: &Pending) -> Option<f64> {
     let fps = if log.fps > 0 { log.fps } else { p.fps };
-    let frames = (fps as f64 * LOOP_SECS) as i64;
     let interval = 1000.0 / fps as f64;
     let arrived = p.at_ms + p.bound_ms + log.bound_ms;
-    for k in [0i64, -1, 1, -2, 2] {
-        let code = (p.code as i64 + k).rem_euclid(frames.max(1)) as u16;
-        let Some(times) = log.captures.get(&code) else {
-            continue;
-        };
-        // The capture of code `p.code` is `-k` frames after this one.
-        let found = times
-            .iter()
-            .map(|&t| t - k as f64 * interval)
-            .filter(|&t| t <= arrived && p.at_ms - t < LOOP_SECS * 1000.0)
-            .fold(None, |best: Option<f64>, t| {
-                Some(best.map_or(t, |b| b.max(t)))
-            });
-        if found.is_some() {
-            return found;
-        }
-    }
-    None
+    // Codes only grow within a pass: counting across a wrap lands a loop away and is dropped.
+    log.anchors
+        .iter()
+        .map(|&(code, t)| (code as f64 - p.code as f64, t))
+        .filter(|&(frames, _)| frames.abs() * interval <= REACH_MS)
+        .map(|(frames, t)| t - frames * interval)
+        .filter(|&t| t <= arrived && p.at_ms - t < LOOP_SECS * 1000.0)
+        .fold(None, |best: Option<f64>, t| {
+            Some(best.map_or(t, |b| b.max(t)))
+        })
 }
 
 #[cfg(test)]
@@ -219,12 +209,12 @@ mod tests {
         }
     }
 
-    /// `take` without the captures of frames `gone` (indexes into its log).
-    fn without(mut take: Take, gone: std::ops::RangeInclusive<usize>) -> Take {
+    /// `take` with only the captures of the frames (indexes into its log) `pick` keeps.
+    fn keep(mut take: Take, pick: impl Fn(usize) -> bool) -> Take {
         let track = &mut take.sent[0];
-        let keep: Vec<usize> = (0..track.c.len()).filter(|n| !gone.contains(n)).collect();
-        track.c = keep.iter().map(|&n| track.c[n]).collect();
-        track.t = keep.iter().map(|&n| track.t[n]).collect();
+        let kept: Vec<usize> = (0..track.c.len()).filter(|&n| pick(n)).collect();
+        track.c = kept.iter().map(|&n| track.c[n]).collect();
+        track.t = kept.iter().map(|&n| track.t[n]).collect();
         take
     }
 
@@ -276,28 +266,29 @@ mod tests {
     }
 
     #[test]
-    fn the_latest_pass_of_a_code_and_missing_captures() {
+    fn sparse_anchors_the_latest_pass_and_reach() {
         let mut j = DelayJoin::new();
-        // Two loops captured; frame 150 (code 50) seen 2.5 s late: the first pass of code 50 is 12.5 s
-        // before, the second 2.5 s.
-        // The sender's preview missed frames 149-151: placed from 148 and 152.
+        // Two loops captured, an anchor every 5th frame (2 a second at 10 fps, as the page reads them).
         j.add_take(
             "s",
             ClockOffset::ZERO,
-            &without(sent(0, 200, 0.0), 149..=151),
+            &keep(sent(0, 200, 0.0), |n| n % 5 == 2),
         );
-        j.add_take("r", ClockOffset::ZERO, &recv(&[148, 150], 2500.0, 0.0));
+        // Frames 148, 150, 153 (codes 48, 50, 53) seen 2.5 s late: the first pass of those codes is 12.5 s
+        // before, the second 2.5 s.
+        j.add_take("r", ClockOffset::ZERO, &recv(&[148, 150, 153], 2500.0, 0.0));
         let d = j.drain();
-        assert_eq!(d.len(), 2);
+        assert_eq!(d.len(), 3);
         assert!(
             d.iter().all(|s| (s.delay_ms - 2500.0).abs() < 1e-6),
             "{d:?}"
         );
-        // A code whose neighbours are missing too is not guessed.
+        // No anchor within a second of frame 60: not guessed.
         let mut j = DelayJoin::new();
-        j.add_take("s", ClockOffset::ZERO, &without(sent(0, 100, 0.0), 55..=65));
-        j.add_take("r", ClockOffset::ZERO, &recv(&[60], 40.0, 0.0));
-        assert!(j.drain().is_empty());
+        let far = |n: usize| n % 5 == 2 && !(45..=75).contains(&n);
+        j.add_take("s", ClockOffset::ZERO, &keep(sent(0, 100, 0.0), far));
+        j.add_take("r", ClockOffset::ZERO, &recv(&[60, 80], 40.0, 0.0));
+        assert_eq!(j.drain().len(), 1);
         assert_eq!(j.unmatched(), 1);
     }
 }
