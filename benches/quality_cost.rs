@@ -4,7 +4,7 @@
 //! participants, 30 s, 3) starts the Janus sandbox and, per preset, runs one room of N video senders that
 //! all receive each other, REPS times with the measurement off (`?quality=0`) and on, alternately. It reports the
 //! CPU time of every browser process (the ChromeDriver's process group, from /proc) per participant, the
-//! decoded frame rate, and the measurement's own main-thread time as the page counts it (`cost_ms`).
+//! decoded frame rate, and the measurement's own time in its worker as the page counts it (`cost_ms`).
 //! Prints the table recorded in docs/benchmarks.md.
 
 #[path = "../tests/common/mod.rs"]
@@ -131,7 +131,7 @@ fn main() {
         let tmp = tempfile::tempdir().unwrap();
         let sb = common::janus(tmp.path()).await;
         let page = page_server().await;
-        println!("| preset | participants | browser CPU per participant, off / on (% of a core) | extra | received fps off / on | quality.js main-thread time (% of a core per participant) |");
+        println!("| preset | participants | browser CPU per participant, off / on (% of a core) | extra | received fps off / on | quality.js worker time (% of a core per participant) |");
         println!("|---|---|---|---|---|---|");
         for name in presets.split(',') {
             let i = VIDEO_PRESETS.iter().position(|p| p.name == name).expect("a preset name");
