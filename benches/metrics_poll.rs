@@ -12,9 +12,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use loadtest::live::Tally;
 use loadtest::metrics::{self, Source, colibri::Jvb, prometheus::Prometheus};
 use loadtest::results::ResultsDir;
-use loadtest::run::progress::Tally;
 use loadtest::scenario::{JvbSource, PrometheusSource};
 use tokio_util::sync::CancellationToken;
 

@@ -2,10 +2,12 @@
 //!
 //! The library holds every subcommand; `main.rs` only parses the command line and calls [`cli::exec`].
 
+pub mod analysis;
 pub mod chart;
 pub mod cli;
 pub mod deploy;
 pub mod error;
+pub mod live;
 pub mod media;
 pub mod metrics;
 pub mod participant;

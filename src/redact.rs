@@ -29,8 +29,29 @@ pub fn url(text: &str) -> String {
     s
 }
 
+/// Mask anything that looks like a token in free text (console logs can echo URLs).
+pub fn text(text: &str) -> String {
+    text.split_inclusive(char::is_whitespace)
+        .map(|w| {
+            if w.contains("jwt=") || w.contains("token=") {
+                url(w.trim_end()) + &w[w.trim_end().len()..]
+            } else {
+                w.to_string()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn console_logs_lose_tokens() {
+        assert_eq!(
+            super::text("GET https://m/x?jwt=abc done"),
+            "GET https://m/x?jwt=*** done"
+        );
+    }
+
     #[test]
     fn credentials_and_tokens_are_hidden() {
         assert_eq!(

@@ -1,4 +1,4 @@
-//! Scenario → participant plans: who joins which conference, in which role, when. Pure.
+//! Scenario → the schedule: who joins which conference, in which role, when. Pure.
 //!
 //! Roles follow the torture suite's load test: within a conference, participant `i` sends video iff
 //! `i < senders` and sends audio iff `i < audio_senders`. Pacing: with `join_delay`, participant `i` of
@@ -8,7 +8,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
 
 use crate::scenario::Load;
 
@@ -65,11 +67,55 @@ impl fmt::Display for Role {
     }
 }
 
-/// One participant of the run.
+/// A participant's stable id, written `c<conference>p<index>` in every results file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParticipantId {
+    /// Conference index (0-based).
+    pub conference: u32,
+    /// Index within the conference (0-based).
+    pub index: u32,
+}
+
+impl fmt::Display for ParticipantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c{}p{}", self.conference, self.index)
+    }
+}
+
+impl FromStr for ParticipantId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad =
+            || format!("{s:?} is not a participant id (expected c<conference>p<index>, e.g. c0p1)");
+        let (c, i) = s
+            .strip_prefix('c')
+            .and_then(|r| r.split_once('p'))
+            .ok_or_else(bad)?;
+        Ok(ParticipantId {
+            conference: c.parse().map_err(|_| bad())?,
+            index: i.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl Serialize for ParticipantId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ParticipantId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One participant of the schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ParticipantPlan {
-    /// Stable id, `c<conference>p<index>`.
-    pub id: String,
+pub struct ScheduledParticipant {
+    /// Stable id.
+    pub id: ParticipantId,
     /// Position in the run's join order (0-based).
     pub order: usize,
     /// Conference index (0-based).
@@ -92,31 +138,35 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
 }
 
-/// Expand the load shape into participant plans, sorted by join time (ties by conference).
-pub fn expand(load: &Load) -> Vec<ParticipantPlan> {
+/// Expand the load shape into the schedule, sorted by join time (ties by conference). The shape is
+/// validated (at most [`crate::scenario::MAX_PARTICIPANTS`]), so the counts fit.
+pub fn expand(load: &Load) -> Vec<ScheduledParticipant> {
     let confs = load.conferences;
-    let per = load.participants;
-    let total = (confs * per) as usize;
-    let video = load.video_senders();
+    let per = load.participants_per_conference;
+    let total = usize::try_from(load.participants_total()).unwrap_or(usize::MAX);
+    let video = load.video_sender_count();
     let audio = load.audio_sender_count();
     let mut plans = Vec::with_capacity(total);
     for i in 0..per {
         for c in 0..confs {
-            let k = (i * confs + c) as usize;
+            let k = i as usize * confs as usize + c as usize;
             let join = match (load.join_delay, load.ramp) {
-                (Some(d), _) => d.get() * i,
+                (Some(d), _) => d.get().checked_mul(i).unwrap_or(Duration::MAX),
                 (None, Some(r)) if total > 1 => r.get().mul_f64(k as f64 / (total - 1) as f64),
                 _ => Duration::ZERO,
             };
-            plans.push(ParticipantPlan {
-                id: format!("c{c}p{i}"),
+            plans.push(ScheduledParticipant {
+                id: ParticipantId {
+                    conference: c,
+                    index: i,
+                },
                 order: k,
                 conference: c,
                 room: format!("{}{c}", load.room_prefix),
                 index: i,
                 role: Role::new(i < video, i < audio),
                 join_offset: join,
-                leave_offset: join + load.duration.get(),
+                leave_offset: join.saturating_add(load.duration.get()),
             });
         }
     }
@@ -124,7 +174,7 @@ pub fn expand(load: &Load) -> Vec<ParticipantPlan> {
 }
 
 /// Total run length: the last participant's leave time.
-pub fn run_length(plans: &[ParticipantPlan]) -> Duration {
+pub fn run_length(plans: &[ScheduledParticipant]) -> Duration {
     plans
         .iter()
         .map(|p| p.leave_offset)
@@ -132,8 +182,24 @@ pub fn run_length(plans: &[ParticipantPlan]) -> Duration {
         .unwrap_or_default()
 }
 
-/// The expanded plan as text: per conference, its participants, roles, join offsets and media.
-pub fn describe(s: &crate::scenario::Scenario, plans: &[ParticipantPlan]) -> String {
+/// The most browser sessions open at once under this schedule.
+pub fn peak_sessions(plans: &[ScheduledParticipant]) -> usize {
+    let mut edges: Vec<(Duration, i32)> = plans
+        .iter()
+        .flat_map(|p| [(p.join_offset, 1), (p.leave_offset, -1)])
+        .collect();
+    // At equal times count joins first: sessions close only after the hang-up barrier.
+    edges.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let (mut cur, mut peak) = (0i32, 0i32);
+    for (_, d) in edges {
+        cur += d;
+        peak = peak.max(cur);
+    }
+    peak as usize
+}
+
+/// The schedule as text: per conference, its participants, roles, join offsets and media.
+pub fn describe(s: &crate::scenario::Scenario, plans: &[ScheduledParticipant]) -> String {
     use std::fmt::Write;
     let base = std::path::Path::new(".");
     let video = crate::media::VideoSource::parse(&s.media.video, base)
@@ -162,7 +228,7 @@ pub fn describe(s: &crate::scenario::Scenario, plans: &[ParticipantPlan]) -> Str
         out,
         "{} conferences x {} participants = {} participants; each stays {}; run length {}",
         s.load.conferences,
-        s.load.participants,
+        s.load.participants_per_conference,
         plans.len(),
         s.load.duration,
         humantime::format_duration(run_length(plans))
@@ -174,7 +240,7 @@ pub fn describe(s: &crate::scenario::Scenario, plans: &[ParticipantPlan]) -> Str
     );
     let _ = writeln!(out, "stats every {}", s.stats.interval);
     for c in 0..s.load.conferences {
-        let conf: Vec<&ParticipantPlan> = plans.iter().filter(|p| p.conference == c).collect();
+        let conf: Vec<&ScheduledParticipant> = plans.iter().filter(|p| p.conference == c).collect();
         let Some(first) = conf.first() else { continue };
         let _ = writeln!(
             out,
@@ -186,7 +252,7 @@ pub fn describe(s: &crate::scenario::Scenario, plans: &[ParticipantPlan]) -> Str
             let _ = writeln!(
                 out,
                 "  {:<8} {:<12} join +{:>8.1}s  leave +{:>8.1}s",
-                p.id,
+                p.id.to_string(),
                 p.role.as_str(),
                 p.join_offset.as_secs_f64(),
                 p.leave_offset.as_secs_f64()
@@ -212,8 +278,8 @@ mod tests {
     ) -> Load {
         Load {
             conferences,
-            participants,
-            senders: Some(senders),
+            participants_per_conference: participants,
+            video_senders: Some(senders),
             audio_senders: Some(audio),
             duration: Dur::from_secs(60),
             join_delay: delay_ms.map(Dur::from_millis),
@@ -232,8 +298,19 @@ mod tests {
         );
         assert_eq!(c1[2].join_offset, Duration::from_secs(2));
         assert_eq!(c1[2].room, "r1");
-        assert_eq!(c1[2].id, "c1p2");
+        assert_eq!(c1[2].id.to_string(), "c1p2");
+        assert_eq!("c1p2".parse::<ParticipantId>(), Ok(c1[2].id));
+        assert!("x1p2".parse::<ParticipantId>().is_err());
         assert_eq!(run_length(&p), Duration::from_secs(62));
+    }
+
+    #[test]
+    fn peak_counts_overlap() {
+        let mut l = load(2, 3, 3, 3, Some(1000), None);
+        assert_eq!(peak_sessions(&expand(&l)), 6);
+        l.join_delay = Some(Dur::from_secs(10));
+        l.duration = Dur::from_secs(5);
+        assert_eq!(peak_sessions(&expand(&l)), 2);
     }
 
     proptest! {
@@ -259,7 +336,7 @@ mod tests {
                 }
             }
             // Ids are unique, order is a permutation, joins are non-decreasing in order.
-            let mut ids: Vec<_> = plans.iter().map(|p| p.id.clone()).collect();
+            let mut ids: Vec<_> = plans.iter().map(|p| p.id).collect();
             ids.sort();
             ids.dedup();
             prop_assert_eq!(ids.len(), plans.len());

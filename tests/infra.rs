@@ -38,7 +38,7 @@ fn unreachable_grid_and_target_exit_3() {
             "{name}: {err}"
         );
         let r = read_results(&out);
-        assert_eq!(r.info.outcome, "error");
+        assert_eq!(r.info.outcome, loadtest::results::RunOutcome::Error);
         assert!(r.info.exit_reason.contains("unreachable"));
         assert!(
             r.participants.is_empty() && r.stats.is_empty(),

@@ -10,8 +10,9 @@ use std::time::Duration;
 use common::*;
 use fantoccini::ClientBuilder;
 use loadtest::participant::targets::jitsi;
+use loadtest::results::{Outcome, SourceName};
 use loadtest::scenario::{JitsiOptions, JitsiPage, WebDriver};
-use loadtest::schedule::{ParticipantPlan, Role};
+use loadtest::schedule::{Role, ScheduledParticipant};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
@@ -67,9 +68,9 @@ fn count(b: &Beacons, kind: &str) -> usize {
         .count()
 }
 
-fn plan(id: &str, role: Role) -> ParticipantPlan {
-    ParticipantPlan {
-        id: id.into(),
+fn plan(id: &str, role: Role) -> ScheduledParticipant {
+    ScheduledParticipant {
+        id: id.parse().unwrap(),
         order: 0,
         conference: 0,
         room: "room1".into(),
@@ -248,13 +249,16 @@ async fn loadtest_run_against_the_fixture() {
     );
     let r = read_results(&out);
     assert_eq!(
-        r.participants.iter().filter(|p| p.outcome == "ok").count(),
+        r.participants
+            .iter()
+            .filter(|p| p.outcome == Outcome::Completed)
+            .count(),
         2,
         "{:?}",
         r.participants
     );
     for p in &r.participants {
-        assert!(r.video_peers(&p.participant).contains("abcd1234"));
+        assert!(r.video_peers(p.participant).contains("abcd1234"));
         assert!(p.remote_address.starts_with("127.0.0.1:"));
         assert_eq!(
             p.bridge, "jvb-fixture",
@@ -263,13 +267,18 @@ async fn loadtest_run_against_the_fixture() {
     }
     let server: Vec<loadtest::results::ServerMetricRow> =
         loadtest::results::read_csv(&out.join("server_metrics.csv")).unwrap();
-    assert!(server.iter().any(|m| m.source == "jvb:jvb-fixture"
-        && m.metric == "colibri_stress_level"
-        && m.value == 0.37));
     assert!(
         server
             .iter()
-            .any(|m| m.source == "jvb:jvb-fixture" && m.metric == "jitsi_jvb_endpoints")
+            .any(|m| m.source == SourceName::Jvb("jvb-fixture".into())
+                && m.metric == "colibri_stress_level"
+                && m.value == 0.37)
+    );
+    assert!(
+        server
+            .iter()
+            .any(|m| m.source == SourceName::Jvb("jvb-fixture".into())
+                && m.metric == "jitsi_jvb_endpoints")
     );
     for broken in ["jvb:hangs: ", "jvb:refuses: "] {
         assert!(
@@ -298,7 +307,7 @@ async fn loadtest_run_against_the_fixture() {
     assert!(
         r.events
             .iter()
-            .any(|e| e.event == "navigate" && e.detail.contains("jwt=***"))
+            .any(|e| e.event.as_str() == "navigate" && e.detail.contains("jwt=***"))
     );
 }
 
@@ -326,7 +335,7 @@ async fn a_participant_that_never_joins_fails_with_its_reason() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     let r = read_results(&out);
-    assert_eq!(r.participants[0].outcome, "failed");
+    assert_eq!(r.participants[0].outcome, Outcome::Failed);
     assert!(
         r.participants[0].reason.contains("not joined within 4s"),
         "{}",

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::*;
+use loadtest::results::{Outcome, RunOutcome, SourceName};
 
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -57,12 +58,15 @@ async fn embedded_default_brings_six_participants_into_two_janus_rooms() {
         "traffic left loopback during the run: {leaked:#?}"
     );
     let r = read_results(&out);
-    assert_eq!(r.info.outcome, "passed");
+    assert_eq!(r.info.outcome, RunOutcome::Completed);
     assert!(r.info.ended_at.is_some());
-    assert_eq!((r.info.planned, r.info.ok, r.info.failed), (6, 6, 0));
+    assert_eq!(
+        (r.info.scheduled, r.info.completed, r.info.failed),
+        (6, 6, 0)
+    );
     assert_eq!(r.participants.len(), 6);
     for p in &r.participants {
-        assert_eq!(p.outcome, "ok", "{p:?}");
+        assert_eq!(p.outcome, Outcome::Completed, "{p:?}");
         assert_eq!(p.node, "local");
         assert!(
             p.session_ms.is_some()
@@ -80,9 +84,9 @@ async fn embedded_default_brings_six_participants_into_two_janus_rooms() {
             .participants
             .iter()
             .filter(|q| q.conference == p.conference && q.participant != p.participant)
-            .map(|q| q.participant.clone())
+            .map(|q| q.participant.to_string())
             .collect();
-        let got = r.video_peers(&p.participant);
+        let got = r.video_peers(p.participant);
         assert!(
             mates.is_subset(&got),
             "{} received video from {got:?}, expected {mates:?}",
@@ -98,7 +102,7 @@ async fn embedded_default_brings_six_participants_into_two_janus_rooms() {
             "closed",
         ] {
             assert!(
-                r.has_event(&p.participant, ev),
+                r.has_event(p.participant, ev),
                 "{} has no {ev} event",
                 p.participant
             );
@@ -139,18 +143,19 @@ async fn embedded_default_brings_six_participants_into_two_janus_rooms() {
     assert!(
         server
             .iter()
-            .any(|m| m.source.starts_with("generator:") && m.metric == "generator_cpu_ratio")
+            .any(|m| matches!(m.source, SourceName::Generator(_))
+                && m.metric == "generator_cpu_ratio")
     );
     assert!(
         server
             .iter()
-            .any(|m| m.source == "prometheus" && m.metric == "generator_cpu_ratio"),
+            .any(|m| m.source == SourceName::Prometheus && m.metric == "generator_cpu_ratio"),
         "live PromQL"
     );
     assert!(
         server
             .iter()
-            .any(|m| m.source == "prometheus-range"
+            .any(|m| m.source == SourceName::PrometheusRange
                 && m.metric == "generator_memory_available_bytes"),
         "range backfill"
     );
@@ -222,16 +227,16 @@ async fn a_participant_that_cannot_join_fails_alone() {
         stderr(&o)
     );
     let r = read_results(&out);
-    assert_eq!(r.info.outcome, "failed");
+    assert_eq!(r.info.outcome, RunOutcome::Failed);
     let failed: Vec<_> = r
         .participants
         .iter()
-        .filter(|p| p.outcome == "failed")
+        .filter(|p| p.outcome == Outcome::Failed)
         .collect();
     let ok: Vec<_> = r
         .participants
         .iter()
-        .filter(|p| p.outcome == "ok")
+        .filter(|p| p.outcome == Outcome::Completed)
         .collect();
     assert_eq!((failed.len(), ok.len()), (1, 2), "{:?}", r.participants);
     let f = failed[0];
@@ -240,7 +245,7 @@ async fn a_participant_that_cannot_join_fails_alone() {
         "reason names the refusal: {}",
         f.reason
     );
-    assert!(r.has_event(&f.participant, "failed") && r.has_event(&f.participant, "closed"));
+    assert!(r.has_event(f.participant, "failed") && r.has_event(f.participant, "closed"));
     // The failure keeps a screenshot and the browser console.
     let png = std::fs::read(out.join("artifacts").join(format!("{}.png", f.participant))).unwrap();
     assert_eq!(&png[1..4], b"PNG");
@@ -253,7 +258,10 @@ async fn a_participant_that_cannot_join_fails_alone() {
     // The two others saw each other.
     for p in &ok {
         let other = ok.iter().find(|q| q.participant != p.participant).unwrap();
-        assert!(r.video_peers(&p.participant).contains(&other.participant));
+        assert!(
+            r.video_peers(p.participant)
+                .contains(&other.participant.to_string())
+        );
     }
     assert!(room_empty(&sb, "full0").await);
     sb.stop().await;
@@ -327,13 +335,13 @@ async fn through_a_selenium_grid_sigint_mid_call_leaves_nothing_behind() {
 
     // Partial results parse and say what happened; each participant's grid node is recorded.
     let r = read_results(&out);
-    assert_eq!(r.info.outcome, "interrupted");
+    assert_eq!(r.info.outcome, RunOutcome::Interrupted);
     assert!(r.info.ended_at.is_some());
     assert_eq!(r.participants.len(), 4);
     for p in &r.participants {
         assert_eq!(p.node, grid.node_uri, "{p:?}");
         assert!(
-            r.has_event(&p.participant, "left"),
+            r.has_event(p.participant, "left"),
             "{} did not leave",
             p.participant
         );
@@ -341,7 +349,7 @@ async fn through_a_selenium_grid_sigint_mid_call_leaves_nothing_behind() {
     assert!(
         r.events
             .iter()
-            .any(|e| e.participant == "run" && e.event == "interrupted")
+            .any(|e| e.participant == "run" && e.event.as_str() == "interrupted")
     );
     assert!(!r.stats.is_empty());
     sb.stop().await;

@@ -6,8 +6,11 @@ use std::path::Path;
 
 use super::model::{Load, Slice};
 use super::observations::{GeneratorSample, Observation};
-use crate::report::summary::{self, Summary};
-use crate::results::{ServerMetricRow, for_each_row};
+use crate::analysis::{Summary, summarize as summarize_run};
+use crate::results::names::{SourceName, metric};
+use crate::results::{self, ServerMetricRow};
+use crate::scenario::Scenario;
+use crate::stats;
 
 /// A results directory the planner cannot use.
 #[derive(Debug, thiserror::Error)]
@@ -28,29 +31,29 @@ struct Extra {
     generator_cores: HashMap<String, f64>,
 }
 
-fn extra(dir: &Path) -> Extra {
+fn extra(dir: &Path) -> Result<Extra, results::ReadError> {
     let mut e = Extra::default();
-    let mut cores: HashMap<(String, String, String), f64> = HashMap::new();
-    let mut ratios: Vec<((String, String, String), f64)> = Vec::new();
-    let _ = for_each_row(&dir.join("server_metrics.csv"), |r: ServerMetricRow| {
+    let mut cores: HashMap<(String, SourceName, String), f64> = HashMap::new();
+    let mut ratios: Vec<((String, SourceName, String), f64)> = Vec::new();
+    results::rows(dir, "server_metrics.csv", |r: ServerMetricRow| {
         let key = (r.ts.clone(), r.source.clone(), r.labels.clone());
         match r.metric.as_str() {
-            "jvb_cpu_cores" => {
+            metric::JVB_CPU_CORES => {
                 cores.insert(key, r.value);
             }
-            "jvb_cpu_limit_ratio" if r.value > 0.0 => ratios.push((key, r.value)),
-            "generator_cores" => {
-                e.generator_cores.insert(r.source, r.value);
+            metric::JVB_CPU_LIMIT_RATIO if r.value > 0.0 => ratios.push((key, r.value)),
+            metric::GENERATOR_CORES => {
+                e.generator_cores.insert(r.source.to_string(), r.value);
             }
             _ => {}
         }
-    });
+    })?;
     for (key, ratio) in ratios {
         if let Some(c) = cores.get(&key).filter(|c| **c > 0.0) {
             e.jvb_limit.push(c / ratio);
         }
     }
-    e
+    Ok(e)
 }
 
 /// The media preset's name from the run's fidelity (`small (320x240@15)` → `small`).
@@ -62,25 +65,27 @@ pub fn preset_of(video: &str) -> String {
         .to_string()
 }
 
-fn last_n(scenario: &toml::Table) -> Option<u32> {
+/// `channelLastN` of a Jitsi run's URL overrides.
+fn last_n(scenario: &Scenario) -> Option<u32> {
     let v = scenario
-        .get("target")?
-        .get("jitsi")?
-        .get("config")?
+        .target
+        .jitsi
+        .config
         .get("channelLastN")?
         .as_integer()?;
     u32::try_from(v).ok()
 }
 
-/// The run's summary and its video preset.
-fn summarize(dir: &Path) -> Result<(Summary, String), RunError> {
-    let err = |detail: String| RunError {
+/// The run's summary, its scenario and its video preset.
+fn summarize(dir: &Path) -> Result<(Summary, Scenario, String), RunError> {
+    let err = |e: results::ReadError| RunError {
         dir: dir.display().to_string(),
-        detail,
+        detail: e.to_string(),
     };
-    let (s, _) = summary::summarize(dir).map_err(|e| err(e.to_string()))?;
-    let info = crate::results::read_run(dir).map_err(|e| err(format!("run.json: {e}")))?;
-    Ok((s, preset_of(&info.fidelity.video)))
+    let (s, _) = summarize_run(dir).map_err(err)?;
+    let scenario = results::read_scenario(dir).map_err(err)?;
+    let info = results::read_run(dir).map_err(err)?;
+    Ok((s, scenario, preset_of(&info.fidelity.video)))
 }
 
 /// The busiest bridge of a run as an observation, and a note when the saturation guard marked the run
@@ -91,7 +96,7 @@ pub fn observation(dir: &Path) -> Result<(Observation, Option<String>), RunError
         dir: dir.display().to_string(),
         detail,
     };
-    let (s, _) = summarize(dir)?;
+    let (s, scenario, _) = summarize(dir)?;
     let note = (!s.invalid_reasons.is_empty()).then(|| {
         format!(
             "{}: the load generators were the bottleneck ({}); its bridge CPU is used as a lower bound",
@@ -99,16 +104,9 @@ pub fn observation(dir: &Path) -> Result<(Observation, Option<String>), RunError
             s.invalid_reasons.join("; ")
         )
     });
-    let scenario: toml::Table = std::fs::read_to_string(dir.join("scenario.toml"))
-        .map_err(|e| err(format!("scenario.toml: {e}")))?
-        .parse()
-        .map_err(|e| err(format!("scenario.toml: {e}")))?;
-    let t = &s.tested;
-    let (Some(conferences), Some(size)) = (t.conferences, t.participants_per_conference) else {
-        return Err(err(
-            "scenario.toml: expected [load] conferences and participants".into(),
-        ));
-    };
+    let load = &scenario.load;
+    let conferences = u64::from(load.conferences);
+    let size = load.participants_per_conference;
     let cpu = s.table.jvb_max_cpu_cores.ok_or_else(|| {
         err(
             "server_metrics.csv: expected bridge CPU (jvb_cpu_cores or process_cpu_cores rows); \
@@ -116,9 +114,9 @@ pub fn observation(dir: &Path) -> Result<(Observation, Option<String>), RunError
                 .into(),
         )
     })?;
-    let x = extra(dir);
-    let limit = if !x.jvb_limit.is_empty() {
-        super::model::quantile(&x.jvb_limit, 0.5)
+    let x = extra(dir).map_err(|e| err(e.to_string()))?;
+    let limit = if let Some(m) = stats::median(&x.jvb_limit) {
+        m
     } else {
         // A process on this machine may use every core of it.
         x.generator_cores.values().copied().fold(0.0, f64::max)
@@ -137,16 +135,14 @@ pub fn observation(dir: &Path) -> Result<(Observation, Option<String>), RunError
         .count()
         .max(1) as u64;
     let on_busiest = conferences.div_ceil(bridges).max(1) as usize;
-    let size32 = u32::try_from(size).unwrap_or(u32::MAX);
-    let count = |v: Option<u64>| v.map_or(size32, |v| u32::try_from(v).unwrap_or(size32));
     let slice = Slice {
-        size: size32,
-        local: size32,
-        senders: count(t.video_senders),
-        audio_senders: count(t.audio_senders),
+        size,
+        local: size,
+        senders: load.video_sender_count(),
+        audio_senders: load.audio_sender_count(),
         last_n: last_n(&scenario),
     };
-    let throttled = s.table.cpu_throttling_pct.map(|p| p / 100.0);
+    let throttled = s.table.jvb_cpu_throttled_ratio;
     let stable = s.participants.failed == 0 && s.participants.lost == 0;
     let valid = s.invalid_reasons.is_empty();
     let name = dir
@@ -157,7 +153,7 @@ pub fn observation(dir: &Path) -> Result<(Observation, Option<String>), RunError
             id: name,
             source: dir.display().to_string(),
             load: Load::of(&vec![slice; on_busiest]),
-            conference_size: size32,
+            participants_per_conference: size,
             cpu_cores: cpu,
             cpu_limit_cores: limit,
             egress_bytes_per_second: s.table.jvb_max_tx_mbytes_per_s.map(|m| m * 1e6),
@@ -179,23 +175,27 @@ pub fn calibration(dir: &Path) -> Result<(GeneratorSample, Option<String>), RunE
         dir: dir.display().to_string(),
         detail,
     };
-    let (s, preset) = summarize(dir)?;
-    let pct = s.table.generator_cpu_pct.ok_or_else(|| {
+    let (s, _, preset) = summarize(dir)?;
+    let ratio = s.table.generator_cpu_ratio.ok_or_else(|| {
         err(
             "server_metrics.csv: expected generator_cpu_ratio rows in the steady window \
-             ([metrics] generator = true)"
+             (a run with the local driver and [metrics] this_machine = true)"
                 .into(),
         )
     })?;
-    let cores: f64 = extra(dir).generator_cores.values().sum();
+    let cores: f64 = extra(dir)
+        .map_err(|e| err(e.to_string()))?
+        .generator_cores
+        .values()
+        .sum();
     if cores <= 0.0 {
         return Err(err(
             "server_metrics.csv: expected generator_cores rows".into()
         ));
     }
-    if s.participants.ok == 0 {
+    if s.participants.completed == 0 {
         return Err(err(
-            "participants.csv: no participant was ok, nothing to divide by".into(),
+            "participants.csv: no participant completed, nothing to divide by".into(),
         ));
     }
     let note = (!s.invalid_reasons.is_empty()).then(|| {
@@ -208,8 +208,8 @@ pub fn calibration(dir: &Path) -> Result<(GeneratorSample, Option<String>), RunE
     Ok((
         GeneratorSample {
             preset,
-            participants: s.participants.ok as f64,
-            cores: pct / 100.0 * cores,
+            participants: s.participants.completed as f64,
+            cores: ratio * cores,
         },
         note,
     ))

@@ -359,12 +359,13 @@ async fn provision_cloud(args: &ProvisionArgs, cloud: Cloud) -> anyhow::Result<i
 fn media_plan(args: &ProvisionArgs) -> anyhow::Result<(Vec<PathBuf>, u32)> {
     let (media, base) = match &args.scenario {
         Some(p) => {
-            let s = crate::scenario::load(p, &[])?;
-            let base = p
+            let loaded = crate::scenario::load(p, &[])?;
+            let base = loaded
+                .path
                 .parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from("."));
-            (s.media, base)
+            (loaded.scenario.media, base)
         }
         None => (crate::scenario::Media::default(), PathBuf::from(".")),
     };

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::summary::Summary;
+use crate::analysis::Summary;
 
 /// Which way is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,9 +69,13 @@ const METRICS: &[Metric] = &[
         0.05,
         |s| s.table.jvb_max_cpu_cores,
     ),
-    ("table.jvb_max_mem_mb", "MiB", Better::Lower, 20.0, |s| {
-        s.table.jvb_max_mem_mb
-    }),
+    (
+        "table.jvb_max_memory_mib",
+        "MiB",
+        Better::Lower,
+        20.0,
+        |s| s.table.jvb_max_memory_mib,
+    ),
     (
         "table.jvb_max_tx_mbytes_per_s",
         "MB/s",
@@ -79,8 +83,8 @@ const METRICS: &[Metric] = &[
         0.1,
         |s| s.table.jvb_max_tx_mbytes_per_s,
     ),
-    ("table.generator_cpu_pct", "%", Better::Lower, 5.0, |s| {
-        s.table.generator_cpu_pct
+    ("table.generator_cpu_ratio", "", Better::Lower, 0.05, |s| {
+        s.table.generator_cpu_ratio
     }),
 ];
 
@@ -97,8 +101,8 @@ pub struct Delta {
     pub baseline: Option<f64>,
     /// current − baseline.
     pub delta: Option<f64>,
-    /// The change relative to the baseline, %.
-    pub delta_pct: Option<f64>,
+    /// The change relative to the baseline (a ratio: -0.2 is 20 % lower).
+    pub relative_change: Option<f64>,
     /// Worse than the baseline beyond the tolerance and the noise floor.
     pub regression: bool,
 }
@@ -128,7 +132,7 @@ impl Comparison {
                     d.metric,
                     fmt(d.current),
                     fmt(d.baseline),
-                    d.delta_pct.unwrap_or(f64::NAN)
+                    d.relative_change.unwrap_or(f64::NAN) * 100.0
                 )
             })
             .collect()
@@ -146,9 +150,9 @@ pub fn compare(current: &Summary, baseline: &Summary, name: &str, tolerance: f64
         .map(|(metric, unit, better, floor, get)| {
             let (c, b) = (get(current), get(baseline));
             let delta = c.zip(b).map(|(c, b)| c - b);
-            let delta_pct = delta
+            let relative_change = delta
                 .zip(b)
-                .and_then(|(d, b)| (b.abs() > f64::EPSILON).then(|| d / b.abs() * 100.0));
+                .and_then(|(d, b)| (b.abs() > f64::EPSILON).then(|| d / b.abs()));
             let worse = delta.map(|d| match better {
                 Better::Higher => -d,
                 Better::Lower => d,
@@ -165,7 +169,7 @@ pub fn compare(current: &Summary, baseline: &Summary, name: &str, tolerance: f64
                 current: c,
                 baseline: b,
                 delta,
-                delta_pct,
+                relative_change,
                 regression,
             }
         })
@@ -200,10 +204,10 @@ mod tests {
         cur.table.jvb_max_cpu_cores = Some(1.0); // better
         let c = compare(&cur, &base, "b", 0.10);
         assert!(delta(&c, "client.recv_fps_p50").regression);
-        assert_eq!(delta(&c, "client.recv_fps_p50").delta_pct, Some(-20.0));
+        assert_eq!(delta(&c, "client.recv_fps_p50").relative_change, Some(-0.2));
         assert!(!delta(&c, "participants.join_ms_p95").regression);
         assert!(!delta(&c, "client.loss_p95").regression);
-        assert_eq!(delta(&c, "client.loss_p95").delta_pct, None);
+        assert_eq!(delta(&c, "client.loss_p95").relative_change, None);
         assert!(!delta(&c, "table.jvb_max_cpu_cores").regression);
         assert_eq!(c.regressions().len(), 1);
         // Higher join time beyond the tolerance and the floor.

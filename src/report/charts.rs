@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::summary::Timelines;
+use crate::analysis::Timelines;
 use crate::chart::{self, Chart, ChartError, Series, Style};
 
 /// A chart written into `charts/`.
@@ -110,7 +110,7 @@ pub fn build(tl: &Timelines) -> Vec<(&'static str, Chart)> {
             "generator_cpu",
             "Load-generator CPU",
             "CPU (% of all cores)",
-            &tl.generator_cpu,
+            &tl.generator_cpu_pct,
         ),
     ] {
         if map.is_empty() {

@@ -1,6 +1,12 @@
 //! `loadtest run`: orchestrate participants across conferences and write the results directory.
+//!
+//! [`run`] goes through its phases in order — prepare the results directory, start the browsers'
+//! endpoint and the target, start the participants and the metrics collector, wait (bounded once
+//! interrupted), tear down, judge the generators — and each phase is its own function. `validate`
+//! ([`validate`]) is a run that starts nothing.
 
 pub mod progress;
+pub mod validate;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,33 +14,38 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use crate::analysis::attribution::Bridges;
+use crate::analysis::{guard, window};
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, InfraError, UsageError};
+use crate::live::Tally;
 use crate::media::{self, AudioSource, VideoSource};
 use crate::metrics;
 use crate::participant::targets::Target;
 use crate::participant::{self, Board, Sessions, Shared};
-use crate::results::{self, Fidelity, ResultsDir, RunInfo};
+use crate::results::names::RUN;
+use crate::results::{
+    self, Event, Fidelity, Outcome, ParticipantRow, Recorder, ResultsDir, RunInfo, RunOutcome,
+};
 use crate::scenario::{self, Override, Scenario};
-use crate::schedule::{self, ParticipantPlan};
+use crate::schedule::{self, ScheduledParticipant};
 use crate::webdriver::{Endpoint, grid};
-use progress::Tally;
 
 /// Options of `loadtest run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// The scenario file (TOML).
+    /// The scenario file (TOML); a bare name not in the working directory is looked up in scenarios/.
     #[arg(long, short = 's', value_name = "FILE")]
     pub scenario: PathBuf,
-    /// Override a scenario key, e.g. `--set load.participants=5` (repeatable).
+    /// Override a scenario key, e.g. `--set load.participants_per_conference=5` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<Override>,
     /// Results directory (default: `results/<UTC time>-<scenario name>`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Print the expanded plan and start nothing.
+    /// Print the schedule and start nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Do not write the report at the end (`loadtest report DIR` writes it later).
@@ -57,22 +68,6 @@ pub struct RunSummary {
     pub exit_code: i32,
 }
 
-/// The most sessions open at once under this plan.
-pub fn peak_sessions(plans: &[ParticipantPlan]) -> usize {
-    let mut edges: Vec<(Duration, i32)> = plans
-        .iter()
-        .flat_map(|p| [(p.join_offset, 1), (p.leave_offset, -1)])
-        .collect();
-    // At equal times count joins first: sessions close only after the hang-up barrier.
-    edges.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-    let (mut cur, mut peak) = (0i32, 0i32);
-    for (_, d) in edges {
-        cur += d;
-        peak = peak.max(cur);
-    }
-    peak as usize
-}
-
 fn default_out(s: &Scenario) -> PathBuf {
     let t = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     PathBuf::from("results").join(format!("{t}-{}", s.name))
@@ -84,22 +79,23 @@ pub async fn exec(args: RunArgs) -> anyhow::Result<i32> {
     if let Some(inv) = &args.inventory {
         sets.splice(0..0, crate::provision::run_overrides(inv)?);
     }
-    let s = scenario::load(&args.scenario, &sets)?;
-    let plans = schedule::expand(&s.load);
-    for w in warnings(&s) {
+    let loaded = scenario::load(&args.scenario, &sets)?;
+    for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }
+    let s = loaded.scenario;
+    let plans = schedule::expand(&s.load);
     if args.dry_run {
         print!("{}", schedule::describe(&s, &plans));
         return Ok(EXIT_OK);
     }
     let out = args.out.clone().unwrap_or_else(|| default_out(&s));
-    let summary = run(s, plans, &args.scenario, &out).await?;
+    let summary = run(s, plans, &loaded.path, &out).await?;
     eprintln!(
-        "{}: {} of {} participants ok, {} failed -> {}",
+        "{}: {} of {} participants completed, {} failed -> {}",
         summary.info.outcome,
-        summary.info.ok,
-        summary.info.planned,
+        summary.info.completed,
+        summary.info.scheduled,
         summary.info.failed,
         summary.dir.display()
     );
@@ -109,13 +105,7 @@ pub async fn exec(args: RunArgs) -> anyhow::Result<i32> {
     }
     // The report's verdict (thresholds, baseline-free) decides a completed run's exit code; an
     // interrupted or broken run keeps its own. A report failure never loses the results.
-    let report_args = crate::report::ReportArgs {
-        run_dir: summary.dir.clone(),
-        baseline: None,
-        tolerance: 0.10,
-        template: None,
-    };
-    match crate::report::report(&report_args) {
+    match crate::report::write(&summary.dir, &crate::report::Options::default()) {
         Ok(r) => {
             crate::report::print_verdict(&r, &summary.dir, &mut std::io::stderr());
             Ok(match (summary.exit_code, r.verdict) {
@@ -131,30 +121,16 @@ pub async fn exec(args: RunArgs) -> anyhow::Result<i32> {
     }
 }
 
-/// Scenario warnings that do not stop a run.
-pub fn warnings(s: &Scenario) -> Vec<String> {
-    match s.target.kind {
-        scenario::TargetKind::Jitsi => participant::targets::jitsi::warnings(&s.target.jitsi),
-        scenario::TargetKind::Janus => Vec::new(),
-    }
-}
-
-/// Run a validated scenario into `out`.
-pub async fn run(
-    s: Scenario,
-    plans: Vec<ParticipantPlan>,
-    file: &Path,
+/// The results directory with its `run.json` and `scenario.toml`, before anything starts.
+fn prepare(
+    s: &Scenario,
+    plans: &[ScheduledParticipant],
     out: &Path,
-) -> anyhow::Result<RunSummary> {
-    let base = file.parent().unwrap_or(Path::new("."));
-    let video = VideoSource::parse(&s.media.video, base).map_err(UsageError)?;
-    let audio = AudioSource::parse(&s.media.audio, base).map_err(UsageError)?;
-    let prepared =
-        media::prepare(&video, &audio, &media::cache_dir()).context("preparing fake media")?;
-
+    fidelity: Fidelity,
+) -> anyhow::Result<(ResultsDir, RunInfo)> {
     let dir = ResultsDir::create(out).map_err(|e| UsageError(format!("--out: {e}")))?;
     dir.write_atomic("scenario.toml", s.to_toml().as_bytes())?;
-    let mut info = RunInfo {
+    let info = RunInfo {
         format_version: results::FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: s.name.clone(),
@@ -165,45 +141,65 @@ pub async fn run(
             .url
             .as_deref()
             .map_or("local chromedriver".into(), crate::redact::url),
-        fidelity: Fidelity {
-            page: Target::page_name(&s),
-            video: video.describe(),
-            audio: audio.describe(),
-            receive_audio: s.media.receive_audio,
-        },
+        fidelity,
         started_at: results::now(),
         ended_at: None,
-        outcome: "running".into(),
+        outcome: RunOutcome::Running,
         exit_reason: String::new(),
-        planned: plans.len(),
-        ok: 0,
+        scheduled: plans.len(),
+        completed: 0,
         failed: 0,
         valid: true,
         invalid_reasons: Vec::new(),
         metric_gaps: Vec::new(),
     };
     dir.write_run(&info)?;
+    Ok((dir, info))
+}
 
-    // Infrastructure: the browsers' endpoint, then the target.
-    let infra = async {
-        let endpoint = Endpoint::start(&s.webdriver, peak_sessions(&plans)).await?;
-        let target = match Target::prepare(&s).await {
-            Ok(t) => t,
-            Err(e) => {
-                endpoint.stop().await;
-                return Err(e);
-            }
-        };
-        Ok::<_, InfraError>((endpoint, target))
+/// The browsers' endpoint, then the target; an endpoint already started is stopped on failure.
+async fn start_infra(
+    s: &Scenario,
+    plans: &[ScheduledParticipant],
+) -> Result<(Endpoint, Target), InfraError> {
+    let endpoint = Endpoint::start(&s.webdriver, schedule::peak_sessions(plans)).await?;
+    match Target::prepare(s).await {
+        Ok(t) => Ok((endpoint, t)),
+        Err(e) => {
+            endpoint.stop().await;
+            Err(e)
+        }
+    }
+}
+
+/// Run a validated scenario into `out`; `file` is the scenario file (relative media paths resolve
+/// against its directory).
+pub async fn run(
+    s: Scenario,
+    plans: Vec<ScheduledParticipant>,
+    file: &Path,
+    out: &Path,
+) -> anyhow::Result<RunSummary> {
+    let base = file.parent().unwrap_or(Path::new("."));
+    let video = VideoSource::parse(&s.media.video, base).map_err(UsageError)?;
+    let audio = AudioSource::parse(&s.media.audio, base).map_err(UsageError)?;
+    let prepared =
+        media::prepare(&video, &audio, &media::cache_dir()).context("preparing fake media")?;
+    let fidelity = Fidelity {
+        page: Target::page_name(&s),
+        video: video.describe(),
+        audio: audio.describe(),
+        receive_audio: s.media.receive_audio,
     };
+    let (dir, mut info) = prepare(&s, &plans, out, fidelity)?;
     let (recorder, writer) = dir.spawn_writer()?;
-    let (endpoint, target) = match infra.await {
+    let (endpoint, target) = match start_infra(&s, &plans).await {
         Ok(v) => v,
         Err(e) => {
-            recorder.event("run", "error", e.to_string()).await;
+            recorder.event(RUN, Event::Error, e.to_string()).await;
             drop(recorder);
             writer.await??;
-            info.outcome = "error".into();
+            info.outcome = RunOutcome::Error;
             info.exit_reason = e.to_string();
             info.ended_at = Some(results::now());
             dir.write_run(&info)?;
@@ -212,94 +208,163 @@ pub async fn run(
     };
     info.webdriver = endpoint.describe();
     dir.write_run(&info)?;
+    tracing::info!(participants = plans.len(), webdriver = %info.webdriver, "run starting");
 
-    let cancel = CancellationToken::new();
-    let start = Instant::now();
-    let tally = Arc::new(Tally::new(plans.len()));
-    let webdriver_url = endpoint.url().clone();
-    let sessions = Sessions::default();
+    let media = prepared.on_node(if endpoint.is_local() {
+        None
+    } else {
+        s.webdriver.media_dir.as_deref()
+    });
     let shared = Arc::new(Shared {
-        webdriver_url: webdriver_url.clone(),
+        webdriver_url: endpoint.url().clone(),
         local: endpoint.is_local(),
         webdriver: s.webdriver.clone(),
-        media: prepared.on_node(if endpoint.is_local() {
-            None
-        } else {
-            s.webdriver.media_dir.as_deref()
-        }),
+        media,
         target,
         timeouts: s.timeouts.clone(),
         stats_interval: s.stats.interval.get(),
         receive_audio: s.media.receive_audio,
         recorder: recorder.clone(),
-        tally: tally.clone(),
-        cancel: cancel.clone(),
-        sessions: sessions.clone(),
+        tally: Arc::new(Tally::new(plans.len())),
+        cancel: CancellationToken::new(),
+        sessions: Sessions::default(),
         board: Board::default(),
         in_room: watch::Sender::new(0),
         artifacts: dir.artifacts(),
-        start,
+        start: Instant::now(),
         grid: endpoint.grid(),
         connector: participant::connector(),
-        bridges: metrics::bridges(&s),
+        bridges: Bridges::of(&s),
     });
+    let side = SideTasks::start(&s, &plans, &shared, endpoint.is_local()).await;
+    let rows = participants(&s, plans, &shared).await;
+    let metric_gaps = side.stop(&shared).await;
+    let interrupted = shared.cancel.is_cancelled();
+    conclude(&mut info, &rows, interrupted, metric_gaps, &recorder).await;
+    drop(shared);
+    drop(recorder);
+    writer.await??;
+    endpoint.stop().await;
+    judge_generators(&s, &dir, &mut info, video.fps());
+    dir.write_run(&info)?;
+    let exit_code = match info.outcome {
+        RunOutcome::Interrupted => EXIT_INTERRUPTED,
+        RunOutcome::Completed => EXIT_OK,
+        _ => EXIT_FAILED,
+    };
+    Ok(RunSummary {
+        dir: dir.path().to_path_buf(),
+        info,
+        exit_code,
+    })
+}
 
-    recorder
-        .event(
-            "run",
-            "started",
-            format!(
-                "{} participants in {} conferences",
-                plans.len(),
-                s.load.conferences
-            ),
-        )
-        .await;
-    let length = schedule::run_length(&plans);
-    let progress_stop = CancellationToken::new();
-    let progress = tokio::spawn(progress::show(
-        tally.clone(),
-        plans.len(),
-        length,
-        start,
-        progress_stop.clone(),
-    ));
-    let sources = metrics::sources(&s);
-    let metrics_interval = metrics::interval(&s);
-    let metrics_stop = CancellationToken::new();
-    let started_utc = chrono::Utc::now();
-    let collector = tokio::spawn(metrics::collect(
-        sources.clone(),
-        metrics_interval,
-        s.metrics.timeout.get(),
-        recorder.clone(),
-        tally.clone(),
-        metrics_stop.clone(),
-    ));
-    let signals = tokio::spawn(watch_signals(
-        cancel.clone(),
-        sessions.clone(),
-        webdriver_url.clone(),
-    ));
+/// What runs beside the participants: the progress line, the metrics collector, the signal watch.
+struct SideTasks {
+    progress: JoinHandle<()>,
+    progress_stop: CancellationToken,
+    collector: JoinHandle<Vec<String>>,
+    metrics_stop: CancellationToken,
+    signals: JoinHandle<()>,
+    sources: Vec<Arc<metrics::Source>>,
+    interval: Duration,
+    started_utc: chrono::DateTime<chrono::Utc>,
+}
 
-    let mut tasks = JoinSet::new();
-    for plan in plans {
-        recorder
-            .event(
-                &plan.id,
-                "scheduled",
-                format!(
-                    "{} in {} at +{} ms",
-                    plan.role,
-                    plan.room,
-                    plan.join_offset.as_millis()
-                ),
-            )
-            .await;
-        tasks.spawn(participant::run(plan, shared.clone()));
+impl SideTasks {
+    async fn start(
+        s: &Scenario,
+        plans: &[ScheduledParticipant],
+        sh: &Arc<Shared>,
+        browsers_here: bool,
+    ) -> SideTasks {
+        let rec = &sh.recorder;
+        let what = format!(
+            "{} participants in {} conferences",
+            plans.len(),
+            s.load.conferences
+        );
+        rec.event(RUN, Event::Started, what).await;
+        let progress_stop = CancellationToken::new();
+        let progress = tokio::spawn(progress::show(
+            sh.tally.clone(),
+            plans.len(),
+            schedule::run_length(plans),
+            sh.start,
+            progress_stop.clone(),
+        ));
+        let sources = metrics::sources(s, browsers_here);
+        let interval = metrics::interval(s);
+        let metrics_stop = CancellationToken::new();
+        let collector = tokio::spawn(metrics::collect(
+            sources.clone(),
+            interval,
+            s.metrics.timeout.get(),
+            rec.clone(),
+            sh.tally.clone(),
+            metrics_stop.clone(),
+        ));
+        let signals = tokio::spawn(watch_signals(
+            sh.cancel.clone(),
+            sh.sessions.clone(),
+            sh.webdriver_url.clone(),
+        ));
+        SideTasks {
+            progress,
+            progress_stop,
+            collector,
+            metrics_stop,
+            signals,
+            sources,
+            interval,
+            started_utc: chrono::Utc::now(),
+        }
     }
 
-    // Wait for everyone; once interrupted, give the hang-up a bounded time.
+    /// Close what is left on the grid, stop the progress line, take one more server sample after
+    /// everyone left (rooms back to zero), then the range backfill. Returns the metric gaps.
+    async fn stop(self, sh: &Shared) -> Vec<String> {
+        self.signals.abort();
+        force_close(sh).await;
+        self.progress_stop.cancel();
+        let _ = self.progress.await;
+        tokio::time::sleep(self.interval.min(Duration::from_secs(2))).await;
+        self.metrics_stop.cancel();
+        let mut gaps = self.collector.await.unwrap_or_default();
+        if !sh.cancel.is_cancelled()
+            && let Some(gap) = metrics::backfill(
+                &self.sources,
+                self.started_utc,
+                chrono::Utc::now(),
+                self.interval,
+                &sh.recorder,
+            )
+            .await
+        {
+            gaps.push(gap);
+        }
+        gaps
+    }
+}
+
+/// Start every participant and wait for them all; once interrupted, the hang-up has a bounded time.
+async fn participants(
+    s: &Scenario,
+    plans: Vec<ScheduledParticipant>,
+    sh: &Arc<Shared>,
+) -> Vec<ParticipantRow> {
+    let rec = &sh.recorder;
+    let mut tasks = JoinSet::new();
+    for plan in plans {
+        let detail = format!(
+            "{} in {} at +{} ms",
+            plan.role,
+            plan.room,
+            plan.join_offset.as_millis()
+        );
+        rec.event(plan.id, Event::Scheduled, detail).await;
+        tasks.spawn(participant::run(plan, sh.clone()));
+    }
     let mut rows = Vec::new();
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
@@ -314,95 +379,89 @@ pub async fn run(
         tokio::select! {
             r = next => match r {
                 Some(Ok(row)) => rows.push(row),
-                Some(Err(e)) => recorder.event("run", "task_failed", e.to_string()).await,
+                Some(Err(e)) => rec.event(RUN, Event::TaskFailed, e.to_string()).await,
                 None => break,
             },
-            _ = cancel.cancelled(), if deadline.is_none() => {
-                recorder.event("run", "interrupted", "hanging everyone up").await;
+            _ = sh.cancel.cancelled(), if deadline.is_none() => {
+                rec.event(RUN, Event::Interrupted, "hanging everyone up").await;
                 deadline = Some(tokio::time::Instant::now() + s.timeouts.hangup.get() + Duration::from_secs(15));
             }
         }
         if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
             tasks.abort_all();
-            recorder
-                .event(
-                    "run",
-                    "teardown_timeout",
-                    "aborted participants still hanging up",
-                )
-                .await;
+            let detail = "aborted participants still hanging up";
+            rec.event(RUN, Event::TeardownTimeout, detail).await;
             while tasks.join_next().await.is_some() {}
             break;
         }
     }
-    signals.abort();
+    rows
+}
 
-    // Last resort: nothing may stay open on the grid.
+/// Last resort: nothing may stay open on the grid.
+async fn force_close(sh: &Shared) {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
-        .build()?;
-    for (pid, sid) in sessions.open() {
-        let ok = grid::delete_session(&http, &webdriver_url, &sid).await;
-        recorder
-            .event(&pid, "force_closed", format!("session={sid} deleted={ok}"))
+        .build()
+        .unwrap_or_default();
+    for (pid, sid) in sh.sessions.open() {
+        let ok = grid::delete_session(&http, &sh.webdriver_url, &sid).await;
+        sh.recorder
+            .event(
+                pid,
+                Event::ForceClosed,
+                format!("session={sid} deleted={ok}"),
+            )
             .await;
     }
-    progress_stop.cancel();
-    let _ = progress.await;
-    // One more server sample after everyone left (rooms back to zero), then the range backfill.
-    tokio::time::sleep(metrics_interval.min(Duration::from_secs(2))).await;
-    metrics_stop.cancel();
-    info.metric_gaps = collector.await.unwrap_or_default();
-    if !cancel.is_cancelled()
-        && let Some(gap) = metrics::backfill(
-            &sources,
-            started_utc,
-            chrono::Utc::now(),
-            metrics_interval,
-            &recorder,
-        )
-        .await
-    {
-        info.metric_gaps.push(gap);
-    }
+}
 
-    let interrupted = cancel.is_cancelled();
-    let ok = rows.iter().filter(|r| r.outcome == "ok").count();
-    info.ok = ok;
-    info.failed = info.planned - ok;
+/// The run's outcome in `run.json` and on the timeline.
+async fn conclude(
+    info: &mut RunInfo,
+    rows: &[ParticipantRow],
+    interrupted: bool,
+    metric_gaps: Vec<String>,
+    rec: &Recorder,
+) {
+    info.metric_gaps = metric_gaps;
+    info.completed = rows
+        .iter()
+        .filter(|r| r.outcome == Outcome::Completed)
+        .count();
+    info.failed = info.scheduled - info.completed;
     info.ended_at = Some(results::now());
-    let (outcome, reason, code) = if interrupted {
+    let (outcome, reason) = if interrupted {
         (
-            "interrupted",
+            RunOutcome::Interrupted,
             "SIGINT/SIGTERM: participants hung up, partial results kept".to_string(),
-            EXIT_INTERRUPTED,
         )
     } else if info.failed > 0 {
         (
-            "failed",
-            format!("{} of {} participants failed", info.failed, info.planned),
-            EXIT_FAILED,
+            RunOutcome::Failed,
+            format!("{} of {} participants failed", info.failed, info.scheduled),
         )
     } else {
         (
-            "passed",
+            RunOutcome::Completed,
             "every participant joined, media flowed, and all hung up".to_string(),
-            EXIT_OK,
         )
     };
-    info.outcome = outcome.into();
+    info.outcome = outcome;
     info.exit_reason = reason.clone();
-    recorder
-        .event("run", "ended", format!("{outcome}: {reason}"))
+    rec.event(RUN, Event::Ended, format!("{outcome}: {reason}"))
         .await;
+}
 
-    drop(shared);
-    drop(recorder);
-    writer.await??;
-    endpoint.stop().await;
-    // The saturation guard reads what was recorded.
-    let evidence = metrics::guard::collect(dir.path());
-    info.invalid_reasons = metrics::guard::judge(&s.guard, &evidence, video.fps());
+/// The saturation guard over what was recorded, in the steady window.
+fn judge_generators(s: &Scenario, dir: &ResultsDir, info: &mut RunInfo, camera_fps: Option<f64>) {
+    let evidence = window::steady(dir.path()).and_then(|w| guard::collect(dir.path(), w.as_ref()));
+    info.invalid_reasons = match evidence {
+        Ok(e) => guard::judge(&s.guard, &e, camera_fps),
+        Err(e) => vec![format!(
+            "the saturation guard could not read the results: {e}"
+        )],
+    };
     info.valid = info.invalid_reasons.is_empty();
     if !info.valid {
         eprintln!(
@@ -410,12 +469,6 @@ pub async fn run(
             info.invalid_reasons.join("; ")
         );
     }
-    dir.write_run(&info)?;
-    Ok(RunSummary {
-        dir: dir.path().to_path_buf(),
-        info,
-        exit_code: code,
-    })
 }
 
 async fn watch_signals(cancel: CancellationToken, sessions: Sessions, webdriver: url::Url) {
@@ -446,26 +499,4 @@ async fn watch_signals(cancel: CancellationToken, sessions: Sessions, webdriver:
         grid::delete_session(&http, &webdriver, &sid).await;
     }
     std::process::exit(EXIT_INTERRUPTED);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::scenario::{Dur, Load};
-
-    #[test]
-    fn peak_counts_overlap() {
-        let mk = |delay: u64, dur: u64| Load {
-            conferences: 2,
-            participants: 3,
-            senders: None,
-            audio_senders: None,
-            duration: Dur::from_secs(dur),
-            join_delay: Some(Dur::from_secs(delay)),
-            ramp: None,
-            room_prefix: "r".into(),
-        };
-        assert_eq!(peak_sessions(&schedule::expand(&mk(1, 60))), 6);
-        assert_eq!(peak_sessions(&schedule::expand(&mk(10, 5))), 2);
-    }
 }

@@ -7,6 +7,10 @@ use super::error::Invalid;
 use super::{Scenario, TargetKind};
 use crate::media::{AudioSource, VideoSource};
 
+/// The most participants one run may hold (conferences × participants per conference). One controller
+/// carries this many (docs/benchmarks.md); a larger test is several runs.
+pub const MAX_PARTICIPANTS: u64 = 100_000;
+
 /// The first problem found, with its key; `base` is the scenario file (relative media paths resolve
 /// against its directory).
 pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
@@ -14,30 +18,37 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
     if load.conferences == 0 {
         return Err(Invalid::new("load.conferences", "must be at least 1"));
     }
-    if load.participants == 0 {
-        return Err(Invalid::new("load.participants", "must be at least 1"));
-    }
-    if let Some(n) = load.senders
-        && n > load.participants
-    {
+    let per = load.participants_per_conference;
+    if per == 0 {
         return Err(Invalid::new(
-            "load.senders",
+            "load.participants_per_conference",
+            "must be at least 1",
+        ));
+    }
+    if load.participants_total() > MAX_PARTICIPANTS {
+        return Err(Invalid::new(
+            "load.participants_per_conference",
             format!(
-                "{n} video senders but only {} participants per conference (expected senders <= participants)",
-                load.participants
+                "{} conferences × {per} participants = {} participants, more than one run holds (expected at most {MAX_PARTICIPANTS})",
+                load.conferences,
+                load.participants_total()
             ),
         ));
     }
-    if let Some(n) = load.audio_senders
-        && n > load.participants
-    {
-        return Err(Invalid::new(
-            "load.audio_senders",
-            format!(
-                "{n} audio senders but only {} participants per conference (expected audio_senders <= participants)",
-                load.participants
-            ),
-        ));
+    for (key, n) in [
+        ("load.video_senders", load.video_senders),
+        ("load.audio_senders", load.audio_senders),
+    ] {
+        if let Some(n) = n
+            && n > per
+        {
+            return Err(Invalid::new(
+                key,
+                format!(
+                    "{n} senders but only {per} participants per conference (expected at most participants_per_conference)"
+                ),
+            ));
+        }
     }
     if load.duration.get().is_zero() {
         return Err(Invalid::new(

@@ -200,18 +200,20 @@ pub fn read_results(dir: &Path) -> RunFiles {
 
 impl RunFiles {
     /// Peers from which `participant` received video at fps > 0.
-    pub fn video_peers(&self, participant: &str) -> std::collections::BTreeSet<String> {
+    pub fn video_peers(&self, participant: impl ToString) -> std::collections::BTreeSet<String> {
+        let participant = participant.to_string();
         self.stats
             .iter()
-            .filter(|r| r.participant == participant && r.direction == "recv" && r.kind == "video")
+            .filter(|r| r.participant.to_string() == participant && r.received() && r.video())
             .filter(|r| r.fps.is_some_and(|f| f > 0.0))
             .map(|r| r.peer.clone())
             .collect()
     }
-    pub fn has_event(&self, participant: &str, event: &str) -> bool {
+    pub fn has_event(&self, participant: impl ToString, event: &str) -> bool {
+        let participant = participant.to_string();
         self.events
             .iter()
-            .any(|e| e.participant == participant && e.event == event)
+            .any(|e| e.participant == participant && e.event.as_str() == event)
     }
 }
 

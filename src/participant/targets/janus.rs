@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use crate::schedule::ParticipantPlan;
+use crate::schedule::ScheduledParticipant;
 
 const PAGE_HTML: &str = include_str!("../../../assets/janus/participant.html");
 const PAGE_JS: &str = include_str!("../../../assets/janus/participant.js");
@@ -116,7 +116,7 @@ impl PageServer {
 pub fn participant_url(
     page: &Url,
     janus: &Url,
-    plan: &ParticipantPlan,
+    plan: &ScheduledParticipant,
     publishers: u32,
     receive_audio: bool,
 ) -> Url {
@@ -125,7 +125,7 @@ pub fn participant_url(
     u.query_pairs_mut()
         .append_pair("server", janus.as_str())
         .append_pair("room", &plan.room)
-        .append_pair("display", &plan.id)
+        .append_pair("display", &plan.id.to_string())
         .append_pair("audio", flag(plan.role.sends_audio()))
         .append_pair("video", flag(plan.role.sends_video()))
         .append_pair("recv_audio", flag(receive_audio))
@@ -164,8 +164,8 @@ mod tests {
 
     #[test]
     fn url_carries_role_and_room() {
-        let plan = ParticipantPlan {
-            id: "c0p1".into(),
+        let plan = ScheduledParticipant {
+            id: "c0p1".parse().unwrap(),
             order: 1,
             conference: 0,
             room: "loadtest0".into(),

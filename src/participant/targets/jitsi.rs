@@ -11,7 +11,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::scenario::{JitsiOptions, JitsiPage};
-use crate::schedule::{ParticipantPlan, Role};
+use crate::schedule::{Role, ScheduledParticipant};
 
 /// Characters percent-encoded in hash values: everything but unreserved characters and a few safe ones.
 const HASH_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -44,9 +44,6 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("interfaceConfig.SHOW_CHROME_EXTENSION_BANNER", "false"),
     ("interfaceConfig.DISABLE_FOCUS_INDICATOR", "true"),
 ];
-
-/// `config.*` keys the full app ignores from the URL unless the deployment whitelists them.
-const NOT_WHITELISTED: &[&str] = &["debug", "callStatsID", "p2p.useStunTurn", "deploymentInfo"];
 
 /// A Jitsi Meet room URL under construction.
 #[derive(Debug, Clone)]
@@ -129,7 +126,7 @@ fn json(text: &str) -> Value {
 pub fn participant_url(
     base: &Url,
     opts: &JitsiOptions,
-    plan: &ParticipantPlan,
+    plan: &ScheduledParticipant,
     jwt: Option<&str>,
 ) -> Url {
     let mut m = MeetUrl::new(base, opts.tenant.as_deref(), opts.page, &plan.room);
@@ -154,7 +151,7 @@ pub fn participant_url(
         let r = &opts.regions[plan.order % opts.regions.len()];
         m.set("config.deploymentInfo.userRegion", Value::String(r.clone()));
     }
-    m.set("userInfo.displayName", Value::String(plan.id.clone()));
+    m.set("userInfo.displayName", Value::String(plan.id.to_string()));
     for (k, v) in &opts.config {
         m.set(&format!("config.{k}"), to_json(v));
     }
@@ -167,50 +164,15 @@ pub fn participant_url(
     m.build()
 }
 
-/// Warnings about overrides the full app will silently ignore.
-pub fn warnings(opts: &JitsiOptions) -> Vec<String> {
-    if opts.page != JitsiPage::App {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    for k in opts.config.keys() {
-        if NOT_WHITELISTED
-            .iter()
-            .any(|w| k == w || k.starts_with(&format!("{w}.")))
-        {
-            out.push(format!(
-                "target.jitsi.config.{k}: the full app ignores this URL override unless the deployment adds it to extraConfigWhitelist"
-            ));
-        }
-    }
-    if !opts.regions.is_empty() {
-        out.push("target.jitsi.regions: config.deploymentInfo is not URL-whitelisted in the full app; it works on the load-test page".into());
-    }
-    out
-}
-
-/// Parse the host and port of a bridge address as the Jitsi app reports it (`ip:port`, `[v6]:port`,
-/// or a bare address).
-pub fn parse_bridge_address(text: &str) -> Option<(std::net::IpAddr, Option<u16>)> {
-    let t = text.trim();
-    if let Ok(sa) = t.parse::<std::net::SocketAddr>() {
-        return Some((sa.ip(), Some(sa.port())));
-    }
-    if let Ok(ip) = t.trim_start_matches('[').trim_end_matches(']').parse() {
-        return Some((ip, None));
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::schedule::Role;
     use std::time::Duration;
 
-    fn plan(role: Role) -> ParticipantPlan {
-        ParticipantPlan {
-            id: "c1p2".into(),
+    fn plan(role: Role) -> ScheduledParticipant {
+        ScheduledParticipant {
+            id: "c1p2".parse().unwrap(),
             order: 5,
             conference: 1,
             room: "loadtest1".into(),
@@ -289,33 +251,5 @@ mod tests {
             Value::Bool(false),
             "video senders still need getUserMedia"
         );
-    }
-
-    #[test]
-    fn bridge_addresses_v4_and_v6() {
-        use std::net::IpAddr;
-        assert_eq!(
-            parse_bridge_address("10.0.0.7:10000"),
-            Some(("10.0.0.7".parse::<IpAddr>().unwrap(), Some(10000)))
-        );
-        assert_eq!(
-            parse_bridge_address("[2001:db8::1]:10000"),
-            Some(("2001:db8::1".parse::<IpAddr>().unwrap(), Some(10000)))
-        );
-        assert_eq!(
-            parse_bridge_address("2001:db8::1"),
-            Some(("2001:db8::1".parse::<IpAddr>().unwrap(), None))
-        );
-        assert_eq!(parse_bridge_address("nonsense"), None);
-    }
-
-    #[test]
-    fn whitelist_warnings() {
-        let mut opts = JitsiOptions::default();
-        opts.config.insert(
-            "deploymentInfo.userRegion".into(),
-            toml::Value::String("eu".into()),
-        );
-        assert_eq!(warnings(&opts).len(), 1);
     }
 }

@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::error::InfraError;
 use crate::scenario::{JitsiOptions, Scenario, TargetKind};
-use crate::schedule::ParticipantPlan;
+use crate::schedule::ScheduledParticipant;
 
 const JITSI_PROBE: &str = include_str!("../../../assets/js/jitsi-probe.js");
 
@@ -68,7 +68,7 @@ impl Target {
                     page,
                     janus: url,
                     // Rooms outlive runs: leave room for a later, larger run in the same room.
-                    publishers: s.load.participants.max(100),
+                    publishers: s.load.participants_per_conference.max(100),
                     receive_audio: s.media.receive_audio,
                 })
             }
@@ -92,7 +92,7 @@ impl Target {
     }
 
     /// The URL a participant opens (may hold the JWT: never log it unredacted).
-    pub fn url(&self, plan: &ParticipantPlan) -> Url {
+    pub fn url(&self, plan: &ScheduledParticipant) -> Url {
         match self {
             Target::Janus {
                 page,
