@@ -3,6 +3,8 @@
 //! The library holds every subcommand; `main.rs` only parses the command line and calls [`cli::exec`].
 
 pub mod analysis;
+#[cfg(test)]
+mod architecture;
 pub mod chart;
 pub mod cli;
 pub mod deploy;

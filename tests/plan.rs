@@ -69,7 +69,10 @@ fn a_plan_for_1000_participants_writes_json_markdown_and_charts() {
         serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
     assert_eq!(file["request"]["participants_total"], 1000);
     assert_eq!(
-        (&file["request"]["video_senders"], &file["request"]["audio_senders"]),
+        (
+            &file["request"]["video_senders"],
+            &file["request"]["audio_senders"]
+        ),
         (&Value::from(3), &Value::from(3)),
         "--senders meant audio and video"
     );

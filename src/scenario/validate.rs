@@ -14,6 +14,15 @@ pub const MAX_PARTICIPANTS: u64 = 100_000;
 /// The first problem found, with its key; `base` is the scenario file (relative media paths resolve
 /// against its directory).
 pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
+    load(s)?;
+    target(s)?;
+    browsers_and_media(s, file)?;
+    metrics(s)?;
+    judgement(s)
+}
+
+/// `[load]`: the shape is possible and fits one run.
+fn load(s: &Scenario) -> Result<(), Invalid> {
     let load = &s.load;
     if load.conferences == 0 {
         return Err(Invalid::new("load.conferences", "must be at least 1"));
@@ -77,6 +86,11 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
         ));
     }
 
+    Ok(())
+}
+
+/// `[target]`: a URL, and what the target kind needs.
+fn target(s: &Scenario) -> Result<(), Invalid> {
     check_url("target.url", &s.target.url)?;
     match s.target.kind {
         TargetKind::Jitsi => {
@@ -131,6 +145,11 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
         }
     }
 
+    Ok(())
+}
+
+/// `[webdriver]`, `[media]`, `[stats]`, `[timeouts]`.
+fn browsers_and_media(s: &Scenario, file: &Path) -> Result<(), Invalid> {
     if let Some(url) = &s.webdriver.url {
         check_url("webdriver.url", url)?;
     }
@@ -156,6 +175,11 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
         }
     }
 
+    Ok(())
+}
+
+/// `[metrics]`: reachable-looking sources and their secrets.
+fn metrics(s: &Scenario) -> Result<(), Invalid> {
     let m = &s.metrics;
     if let Some(p) = &m.prometheus {
         check_url("metrics.prometheus.url", &p.url)?;
@@ -230,6 +254,11 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
     {
         return Err(Invalid::new("metrics.interval", "must be at least 500ms"));
     }
+    Ok(())
+}
+
+/// `[guard]` and `[thresholds]`: ratios in range.
+fn judgement(s: &Scenario) -> Result<(), Invalid> {
     let g = &s.guard;
     for (key, v) in [
         ("guard.max_generator_cpu", g.max_generator_cpu),
