@@ -83,6 +83,7 @@ fn plan(id: &str, role: Role) -> ScheduledParticipant {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn urls_and_probes_in_a_real_browser() {
+    require(&[Needs::Chromium]);
     let (base, beacons) = fixture_server().await;
     let driver = loadtest::webdriver::chromedriver::ChromeDriver::start(std::path::Path::new(
         "/usr/bin/chromedriver",
@@ -205,6 +206,7 @@ async fn urls_and_probes_in_a_real_browser() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn loadtest_run_against_the_fixture() {
+    require(&[Needs::Chromium]);
     let (base, beacons) = fixture_server().await;
     // A bridge FIXTURE for attribution, one that hangs and one that refuses: the run must not care.
     let (jvb, hang, refused) = (
@@ -313,6 +315,7 @@ async fn loadtest_run_against_the_fixture() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_participant_that_never_joins_fails_with_its_reason() {
+    require(&[Needs::Chromium]);
     let (base, _beacons) = fixture_server().await;
     let tmp = tempfile::tempdir().unwrap();
     let scenario = tmp.path().join("jitsi.toml");

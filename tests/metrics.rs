@@ -30,6 +30,7 @@ fn value(rows: &[ServerMetricRow], metric: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn prometheus_builtins_from_a_real_prometheus_and_node_exporter() {
+    require(&[Needs::Prometheus]);
     let tmp = tempfile::tempdir().unwrap();
     let prom = start_prometheus(tmp.path());
     // FIXTURE cAdvisor / kube-state-metrics series for one JVB pod, published through the exporter's

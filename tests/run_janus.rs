@@ -24,6 +24,12 @@ async fn room_empty(sb: &loadtest::sandbox::Sandbox, room: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn embedded_default_brings_six_participants_into_two_janus_rooms() {
+    require(&[
+        Needs::Janus,
+        Needs::Chromium,
+        Needs::Prometheus,
+        Needs::Tcpdump,
+    ]);
     let tmp = tempfile::tempdir().unwrap();
     let sb = janus(tmp.path()).await;
     let out = tmp.path().join("run");
@@ -198,6 +204,7 @@ async fn embedded_default_brings_six_participants_into_two_janus_rooms() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_participant_that_cannot_join_fails_alone() {
+    require(&[Needs::Janus, Needs::Chromium]);
     let tmp = tempfile::tempdir().unwrap();
     let sb = janus(tmp.path()).await;
     // The room exists already and holds only 2 publishers: the third sender is refused by Janus.
@@ -269,6 +276,7 @@ async fn a_participant_that_cannot_join_fails_alone() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn through_a_selenium_grid_sigint_mid_call_leaves_nothing_behind() {
+    require(&[Needs::Janus, Needs::Chromium, Needs::Grid]);
     let tmp = tempfile::tempdir().unwrap();
     let sb = janus(tmp.path()).await;
     let grid = start_grid(&tmp.path().join("grid"), 4);
@@ -366,6 +374,7 @@ fn unsafe_kill(pid: u32, sig: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_saturation_guard_trips_on_an_overloaded_generator() {
+    require(&[Needs::Janus, Needs::Chromium]);
     let tmp = tempfile::tempdir().unwrap();
     let sb = janus(tmp.path()).await;
     let out = tmp.path().join("run");

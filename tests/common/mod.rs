@@ -12,6 +12,62 @@ use loadtest::results::{self, ClientStatRow, EventRow, ParticipantRow, RunInfo};
 use loadtest::sandbox::{Sandbox, SandboxArgs};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A real component a test needs; [`require`] checks they are installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Chromium and ChromeDriver (Debian `chromium`, `chromium-driver`).
+    Chromium,
+    /// Janus and its janus.js (Debian `janus`, `janus-demos`).
+    Janus,
+    /// Java and the Selenium Grid jar (`scripts/setup.sh` fetches it).
+    Grid,
+    /// Prometheus and node_exporter.
+    Prometheus,
+    /// tcpdump (the off-loopback capture).
+    Tcpdump,
+}
+
+impl Needs {
+    fn missing(self) -> Option<&'static str> {
+        let file = |p: &str| Path::new(p).is_file();
+        let on_path = |cmd: &str| {
+            std::env::var_os("PATH")
+                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+        };
+        let ok = match self {
+            Needs::Chromium => file("/usr/bin/chromium") && file("/usr/bin/chromedriver"),
+            Needs::Janus => {
+                file("/usr/bin/janus") && file("/usr/share/javascript/janus-gateway/janus.js")
+            }
+            Needs::Grid => on_path("java") && selenium_jar_path().is_file(),
+            Needs::Prometheus => {
+                file("/usr/bin/prometheus") && file("/usr/bin/prometheus-node-exporter")
+            }
+            Needs::Tcpdump => on_path("tcpdump"),
+        };
+        (!ok).then_some(match self {
+            Needs::Chromium => "Chromium and ChromeDriver",
+            Needs::Janus => "Janus",
+            Needs::Grid => "Java and the Selenium Grid jar",
+            Needs::Prometheus => "Prometheus and node_exporter",
+            Needs::Tcpdump => "tcpdump",
+        })
+    }
+}
+
+/// Fail the calling test with one line when a component it needs is missing (no panic backtrace, no
+/// cascade of errors from half-started components).
+pub fn require(needs: &[Needs]) {
+    let missing: Vec<&str> = needs.iter().filter_map(|n| n.missing()).collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "this test needs {} on this machine: run ./scripts/setup.sh",
+            missing.join(", ")
+        );
+        std::panic::resume_unwind(Box::new("missing components"));
+    }
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -43,11 +99,15 @@ pub async fn janus(dir: &Path) -> Sandbox {
     .expect("the Janus sandbox starts (run ./scripts/setup.sh first)")
 }
 
+fn selenium_jar_path() -> PathBuf {
+    std::env::var_os("LOADTEST_SELENIUM_JAR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".cache/selenium/package/jar/selenium-server-4.48.0.jar"))
+}
+
 /// The Selenium server jar installed by scripts/setup.sh.
 pub fn selenium_jar() -> PathBuf {
-    let p = std::env::var_os("LOADTEST_SELENIUM_JAR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".cache/selenium/package/jar/selenium-server-4.48.0.jar"));
+    let p = selenium_jar_path();
     assert!(
         p.is_file(),
         "Selenium jar {} missing: run ./scripts/setup.sh",

@@ -524,3 +524,58 @@ impl Aggregator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> RunInfo {
+        RunInfo {
+            format_version: crate::results::FORMAT_VERSION,
+            tool_version: "test".into(),
+            scenario: "s".into(),
+            target_kind: "janus".into(),
+            target: String::new(),
+            webdriver: String::new(),
+            fidelity: crate::results::Fidelity {
+                page: "p".into(),
+                video: "v".into(),
+                audio: "a".into(),
+                receive_audio: true,
+            },
+            started_at: "2026-01-01T00:00:00.000Z".into(),
+            ended_at: None,
+            outcome: RunOutcome::Completed,
+            exit_reason: String::new(),
+            scheduled: 10,
+            completed: 10,
+            failed: 0,
+            valid: true,
+            invalid_reasons: Vec::new(),
+            metric_gaps: Vec::new(),
+        }
+    }
+
+    /// The report used to default audio senders to the video senders; the scheduler defaults them to
+    /// every participant, and so does the summary now (it reads the same typed scenario).
+    #[test]
+    fn audio_senders_default_to_every_participant_like_the_schedule() {
+        let text = "[target]\nkind = \"janus\"\nurl = \"http://127.0.0.1:8088/janus\"\n\
+                    [load]\nconferences = 2\nparticipants_per_conference = 5\nvideo_senders = 2\nduration = \"30s\"\n";
+        let scenario = Scenario::from_results(text).unwrap();
+        let scheduled_audio = crate::schedule::expand(&scenario.load)
+            .iter()
+            .filter(|p| p.conference == 0 && p.role.sends_audio())
+            .count() as u64;
+        let (s, _) = Aggregator::new(info(), scenario, None).finish();
+        assert_eq!(s.tested.video_senders, Some(2));
+        assert_eq!(s.tested.audio_senders, Some(5));
+        assert_eq!(s.tested.audio_senders, Some(scheduled_audio));
+        assert_eq!(
+            s.conferences.len(),
+            2,
+            "every scheduled conference is listed"
+        );
+        assert_eq!(s.conferences[1].room, "loadtest1");
+    }
+}
