@@ -149,6 +149,11 @@ pub fn colibri_rows(
 }
 
 /// Parse Prometheus text exposition: `name{k="v",...} value [timestamp]`; comments skipped.
+///
+/// Hand-written on purpose: `prometheus-parse` (the only parsing crate) has had no commit since
+/// 2023-12 and is not a dependency we want to carry, `prometheus-client` only encodes, and the bridge's
+/// `/metrics` needs just samples with labels (no types, help or exemplars). The test below covers
+/// escapes, comments, timestamps and non-finite values.
 pub fn parse_exposition(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
     let mut out = Vec::new();
     for line in text.lines() {

@@ -22,70 +22,33 @@ type Metric = (
     fn(&Summary) -> Option<f64>,
 );
 
+/// One [`Metric`]: its summary.json path is the field path it reads.
+macro_rules! metric {
+    ($group:ident . $field:ident, $unit:literal, $better:ident, $floor:literal) => {
+        (
+            concat!(stringify!($group), ".", stringify!($field)),
+            $unit,
+            Better::$better,
+            $floor,
+            |s: &Summary| s.$group.$field,
+        )
+    };
+}
+
 const METRICS: &[Metric] = &[
-    ("participants.join_ratio", "", Better::Higher, 0.0, |s| {
-        s.participants.join_ratio
-    }),
-    (
-        "participants.join_ms_p50",
-        "ms",
-        Better::Lower,
-        250.0,
-        |s| s.participants.join_ms_p50,
-    ),
-    (
-        "participants.join_ms_p95",
-        "ms",
-        Better::Lower,
-        250.0,
-        |s| s.participants.join_ms_p95,
-    ),
-    ("client.recv_fps_p50", "fps", Better::Higher, 1.0, |s| {
-        s.client.recv_fps_p50
-    }),
-    ("client.recv_fps_p5", "fps", Better::Higher, 1.0, |s| {
-        s.client.recv_fps_p5
-    }),
-    (
-        "client.recv_bitrate_kbps_p50",
-        "kbit/s",
-        Better::Higher,
-        20.0,
-        |s| s.client.recv_bitrate_kbps_p50,
-    ),
-    ("client.loss_p95", "", Better::Lower, 0.005, |s| {
-        s.client.loss_p95
-    }),
-    ("client.jitter_ms_p95", "ms", Better::Lower, 5.0, |s| {
-        s.client.jitter_ms_p95
-    }),
-    ("client.rtt_ms_p95", "ms", Better::Lower, 10.0, |s| {
-        s.client.rtt_ms_p95
-    }),
-    (
-        "table.jvb_max_cpu_cores",
-        "cores",
-        Better::Lower,
-        0.05,
-        |s| s.table.jvb_max_cpu_cores,
-    ),
-    (
-        "table.jvb_max_memory_mib",
-        "MiB",
-        Better::Lower,
-        20.0,
-        |s| s.table.jvb_max_memory_mib,
-    ),
-    (
-        "table.jvb_max_tx_mbytes_per_s",
-        "MB/s",
-        Better::Lower,
-        0.1,
-        |s| s.table.jvb_max_tx_mbytes_per_s,
-    ),
-    ("table.generator_cpu_ratio", "", Better::Lower, 0.05, |s| {
-        s.table.generator_cpu_ratio
-    }),
+    metric!(participants.join_ratio, "", Higher, 0.0),
+    metric!(participants.join_ms_p50, "ms", Lower, 250.0),
+    metric!(participants.join_ms_p95, "ms", Lower, 250.0),
+    metric!(client.recv_fps_p50, "fps", Higher, 1.0),
+    metric!(client.recv_fps_p5, "fps", Higher, 1.0),
+    metric!(client.recv_bitrate_kbps_p50, "kbit/s", Higher, 20.0),
+    metric!(client.loss_p95, "", Lower, 0.005),
+    metric!(client.jitter_ms_p95, "ms", Lower, 5.0),
+    metric!(client.rtt_ms_p95, "ms", Lower, 10.0),
+    metric!(table.jvb_max_cpu_cores, "cores", Lower, 0.05),
+    metric!(table.jvb_max_memory_mib, "MiB", Lower, 20.0),
+    metric!(table.jvb_max_tx_mbytes_per_s, "MB/s", Lower, 0.1),
+    metric!(table.generator_cpu_ratio, "", Lower, 0.05),
 ];
 
 /// One compared metric.

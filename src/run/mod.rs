@@ -447,6 +447,7 @@ async fn conclude(
             "every participant joined, media flowed, and all hung up".to_string(),
         )
     };
+    tracing::info!(%outcome, %reason, completed = info.completed, failed = info.failed, "run ended");
     info.outcome = outcome;
     info.exit_reason = reason.clone();
     rec.event(RUN, Event::Ended, format!("{outcome}: {reason}"))

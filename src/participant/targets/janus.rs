@@ -139,30 +139,12 @@ mod tests {
         std::fs::write(&j, "var Janus = 1;").unwrap();
         std::fs::write(&a, "var adapter = 1;").unwrap();
         let s = PageServer::start("127.0.0.1", &j, &a).await.unwrap();
-        let http = reqwest::Client::new();
-        let page = http
-            .get(s.base().clone())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let get = |path: &str| reqwest::get(s.base().join(path).unwrap());
+        let page = get("").await.unwrap().text().await.unwrap();
         assert!(page.contains("participant.js"));
-        let lib = http
-            .get(s.base().join("lib/janus.js").unwrap())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let lib = get("lib/janus.js").await.unwrap().text().await.unwrap();
         assert_eq!(lib, "var Janus = 1;");
-        let missing = http
-            .get(s.base().join("nope").unwrap())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(missing.status(), 404);
+        let adapter = get("lib/adapter.js").await.unwrap().text().await.unwrap();
+        assert_eq!(adapter, "var adapter = 1;");
     }
 }
