@@ -233,7 +233,7 @@ async fn broken_sources_leave_recorded_gaps_and_never_stall() {
         ))),
     ];
     let stop = CancellationToken::new();
-    let tally = Arc::new(Tally::new(0));
+    let tally = Arc::new(Tally::default());
     let began = Instant::now();
     let task = tokio::spawn(metrics::collect(
         sources,

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::Client;
 use fantoccini::wd::TimeoutConfiguration;
+use tokio_util::sync::CancellationToken;
 
 use super::sample::{Sample, health, media_ok};
 use super::{Failure, REASON_CHARS, Shared, fail, step};
@@ -33,10 +34,11 @@ pub(super) async fn in_call(
     sh: &Shared,
     client: &Client,
     row: &mut ParticipantRow,
+    leave: &CancellationToken,
 ) -> Result<(), Failure> {
     let nav = open_page(plan, sh, client, row).await?;
     join(plan, sh, client, row, nav).await?;
-    Call::new(plan, sh).run(client, row).await
+    Call::new(plan, sh).run(client, row, leave).await
 }
 
 /// Navigate to the room and wait until the document is loaded; returns when navigation started.
@@ -160,7 +162,7 @@ async fn join(
     };
     row.join_ms = Some(nav.elapsed().as_millis() as u64);
     sh.board.joined(plan);
-    sh.tally.set(Phase::Joining, Phase::InCall);
+    sh.tally.set(plan.id, Phase::InCall);
     sh.recorder
         .event(
             plan.id,
@@ -176,7 +178,8 @@ struct Call<'a> {
     plan: &'a ScheduledParticipant,
     sh: &'a Shared,
     joined_at: Instant,
-    leave_at: Instant,
+    /// When it leaves by its schedule (`None`: only when asked to, in a run that grows).
+    leave_at: Option<Instant>,
     media_at: Option<Instant>,
     unhealthy_since: Option<(Instant, String)>,
     errors: u32,
@@ -188,14 +191,19 @@ impl<'a> Call<'a> {
             plan,
             sh,
             joined_at: Instant::now(),
-            leave_at: sh.start + plan.leave_offset,
+            leave_at: sh.start.checked_add(plan.leave_offset),
             media_at: None,
             unhealthy_since: None,
             errors: 0,
         }
     }
 
-    async fn run(mut self, client: &Client, row: &mut ParticipantRow) -> Result<(), Failure> {
+    async fn run(
+        mut self,
+        client: &Client,
+        row: &mut ParticipantRow,
+        leave: &CancellationToken,
+    ) -> Result<(), Failure> {
         let id = self.plan.id;
         loop {
             if let Some(s) = self.sample(client).await? {
@@ -212,7 +220,8 @@ impl<'a> Call<'a> {
                 }
             }
             let now = Instant::now();
-            if now >= self.leave_at {
+            let left = self.leave_at.map(|t| t.saturating_duration_since(now));
+            if left.is_some_and(|d| d.is_zero()) {
                 break;
             }
             // Sample fast until media flows, then at the stats interval.
@@ -222,10 +231,13 @@ impl<'a> Call<'a> {
                 self.sh.stats_interval
             };
             tokio::select! {
-                _ = tokio::time::sleep(pause.min(self.leave_at - now)) => {}
+                _ = tokio::time::sleep(left.map_or(pause, |d| pause.min(d))) => {}
                 _ = self.sh.cancel.cancelled() => {
                     self.sh.recorder.event(id, Event::Interrupted, "hanging up").await;
                     return if self.media_at.is_some() { Ok(()) } else { fail("interrupted before media flowed") };
+                }
+                _ = leave.cancelled() => {
+                    return if self.media_at.is_some() { Ok(()) } else { fail("asked to leave before media flowed") };
                 }
             }
         }
@@ -268,6 +280,7 @@ impl<'a> Call<'a> {
         match media_ok(s, self.plan.role, remote_since.is_some()) {
             Ok(()) => {
                 self.media_at = Some(Instant::now());
+                sh.tally.media(self.plan.id);
                 row.media_ms = Some(self.joined_at.elapsed().as_millis() as u64);
                 let detail = if remote_since.is_some() {
                     "sending and receiving"

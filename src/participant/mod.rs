@@ -112,8 +112,14 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, Failure> {
     Err(Failure(msg.into()))
 }
 
-/// Run one participant to its end and return its row.
-pub async fn run(plan: ScheduledParticipant, sh: Arc<Shared>) -> ParticipantRow {
+/// Run one participant to its end and return its row. It leaves at its scheduled time, on
+/// interruption, or when `leave` is cancelled (a run that shrinks: it then does not wait for the others
+/// at the hang-up barrier).
+pub async fn run(
+    plan: ScheduledParticipant,
+    sh: Arc<Shared>,
+    leave: CancellationToken,
+) -> ParticipantRow {
     let mut row = ParticipantRow {
         participant: plan.id,
         conference: plan.conference,
@@ -125,17 +131,17 @@ pub async fn run(plan: ScheduledParticipant, sh: Arc<Shared>) -> ParticipantRow 
     let id = plan.id;
     let client = match launch(&plan, &sh, &mut row).await {
         Ok(c) => c,
-        Err((Failure(reason), phase)) => {
+        Err(Failure(reason)) => {
             row.reason = reason;
             sh.recorder.event(id, Event::Failed, &row.reason).await;
-            sh.tally.set(phase, Phase::Failed);
+            sh.tally.set(id, Phase::Failed);
             sh.recorder.participant(row.clone()).await;
             return row;
         }
     };
 
     // Join, media, call.
-    let outcome = call::in_call(&plan, &sh, &client, &mut row).await;
+    let outcome = call::in_call(&plan, &sh, &client, &mut row, &leave).await;
     let completed = outcome.is_ok();
     if let Err(Failure(reason)) = &outcome {
         tracing::info!(participant = %id, %reason, "participant failed");
@@ -143,46 +149,37 @@ pub async fn run(plan: ScheduledParticipant, sh: Arc<Shared>) -> ParticipantRow 
         sh.recorder.event(id, Event::Failed, reason).await;
         save_artifacts(&client, &sh, id).await;
     }
-    let was = if row.media_ms.is_some() || row.join_ms.is_some() {
-        Phase::InCall
-    } else {
-        Phase::Joining
-    };
     let next = if completed {
         Phase::Leaving
     } else {
         Phase::Failed
     };
-    sh.tally.set(was, next);
-    end_session(&plan, &sh, client, completed).await;
+    sh.tally.set(id, next);
+    end_session(&plan, &sh, client, completed && !leave.is_cancelled()).await;
     if completed {
         row.outcome = Outcome::Completed;
-        sh.tally.set(Phase::Leaving, Phase::Done);
+        sh.tally.set(id, Phase::Done);
     }
     row.bridge = sh.bridges.bridge_of(&row.remote_address);
     sh.recorder.participant(row.clone()).await;
     row
 }
 
-/// Wait for the join time, then create the browser session. On failure, the phase it failed in.
+/// Wait for the join time, then create the browser session.
 async fn launch(
     plan: &ScheduledParticipant,
     sh: &Shared,
     row: &mut ParticipantRow,
-) -> Result<Client, (Failure, Phase)> {
+) -> Result<Client, Failure> {
     let at = sh.start + plan.join_offset;
     tokio::select! {
         _ = tokio::time::sleep_until(at.into()) => {}
-        _ = sh.cancel.cancelled() => {
-            return Err((Failure("interrupted before joining".into()), Phase::Scheduled));
-        }
+        _ = sh.cancel.cancelled() => return fail("interrupted before joining"),
     }
-    sh.tally.set(Phase::Scheduled, Phase::Joining);
+    sh.tally.set(plan.id, Phase::Joining);
     sh.recorder.event(plan.id, Event::Launching, "").await;
     let t0 = Instant::now();
-    let client = create_session(plan, sh)
-        .await
-        .map_err(|f| (f, Phase::Joining))?;
+    let client = create_session(plan, sh).await?;
     row.session_ms = Some(t0.elapsed().as_millis() as u64);
     let session_id = client.session_id().await.ok().flatten().unwrap_or_default();
     sh.sessions.add(plan.id, &session_id);
@@ -199,12 +196,13 @@ async fn launch(
     Ok(client)
 }
 
-/// Orderly hang-up: leave the room, blank page, wait for everyone (after a completed call), close.
-async fn end_session(plan: &ScheduledParticipant, sh: &Shared, client: Client, completed: bool) {
+/// Orderly hang-up: leave the room, blank page, wait for everyone (when `barrier`: after a completed
+/// call that ended on time), close.
+async fn end_session(plan: &ScheduledParticipant, sh: &Shared, client: Client, barrier: bool) {
     hang_up(&client, sh, plan.id).await;
     sh.board.left(plan);
     sh.in_room.send_modify(|n| *n = n.saturating_sub(1));
-    if completed {
+    if barrier {
         let mut rx = sh.in_room.subscribe();
         let _ = tokio::time::timeout(sh.timeouts.hangup.get(), rx.wait_for(|n| *n == 0)).await;
     }

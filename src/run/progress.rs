@@ -14,17 +14,17 @@ fn mmss(d: Duration) -> String {
     format!("{:02}:{:02}", s / 60, s % 60)
 }
 
-/// Draw progress until `stop` fires: a bar on a terminal, a line every 10 s otherwise.
+/// Draw progress until `stop` fires: a bar on a terminal, a line every 10 s otherwise. `length` is the
+/// planned run length, when known (a growing load has none).
 pub async fn show(
     tally: Arc<Tally>,
-    total: usize,
-    length: Duration,
+    length: Option<Duration>,
     start: Instant,
     stop: CancellationToken,
 ) {
     let tty = std::io::stderr().is_terminal();
     let bar = if tty {
-        let b = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+        let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         b.set_style(
             ProgressStyle::with_template("{spinner} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -36,12 +36,10 @@ pub async fn show(
     let mut last_line = Instant::now() - Duration::from_secs(10);
     loop {
         let elapsed = start.elapsed();
-        let msg = format!(
-            "{} · elapsed {} · remaining {}",
-            tally.line(),
-            mmss(elapsed),
-            mmss(length.saturating_sub(elapsed))
-        );
+        let remaining = length
+            .map(|l| format!(" · remaining {}", mmss(l.saturating_sub(elapsed))))
+            .unwrap_or_default();
+        let msg = format!("{} · elapsed {}{remaining}", tally.line(), mmss(elapsed));
         match &bar {
             Some(b) => {
                 b.set_position((tally.get(Phase::Done) + tally.get(Phase::Failed)) as u64);
