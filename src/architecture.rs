@@ -20,6 +20,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["participant", "metrics"],
     &["report", "plan", "provision", "deploy", "sandbox"],
     &["run"],
+    &["limit"],
     &["cli"],
 ];
 

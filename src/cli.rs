@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::deploy::DeployArgs;
+use crate::limit::LimitArgs;
 use crate::plan::PlanArgs;
 use crate::provision::{DestroyArgs, GridArgs, ProvisionArgs};
 use crate::report::ReportArgs;
@@ -24,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario: browser participants across conferences, results into a directory.
     Run(RunArgs),
+    /// Grow the load in steps until a step fails its thresholds: where the deployment breaks, and why.
+    Limit(LimitArgs),
     /// Check a scenario and print the schedule; starts nothing.
     Validate(ValidateArgs),
     /// Write summary.json, report.md and charts/*.png into a results directory.
@@ -62,6 +65,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
 pub async fn exec(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run(a) => crate::run::exec(a).await,
+        Command::Limit(a) => crate::limit::exec(a).await,
         Command::Validate(a) => crate::run::validate::exec(a),
         Command::Report(a) => crate::report::exec(a),
         Command::Plan(a) => crate::plan::exec(a),

@@ -104,6 +104,11 @@ impl Tally {
             .count()
     }
 
+    /// A participant's phase, when it is scheduled.
+    pub fn phase(&self, id: ParticipantId) -> Option<Phase> {
+        self.roster.lock().ok()?.get(&id).map(|s| s.phase)
+    }
+
     /// Participants in a phase.
     pub fn get(&self, p: Phase) -> usize {
         self.counts[p as usize].load(Ordering::Relaxed)

@@ -6,13 +6,14 @@
 //! the run is spread evenly over the ramp, interleaving conferences. Everyone stays `duration`.
 
 use std::fmt;
+use std::ops::Range;
 use std::time::Duration;
 
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::Load;
+use crate::scenario::{Grow, Load};
 
 /// What a participant sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -129,9 +130,12 @@ pub struct ScheduledParticipant {
     /// When it joins, from the start of the run.
     #[serde(serialize_with = "ser_ms")]
     pub join_offset: Duration,
-    /// When it hangs up, from the start of the run.
+    /// When it hangs up, from the start of the run (`Duration::MAX` in a growing run: it leaves when
+    /// asked).
     #[serde(serialize_with = "ser_ms")]
     pub leave_offset: Duration,
+    /// The step of a growing run (`loadtest limit`) it joined in.
+    pub step: Option<u32>,
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -141,36 +145,87 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 /// Expand the load shape into the schedule, sorted by join time (ties by conference). The shape is
 /// validated (at most [`crate::scenario::MAX_PARTICIPANTS`]), so the counts fit.
 pub fn expand(load: &Load) -> Vec<ScheduledParticipant> {
-    let confs = load.conferences;
-    let per = load.participants_per_conference;
-    let total = usize::try_from(load.participants_total()).unwrap_or(usize::MAX);
-    let video = load.video_sender_count();
-    let audio = load.audio_sender_count();
-    let mut plans = Vec::with_capacity(total);
-    for i in 0..per {
-        for c in 0..confs {
-            let k = i as usize * confs as usize + c as usize;
-            let join = match (load.join_delay, load.ramp) {
-                (Some(d), _) => d.get().checked_mul(i).unwrap_or(Duration::MAX),
-                (None, Some(r)) if total > 1 => r.get().mul_f64(k as f64 / (total - 1) as f64),
-                _ => Duration::ZERO,
-            };
-            plans.push(ScheduledParticipant {
-                id: ParticipantId {
+    let block = Block {
+        conferences: 0..load.conferences,
+        indices: 0..load.participants_per_conference,
+        at: Duration::ZERO,
+        stay: Some(load.duration.get()),
+        step: None,
+    };
+    block.expand(load)
+}
+
+/// The participants one step of a growing run adds, joining from `at` (since the run's start) and
+/// staying until asked to leave: `count` new conferences from index `fresh` (`grow = conferences`), or
+/// `count` new participants from index `fresh` in each of `[load] conferences`. Roles and pacing are
+/// the fixed schedule's (`join_delay` per index within the step, or `ramp` over the step's joins).
+pub fn grow(
+    load: &Load,
+    g: Grow,
+    fresh: u32,
+    count: u32,
+    step: u32,
+    at: Duration,
+) -> Vec<ScheduledParticipant> {
+    let end = fresh.saturating_add(count);
+    let (conferences, indices) = match g {
+        Grow::Conferences => (fresh..end, 0..load.participants_per_conference),
+        Grow::ParticipantsPerConference => (0..load.conferences, fresh..end),
+    };
+    let block = Block {
+        conferences,
+        indices,
+        at,
+        stay: None,
+        step: Some(step),
+    };
+    block.expand(load)
+}
+
+/// A rectangle of participants: these conferences × these indices.
+struct Block {
+    conferences: Range<u32>,
+    indices: Range<u32>,
+    at: Duration,
+    /// How long each stays; `None`: until asked to leave.
+    stay: Option<Duration>,
+    step: Option<u32>,
+}
+
+impl Block {
+    fn expand(&self, load: &Load) -> Vec<ScheduledParticipant> {
+        let confs = self.conferences.len();
+        let total = confs * self.indices.len();
+        let video = load.video_sender_count();
+        let audio = load.audio_sender_count();
+        let mut plans = Vec::with_capacity(total);
+        for (ii, i) in self.indices.clone().enumerate() {
+            for (ci, c) in self.conferences.clone().enumerate() {
+                let k = ii * confs + ci;
+                let pace = match (load.join_delay, load.ramp) {
+                    (Some(d), _) => d.get().checked_mul(ii as u32).unwrap_or(Duration::MAX),
+                    (None, Some(r)) if total > 1 => r.get().mul_f64(k as f64 / (total - 1) as f64),
+                    _ => Duration::ZERO,
+                };
+                let join = self.at.saturating_add(pace);
+                plans.push(ScheduledParticipant {
+                    id: ParticipantId {
+                        conference: c,
+                        index: i,
+                    },
+                    order: k,
                     conference: c,
+                    room: format!("{}{c}", load.room_prefix),
                     index: i,
-                },
-                order: k,
-                conference: c,
-                room: format!("{}{c}", load.room_prefix),
-                index: i,
-                role: Role::new(i < video, i < audio),
-                join_offset: join,
-                leave_offset: join.saturating_add(load.duration.get()),
-            });
+                    role: Role::new(i < video, i < audio),
+                    join_offset: join,
+                    leave_offset: self.stay.map_or(Duration::MAX, |d| join.saturating_add(d)),
+                    step: self.step,
+                });
+            }
         }
+        plans
     }
-    plans
 }
 
 /// Total run length: the last participant's leave time.
@@ -302,6 +357,34 @@ mod tests {
         assert_eq!("c1p2".parse::<ParticipantId>(), Ok(c1[2].id));
         assert!("x1p2".parse::<ParticipantId>().is_err());
         assert_eq!(run_length(&p), Duration::from_secs(62));
+    }
+
+    #[test]
+    fn growing_steps_add_fresh_conferences_or_participants() {
+        let l = load(3, 2, 1, 2, Some(1000), None);
+        let s = grow(&l, Grow::Conferences, 3, 2, 1, Duration::from_secs(60));
+        let ids: Vec<String> = s.iter().map(|p| p.id.to_string()).collect();
+        assert_eq!(ids, ["c3p0", "c4p0", "c3p1", "c4p1"]);
+        assert_eq!(s[0].join_offset, Duration::from_secs(60));
+        assert_eq!(
+            s[2].join_offset,
+            Duration::from_secs(61),
+            "join_delay within the step"
+        );
+        assert_eq!(s[1].room, "r4");
+        assert!(
+            s.iter()
+                .all(|p| p.step == Some(1) && p.leave_offset == Duration::MAX)
+        );
+        assert_eq!(
+            s[2].role,
+            Role::Audio,
+            "roles as in the fixed schedule: index 1 sends audio only"
+        );
+        let s = grow(&l, Grow::ParticipantsPerConference, 2, 1, 2, Duration::ZERO);
+        let ids: Vec<String> = s.iter().map(|p| p.id.to_string()).collect();
+        assert_eq!(ids, ["c0p2", "c1p2", "c2p2"]);
+        assert!(s.iter().all(|p| p.role == Role::Receiver));
     }
 
     #[test]

@@ -78,6 +78,7 @@ fn plan(id: &str, role: Role) -> ScheduledParticipant {
         role,
         join_offset: Duration::ZERO,
         leave_offset: Duration::ZERO,
+        step: None,
     }
 }
 

@@ -126,6 +126,7 @@ pub async fn run(
         room: plan.room.clone(),
         role: plan.role.to_string(),
         outcome: Outcome::Failed,
+        step: plan.step,
         ..Default::default()
     };
     let id = plan.id;

@@ -10,6 +10,7 @@
 pub mod labels;
 pub mod names;
 pub mod read;
+pub mod steps;
 mod writer;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use names::{Event, SourceName};
 pub use read::{ReadError, read_csv, read_run, read_scenario, rows};
+pub use steps::{LimitInfo, StepBridgeRow, StepRow, StepVerdict, Stop};
 pub use writer::{Recorder, ResultsDir, header_of};
 
 use crate::schedule::ParticipantId;
@@ -69,6 +71,9 @@ pub struct ParticipantRow {
     /// The bridge that address belongs to (a `[[metrics.jvb]]` or `[[metrics.process]]` name), else
     /// the address's IP.
     pub bridge: String,
+    /// The step of a growing run (`loadtest limit`) it joined in; empty in a fixed run.
+    #[serde(default)]
+    pub step: Option<u32>,
 }
 
 /// `client_stats.csv`: one row per participant, RTP stream and sample.

@@ -189,6 +189,10 @@ pub enum Event {
     TaskFailed,
     /// The run ended (detail: outcome and reason).
     Ended,
+    /// A step of a growing run started, or shrank the load (detail: the load).
+    Step,
+    /// A limit search ended (detail: its verdict).
+    LimitEnded,
     /// A metrics source missed a sample.
     MetricsGap,
     /// A metrics source answered in part.
@@ -225,6 +229,8 @@ impl Event {
             Event::TeardownTimeout => "teardown_timeout",
             Event::TaskFailed => "task_failed",
             Event::Ended => "ended",
+            Event::Step => "step",
+            Event::LimitEnded => "limit_ended",
             Event::MetricsGap => "metrics_gap",
             Event::MetricsWarning => "metrics_warning",
             Event::Other => "other",

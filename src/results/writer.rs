@@ -8,6 +8,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::steps::{STEP_BRIDGES_CSV, STEPS_CSV, StepBridgeRow, StepRow};
 use super::{ClientStatRow, Event, EventRow, ParticipantRow, RunInfo, ServerMetricRow, now};
 
 /// A results directory being written.
@@ -59,9 +60,27 @@ impl ResultsDir {
         let mut stats = csv_writer::<ClientStatRow>(&self.path.join("client_stats.csv"))?;
         let mut metrics = csv_writer::<ServerMetricRow>(&self.path.join("server_metrics.csv"))?;
         let (tx, mut rx) = mpsc::channel::<Record>(4096);
+        let dir = self.path.clone();
+        // Written by growing runs only: created with their first row.
+        let mut steps: Option<(csv::Writer<File>, csv::Writer<File>)> = None;
         let handle = tokio::task::spawn_blocking(move || {
             while let Some(rec) = rx.blocking_recv() {
                 match rec {
+                    Record::Step(row, bridges) => {
+                        if steps.is_none() {
+                            steps = Some((
+                                csv_writer::<StepRow>(&dir.join(STEPS_CSV))?,
+                                csv_writer::<StepBridgeRow>(&dir.join(STEP_BRIDGES_CSV))?,
+                            ));
+                        }
+                        if let Some((s, b)) = steps.as_mut() {
+                            write_row(s, &row)?;
+                            for r in &bridges {
+                                b.serialize(r).map_err(io::Error::other)?;
+                            }
+                            b.flush()?;
+                        }
+                    }
                     Record::Participant(r) => write_row(&mut participants, &r)?,
                     Record::Event(r) => write_row(&mut events, &r)?,
                     Record::Stats(rows) => {
@@ -114,6 +133,7 @@ fn write_row<T: Serialize>(w: &mut csv::Writer<File>, row: &T) -> io::Result<()>
 }
 
 enum Record {
+    Step(StepRow, Vec<StepBridgeRow>),
     Participant(ParticipantRow),
     Event(EventRow),
     Stats(Vec<ClientStatRow>),
@@ -160,6 +180,11 @@ impl Recorder {
         if !rows.is_empty() {
             let _ = self.tx.send(Record::Stats(rows)).await;
         }
+    }
+
+    /// Append one evaluated window of a growing run, with its bridges.
+    pub async fn step(&self, row: StepRow, bridges: Vec<StepBridgeRow>) {
+        let _ = self.tx.send(Record::Step(row, bridges)).await;
     }
 
     /// Append server or generator metric rows.

@@ -9,6 +9,7 @@
 mod compat;
 mod duration;
 mod error;
+mod limit;
 mod overrides;
 mod schema;
 mod sources;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 pub use compat::RENAMED;
 pub use duration::Dur;
 pub use error::{Origin, ScenarioError};
+pub use limit::{Grow, Increment, Limit};
 pub use overrides::Override;
 pub use schema::*;
 pub use sources::*;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::Dur;
+use super::limit::Limit;
 use super::sources::Metrics;
 
 /// A parsed, defaulted and validated scenario.
@@ -44,6 +45,9 @@ pub struct Scenario {
     /// When a run measured the load generators rather than the server.
     #[serde(default)]
     pub guard: Guard,
+    /// How `loadtest limit` grows the load (ignored by `loadtest run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Limit>,
 }
 
 /// The conference server under test.

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::Invalid;
-use super::{Scenario, TargetKind};
+use super::{Grow, Increment, Scenario, TargetKind};
 use crate::media::{AudioSource, VideoSource};
 
 /// The most participants one run may hold (conferences × participants per conference). One controller
@@ -18,7 +18,62 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
     target(s)?;
     browsers_and_media(s, file)?;
     metrics(s)?;
-    judgement(s)
+    judgement(s)?;
+    limit(s)
+}
+
+/// `[limit]`: a search that can grow and holds long enough to be judged.
+fn limit(s: &Scenario) -> Result<(), Invalid> {
+    let Some(l) = &s.limit else {
+        return Ok(());
+    };
+    if l.start == 0 {
+        return Err(Invalid::new("limit.start", "must be at least 1"));
+    }
+    if l.max < l.start {
+        return Err(Invalid::new(
+            "limit.max",
+            format!(
+                "{} is below limit.start {} (expected max >= start)",
+                l.max, l.start
+            ),
+        ));
+    }
+    match l.step {
+        Increment::Add(0) => return Err(Invalid::new("limit.step", "must add at least 1")),
+        Increment::Factor(f) if !(f > 1.0 && f.is_finite()) => {
+            return Err(Invalid::new(
+                "limit.step",
+                format!("factor {f} does not grow (expected e.g. \"x1.5\")"),
+            ));
+        }
+        _ => {}
+    }
+    let per = u64::from(match l.grow {
+        Grow::Conferences => s.load.participants_per_conference,
+        Grow::ParticipantsPerConference => s.load.conferences,
+    });
+    if u64::from(l.max) * per > MAX_PARTICIPANTS {
+        return Err(Invalid::new(
+            "limit.max",
+            format!(
+                "{} × {per} participants is more than one run holds (expected at most {MAX_PARTICIPANTS})",
+                l.max
+            ),
+        ));
+    }
+    let samples = s.stats.interval.get() * 2;
+    if l.hold.get() < samples {
+        return Err(Invalid::new(
+            "limit.hold",
+            format!(
+                "{} holds fewer than two stats samples (expected at least {}, twice stats.interval)",
+                l.hold,
+                humantime::format_duration(samples)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `[load]`: the shape is possible and fits one run.

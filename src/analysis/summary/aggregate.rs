@@ -106,6 +106,18 @@ pub struct Aggregator {
     in_call: Vec<(DateTime<Utc>, i32)>,
     media: BTreeSet<String>,
     gone: BTreeSet<String>,
+    /// Per participant, what the timeline says (for participants without a final row yet).
+    timeline: BTreeMap<String, Timeline>,
+    /// Bridge figures from the window only (a step of a growing run), not the whole run.
+    server_in_window: bool,
+}
+
+/// One participant as the timeline tells it.
+#[derive(Default)]
+struct Timeline {
+    navigate: Option<DateTime<Utc>>,
+    joined: Option<DateTime<Utc>>,
+    failed: bool,
 }
 
 impl Aggregator {
@@ -137,7 +149,15 @@ impl Aggregator {
             in_call: Vec::new(),
             media: BTreeSet::new(),
             gone: BTreeSet::new(),
+            timeline: BTreeMap::new(),
+            server_in_window: false,
         }
+    }
+
+    /// Take bridge figures from the window only (one step of a growing run).
+    pub fn server_in_window(mut self) -> Aggregator {
+        self.server_in_window = true;
+        self
     }
 
     fn secs(&self, t: DateTime<Utc>) -> f64 {
@@ -164,6 +184,14 @@ impl Aggregator {
     pub fn event(&mut self, r: EventRow) {
         let Some(t) = parse_ts(&r.ts) else { return };
         self.seen(t);
+        if matches!(r.event, Event::Navigate | Event::Joined | Event::Failed) {
+            let p = self.timeline.entry(r.participant.clone()).or_default();
+            match r.event {
+                Event::Navigate => p.navigate = Some(t),
+                Event::Joined => p.joined = Some(t),
+                _ => p.failed = true,
+            }
+        }
         if r.event == Event::Media && self.media.insert(r.participant.clone()) {
             self.in_call.push((t, 1));
         } else if r.event.ends_call()
@@ -236,6 +264,9 @@ impl Aggregator {
                 }
             }
         } else if let Some((bridge, kind, v)) = bridge_metric(r) {
+            if self.server_in_window && !self.inside(&r.ts) {
+                return;
+            }
             let e = self.server.entry((bridge, kind)).or_default();
             if range { &mut e.1 } else { &mut e.0 }.push((x, v));
         }
@@ -426,6 +457,22 @@ impl Aggregator {
                 c
             })
             .collect();
+        // Participants still in the call (no final row yet): the timeline says whether they joined
+        // with media and how long joining took.
+        let recorded: BTreeSet<String> = self
+            .participants
+            .iter()
+            .map(|p| p.participant.to_string())
+            .collect();
+        for (id, t) in &self.timeline {
+            if recorded.contains(id) || t.failed || !self.media.contains(id) {
+                continue;
+            }
+            joined += 1;
+            if let (Some(n), Some(j)) = (t.navigate, t.joined) {
+                joins.push((j - n).num_milliseconds() as f32);
+            }
+        }
         let scheduled = self.info.scheduled.max(self.participants.len());
         let participants = Participants {
             scheduled,

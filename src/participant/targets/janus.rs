@@ -114,6 +114,7 @@ mod tests {
             role: Role::Video,
             join_offset: Duration::ZERO,
             leave_offset: Duration::ZERO,
+            step: None,
         };
         let u = participant_url(
             &Url::parse("http://127.0.0.1:9/").unwrap(),

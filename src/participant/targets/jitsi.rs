@@ -180,6 +180,7 @@ mod tests {
             role,
             join_offset: Duration::ZERO,
             leave_offset: Duration::from_secs(1),
+            step: None,
         }
     }
 
