@@ -4,6 +4,7 @@
 
 pub mod attribution;
 pub mod guard;
+pub mod limit;
 pub mod step;
 pub mod summary;
 pub mod thresholds;

@@ -345,6 +345,8 @@ impl Executor<'_> {
         } else {
             (StepVerdict::Holds, String::new())
         };
+        let r2 = |v: Option<f64>| v.map(|x| (x * 100.0).round() / 100.0);
+        let r4 = |v: Option<f64>| v.map(|x| (x * 10_000.0).round() / 10_000.0);
         StepRow {
             step: self.step,
             window,
@@ -354,15 +356,15 @@ impl Executor<'_> {
             participants: conferences * per,
             window_from: w.from.clone(),
             window_to: w.to.clone(),
-            join_ratio: s.participants.join_ratio,
-            join_ms_p95: s.participants.join_ms_p95,
-            recv_fps_p50: s.client.recv_fps_p50,
-            recv_fps_p5: s.client.recv_fps_p5,
-            loss_p95: s.client.loss_p95,
-            rtt_ms_p95: s.client.rtt_ms_p95,
-            generator_cpu_ratio: s.table.generator_cpu_ratio,
-            bridge_cpu_cores: busiest.and_then(|b| b.max_cpu_cores),
-            bridge_tx_mbytes_per_s: busiest.and_then(|b| b.max_tx_mbytes_per_s),
+            join_ratio: r4(s.participants.join_ratio),
+            join_ms_p95: r2(s.participants.join_ms_p95),
+            recv_fps_p50: r2(s.client.recv_fps_p50),
+            recv_fps_p5: r2(s.client.recv_fps_p5),
+            loss_p95: r4(s.client.loss_p95),
+            rtt_ms_p95: r2(s.client.rtt_ms_p95),
+            generator_cpu_ratio: r4(s.table.generator_cpu_ratio),
+            bridge_cpu_cores: r4(busiest.and_then(|b| b.max_cpu_cores)),
+            bridge_tx_mbytes_per_s: r4(busiest.and_then(|b| b.max_tx_mbytes_per_s)),
             verdict,
             reason,
         }

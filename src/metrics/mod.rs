@@ -172,7 +172,7 @@ pub async fn collect(
                     1.0
                 }
                 Err(e) => {
-                    tracing::warn!(source = %name, error = %e, "metrics gap");
+                    tracing::debug!(source = %name, error = %e, "metrics gap");
                     tally.gap();
                     recorder
                         .event(METRICS, Event::MetricsGap, format!("{name}: {e}"))

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::thresholds::{self, Check, Status};
 use crate::analysis::{Summary, summarize};
 use crate::error::{EXIT_FAILED, EXIT_OK, UsageError};
-use crate::results::{self, ReadError};
+use crate::results::{self, ReadError, Stop};
 use crate::scenario::Thresholds;
 use baseline::Comparison;
 use charts::ChartRef;
@@ -127,13 +127,23 @@ pub struct Report {
     pub charts: Vec<ChartRef>,
 }
 
-/// Decide the verdict and its reasons.
+/// Decide the verdict and its reasons. A limit search is judged by its answer: `pass` when it found
+/// the limit or the maximum held, `invalid` when the generators saturated, `fail` otherwise (its steps
+/// carry the thresholds).
 pub fn judge(
     s: &Summary,
     checks: &[Check],
     comparison: Option<&Comparison>,
     thresholds: &Thresholds,
 ) -> (Verdict, Vec<String>) {
+    if let Some(l) = &s.limit {
+        let verdict = match l.info.stopped {
+            Stop::LimitFound | Stop::MaximumHeld => Verdict::Pass,
+            Stop::GeneratorBound => Verdict::Invalid,
+            Stop::GridExhausted | Stop::Interrupted => Verdict::Fail,
+        };
+        return (verdict, vec![l.info.verdict.clone()]);
+    }
     let mut reasons = Vec::new();
     if !s.invalid_reasons.is_empty() {
         reasons.extend(
@@ -284,7 +294,7 @@ pub fn write(dir: &Path, opts: &Options) -> Result<Report, ReportError> {
         None => None,
     };
     let (verdict, reasons) = judge(&summary, &checks, comparison.as_ref(), &thresholds);
-    let charts = charts::write(&timelines, dir)?;
+    let charts = charts::write(&timelines, summary.limit.as_ref(), dir)?;
     let report = Report {
         format_version: results::FORMAT_VERSION,
         verdict,

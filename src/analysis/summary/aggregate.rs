@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::{
     Bridge, Client, Conference, Failure, Participants, Series, Summary, Table, Tested, Timelines,
 };
+use crate::analysis::attribution::Bridges;
 use crate::analysis::window::Window;
 use crate::results::names::{SourceName, metric};
 use crate::results::{
@@ -110,6 +111,8 @@ pub struct Aggregator {
     timeline: BTreeMap<String, Timeline>,
     /// Bridge figures from the window only (a step of a growing run), not the whole run.
     server_in_window: bool,
+    /// Each participant's media server address, from its stats.
+    remote: BTreeMap<ParticipantId, String>,
 }
 
 /// One participant as the timeline tells it.
@@ -151,6 +154,7 @@ impl Aggregator {
             gone: BTreeSet::new(),
             timeline: BTreeMap::new(),
             server_in_window: false,
+            remote: BTreeMap::new(),
         }
     }
 
@@ -206,6 +210,9 @@ impl Aggregator {
     pub fn stat(&mut self, r: &ClientStatRow) {
         let Some(t) = parse_ts(&r.ts) else { return };
         self.seen(t);
+        if !r.remote_address.is_empty() && !self.remote.contains_key(&r.participant) {
+            self.remote.insert(r.participant, r.remote_address.clone());
+        }
         let inside = self.inside(&r.ts);
         if r.sent() && r.video() && inside {
             self.send_fps.extend(r.fps.map(|f| f as f32));
@@ -297,6 +304,7 @@ impl Aggregator {
             bridges,
             conferences,
             failures,
+            limit: None,
         };
         (summary, tl)
     }
@@ -346,6 +354,15 @@ impl Aggregator {
         }
         for p in &self.participants {
             if let Some(b) = bridges.get_mut(&p.bridge) {
+                b.participants += 1;
+            }
+        }
+        // Participants still in the call: attributed by the remote address their stats report.
+        let attribution = Bridges::of(&self.scenario);
+        for (id, addr) in &self.remote {
+            if !self.conference_of.contains_key(id)
+                && let Some(b) = bridges.get_mut(&attribution.bridge_of(addr))
+            {
                 b.participants += 1;
             }
         }

@@ -221,6 +221,9 @@ pub struct Summary {
     pub conferences: Vec<Conference>,
     /// Failed participants.
     pub failures: Vec<Failure>,
+    /// The limit search, when the run was one (`loadtest limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<super::limit::LimitSummary>,
 }
 
 /// A chart series: (seconds since the run started, value).
@@ -270,6 +273,7 @@ pub fn summarize(dir: &Path) -> Result<(Summary, Timelines), ReadError> {
         agg.metric(&r)
     })?;
     let (mut summary, tl) = agg.finish();
+    summary.limit = super::limit::read(dir)?;
     for f in &mut summary.failures {
         let png = format!("artifacts/{}.png", f.participant);
         let log = format!("artifacts/{}.console.log", f.participant);
