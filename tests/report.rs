@@ -102,7 +102,9 @@ fn fixture() -> (tempfile::TempDir, PathBuf) {
     std::fs::write(dir.join("run.json"), serde_json::to_vec(&run).unwrap()).unwrap();
     std::fs::write(
         dir.join("scenario.toml"),
-        "name = \"fixture\"\ndescription = \"FIXTURE | hand-computed\"\n[load]\nconferences = 2\nparticipants = 2\nsenders = 2\n\
+        "name = \"fixture\"\ndescription = \"FIXTURE | hand-computed\"\n\
+         [target]\nkind = \"jitsi\"\nurl = \"https://meet.example.test/\"\n\
+         [load]\nconferences = 2\nparticipants = 2\nsenders = 2\nduration = \"50s\"\n\
          [stats]\ninterval = \"10s\"\n[thresholds]\nmin_recv_fps_p50 = 10\nmin_recv_fps_p5 = 12\nmax_loss_p95 = 0.05\n\
          max_generator_cpu = 0.9\nmax_join_time_p95 = \"5s\"\n",
     )

@@ -149,8 +149,8 @@ fn inputs(args: &PlanArgs) -> Result<Inputs, UsageError> {
     }
     let mut notes = Vec::new();
     for dir in args.run_dirs.iter().chain(&args.run) {
-        let (o, note) = runs::observation(dir).map_err(|e| usage(&e))?;
-        obs.push(o);
+        let (o, note) = runs::observations(dir).map_err(|e| usage(&e))?;
+        obs.extend(o);
         notes.extend(note);
     }
     let mut calibrations = Vec::new();

@@ -8,7 +8,7 @@ use super::model::{Load, Slice};
 use super::observations::{GeneratorSample, Observation};
 use crate::analysis::{Summary, summarize as summarize_run};
 use crate::results::names::{SourceName, metric};
-use crate::results::{self, ServerMetricRow};
+use crate::results::{self, ServerMetricRow, StepVerdict};
 use crate::scenario::Scenario;
 use crate::stats;
 
@@ -88,32 +88,25 @@ fn summarize(dir: &Path) -> Result<(Summary, Scenario, String), RunError> {
     Ok((s, scenario, preset_of(&info.fidelity.video)))
 }
 
-/// The busiest bridge of a run as an observation, and a note when the saturation guard marked the run
-/// invalid: the load generators could not deliver the planned load, so the server saw less than the
-/// shape says and its CPU is a lower bound on that shape's demand (the observation is censored).
-pub fn observation(dir: &Path) -> Result<(Observation, Option<String>), RunError> {
+/// The observations of a run: its busiest bridge, or for a limit search one per step window (a step
+/// that failed its service levels is censored: the load it carried demanded at least that CPU). The
+/// note says when the saturation guard marked the run invalid: the load generators could not deliver
+/// the planned load, so its CPU is a lower bound on that shape's demand (censored as well).
+pub fn observations(dir: &Path) -> Result<(Vec<Observation>, Option<String>), RunError> {
+    let (s, scenario, _) = summarize(dir)?;
+    match &s.limit {
+        Some(l) => steps(dir, &scenario, l),
+        None => observation(dir, &s, &scenario).map(|(o, n)| (vec![o], n)),
+    }
+}
+
+/// A bridge's CPU limit from a run's metrics: the pod limit, or this machine's cores for a local
+/// media server.
+fn cpu_limit(dir: &Path) -> Result<f64, RunError> {
     let err = |detail: String| RunError {
         dir: dir.display().to_string(),
         detail,
     };
-    let (s, scenario, _) = summarize(dir)?;
-    let note = (!s.invalid_reasons.is_empty()).then(|| {
-        format!(
-            "{}: the load generators were the bottleneck ({}); its bridge CPU is used as a lower bound",
-            dir.display(),
-            s.invalid_reasons.join("; ")
-        )
-    });
-    let load = &scenario.load;
-    let conferences = u64::from(load.conferences);
-    let size = load.participants_per_conference;
-    let cpu = s.table.jvb_max_cpu_cores.ok_or_else(|| {
-        err(
-            "server_metrics.csv: expected bridge CPU (jvb_cpu_cores or process_cpu_cores rows); \
-             add [[metrics.process]] for a local media server or Prometheus for JVBs"
-                .into(),
-        )
-    })?;
     let x = extra(dir).map_err(|e| err(e.to_string()))?;
     let limit = if let Some(m) = stats::median(&x.jvb_limit) {
         m
@@ -128,31 +121,115 @@ pub fn observation(dir: &Path) -> Result<(Observation, Option<String>), RunError
                 .into(),
         ));
     }
+    Ok(limit)
+}
+
+/// The slices on the busiest of `bridges` bridges, for `conferences` conferences of `size`.
+fn busiest_load(scenario: &Scenario, conferences: u64, size: u32, bridges: u64) -> Load {
+    let load = &scenario.load;
+    let on_busiest = conferences.div_ceil(bridges.max(1)).max(1) as usize;
+    let slice = Slice {
+        size,
+        local: size,
+        senders: load.video_sender_count().min(size),
+        audio_senders: load.audio_sender_count().min(size),
+        last_n: last_n(scenario),
+    };
+    Load::of(&vec![slice; on_busiest])
+}
+
+fn run_name(dir: &Path) -> String {
+    dir.file_name()
+        .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into())
+}
+
+/// One observation per step of a limit search (the window that decided it).
+fn steps(
+    dir: &Path,
+    scenario: &Scenario,
+    l: &crate::analysis::limit::LimitSummary,
+) -> Result<(Vec<Observation>, Option<String>), RunError> {
+    let limit = cpu_limit(dir)?;
+    let mut out = Vec::new();
+    for r in l.deciding() {
+        let (Some(cpu), true) = (r.bridge_cpu_cores, r.verdict != StepVerdict::GeneratorBound)
+        else {
+            continue;
+        };
+        let bridges = l
+            .bridges
+            .iter()
+            .filter(|b| b.step == r.step && b.window == r.window && b.max_cpu_cores.is_some())
+            .count() as u64;
+        let failed = r.verdict == StepVerdict::Fails;
+        out.push(Observation {
+            id: format!("{} step {}", run_name(dir), r.step),
+            source: dir.display().to_string(),
+            load: busiest_load(
+                scenario,
+                u64::from(r.conferences),
+                r.participants_per_conference,
+                bridges,
+            ),
+            participants_per_conference: r.participants_per_conference,
+            cpu_cores: cpu,
+            cpu_limit_cores: limit,
+            egress_bytes_per_second: r.bridge_tx_mbytes_per_s.map(|m| m * 1e6),
+            throttled_ratio: None,
+            stable: !failed,
+            censored: failed || Observation::is_saturated(cpu, limit, None, true),
+            generator: None,
+        });
+    }
+    if out.is_empty() {
+        return Err(RunError {
+            dir: dir.display().to_string(),
+            detail: "steps.csv: no step with bridge CPU that the generators did not bound".into(),
+        });
+    }
+    Ok((out, None))
+}
+
+/// The busiest bridge of a fixed run as an observation.
+fn observation(
+    dir: &Path,
+    s: &Summary,
+    scenario: &Scenario,
+) -> Result<(Observation, Option<String>), RunError> {
+    let err = |detail: String| RunError {
+        dir: dir.display().to_string(),
+        detail,
+    };
+    let note = (!s.invalid_reasons.is_empty()).then(|| {
+        format!(
+            "{}: the load generators were the bottleneck ({}); its bridge CPU is used as a lower bound",
+            dir.display(),
+            s.invalid_reasons.join("; ")
+        )
+    });
+    let load = &scenario.load;
+    let cpu = s.table.jvb_max_cpu_cores.ok_or_else(|| {
+        err(
+            "server_metrics.csv: expected bridge CPU (jvb_cpu_cores or process_cpu_cores rows); \
+             add [[metrics.process]] for a local media server or Prometheus for JVBs"
+                .into(),
+        )
+    })?;
+    let limit = cpu_limit(dir)?;
     let bridges = s
         .bridges
         .iter()
         .filter(|b| b.max_cpu_cores.is_some())
-        .count()
-        .max(1) as u64;
-    let on_busiest = conferences.div_ceil(bridges).max(1) as usize;
-    let slice = Slice {
-        size,
-        local: size,
-        senders: load.video_sender_count(),
-        audio_senders: load.audio_sender_count(),
-        last_n: last_n(&scenario),
-    };
+        .count() as u64;
+    let size = load.participants_per_conference;
     let throttled = s.table.jvb_cpu_throttled_ratio;
     let stable = s.participants.failed == 0 && s.participants.lost == 0;
     let valid = s.invalid_reasons.is_empty();
-    let name = dir
-        .file_name()
-        .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into());
     Ok((
         Observation {
-            id: name,
+            id: run_name(dir),
             source: dir.display().to_string(),
-            load: Load::of(&vec![slice; on_busiest]),
+            load: busiest_load(scenario, u64::from(load.conferences), size, bridges),
             participants_per_conference: size,
             cpu_cores: cpu,
             cpu_limit_cores: limit,

@@ -430,6 +430,9 @@ impl Aggregator {
                 };
                 (c, Vec::new())
             });
+            if !p.room.is_empty() {
+                c.room.clone_from(&p.room);
+            }
             *nodes.entry(p.node.clone()).or_default() += 1;
             if !p.bridge.is_empty() && !c.bridges.contains(&p.bridge) {
                 c.bridges.push(p.bridge.clone());
