@@ -8,6 +8,7 @@ pub mod deploy;
 pub mod error;
 pub mod media;
 pub mod metrics;
+pub mod network;
 pub mod participant;
 pub mod plan;
 pub mod provision;
