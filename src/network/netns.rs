@@ -107,6 +107,47 @@ pub fn browser_wrapper(ns: &str, browser: &Path, dir: &Path) -> Result<PathBuf> 
     Ok(path)
 }
 
+/// The capability a Grid node's stereotype carries to say which network its browsers sit behind;
+/// a session asks for it to be placed there. Once any node carries it, every session should ask for
+/// one (the Grid matches an extension capability only when the request names it), `"none"` for the
+/// unshaped nodes.
+pub const GRID_CAPABILITY: &str = "loadtest:network";
+
+/// A Selenium Grid 4 node `[[node.driver-configuration]]` (TOML) whose sessions carry
+/// [`GRID_CAPABILITY`] = `network`. With a `wrapper` (see [`browser_wrapper`]) its browsers start
+/// inside that namespace while the node and ChromeDriver stay in the root namespace, so WebDriver and
+/// Grid traffic is never shaped; the stereotype adds [`PIPE_ARG`].
+pub fn grid_driver_configuration(
+    network: &str,
+    browser: &Path,
+    wrapper: Option<&Path>,
+    chromedriver: &Path,
+    max_sessions: u32,
+) -> Result<String> {
+    let mut opts =
+        serde_json::json!({ "binary": wrapper.unwrap_or(browser).display().to_string() });
+    if wrapper.is_some() {
+        opts["args"] = serde_json::json!([PIPE_ARG]);
+    }
+    let stereotype = serde_json::json!({
+        "browserName": "chrome",
+        GRID_CAPABILITY: network,
+        "goog:chromeOptions": opts,
+    })
+    .to_string();
+    let driver = chromedriver.display().to_string();
+    if stereotype.contains('\'') || driver.contains('"') || network.contains('"') {
+        return Err(NetworkError::bad(
+            "grid node",
+            network,
+            "paths and names without quotes",
+        ));
+    }
+    Ok(format!(
+        "[[node.driver-configuration]]\ndisplay-name = \"chromium ({network})\"\nwebdriver-executable = \"{driver}\"\nmax-sessions = {max_sessions}\nstereotype = '{stereotype}'\n"
+    ))
+}
+
 /// Open a TCP connection to `port` on 127.0.0.1 of `ns` (`None`: the root namespace).
 fn connect_local(ns: Option<&str>, port: u16) -> io::Result<TcpStream> {
     let to = SocketAddr::from(([127, 0, 0, 1], port));
@@ -254,6 +295,25 @@ mod tests {
         assert!(browser_wrapper("eth0", Path::new("/usr/bin/chromium"), dir.path()).is_err());
         assert!(browser_wrapper("lt-0001-c0", Path::new("/tmp/it's"), dir.path()).is_err());
         let p = browser_wrapper("lt-0001-c0", Path::new("/usr/bin/chromium"), dir.path()).unwrap();
+        let node = grid_driver_configuration(
+            "c0",
+            Path::new("/usr/bin/chromium"),
+            Some(&p),
+            Path::new("/usr/bin/chromedriver"),
+            2,
+        )
+        .unwrap();
+        let conf: toml::Value = toml::from_str(&node).unwrap();
+        let stereo = conf["node"]["driver-configuration"][0]["stereotype"]
+            .as_str()
+            .unwrap();
+        let stereo: serde_json::Value = serde_json::from_str(stereo).unwrap();
+        assert_eq!(stereo[GRID_CAPABILITY], "c0");
+        assert_eq!(stereo["goog:chromeOptions"]["args"][0], PIPE_ARG);
+        assert_eq!(
+            stereo["goog:chromeOptions"]["binary"],
+            p.display().to_string()
+        );
         let text = std::fs::read_to_string(p).unwrap();
         assert!(
             text.contains("netns exec 'lt-0001-c0' '/usr/bin/chromium' \"$@\""),

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod grid;
+
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::Command;
@@ -12,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use loadtest::network::Namespace;
 
-fn run(program: &str, args: &[&str]) -> String {
+fn run<S: AsRef<std::ffi::OsStr>>(program: &str, args: &[S]) -> String {
     let out = Command::new(program).args(args).output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -31,7 +34,7 @@ pub struct Snapshot {
 }
 
 pub fn snapshot() -> Snapshot {
-    let namespaces = run("ip", &["netns", "list"])
+    let namespaces: BTreeSet<String> = run("ip", &["netns", "list"])
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .filter(|n| n.starts_with("lt-"))
@@ -43,20 +46,26 @@ pub fn snapshot() -> Snapshot {
         .map(|n| n.split('@').next().unwrap().to_string())
         .filter(|n| n.starts_with("lt-"))
         .collect();
-    let qdiscs = links
-        .iter()
-        .flat_map(|l| {
-            run("tc", &["qdisc", "show", "dev", l])
-                .lines()
-                .filter(|q| !q.contains("noqueue"))
-                .map(|q| format!("{l}: {q}"))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let tun = run("ip", &["-o", "link", "show", "type", "tun"])
-        .lines()
-        .map(str::to_string)
-        .collect();
+    // Qdiscs other than the defaults on the tool's root interfaces and inside its namespaces, and
+    // TUN devices anywhere the tool works.
+    let mut qdiscs = BTreeSet::new();
+    let mut tun = BTreeSet::new();
+    for ns in std::iter::once(None).chain(namespaces.iter().map(Some)) {
+        let with = |args: &[&'static str]| -> Vec<String> {
+            let mut v: Vec<String> = ns.map_or(vec![], |n| vec!["-n".into(), n.clone()]);
+            v.extend(args.iter().map(|a| a.to_string()));
+            v
+        };
+        for q in run("tc", &with(&["qdisc", "show"])).lines() {
+            let dev = q.split_whitespace().nth(4).unwrap_or("");
+            if dev.starts_with("lt-") && !q.contains("noqueue") {
+                qdiscs.insert(format!("{ns:?} {q}"));
+            }
+        }
+        for t in run("ip", &with(&["-o", "link", "show", "type", "tun"])).lines() {
+            tun.insert(format!("{ns:?} {t}"));
+        }
+    }
     let routes = run("ip", &["-4", "route", "show", "table", "all"])
         .lines()
         .filter(|r| r.contains("10.231."))
