@@ -497,3 +497,46 @@ fn an_htb_cap_on_a_server_link_caps_both_directions_and_a_black_hole_drops_all()
         "the cap is back after the black-hole: {q}"
     );
 }
+
+/// Run by [`sigint_tears_down_a_lab_through_the_signal_path`] as a child process.
+#[test]
+fn child_with_signal_path() {
+    if std::env::var_os("LT_CHILD_SIGNAL").is_none() {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        loadtest::network::lab::exit_on_signal();
+        let star = Star::create().unwrap();
+        let s = star.add_server("s0").unwrap();
+        let _c = star.add_cohort("c0", Profile::clean()).unwrap();
+        star.cap(&s, "2mbit".parse().unwrap(), Duration::from_millis(50))
+            .unwrap();
+        println!("LAB {}", star.lab().id());
+        tokio::time::sleep(Duration::from_secs(600)).await;
+    });
+}
+
+#[test]
+fn sigint_tears_down_a_lab_through_the_signal_path() {
+    let before = snapshot();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_with_signal_path", "--nocapture"])
+        .env("LT_CHILD_SIGNAL", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("LAB ") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0);
+    }
+    let id = line.trim().strip_prefix("LAB ").unwrap().to_string();
+    assert!(netns_exists(&format!("lt-{id}-s0")));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_eq!(snapshot(), before, "the signal path removed everything");
+}

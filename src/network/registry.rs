@@ -173,6 +173,12 @@ pub fn kill_processes_in(ns: &str) -> usize {
 /// then the record. Returns the errors met (it carries on past each).
 pub fn remove_all(rec: &Record) -> Vec<NetworkError> {
     let mut errors = Vec::new();
+    // Only names of this record's own lab, whatever the file says.
+    let own = |name: &str| addr::parse_name(name).is_some_and(|(id, _)| id.to_string() == rec.id);
+    let mut rec = rec.clone();
+    rec.namespaces.retain(|n| own(n));
+    rec.ifaces.retain(|i| own(&i.name));
+    let rec = &rec;
     let mut keep = |r: Result<String>| {
         if let Err(e) = r
             && !cmd::is_gone(&e)
@@ -319,6 +325,28 @@ mod tests {
             ..me
         };
         assert!(!gone.owner_alive());
+    }
+
+    #[test]
+    fn removal_touches_only_the_record_own_names() {
+        // A record naming foreign objects (a damaged or forged file) removes none of them: the
+        // names are dropped before any command runs, so this needs no root and no kernel.
+        let forged = Record {
+            id: "0002".into(),
+            namespaces: vec!["default".into(), "lt-0003-r".into()],
+            ifaces: vec![
+                OwnedIface {
+                    ns: None,
+                    name: "eth0".into(),
+                },
+                OwnedIface {
+                    ns: None,
+                    name: "lt-0003-h".into(),
+                },
+            ],
+            ..Record::default()
+        };
+        assert!(remove_all(&forged).is_empty());
     }
 
     #[test]
