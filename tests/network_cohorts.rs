@@ -38,6 +38,37 @@ async fn isolated(dir: &Path) -> Sandbox {
     .expect("the isolated sandbox starts (root, janus installed)")
 }
 
+/// The isolated sandbox with one cohort behind `p`, the page relayed into the cohort's namespace and
+/// a browser wrapper for it.
+struct Shaped {
+    sb: Sandbox,
+    cohort: loadtest::network::Cohort,
+    page: u16,
+    wrapper: std::path::PathBuf,
+    _relay: loadtest::network::netns::Relay,
+}
+
+async fn shaped(dir: &Path, p: Profile) -> Shaped {
+    let sb = isolated(dir).await;
+    let cohort = sb
+        .network
+        .as_ref()
+        .unwrap()
+        .star
+        .add_cohort("c0", p)
+        .unwrap();
+    let page = serve_page();
+    let relay = cohort.ns.forward_out(page).unwrap();
+    let wrapper = cohort.ns.browser_wrapper(Path::new(CHROMIUM), dir).unwrap();
+    Shaped {
+        sb,
+        cohort,
+        page,
+        wrapper,
+        _relay: relay,
+    }
+}
+
 /// One participant over a window: median RTT of its sent video (from Janus's receiver reports),
 /// mean loss of the video it receives (leaving out streams from `skip`), received video kbit/s.
 #[derive(Debug, Default, Clone, Copy)]
@@ -91,24 +122,14 @@ async fn receives_from(c: &Client, n: usize) {
 async fn a_shaped_cohort_gets_its_delay_and_loss_and_the_clean_one_does_not() {
     let before = snapshot();
     let tmp = tempfile::tempdir().unwrap();
-    let sb = isolated(tmp.path()).await;
-    let net = sb.network.as_ref().unwrap();
-    let shaped = net
-        .star
-        .add_cohort("c0", profile("delay = \"100ms\"\nloss = \"5%\""))
-        .unwrap();
-    let page = serve_page();
-    let _relay = shaped.ns.forward_out(page).unwrap();
-    let wrapper = shaped
-        .ns
-        .browser_wrapper(Path::new(CHROMIUM), tmp.path())
-        .unwrap();
+    let lab = shaped(tmp.path(), profile("delay = \"100ms\"\nloss = \"5%\"")).await;
+    let (sb, page, wrapper, shaped) = (&lab.sb, lab.page, &lab.wrapper, &lab.cohort);
     let driver = ChromeDriver::start(Path::new(CHROMEDRIVER)).await.unwrap();
     let cam = camera(tmp.path());
     let url = driver.url().as_str().to_string();
     let a = session(&url, caps(&cam, Browser::Plain, json!({}))).await;
     let b = session(&url, caps(&cam, Browser::Plain, json!({}))).await;
-    let c = session(&url, caps(&cam, Browser::Wrapped(&wrapper), json!({}))).await;
+    let c = session(&url, caps(&cam, Browser::Wrapped(wrapper), json!({}))).await;
     for (cl, name) in [(&a, "a"), (&b, "b"), (&c, "c")] {
         join(cl, &page_url(page, &sb.janus_url, "net1", name, true), 0).await;
     }
@@ -129,7 +150,7 @@ async fn a_shaped_cohort_gets_its_delay_and_loss_and_the_clean_one_does_not() {
         leave(cl).await;
     }
     driver.stop().await;
-    sb.stop().await;
+    lab.sb.stop().await;
     assert_eq!(snapshot(), before, "nothing left after a normal end");
 
     // Tolerances: RTT +200 ms ± 30 ms over the clean participants'; received loss 5 % ± 2 points;
@@ -206,20 +227,14 @@ fn stopped_and_recovery(
 async fn black_holes_stop_media_and_it_comes_back() {
     let before = snapshot();
     let tmp = tempfile::tempdir().unwrap();
-    let sb = isolated(tmp.path()).await;
+    let lab = shaped(tmp.path(), Profile::clean()).await;
+    let (sb, page, wrapper, cohort) = (&lab.sb, lab.page, &lab.wrapper, &lab.cohort);
     let net = sb.network.as_ref().unwrap();
-    let cohort = net.star.add_cohort("c0", Profile::clean()).unwrap();
-    let page = serve_page();
-    let _relay = cohort.ns.forward_out(page).unwrap();
-    let wrapper = cohort
-        .ns
-        .browser_wrapper(Path::new(CHROMIUM), tmp.path())
-        .unwrap();
     let driver = ChromeDriver::start(Path::new(CHROMEDRIVER)).await.unwrap();
     let cam = camera(tmp.path());
     let url = driver.url().as_str().to_string();
     let a = session(&url, caps(&cam, Browser::Plain, json!({}))).await;
-    let c = session(&url, caps(&cam, Browser::Wrapped(&wrapper), json!({}))).await;
+    let c = session(&url, caps(&cam, Browser::Wrapped(wrapper), json!({}))).await;
     join(&a, &page_url(page, &sb.janus_url, "net2", "a", true), 0).await;
     join(&c, &page_url(page, &sb.janus_url, "net2", "c", true), 0).await;
     receives_from(&a, 1).await;
@@ -254,7 +269,7 @@ async fn black_holes_stop_media_and_it_comes_back() {
         leave(c).await;
     }
     driver.stop().await;
-    sb.stop().await;
+    lab.sb.stop().await;
     assert_eq!(snapshot(), before);
     for (name, who, stopped, back) in results {
         assert!(stopped, "{name}: {who}'s media did not stop");
@@ -273,24 +288,12 @@ async fn a_panic_with_janus_and_a_namespaced_browser_running_leaves_nothing() {
     let seen: Arc<Mutex<Vec<i32>>> = Arc::default();
     let seen2 = seen.clone();
     let body = tokio::spawn(async move {
-        let sb = isolated(&dir).await;
-        let cohort = sb
-            .network
-            .as_ref()
-            .unwrap()
-            .star
-            .add_cohort("c0", Profile::builtin("3g").unwrap())
-            .unwrap();
-        let page = serve_page();
-        let _relay = cohort.ns.forward_out(page).unwrap();
-        let wrapper = cohort
-            .ns
-            .browser_wrapper(Path::new(CHROMIUM), &dir)
-            .unwrap();
+        let lab = shaped(&dir, Profile::builtin("3g").unwrap()).await;
+        let (sb, page, wrapper, cohort) = (&lab.sb, lab.page, &lab.wrapper, &lab.cohort);
         let driver = ChromeDriver::start(Path::new(CHROMEDRIVER)).await.unwrap();
         let c = session(
             driver.url().as_str(),
-            caps(&camera(&dir), Browser::Wrapped(&wrapper), json!({})),
+            caps(&camera(&dir), Browser::Wrapped(wrapper), json!({})),
         )
         .await;
         join(&c, &page_url(page, &sb.janus_url, "net3", "c", true), 0).await;
@@ -307,9 +310,14 @@ async fn a_panic_with_janus_and_a_namespaced_browser_running_leaves_nothing() {
     assert_eq!(snapshot(), before, "nothing left after a panic");
     let seen = seen.lock().unwrap().clone();
     assert!(seen.len() > 1, "browser and Janus processes were seen");
-    let alive: Vec<i32> = seen
+    // Killed processes may linger as zombies until init reaps them; none may still run.
+    let alive: Vec<(i32, String)> = seen
         .into_iter()
-        .filter(|p| Path::new(&format!("/proc/{p}")).exists())
+        .filter_map(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            let state = stat.rsplit_once(") ")?.1.chars().next()?;
+            (state != 'Z').then(|| (p, stat))
+        })
         .collect();
     assert!(alive.is_empty(), "processes left running: {alive:?}");
 }
@@ -318,18 +326,8 @@ async fn a_panic_with_janus_and_a_namespaced_browser_running_leaves_nothing() {
 async fn a_grid_node_places_sessions_in_the_namespace_by_capability() {
     let before = snapshot();
     let tmp = tempfile::tempdir().unwrap();
-    let sb = isolated(tmp.path()).await;
-    let net = sb.network.as_ref().unwrap();
-    let cohort = net
-        .star
-        .add_cohort("c0", profile("delay = \"60ms\""))
-        .unwrap();
-    let page = serve_page();
-    let _relay = cohort.ns.forward_out(page).unwrap();
-    let wrapper = cohort
-        .ns
-        .browser_wrapper(Path::new(CHROMIUM), tmp.path())
-        .unwrap();
+    let lab = shaped(tmp.path(), profile("delay = \"60ms\"")).await;
+    let (sb, page, wrapper, cohort) = (&lab.sb, lab.page, &lab.wrapper, &lab.cohort);
     let drivers = [
         grid_driver_configuration(
             "none",
@@ -342,7 +340,7 @@ async fn a_grid_node_places_sessions_in_the_namespace_by_capability() {
         grid_driver_configuration(
             "c0",
             Path::new(CHROMIUM),
-            Some(&wrapper),
+            Some(wrapper),
             Path::new(CHROMEDRIVER),
             2,
         )
@@ -390,7 +388,7 @@ async fn a_grid_node_places_sessions_in_the_namespace_by_capability() {
         leave(c).await;
     }
     drop(grid);
-    sb.stop().await;
+    lab.sb.stop().await;
     assert_eq!(snapshot(), before);
     assert!(
         unknown.is_err(),

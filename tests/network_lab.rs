@@ -185,24 +185,7 @@ fn child_holds_a_lab_until_killed() {
 #[test]
 fn leftovers_of_a_killed_process_are_removed_and_live_labs_kept() {
     let before = snapshot();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_holds_a_lab_until_killed", "--nocapture"])
-        .env("LT_CHILD_HOLDS_LAB", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let id = loop {
-        let mut line = String::new();
-        assert!(
-            std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
-            "child ended"
-        );
-        if let Some(id) = line.trim().strip_prefix("LAB ") {
-            break id.to_string();
-        }
-    };
+    let (mut child, id) = spawn_child("child_holds_a_lab_until_killed", "LT_CHILD_HOLDS_LAB");
     // A live lab of another process is not a leftover.
     let mine = Star::create().unwrap();
     let cleaned = cleanup_leftovers().unwrap();
@@ -228,6 +211,29 @@ fn leftovers_of_a_killed_process_are_removed_and_live_labs_kept() {
     drop(mine);
     assert_eq!(snapshot(), before, "a second look finds nothing");
     assert!(cleanup_leftovers().unwrap().is_empty());
+}
+
+/// Run one of this file's `child_*` tests in a child process (it acts only when `env` is set) and
+/// return it with the id of the lab it printed.
+#[allow(clippy::zombie_processes)] // the caller waits for the child it gets back
+fn spawn_child(test: &str, env: &str) -> (std::process::Child, String) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture"])
+        .env(env, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    loop {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut out, &mut line).unwrap_or(0) == 0 {
+            panic!("child {test} ended: {:?}", child.wait());
+        }
+        if let Some(id) = line.trim().strip_prefix("LAB ") {
+            return (child, id.to_string());
+        }
+    }
 }
 
 /// A star with a UDP echo in a server namespace and a cohort behind `p`.
@@ -334,50 +340,40 @@ fn the_emulated_link_caps_the_rate_with_a_bounded_queue() {
     assert!(c.up.queue_full > 0, "{c:?}");
 }
 
+/// How many of `n` probes (one every `gap_ms`) came back within `wait_ms` of the last.
+fn answered(
+    sock: &std::net::UdpSocket,
+    to: SocketAddr,
+    n: u32,
+    gap_ms: u64,
+    wait_ms: u64,
+) -> usize {
+    probe(
+        sock,
+        to,
+        n,
+        Duration::from_millis(gap_ms),
+        Duration::from_millis(wait_ms),
+    )
+    .len()
+}
+
 #[test]
 fn a_black_hole_stops_everything_and_a_schedule_changes_the_profile() {
     let r = rig(Profile::clean());
     let sock = udp_in(Some(&r.cohort.ns), "0.0.0.0:0");
-    assert_eq!(
-        probe(
-            &sock,
-            r.to,
-            10,
-            Duration::from_millis(10),
-            Duration::from_millis(200)
-        )
-        .len(),
-        10
-    );
+    assert_eq!(answered(&sock, r.to, 10, 10, 200), 10);
     r.cohort.link.black_hole_for(Duration::from_millis(1500));
     std::thread::sleep(Duration::from_millis(50));
     assert!(r.cohort.link.is_black_holed());
     assert_eq!(
-        probe(
-            &sock,
-            r.to,
-            50,
-            Duration::from_millis(20),
-            Duration::from_millis(100)
-        )
-        .len(),
+        answered(&sock, r.to, 50, 20, 100),
         0,
         "nothing gets through a black-hole"
     );
     std::thread::sleep(Duration::from_millis(500));
     assert!(!r.cohort.link.is_black_holed());
-    assert_eq!(
-        probe(
-            &sock,
-            r.to,
-            10,
-            Duration::from_millis(10),
-            Duration::from_millis(200)
-        )
-        .len(),
-        10,
-        "traffic comes back"
-    );
+    assert_eq!(answered(&sock, r.to, 10, 10, 200), 10, "traffic comes back");
     assert!(r.cohort.link.counters().up.black_holed >= 50);
 
     // A schedule: 80 ms each way after 300 ms, a 400 ms black-hole at 1 s.
@@ -520,20 +516,7 @@ fn child_with_signal_path() {
 #[test]
 fn sigint_tears_down_a_lab_through_the_signal_path() {
     let before = snapshot();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_with_signal_path", "--nocapture"])
-        .env("LT_CHILD_SIGNAL", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.starts_with("LAB ") {
-        line.clear();
-        assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0);
-    }
-    let id = line.trim().strip_prefix("LAB ").unwrap().to_string();
+    let (mut child, id) = spawn_child("child_with_signal_path", "LT_CHILD_SIGNAL");
     assert!(netns_exists(&format!("lt-{id}-s0")));
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
