@@ -316,7 +316,7 @@ async fn a_panic_with_janus_and_a_namespaced_browser_running_leaves_nothing() {
         .filter_map(|p| {
             let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
             let state = stat.rsplit_once(") ")?.1.chars().next()?;
-            (state != 'Z').then(|| (p, stat))
+            (state != 'Z').then_some((p, stat))
         })
         .collect();
     assert!(alive.is_empty(), "processes left running: {alive:?}");
