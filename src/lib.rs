@@ -13,6 +13,7 @@ pub mod limit;
 pub mod live;
 pub mod media;
 pub mod metrics;
+pub mod network;
 pub mod participant;
 pub mod plan;
 pub mod provision;

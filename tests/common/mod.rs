@@ -94,6 +94,7 @@ pub async fn janus(dir: &Path) -> Sandbox {
         admin_port: 0,
         rtp_ports: format!("{base}-{}", base + 999),
         dir: Some(dir.join("janus")),
+        ..SandboxArgs::default()
     })
     .await
     .expect("the Janus sandbox starts (run ./scripts/setup.sh first)")
