@@ -57,16 +57,45 @@ pub struct SandboxArgs {
     pub cleanup: bool,
 }
 
-impl Default for SandboxArgs {
+/// How a sandbox is started (the library's view of [`SandboxArgs`]).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Janus HTTP API port (0: any free port).
+    pub http_port: u16,
+    /// Janus admin API port (0: any free port).
+    pub admin_port: u16,
+    /// UDP port range for media, `FROM-TO`.
+    pub rtp_ports: String,
+    /// Directory for the configuration, log and admin secret (default: in the cache).
+    pub dir: Option<PathBuf>,
+    /// Janus in its own network namespace behind a real link.
+    pub isolated: bool,
+    /// A rate cap on that link, both directions.
+    pub link_rate: Option<Rate>,
+}
+
+impl Default for Options {
     fn default() -> Self {
-        SandboxArgs {
+        Options {
             http_port: 8088,
             admin_port: 7088,
             rtp_ports: "20000-20999".into(),
             dir: None,
             isolated: false,
             link_rate: None,
-            cleanup: false,
+        }
+    }
+}
+
+impl From<&SandboxArgs> for Options {
+    fn from(a: &SandboxArgs) -> Options {
+        Options {
+            http_port: a.http_port,
+            admin_port: a.admin_port,
+            rtp_ports: a.rtp_ports.clone(),
+            dir: a.dir.clone(),
+            isolated: a.isolated,
+            link_rate: a.link_rate,
         }
     }
 }
@@ -184,7 +213,7 @@ pub async fn ensure_media_interface() -> Result<(), InfraError> {
 
 impl Sandbox {
     /// Write the configuration and start Janus; returns when its API answers.
-    pub async fn start(args: &SandboxArgs) -> Result<Sandbox, InfraError> {
+    pub async fn start(args: &Options) -> Result<Sandbox, InfraError> {
         let what = "Janus sandbox";
         let janus = Path::new("/usr/bin/janus");
         if !janus.is_file() {
@@ -412,7 +441,7 @@ pub async fn exec(args: SandboxArgs) -> anyhow::Result<i32> {
     if args.cleanup {
         return tokio::task::spawn_blocking(cleanup).await?;
     }
-    let sb = Sandbox::start(&args).await?;
+    let sb = Sandbox::start(&Options::from(&args)).await?;
     println!(
         "Janus sandbox running: API {}  admin {}",
         sb.janus_url, sb.admin_url

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use fantoccini::Client;
 use loadtest::network::netns::{GRID_CAPABILITY, grid_driver_configuration};
 use loadtest::network::{Profile, ProfileSpec};
-use loadtest::sandbox::{Sandbox, SandboxArgs};
+use loadtest::sandbox::{Options as SandboxOptions, Sandbox};
 use loadtest::webdriver::chromedriver::ChromeDriver;
 use netlab::browser::*;
 use netlab::*;
@@ -29,10 +29,10 @@ fn profile(toml_text: &str) -> Profile {
 }
 
 async fn isolated(dir: &Path) -> Sandbox {
-    Sandbox::start(&SandboxArgs {
+    Sandbox::start(&SandboxOptions {
         isolated: true,
         dir: Some(dir.join("janus")),
-        ..SandboxArgs::default()
+        ..SandboxOptions::default()
     })
     .await
     .expect("the isolated sandbox starts (root, janus installed)")

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::Client;
 use loadtest::network::Rate;
-use loadtest::sandbox::{Sandbox, SandboxArgs};
+use loadtest::sandbox::{Options as SandboxOptions, Sandbox};
 use loadtest::webdriver::chromedriver::ChromeDriver;
 use netlab::browser::*;
 use netlab::*;
@@ -46,10 +46,10 @@ async fn kbps(c: &Client, secs: u64) -> f64 {
 async fn media_crosses_the_link_and_a_cap_below_one_stream_caps_it() {
     let before = snapshot();
     let tmp = tempfile::tempdir().unwrap();
-    let sb = Sandbox::start(&SandboxArgs {
+    let sb = Sandbox::start(&SandboxOptions {
         isolated: true,
         dir: Some(tmp.path().join("janus")),
-        ..SandboxArgs::default()
+        ..SandboxOptions::default()
     })
     .await
     .unwrap();

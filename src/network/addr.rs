@@ -11,6 +11,11 @@ pub const PREFIX: &str = "lt-";
 pub const RANGE_OCTETS: [u8; 2] = [10, 231];
 /// The range as text.
 pub const RANGE: &str = "10.231.0.0/16";
+
+/// Whether an address is in [`RANGE`].
+pub fn in_range(ip: std::net::Ipv4Addr) -> bool {
+    ip.octets()[..2] == RANGE_OCTETS
+}
 /// Interface names are at most 15 bytes (IFNAMSIZ - 1).
 const IFNAME_MAX: usize = 15;
 /// Links per lab block: a /24 holds 64 /30 subnets.

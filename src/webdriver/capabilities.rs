@@ -36,9 +36,13 @@ const BASE_ARGS: &[&str] = &[
     "--disable-features=WebRtcHideLocalIpsWithMdns",
 ];
 
-/// For targets on loopback: a proxy that does not exist, so Chrome's own background lookups (update,
-/// sign-in, new-tab page) cannot leave the machine. Loopback is exempt from proxies.
-const LOOPBACK_ONLY_ARGS: &[&str] = &["--proxy-server=http://127.0.0.1:9"];
+/// For targets on this machine (loopback, or the tool's own lab namespaces): a proxy that does not
+/// exist, so Chrome's own background lookups (update, sign-in, new-tab page) cannot leave the machine.
+/// Loopback is exempt from proxies; the lab's range is exempted explicitly.
+const LOOPBACK_ONLY_ARGS: &[&str] = &[
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=10.231.0.0/16",
+];
 
 /// The capabilities of one participant's session.
 ///
@@ -90,9 +94,11 @@ pub fn chrome(
 }
 
 /// True when `url`'s host is on loopback (127.0.0.0/8, ::1 or `localhost`).
+/// Whether a URL stays on this machine: loopback, or an address of the tool's own lab namespaces
+/// ([`crate::network::addr::RANGE`]), which the root namespace routes nowhere else.
 pub fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
-        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv4(a)) => a.is_loopback() || crate::network::addr::in_range(a),
         Some(url::Host::Ipv6(a)) => a.is_loopback(),
         Some(url::Host::Domain(d)) => d == "localhost",
         None => false,

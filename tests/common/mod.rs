@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use loadtest::results::{self, ClientStatRow, EventRow, ParticipantRow, RunInfo};
-use loadtest::sandbox::{Sandbox, SandboxArgs};
+use loadtest::sandbox::{Options as SandboxOptions, Sandbox};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A real component a test needs; [`require`] checks they are installed.
@@ -89,12 +89,12 @@ pub fn free_port() -> u16 {
 /// A Janus sandbox on free ports with its own RTP range.
 pub async fn janus(dir: &Path) -> Sandbox {
     let base = 21000 + (free_port() % 40) * 1000;
-    Sandbox::start(&SandboxArgs {
+    Sandbox::start(&SandboxOptions {
         http_port: 0,
         admin_port: 0,
         rtp_ports: format!("{base}-{}", base + 999),
         dir: Some(dir.join("janus")),
-        ..SandboxArgs::default()
+        ..SandboxOptions::default()
     })
     .await
     .expect("the Janus sandbox starts (run ./scripts/setup.sh first)")
