@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use super::inventory::{HostState, Inventory};
-use super::{ssh, target, to_anyhow};
+use super::{target, to_anyhow, tunnel};
 use crate::error::{EXIT_OK, InfraError, UsageError};
 
 /// Options of `loadtest grid`.
@@ -108,14 +108,18 @@ pub fn grid_url(inv: &Inventory, path: &Path) -> anyhow::Result<String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")
         .map_err(|e| InfraError::new("SSH tunnel", format!("cannot listen on 127.0.0.1: {e}")))?;
     let port = listener.local_addr()?.port();
-    let t = target(inv, hub, Duration::from_secs(20));
-    let to = (h.grid_address().to_string(), inv.grid.hub_port);
+    let fwd = tunnel::Forward {
+        via: target(inv, hub, Duration::from_secs(20)),
+        pinned,
+        host: h.grid_address().to_string(),
+        port: inv.grid.hub_port,
+    };
     eprintln!(
         "grid: SSH tunnel 127.0.0.1:{port} -> {}:{} via {}",
-        to.0,
-        to.1,
+        fwd.host,
+        fwd.port,
         h.label()
     );
-    std::thread::spawn(move || ssh::serve_tunnel(listener, t, pinned, to));
+    tunnel::start(listener, fwd).map_err(to_anyhow)?;
     Ok(format!("http://127.0.0.1:{port}"))
 }

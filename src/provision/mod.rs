@@ -14,6 +14,7 @@ mod grid;
 pub mod inventory;
 pub mod ssh;
 pub mod terraform;
+pub mod tunnel;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
