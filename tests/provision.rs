@@ -481,7 +481,7 @@ async fn bootstrap_two_sshd_hosts_into_a_grid_and_run_across_both() {
             "--slots",
             "2",
             "--ssh-timeout",
-            "10",
+            "10s",
         ];
         a.extend_from_slice(extra);
         let t0 = Instant::now();
@@ -788,7 +788,10 @@ fn ssh_tunnel_forwards_concurrent_connections_and_sleeps_when_idle() {
         })
         .collect();
     for (k, w) in workers.into_iter().enumerate() {
-        assert!(w.join().unwrap(), "connection {k}: bytes changed in the tunnel");
+        assert!(
+            w.join().unwrap(),
+            "connection {k}: bytes changed in the tunnel"
+        );
     }
     // Idle with three open connections: the tunnel thread sleeps.
     std::thread::sleep(Duration::from_millis(300));
@@ -796,7 +799,10 @@ fn ssh_tunnel_forwards_concurrent_connections_and_sleeps_when_idle() {
     std::thread::sleep(Duration::from_secs(2));
     let wakeups = voluntary_switches() - before;
     eprintln!("tunnel idle: {wakeups} voluntary context switches in 2 s");
-    assert!(wakeups < 20, "{wakeups} wake-ups in 2 s of idle: the tunnel spins");
+    assert!(
+        wakeups < 20,
+        "{wakeups} wake-ups in 2 s of idle: the tunnel spins"
+    );
     // Still working after the idle period, and a closed destination closes the client.
     conns[0].write_all(b"ping").unwrap();
     let mut back = [0u8; 4];
@@ -809,4 +815,40 @@ fn ssh_tunnel_forwards_concurrent_connections_and_sleeps_when_idle() {
         .unwrap();
     conns[1].read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty());
+}
+
+/// `--ssh-timeout` is a duration like every other one; a bare number still means seconds, with a
+/// deprecation warning; anything else is refused before anything runs.
+#[test]
+fn ssh_timeout_is_a_duration_and_bare_seconds_warn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("none.toml");
+    let destroy = |timeout: &str| {
+        lt(
+            &[
+                "destroy",
+                "--inventory",
+                missing.to_str().unwrap(),
+                "--ssh-timeout",
+                timeout,
+            ],
+            &[],
+            None,
+        )
+    };
+    let o = destroy("30s");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("deprecated"), "{}", stderr(&o));
+    let o = destroy("30");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "--ssh-timeout 30: a bare number of seconds is deprecated; write --ssh-timeout 30s"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = destroy("thirty");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("30s or 2m"), "{}", stderr(&o));
 }

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::inventory::Inventory;
 use super::terraform::{self, Cloud, Root, Runner};
-use super::{ProvisionError, cost, default_inventory, fleet, to_anyhow};
+use super::{FlagDuration, ProvisionError, cost, default_inventory, fleet, to_anyhow};
 use crate::error::{EXIT_INFRA, EXIT_OK, UsageError};
 
 /// Options of `loadtest provision`.
@@ -69,12 +69,12 @@ pub struct ProvisionArgs {
         default_value = ".cache/selenium/package/jar/selenium-server-4.48.0.jar"
     )]
     pub selenium_jar: PathBuf,
-    /// SSH connect and command timeout, seconds.
-    #[arg(long, default_value_t = 20)]
-    pub ssh_timeout: u64,
-    /// How long nodes may take to register with the hub, seconds.
-    #[arg(long, default_value_t = 120)]
-    pub ready_timeout: u64,
+    /// SSH connect and command timeout (a duration: 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "20s")]
+    pub ssh_timeout: FlagDuration,
+    /// How long nodes may take to register with the hub (a duration: 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "120s")]
+    pub ready_timeout: FlagDuration,
 }
 
 fn usage(m: String) -> anyhow::Error {
@@ -83,6 +83,8 @@ fn usage(m: String) -> anyhow::Error {
 
 /// Entry point of `loadtest provision`.
 pub async fn exec_provision(args: ProvisionArgs) -> anyhow::Result<i32> {
+    args.ssh_timeout.warn_if_bare("--ssh-timeout");
+    args.ready_timeout.warn_if_bare("--ready-timeout");
     if args.provider == "static" {
         let path = args.inventory.clone().ok_or_else(|| {
             UsageError("--provider static needs --inventory FILE (the hosts to bootstrap)".into())

@@ -10,7 +10,7 @@ use clap::Args;
 use super::inventory::{HostState, Inventory};
 use super::ssh::{self, Remote, Ssh};
 use super::terraform::{self, Runner};
-use super::{ProvisionError, default_inventory, target, to_anyhow};
+use super::{FlagDuration, ProvisionError, default_inventory, target, to_anyhow};
 use crate::error::{EXIT_INFRA, EXIT_OK, InfraError, UsageError};
 
 /// Options of `loadtest destroy`.
@@ -25,13 +25,14 @@ pub struct DestroyArgs {
     /// The Terraform directory.
     #[arg(long, value_name = "DIR", default_value = "terraform")]
     pub terraform_dir: PathBuf,
-    /// SSH connect and command timeout, seconds.
-    #[arg(long, default_value_t = 20)]
-    pub ssh_timeout: u64,
+    /// SSH connect and command timeout (a duration: 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "20s")]
+    pub ssh_timeout: FlagDuration,
 }
 
 /// Entry point of `loadtest destroy`.
 pub async fn exec_destroy(args: DestroyArgs) -> anyhow::Result<i32> {
+    args.ssh_timeout.warn_if_bare("--ssh-timeout");
     let path = args
         .inventory
         .clone()
@@ -44,7 +45,7 @@ pub async fn exec_destroy(args: DestroyArgs) -> anyhow::Result<i32> {
         return Ok(EXIT_OK);
     }
     let mut inv = Inventory::load(&path).map_err(to_anyhow)?;
-    let timeout = Duration::from_secs(args.ssh_timeout.max(1));
+    let timeout = args.ssh_timeout.at_least_1s();
     let failed = if inv.provider == "static" {
         stop_static(&mut inv, timeout).await?
     } else {

@@ -64,7 +64,7 @@ pub async fn bootstrap_fleet(
         return Err(UsageError(format!("{}: no [[host]] entries", inv_path.display())).into());
     }
     let plan = Arc::new(plan(args)?);
-    let timeout = Duration::from_secs(args.ssh_timeout.max(1));
+    let timeout = args.ssh_timeout.at_least_1s();
     let started = Instant::now();
 
     // 1. Every host, `--parallel` at a time.
@@ -73,7 +73,7 @@ pub async fn bootstrap_fleet(
     inv.save(inv_path).map_err(to_anyhow)?;
 
     // 2. Registration: every bootstrapped node must be on the hub with its slots.
-    let ready = Duration::from_secs(args.ready_timeout);
+    let ready = args.ready_timeout.value;
     check_registration(&mut inv, timeout, ready).await?;
     mark_ready(&mut inv);
     inv.save(inv_path).map_err(to_anyhow)?;

@@ -92,6 +92,52 @@ fn to_anyhow(e: ProvisionError) -> anyhow::Error {
     }
 }
 
+/// A duration flag (`30s`, `2m`, like every duration of the tool). A bare integer is still read
+/// as seconds, as these flags once took, and [`FlagDuration::warn_if_bare`] says it is deprecated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlagDuration {
+    /// The duration.
+    pub value: Duration,
+    /// Given as a bare number of seconds (deprecated).
+    pub bare_seconds: bool,
+}
+
+impl std::str::FromStr for FlagDuration {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Ok(secs) = s.parse::<u64>() {
+            return Ok(FlagDuration {
+                value: Duration::from_secs(secs),
+                bare_seconds: true,
+            });
+        }
+        humantime::parse_duration(s)
+            .map(|value| FlagDuration {
+                value,
+                bare_seconds: false,
+            })
+            .map_err(|e| format!("{e} (expected a duration such as 30s or 2m)"))
+    }
+}
+
+impl FlagDuration {
+    /// Print the deprecation warning for `flag` if it was given as a bare number.
+    pub fn warn_if_bare(&self, flag: &str) {
+        if self.bare_seconds {
+            let secs = self.value.as_secs();
+            eprintln!(
+                "warning: {flag} {secs}: a bare number of seconds is deprecated; write {flag} {secs}s"
+            );
+        }
+    }
+
+    /// The duration, at least one second.
+    pub fn at_least_1s(&self) -> Duration {
+        self.value.max(Duration::from_secs(1))
+    }
+}
+
 /// The inventory provision writes for fleet `name` when `--inventory` is not given.
 fn default_inventory(terraform_dir: &Path, name: &str) -> PathBuf {
     terraform_dir.join("work").join(name).join("inventory.toml")
@@ -107,5 +153,24 @@ fn target(inv: &Inventory, i: usize, timeout: Duration) -> Target {
         user: inv.ssh.user.clone(),
         key: inv.ssh.key.clone(),
         timeout,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FlagDuration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_and_bare_seconds() {
+        let d: FlagDuration = "30s".parse().unwrap();
+        assert_eq!((d.value, d.bare_seconds), (Duration::from_secs(30), false));
+        let d: FlagDuration = "2m".parse().unwrap();
+        assert_eq!(d.value, Duration::from_secs(120));
+        let d: FlagDuration = "20".parse().unwrap();
+        assert_eq!((d.value, d.bare_seconds), (Duration::from_secs(20), true));
+        assert!("20x".parse::<FlagDuration>().unwrap_err().contains("30s"));
+        let d: FlagDuration = "0s".parse().unwrap();
+        assert_eq!(d.at_least_1s(), Duration::from_secs(1));
     }
 }
