@@ -18,6 +18,7 @@ pub mod shard;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -237,21 +238,20 @@ fn apply(dir: &Path, changes: &[FileChange], dry_run: bool) -> Result<(), Deploy
             _ => {}
         }
     }
-    let mut staged = Staging::default();
-    let result = stage(dir, changes, &mut staged).and_then(|()| staged.commit());
-    staged.cleanup();
-    result?;
+    stage(dir, changes)?.commit()?;
     for c in changes {
         say!("wrote {}", dir.join(&c.path).display());
     }
     Ok(())
 }
 
-/// Files and directories staged by [`apply`]: `(staged, target)` pairs.
+/// The new files of [`apply`], written but not in place yet: temporary files next to their targets
+/// (`tempfile`, renamed over the target by `persist`) and new directories built under a temporary
+/// name. Dropped without [`Staging::commit`], they delete themselves: nothing is written.
 #[derive(Default)]
 struct Staging {
-    dirs: Vec<(PathBuf, PathBuf)>,
-    files: Vec<(PathBuf, PathBuf)>,
+    dirs: Vec<(tempfile::TempDir, PathBuf)>,
+    files: Vec<(tempfile::NamedTempFile, PathBuf)>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DeployError + '_ {
@@ -261,55 +261,64 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DeployError + '_ {
     }
 }
 
-fn stage(dir: &Path, changes: &[FileChange], st: &mut Staging) -> Result<(), DeployError> {
-    let tag = format!(".loadtest-{}.tmp", std::process::id());
+/// Mode of a replaced file (kept), or 0644 for a new one.
+fn mode_for(target: &Path) -> fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(target).map_or_else(|_| fs::Permissions::from_mode(0o644), |m| m.permissions())
+}
+
+fn stage(dir: &Path, changes: &[FileChange]) -> Result<Staging, DeployError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut st = Staging::default();
     for c in changes {
         let target = dir.join(&c.path);
         let parent = target.parent().unwrap_or(dir).to_path_buf();
-        let staged = if parent.exists() || st.dirs.iter().any(|(_, t)| *t == parent) {
-            let name = target
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            match st.dirs.iter().find(|(_, t)| *t == parent) {
-                Some((sdir, _)) => sdir.join(&name),
-                None => {
-                    let s = parent.join(format!(".{name}{tag}"));
-                    st.files.push((s.clone(), target.clone()));
-                    s
-                }
-            }
+        let name = target.file_name().unwrap_or_default();
+        if let Some((new_dir, _)) = st.dirs.iter().find(|(_, t)| *t == parent) {
+            let staged = new_dir.path().join(name);
+            fs::write(&staged, &c.new).map_err(io(&staged))?;
+        } else if parent.exists() {
+            let mut f = tempfile::Builder::new()
+                .prefix(".loadtest-")
+                .suffix(".tmp")
+                .permissions(mode_for(&target))
+                .tempfile_in(&parent)
+                .map_err(io(&parent))?;
+            f.write_all(c.new.as_bytes())
+                .and_then(|()| f.as_file().sync_all())
+                .map_err(io(f.path()))?;
+            st.files.push((f, target));
         } else {
-            // A new directory (the new shard): build it under a hidden name, rename it at the end.
-            let name = parent
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let sdir = parent.with_file_name(format!(".{name}{tag}"));
-            fs::create_dir(&sdir).map_err(io(&sdir))?;
-            st.dirs.push((sdir.clone(), parent.clone()));
-            sdir.join(target.file_name().unwrap_or_default())
-        };
-        fs::write(&staged, &c.new).map_err(io(&staged))?;
+            // A new directory (the new shard): built under a temporary name, renamed as a whole.
+            let grand = parent.parent().unwrap_or(dir);
+            let new_dir = tempfile::Builder::new()
+                .prefix(".loadtest-")
+                .tempdir_in(grand)
+                .map_err(io(grand))?;
+            fs::set_permissions(new_dir.path(), fs::Permissions::from_mode(0o755))
+                .map_err(io(new_dir.path()))?;
+            let staged = new_dir.path().join(name);
+            fs::write(&staged, &c.new).map_err(io(&staged))?;
+            st.dirs.push((new_dir, parent));
+        }
     }
-    Ok(())
+    Ok(st)
 }
 
 impl Staging {
-    fn commit(&mut self) -> Result<(), DeployError> {
-        for (s, t) in self.dirs.drain(..).chain(self.files.drain(..)) {
-            fs::rename(&s, &t).map_err(io(&t))?;
+    /// Move everything into place: new directories first, then the files.
+    fn commit(self) -> Result<(), DeployError> {
+        for (new_dir, target) in self.dirs {
+            let path = new_dir.keep();
+            if let Err(e) = fs::rename(&path, &target) {
+                let _ = fs::remove_dir_all(&path);
+                return Err(io(&target)(e));
+            }
+        }
+        for (f, target) in self.files {
+            f.persist(&target).map_err(|e| io(&target)(e.error))?;
         }
         Ok(())
-    }
-
-    fn cleanup(&mut self) {
-        for (s, _) in &self.files {
-            let _ = fs::remove_file(s);
-        }
-        for (s, _) in &self.dirs {
-            let _ = fs::remove_dir_all(s);
-        }
     }
 }
 
@@ -429,6 +438,14 @@ mod tests {
             vec![0, 1, 2]
         );
         assert!(tree.shards[2].kustomization.contains("JVB_PORT_BASE=30500"));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: PathBuf| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(dir.join(paths::shard_dir("production", 2))), 0o755);
+        assert_eq!(
+            mode(dir.join(paths::shard_file("production", 2, "sizing.yaml"))),
+            0o644
+        );
+        assert_eq!(mode(dir.join(paths::kustomization("production"))), 0o644);
         let leftovers: Vec<_> = snapshot(&dir)
             .into_iter()
             .filter(|(p, _)| p.to_string_lossy().contains(".loadtest-"))

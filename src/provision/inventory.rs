@@ -266,7 +266,7 @@ impl Inventory {
         Ok(inv)
     }
 
-    /// Write atomically (temp file + rename), with a header comment.
+    /// Write atomically ([`crate::util::fs::write_atomic`]), with a header comment.
     pub fn save(&self, path: &Path) -> Result<(), ProvisionError> {
         let body = toml::to_string_pretty(self)
             .map_err(|e| ProvisionError::Inventory(format!("cannot serialise: {e}")))?;
@@ -280,9 +280,7 @@ impl Inventory {
                 ProvisionError::Inventory(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let tmp = path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text)
-            .and_then(|_| std::fs::rename(&tmp, path))
+        crate::util::fs::write_atomic(path, text.as_bytes())
             .map_err(|e| ProvisionError::Inventory(format!("cannot write {}: {e}", path.display())))
     }
 
