@@ -53,7 +53,10 @@ mod tests {
             .collect();
         let d = unified("f", Some(&old), &new);
         assert_eq!(d.matches("@@ -").count(), 2, "{d}");
-        assert!(d.contains("@@ -1,6 +1,6 @@\n 0\n 1\n-2\n+changed 2\n 3\n"), "{d}");
+        assert!(
+            d.contains("@@ -1,6 +1,6 @@\n 0\n 1\n-2\n+changed 2\n 3\n"),
+            "{d}"
+        );
         assert!(d.contains("-25\n+changed 25\n"), "{d}");
     }
 }

@@ -76,10 +76,16 @@ pub enum DeployAction {
 
 /// Entry point of `loadtest deploy`.
 pub fn exec(args: DeployArgs) -> anyhow::Result<i32> {
-    match run(&args) {
-        Ok(()) => Ok(crate::error::EXIT_OK),
-        Err(e @ DeployError::Io { .. }) => Err(e.into()),
-        Err(e) => Err(UsageError(format!("{e}; nothing was written")).into()),
+    run(&args).map_err(to_anyhow)?;
+    Ok(crate::error::EXIT_OK)
+}
+
+/// Bad input exits 2 ([`UsageError`]); I/O failures and conflicts exit 1.
+fn to_anyhow(e: DeployError) -> anyhow::Error {
+    if e.is_bad_input() {
+        UsageError(format!("{e}; nothing was written")).into()
+    } else {
+        e.into()
     }
 }
 
@@ -120,9 +126,16 @@ fn run(args: &DeployArgs) -> Result<(), DeployError> {
             let shard = shard.as_deref().map(parse_shard).transpose()?;
             let bounds = match (from_plan, jvb) {
                 (Some(plan), _) => {
-                    let text = fs::read_to_string(plan).map_err(|source| DeployError::Io {
-                        path: plan.clone(),
-                        source,
+                    let text = fs::read_to_string(plan).map_err(|source| match source.kind() {
+                        // Naming a file that is not there is bad input, not an I/O failure.
+                        std::io::ErrorKind::NotFound => DeployError::Plan {
+                            file: plan.clone(),
+                            msg: "no such file".into(),
+                        },
+                        _ => DeployError::Io {
+                            path: plan.clone(),
+                            source,
+                        },
                     })?;
                     let value: serde_json::Value =
                         serde_json::from_str(&text).map_err(|e| DeployError::Plan {
@@ -229,12 +242,25 @@ fn apply(dir: &Path, changes: &[FileChange], dry_run: bool) -> Result<(), Deploy
                     "no such file yet (it would be overwritten)",
                 ));
             }
-            Some(old) if read(dir, &c.path)? != *old => {
-                return Err(layout::layout(
-                    &c.path,
-                    "the content read a moment ago (it changed meanwhile)",
-                ));
-            }
+            Some(old) => match fs::read_to_string(&target) {
+                Ok(now) if now == *old => {}
+                Ok(_) => {
+                    return Err(DeployError::Conflict {
+                        file: c.path.clone(),
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(DeployError::Conflict {
+                        file: c.path.clone(),
+                    });
+                }
+                Err(source) => {
+                    return Err(DeployError::Io {
+                        path: target,
+                        source,
+                    });
+                }
+            },
             _ => {}
         }
     }
@@ -493,8 +519,73 @@ mod tests {
             apply(&dir, &s.changes, false)
                 .unwrap_err()
                 .to_string()
-                .contains("changed meanwhile")
+                .contains("changed or removed since it was read")
         );
         assert!(!dir.join(paths::shard_dir("development", 2)).exists());
+    }
+
+    /// Only bad input exits 2; a file that cannot be read and a file changed between reading and
+    /// writing are failures (exit 1), each said once.
+    #[test]
+    fn io_failures_and_conflicts_exit_1_and_bad_input_exits_2() {
+        use crate::error::{EXIT_BAD_INPUT, EXIT_FAILED, exit_code};
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("deploy");
+        copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy"), &dir);
+        let scale = |from_plan: Option<PathBuf>| DeployAction::Scale {
+            env: "production".into(),
+            jvb: from_plan.is_none().then_some(3),
+            jvb_max: None,
+            shard: None,
+            from_plan,
+        };
+        let code = |e: DeployError| {
+            let e = to_anyhow(e);
+            (exit_code(&e), format!("{e:#}"))
+        };
+
+        // An unreadable file (a directory where sizing.yaml should be): I/O failure, said once.
+        let sizing = dir.join(paths::shard_file("production", 1, "sizing.yaml"));
+        let saved = fs::read_to_string(&sizing).unwrap();
+        fs::remove_file(&sizing).unwrap();
+        fs::create_dir(&sizing).unwrap();
+        let (c, msg) = code(run(&args(&dir, scale(None), false)).unwrap_err());
+        assert_eq!(c, EXIT_FAILED, "{msg}");
+        assert_eq!(msg.matches("Is a directory").count(), 1, "{msg}");
+        fs::remove_dir(&sizing).unwrap();
+        fs::write(&sizing, saved).unwrap();
+
+        // A file changed between reading and writing: a conflict, not bad input.
+        let tree = load_env(&dir, "production").unwrap();
+        let s = scale::scale(
+            &tree,
+            &scale::bounds_from_flags(&tree, 3, None, None).unwrap(),
+        )
+        .unwrap();
+        let first = dir.join(&s.changes[0].path);
+        fs::write(&first, "edited by someone else\n").unwrap();
+        let (c, msg) = code(apply(&dir, &s.changes, false).unwrap_err());
+        assert_eq!(c, EXIT_FAILED, "{msg}");
+        assert!(
+            msg.contains("changed or removed since it was read"),
+            "{msg}"
+        );
+
+        // Bad input: a plan file that is not there, an unknown environment.
+        let (c, msg) = code(
+            run(&args(
+                &dir,
+                scale(Some(tmp.path().join("no-plan.json"))),
+                false,
+            ))
+            .unwrap_err(),
+        );
+        assert_eq!(c, EXIT_BAD_INPUT, "{msg}");
+        assert!(msg.contains("no-plan.json: no such file"), "{msg}");
+        let bad_env = DeployAction::AddShard {
+            env: "staging".into(),
+        };
+        let (c, _) = code(run(&args(&dir, bad_env, false)).unwrap_err());
+        assert_eq!(c, EXIT_BAD_INPUT);
     }
 }
