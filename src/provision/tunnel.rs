@@ -39,6 +39,44 @@ fn would_block(e: &ssh2::Error) -> bool {
     e.code() == ErrorCode::Session(EAGAIN)
 }
 
+/// What one non-blocking read or write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Moved,
+    Idle,
+    Eof,
+    Failed,
+}
+
+/// Read what is there into the empty `into`.
+fn read_some(r: &mut impl Read, buf: &mut [u8], into: &mut Vec<u8>) -> Step {
+    match r.read(buf) {
+        Ok(0) => Step::Eof,
+        Ok(n) => {
+            into.extend_from_slice(&buf[..n]);
+            Step::Moved
+        }
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Step::Idle,
+        Err(_) => Step::Failed,
+    }
+}
+
+/// Write as much of `pending` as goes now, and drop what was written.
+fn write_some(w: &mut impl Write, pending: &mut Vec<u8>) -> Step {
+    if pending.is_empty() {
+        return Step::Idle;
+    }
+    match w.write(pending) {
+        Ok(0) => Step::Idle,
+        Ok(n) => {
+            pending.drain(..n);
+            Step::Moved
+        }
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Step::Idle,
+        Err(_) => Step::Failed,
+    }
+}
+
 /// One forwarded connection.
 struct Conn {
     client: TcpStream,
@@ -72,61 +110,42 @@ impl Conn {
         let Some(ch) = self.channel.as_mut() else {
             return false;
         };
-        let mut moved = false;
+        let mut steps = Vec::with_capacity(5);
         // Client -> channel.
         if self.up.is_empty() && !self.client_eof {
-            match self.client.read(buf) {
-                Ok(0) => (self.client_eof, moved) = (true, true),
-                Ok(n) => (self.up, moved) = (buf[..n].to_vec(), true),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => self.done = true,
-            }
+            let step = read_some(&mut self.client, buf, &mut self.up);
+            self.client_eof = step == Step::Eof;
+            steps.push(step);
         }
-        if !self.up.is_empty() {
-            match ch.write(&self.up) {
-                Ok(n) if n > 0 => {
-                    self.up.drain(..n);
-                    moved = true;
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => self.done = true,
-            }
-        }
+        steps.push(write_some(ch, &mut self.up));
         if self.client_eof && self.up.is_empty() && !self.eof_sent {
-            match ch.send_eof() {
-                Ok(()) => (self.eof_sent, moved) = (true, true),
-                Err(e) if would_block(&e) => {}
-                Err(_) => self.done = true,
-            }
+            steps.push(match ch.send_eof() {
+                Ok(()) => {
+                    self.eof_sent = true;
+                    Step::Moved
+                }
+                Err(e) if would_block(&e) => Step::Idle,
+                Err(_) => Step::Failed,
+            });
         }
         // Channel -> client.
         if self.down.is_empty() && !self.channel_eof {
-            match ch.read(buf) {
-                Ok(0) if ch.eof() => (self.channel_eof, moved) = (true, true),
-                Ok(0) => {}
-                Ok(n) => (self.down, moved) = (buf[..n].to_vec(), true),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => self.done = true,
-            }
+            let step = match read_some(ch, buf, &mut self.down) {
+                // Zero bytes without the remote's EOF: nothing yet.
+                Step::Eof if !ch.eof() => Step::Idle,
+                s => s,
+            };
+            self.channel_eof = step == Step::Eof;
+            steps.push(step);
         }
-        if !self.down.is_empty() {
-            match self.client.write(&self.down) {
-                Ok(n) if n > 0 => {
-                    self.down.drain(..n);
-                    moved = true;
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => self.done = true,
-            }
-        }
+        steps.push(write_some(&mut self.client, &mut self.down));
         if self.channel_eof && self.down.is_empty() {
             // The destination closed: so does the client.
             let _ = self.client.shutdown(Shutdown::Both);
             self.done = true;
         }
-        moved
+        self.done |= steps.contains(&Step::Failed);
+        steps.iter().any(|s| matches!(s, Step::Moved | Step::Eof))
     }
 
     /// What to wait for on the client socket.
