@@ -73,7 +73,7 @@ fn keypair(dir: &Path, name: &str) -> PathBuf {
     key
 }
 
-fn hcl2_check(work: &Path, provider: &str, servers: u32, server_type: &str) {
+fn hcl2_check(work: &Path, provider: &str, servers: u32, server_type: &str, key: Option<&str>) {
     let py = repo().join(".cache/venv/bin/python");
     assert!(
         py.is_file(),
@@ -84,6 +84,7 @@ fn hcl2_check(work: &Path, provider: &str, servers: u32, server_type: &str) {
         .arg(repo().join("tests/terraform/check_root.py"))
         .arg(work)
         .args([provider, &servers.to_string(), server_type])
+        .args(key)
         .output()
         .unwrap();
     assert!(
@@ -100,38 +101,47 @@ fn generated_roots_parse_with_hcl2_per_provider() {
     let tf = terraform_dir(tmp.path());
     let key = keypair(tmp.path(), "op");
     let log = tmp.path().join("standin.log");
-    for (provider, servers, server_type) in [
-        ("hetzner", 10, "ccx33"),
-        ("ionos", 4, "16c-16g"),
-        ("aws", 3, "c6i.4xlarge"),
+    for (provider, servers, server_type, cloud_key) in [
+        ("hetzner", 10, "ccx33", None),
+        ("hetzner", 2, "cx33", Some("ops-laptop")),
+        ("ionos", 4, "16c-16g", None),
+        ("aws", 3, "c6i.4xlarge", None),
     ] {
-        let name = format!("lt-{provider}");
+        let name = format!("lt-{provider}-{servers}");
+        let mut extra = vec![];
+        if let Some(k) = cloud_key {
+            extra = vec!["--existing-ssh-key", k];
+        }
         let o = lt(
             &[
-                "provision",
-                "--provider",
-                provider,
-                "--servers",
-                &servers.to_string(),
-                "--server-type",
-                server_type,
-                "--name",
-                &name,
-                "--operator-cidr",
-                "203.0.113.7/32",
-                "--ssh-key",
-                key.to_str().unwrap(),
-                "--terraform-dir",
-                tf.to_str().unwrap(),
-                "--plan-only",
-            ],
+                &[
+                    "provision",
+                    "--provider",
+                    provider,
+                    "--servers",
+                    &servers.to_string(),
+                    "--server-type",
+                    server_type,
+                    "--name",
+                    &name,
+                    "--operator-cidr",
+                    "203.0.113.7/32",
+                    "--ssh-key",
+                    key.to_str().unwrap(),
+                    "--terraform-dir",
+                    tf.to_str().unwrap(),
+                    "--plan-only",
+                ][..],
+                &extra[..],
+            ]
+            .concat(),
             &[("STANDIN_LOG", log.to_str().unwrap())],
             Some(&standin_path()),
         );
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         assert!(stderr(&o).contains("cost: "), "{}", stderr(&o));
         let work = tf.join("work").join(&name);
-        hcl2_check(&work, provider, servers, server_type);
+        hcl2_check(&work, provider, servers, server_type, cloud_key);
         assert!(
             !work.join("terraform.tfstate.standin").exists(),
             "plan-only applied"
@@ -165,6 +175,40 @@ fn generated_roots_parse_with_hcl2_per_provider() {
     // Without credentials the stand-in is asked to init, never to plan or apply.
     let calls = std::fs::read_to_string(&log).unwrap();
     assert!(calls.lines().all(|l| l.starts_with("init")), "{calls}");
+
+    // terraform/examples/main.tf.example is exactly what the tool writes for its documented command.
+    let example_key = tmp.path().join("example.pub");
+    std::fs::write(
+        &example_key,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExampleExampl loadtest@operator\n",
+    )
+    .unwrap();
+    let o = lt(
+        &[
+            "provision",
+            "--provider",
+            "hetzner",
+            "--servers",
+            "3",
+            "--name",
+            "lt-demo",
+            "--operator-cidr",
+            "203.0.113.7/32",
+            "--ssh-public-key",
+            example_key.to_str().unwrap(),
+            "--terraform-dir",
+            tf.to_str().unwrap(),
+            "--plan-only",
+        ],
+        &[],
+        Some(&standin_path()),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(tf.join("work/lt-demo/main.tf")).unwrap(),
+        std::fs::read_to_string(repo().join("terraform/examples/main.tf.example")).unwrap(),
+        "terraform/examples/main.tf.example is stale: regenerate it with the command above"
+    );
 
     // Bad input: refused before anything is written.
     let o = lt(
@@ -288,7 +332,7 @@ fn terraform_flow_with_standin_apply_output_destroy_and_failed_apply() {
         calls
             .lines()
             .filter(|l| l.starts_with("apply"))
-            .all(|l| l.ends_with("cred=env"))
+            .all(|l| l.ends_with("cred=env key=none"))
     );
     // The token reached terraform through the environment and was written nowhere.
     for entry in walk(&tf.join("work")) {
@@ -299,6 +343,22 @@ fn terraform_flow_with_standin_apply_output_destroy_and_failed_apply() {
             entry.display()
         );
     }
+
+    // Re-applied with a key already in the Hetzner project: the root hands it to the module (which
+    // then uploads none; tests/terraform evaluates that choice with real Terraform).
+    let o = run(
+        base(&["--skip-bootstrap", "--existing-ssh-key", "ops-laptop"]),
+        &[("HCLOUD_TOKEN", token)],
+        &standin_path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let last_apply = calls.lines().rfind(|l| l.starts_with("apply"));
+    assert!(
+        last_apply.is_some_and(|l| l.ends_with("cred=env key=ops-laptop")),
+        "{calls}"
+    );
+    assert_eq!(Inventory::load(&inventory).unwrap().hosts.len(), 3);
 
     // destroy, twice: both run terraform destroy and succeed.
     for _ in 0..2 {

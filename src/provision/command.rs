@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::inventory::Inventory;
-use super::terraform::{self, Cloud, Root, Runner};
+use super::root::Root;
+use super::terraform::{self, Cloud, Runner};
 use super::{FlagDuration, ProvisionError, cost, default_inventory, fleet, to_anyhow};
 use crate::error::{EXIT_INFRA, EXIT_OK, UsageError};
 
@@ -40,6 +41,10 @@ pub struct ProvisionArgs {
     /// SSH public key file given to the cloud (default: --ssh-key with .pub).
     #[arg(long, value_name = "FILE")]
     pub ssh_public_key: Option<PathBuf>,
+    /// Hetzner: name or ID of an SSH key already in the project, used instead of uploading the
+    /// public key (a key with the same public key is found by itself).
+    #[arg(long, value_name = "NAME_OR_ID")]
+    pub existing_ssh_key: Option<String>,
     /// The inventory: read for --provider static, written (default: the work dir's inventory.toml).
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
@@ -163,6 +168,7 @@ fn root_config(args: &ProvisionArgs, cloud: Cloud) -> anyhow::Result<Root> {
         operator_cidr,
         // The work dir is terraform/work/<name>, two levels below the modules' parent.
         module_source: format!("../../modules/{}", cloud.name()),
+        existing_ssh_key: args.existing_ssh_key.clone(),
     };
     root.check().map_err(usage)?;
     Ok(root)

@@ -12,6 +12,7 @@ mod destroy;
 mod fleet;
 mod grid;
 pub mod inventory;
+pub mod root;
 pub mod ssh;
 pub mod terraform;
 pub mod tunnel;
