@@ -167,9 +167,9 @@ fn generated_roots_parse_with_hcl2_per_provider() {
         &[],
         Some(&standin_path()),
     ));
-    // 2 × cx43 at EUR 0.0152/h from prices.toml.
+    // 2 × cx43 at EUR 0.0256/h from prices.toml, with its date and source.
     assert!(
-        e.contains("EUR 0.0304/h") || e.contains("EUR 0.03/h"),
+        e.contains("at EUR 0.0256/h = EUR 0.05/h") && e.contains("as of 2026-08-07, source: "),
         "{e}"
     );
     // Without credentials the stand-in is asked to init, never to plan or apply.

@@ -184,7 +184,15 @@ fn write_root(args: &ProvisionArgs, root: &Root, work: &Path) -> anyhow::Result<
     eprintln!("generated {}", main_tf.display());
     let prices = cost::load(&args.terraform_dir.join("prices.toml")).map_err(to_anyhow)?;
     let name = root.cloud.name();
-    let estimate = cost::estimate(&prices, name, &root.server_type, &root.region, root.servers);
+    let today = chrono::Local::now().date_naive();
+    let estimate = cost::estimate(
+        &prices,
+        name,
+        &root.server_type,
+        &root.region,
+        root.servers,
+        today,
+    );
     eprintln!("{}", estimate.text);
     Ok(())
 }

@@ -643,6 +643,11 @@ def prices() -> dict:
 
 def test_prices_table_shape():
     table = prices()
+    changes = table.pop("price_changes")
+    assert set(changes) <= set(MODULES)
+    for dates in changes.values():
+        for d in dates:
+            dt.date.fromisoformat(d)
     assert set(table) == set(MODULES)
     currency = {"hetzner": "eur_per_hour", "ionos": "eur_per_hour", "aws": "usd_per_hour"}
     for provider, types in table.items():
@@ -664,10 +669,15 @@ def test_prices_table_shape():
                     assert 0 < region_price < 50, where
     # dotted type names are single keys, not nested tables
     assert "c6i.2xlarge" in table["aws"]
+    # The module default's price postdates Hetzner's latest recorded price change.
+    assert dt.date.fromisoformat(table["hetzner"]["cx43"]["as_of"]) >= max(
+        dt.date.fromisoformat(d) for d in changes["hetzner"]
+    )
 
 
 def test_prices_cover_module_defaults():
     table = prices()
+    table.pop("price_changes")
     assert module("hetzner")["variable"]["server_type"]["default"] in table["hetzner"]
     assert module("aws")["variable"]["instance_type"]["default"] in table["aws"]
     ionos = module("ionos")["variable"]
