@@ -912,3 +912,117 @@ fn ssh_timeout_is_a_duration_and_bare_seconds_warn() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("30s or 2m"), "{}", stderr(&o));
 }
+
+/// The documented one-liner: `loadtest provision --servers 10 --plan-only` run as written, from a
+/// directory holding `terraform/`, with provider, region, server type, operator CIDR and SSH key
+/// from the environment; then from `loadtest.toml`, with the environment and flags winning; and a
+/// clear list of what is missing when nothing is configured. Terraform is the STAND-IN.
+#[test]
+fn the_one_liner_works_with_settings_from_the_environment_or_loadtest_toml() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path().join("project");
+    std::fs::create_dir_all(&cwd).unwrap();
+    terraform_dir(&cwd);
+    let key = keypair(tmp.path(), "op");
+    let run = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new(common::bin());
+        c.current_dir(&cwd)
+            .args(["provision", "--servers", "10", "--plan-only"])
+            .args(extra)
+            .env("PATH", standin_path())
+            .env("XDG_CONFIG_HOME", tmp.path().join("no-user-config"));
+        for v in [
+            "LOADTEST_PROVIDER",
+            "LOADTEST_REGION",
+            "LOADTEST_SERVER_TYPE",
+            "LOADTEST_OPERATOR_CIDR",
+            "LOADTEST_SSH_KEY",
+            "LOADTEST_SSH_PUBLIC_KEY",
+            "LOADTEST_CONFIG",
+            "HCLOUD_TOKEN",
+        ] {
+            c.env_remove(v);
+        }
+        c.envs(env.iter().copied()).output().unwrap()
+    };
+    let main_tf = cwd.join("terraform/work/lt-fleet/main.tf");
+    // `key = value` of the module block, whatever the alignment.
+    let arg = |key: &str| -> String {
+        let hcl = std::fs::read_to_string(&main_tf).unwrap();
+        hcl.lines()
+            .filter_map(|l| l.trim().split_once(" = "))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().trim_matches('"').to_string())
+            .unwrap_or_else(|| panic!("{key} not in\n{hcl}"))
+    };
+
+    // Nothing configured: one error listing everything missing, nothing written.
+    let o = run(&[], &[]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    for what in [
+        "LOADTEST_PROVIDER",
+        "LOADTEST_OPERATOR_CIDR",
+        "LOADTEST_SSH_KEY",
+    ] {
+        assert!(e.contains(what), "{what} not named: {e}");
+    }
+    assert!(!main_tf.exists());
+
+    // Everything from the environment.
+    let o = run(
+        &[],
+        &[
+            ("LOADTEST_PROVIDER", "hetzner"),
+            ("LOADTEST_REGION", "nbg1"),
+            ("LOADTEST_SERVER_TYPE", "cx33"),
+            ("LOADTEST_OPERATOR_CIDR", "198.51.100.7/32"),
+            ("LOADTEST_SSH_KEY", key.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(arg("server_count"), "10");
+    assert_eq!(arg("server_type"), "cx33");
+    assert_eq!(arg("location"), "nbg1");
+    assert_eq!(arg("operator_cidr"), "198.51.100.7/32");
+    assert!(arg("ssh_public_key").starts_with("ssh-ed25519 "));
+    assert!(
+        stderr(&o).contains("cost: 10 × hetzner cx33"),
+        "{}",
+        stderr(&o)
+    );
+
+    // From loadtest.toml in the working directory; the environment wins over it, a flag over both.
+    std::fs::write(
+        cwd.join("loadtest.toml"),
+        format!(
+            "[provision]\nprovider = \"hetzner\"\nregion = \"hel1\"\nserver_type = \"cx43\"\n\
+             operator_cidr = \"203.0.113.9/32\"\nssh_key = \"{}\"\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let o = run(&["--server-type", "ccx33"], &[("LOADTEST_REGION", "fsn1")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        arg("location"),
+        "fsn1",
+        "the environment wins over the file"
+    );
+    assert_eq!(arg("server_type"), "ccx33", "the flag wins over both");
+    assert_eq!(arg("operator_cidr"), "203.0.113.9/32", "from the file");
+
+    // A typo in the file is bad input naming the file and the key.
+    std::fs::write(
+        cwd.join("loadtest.toml"),
+        "[provision]\nprovder = \"hetzner\"\n",
+    )
+    .unwrap();
+    let o = run(&[], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("loadtest.toml") && stderr(&o).contains("provder"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -8,43 +8,48 @@ use clap::Args;
 use super::inventory::Inventory;
 use super::root::Root;
 use super::terraform::{self, Cloud, Runner};
-use super::{FlagDuration, ProvisionError, cost, default_inventory, fleet, to_anyhow};
+use super::{FlagDuration, ProvisionError, cost, default_inventory, fleet, settings, to_anyhow};
 use crate::error::{EXIT_INFRA, EXIT_OK, UsageError};
 
 /// Options of `loadtest provision`.
 #[derive(Debug, Clone, Args)]
 pub struct ProvisionArgs {
-    /// Where the servers come from: hetzner, ionos, aws (Terraform), or static (--inventory).
-    #[arg(long, value_name = "PROVIDER")]
-    pub provider: String,
+    /// Where the servers come from: hetzner, ionos, aws (Terraform), kubernetes (the current
+    /// kubectl context), or static (--inventory).
+    #[arg(long, value_name = "PROVIDER", env = "LOADTEST_PROVIDER")]
+    pub provider: Option<String>,
     /// Number of servers (cloud providers).
     #[arg(long, default_value_t = 1)]
     pub servers: u32,
     /// Server type (hetzner: cx43, aws: c6i.2xlarge, ionos: 4c-8g = cores-RAM); see terraform/prices.toml.
-    #[arg(long, value_name = "TYPE")]
+    #[arg(long, value_name = "TYPE", env = "LOADTEST_SERVER_TYPE")]
     pub server_type: Option<String>,
     /// Location / region (hetzner: fsn1, ionos: de/fra, aws: eu-central-1).
-    #[arg(long)]
+    #[arg(long, env = "LOADTEST_REGION")]
     pub region: Option<String>,
     /// Server image (default: Debian 12 on every cloud).
-    #[arg(long)]
+    #[arg(long, env = "LOADTEST_IMAGE")]
     pub image: Option<String>,
     /// Fleet name: Terraform name_prefix and work directory name.
     #[arg(long, default_value = "lt-fleet")]
     pub name: String,
     /// Your IPv4 address as a CIDR: the only source allowed to SSH in (cloud providers).
-    #[arg(long, value_name = "CIDR")]
+    #[arg(long, value_name = "CIDR", env = "LOADTEST_OPERATOR_CIDR")]
     pub operator_cidr: Option<String>,
     /// SSH private key file (its public half is FILE.pub); default: the SSH agent.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "LOADTEST_SSH_KEY")]
     pub ssh_key: Option<PathBuf>,
     /// SSH public key file given to the cloud (default: --ssh-key with .pub).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "LOADTEST_SSH_PUBLIC_KEY")]
     pub ssh_public_key: Option<PathBuf>,
     /// Hetzner: name or ID of an SSH key already in the project, used instead of uploading the
     /// public key (a key with the same public key is found by itself).
-    #[arg(long, value_name = "NAME_OR_ID")]
+    #[arg(long, value_name = "NAME_OR_ID", env = "LOADTEST_EXISTING_SSH_KEY")]
     pub existing_ssh_key: Option<String>,
+    /// Settings file whose [provision] table fills what neither a flag nor the environment gave
+    /// (default: ./loadtest.toml, else ~/.config/loadtest/loadtest.toml).
+    #[arg(long, value_name = "FILE", env = "LOADTEST_CONFIG")]
+    pub config: Option<PathBuf>,
     /// The inventory: read for --provider static, written (default: the work dir's inventory.toml).
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
@@ -87,10 +92,21 @@ fn usage(m: String) -> anyhow::Error {
 }
 
 /// Entry point of `loadtest provision`.
-pub async fn exec_provision(args: ProvisionArgs) -> anyhow::Result<i32> {
+pub async fn exec_provision(mut args: ProvisionArgs) -> anyhow::Result<i32> {
     args.ssh_timeout.warn_if_bare("--ssh-timeout");
     args.ready_timeout.warn_if_bare("--ready-timeout");
-    if args.provider == "static" {
+    if let Some(path) = settings::config_path(args.config.as_deref()).map_err(usage)? {
+        settings::fill(&mut args, settings::read(&path).map_err(usage)?);
+    }
+    let missing = settings::missing(&args);
+    if !missing.is_empty() {
+        return Err(usage(format!(
+            "provision needs settings that are not configured:\n  {}",
+            missing.join("\n  ")
+        )));
+    }
+    let provider = args.provider.clone().unwrap_or_default();
+    if provider == "static" {
         let path = args.inventory.clone().ok_or_else(|| {
             UsageError("--provider static needs --inventory FILE (the hosts to bootstrap)".into())
         })?;
@@ -108,10 +124,9 @@ pub async fn exec_provision(args: ProvisionArgs) -> anyhow::Result<i32> {
         }
         return fleet::bootstrap_fleet(&args, inv, &path).await;
     }
-    let cloud = Cloud::parse(&args.provider).ok_or_else(|| {
+    let cloud = Cloud::parse(&provider).ok_or_else(|| {
         UsageError(format!(
-            "--provider {:?}: expected hetzner, ionos, aws or static",
-            args.provider
+            "--provider {provider:?}: expected hetzner, ionos, aws, kubernetes or static"
         ))
     })?;
     provision_cloud(&args, cloud).await

@@ -13,6 +13,7 @@ mod fleet;
 mod grid;
 pub mod inventory;
 pub mod root;
+pub mod settings;
 pub mod ssh;
 pub mod terraform;
 pub mod tunnel;
