@@ -421,6 +421,18 @@ impl Drop for Sshd {
 }
 
 fn sshd(dir: &Path, addr: &str, port: u16, host_key: &Path, authorized: &Path) -> Sshd {
+    sshd_with(dir, addr, port, host_key, authorized, "")
+}
+
+/// [`sshd`] with extra `sshd_config` lines.
+fn sshd_with(
+    dir: &Path,
+    addr: &str,
+    port: u16,
+    host_key: &Path,
+    authorized: &Path,
+    extra: &str,
+) -> Sshd {
     std::fs::create_dir_all("/run/sshd").unwrap();
     std::fs::create_dir_all(dir).unwrap();
     let cfg = dir.join("sshd_config");
@@ -430,7 +442,7 @@ fn sshd(dir: &Path, addr: &str, port: u16, host_key: &Path, authorized: &Path) -
             "Port {port}\nListenAddress {addr}\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\n\
              PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nPrintMotd no\n\
-             Subsystem sftp internal-sftp\n",
+             Subsystem sftp internal-sftp\n{extra}",
             host_key.display(),
             dir.join("sshd.pid").display(),
             authorized.display()
@@ -1024,5 +1036,159 @@ fn the_one_liner_works_with_settings_from_the_environment_or_loadtest_toml() {
         stderr(&o).contains("loadtest.toml") && stderr(&o).contains("provder"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// Removes the lo alias the private-address test may have added (also when it fails midway).
+struct LoAlias(&'static str);
+
+impl LoAlias {
+    fn present(&self) -> bool {
+        let out = Command::new("ip")
+            .args(["-o", "-4", "addr", "show", "dev", "lo"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains(&format!(" {}/", self.0))
+    }
+}
+
+impl Drop for LoAlias {
+    fn drop(&mut self) {
+        if self.present() {
+            let _ = Command::new("ip")
+                .args(["addr", "del", &format!("{}/32", self.0), "dev", "lo"])
+                .status();
+        }
+    }
+}
+
+/// The bootstrap's private-address step (IONOS hot-adds the private NIC, which may come up without
+/// an address) on a real sshd host on loopback: the host's "private" address is a 127.0.0.x that
+/// must be configured on `lo`. A missing one is brought up by DHCP on the host's interface (the
+/// DHCP answer is a FIXTURE, tests/fixtures/dhcp-standin, adding a lo alias removed afterwards);
+/// a host whose DHCP does not yield its address fails at that step, saying why.
+#[test]
+fn the_private_address_step_brings_the_address_up_or_says_why() {
+    use loadtest::provision::bootstrap::{self, Steps};
+    use loadtest::provision::ssh::{Ssh, Target, shell_quote};
+    let alias = LoAlias("127.0.0.16");
+    drop(LoAlias("127.0.0.16")); // a leftover of an interrupted run
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let user_key = keypair(t, "user");
+    let authorized = t.join("authorized_keys");
+    std::fs::copy(t.join("user.pub"), &authorized).unwrap();
+    let hk = keypair(t, "host15");
+    let port = free_port_on("127.0.0.15");
+    let standin = repo().join("tests/fixtures/dhcp-standin");
+    let _sshd = sshd_with(
+        &t.join("sshd15"),
+        "127.0.0.15",
+        port,
+        &hk,
+        &authorized,
+        &format!(
+            "SetEnv LT_DHCP_CLIENT={} DHCP_STANDIN_LEASE=127.0.0.16/32\n",
+            standin.display()
+        ),
+    );
+
+    // 1. Through `loadtest provision`: the host's DHCP leases 127.0.0.16, not its 127.0.0.17.
+    let hosts = t.join("hosts.toml");
+    std::fs::write(
+        &hosts,
+        format!(
+            "provider = \"static\"\n[ssh]\nuser = \"root\"\nkey = \"{}\"\n\
+             [grid]\nmedia_dir = \"{}\"\n\n\
+             [[host]]\nname = \"h17\"\naddress = \"127.0.0.15\"\nssh_port = {port}\n\
+             private_address = \"127.0.0.17\"\nprivate_interface = \"lo\"\nremote_dir = \"{}\"\n",
+            user_key.display(),
+            t.join("media").display(),
+            t.join("h17").display()
+        ),
+    )
+    .unwrap();
+    let o = lt(
+        &[
+            "provision",
+            "--provider",
+            "static",
+            "--inventory",
+            hosts.to_str().unwrap(),
+            "--slots",
+            "1",
+        ],
+        &[],
+        None,
+    );
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    let inv = Inventory::load(&hosts).unwrap();
+    let h = &inv.hosts[0];
+    assert_eq!(h.state, HostState::Failed);
+    assert_eq!(h.step.as_deref(), Some("private address"), "{e}");
+    let why = h.error.clone().unwrap();
+    assert!(
+        why.contains(
+            "private address 127.0.0.17 is not configured: DHCP on lo did not bring it up"
+        ),
+        "{why}"
+    );
+    assert!(
+        why.contains("lo 127.0.0.1/8"),
+        "says what is configured: {why}"
+    );
+    assert!(
+        !t.join("h17/selenium-server-4.48.0.jar").exists(),
+        "stopped at that step"
+    );
+    drop(alias); // the stand-in did add its lease (the wrong address)
+    let alias = LoAlias("127.0.0.16");
+    assert!(!alias.present());
+
+    // 2. The step itself on a host whose private address is 127.0.0.16: missing, then brought up
+    //    by DHCP on lo; a second run finds it present and changes nothing.
+    let target = Target {
+        label: "h16".into(),
+        address: "127.0.0.15".into(),
+        port,
+        user: "root".into(),
+        key: Some(user_key.clone()),
+        timeout: Duration::from_secs(10),
+    };
+    let mut ssh = Ssh::connect(&target, None).unwrap();
+    let dir = t.join("h16").display().to_string();
+    let mut host = loadtest::provision::inventory::Host::new("h16", "127.0.0.15");
+    host.private_address = Some("127.0.0.16".into());
+    host.private_interface = Some("lo".into());
+    let mut steps = Steps {
+        remote: &mut ssh,
+        label: host.label(),
+        jar: format!("{dir}/selenium.jar"),
+        dir: dir.clone(),
+        heap: "256m".into(),
+        sudo: false,
+    };
+    steps
+        .sh(
+            "prepare",
+            &format!("mkdir -p {0} && cat > {0}/bootstrap.sh", shell_quote(&dir)),
+            bootstrap::SCRIPT.as_bytes(),
+        )
+        .unwrap();
+    assert!(!alias.present());
+    let did = bootstrap::ensure_private_address(&mut steps, &host).unwrap();
+    assert_eq!(
+        did.as_deref(),
+        Some("configured 127.0.0.16 on lo by DHCP on lo")
+    );
+    assert!(
+        alias.present(),
+        "the address is on lo now (ip addr, not the tool, says so)"
+    );
+    assert_eq!(
+        bootstrap::ensure_private_address(&mut steps, &host).unwrap(),
+        None,
+        "present: nothing to do"
     );
 }

@@ -187,6 +187,10 @@ pub struct Host {
     /// Address the Grid binds to and fleet members reach it on; default `address`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_address: Option<String>,
+    /// Interface that should hold `private_address`: where the bootstrap asks DHCP when the address
+    /// is missing; default: every interface but `lo` that has no IPv4 address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_interface: Option<String>,
     /// SSH port; default `[ssh] port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_port: Option<u16>,
@@ -227,6 +231,7 @@ impl Host {
             name: name.to_string(),
             address: address.to_string(),
             private_address: None,
+            private_interface: None,
             ssh_port: None,
             role: None,
             remote_dir: None,
