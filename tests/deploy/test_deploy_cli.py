@@ -91,7 +91,8 @@ def check_shard(objs: list[dict], k: int, slots: int) -> None:
     assert mine, f"no objects labelled {shard}"
     for o in mine:
         assert o["metadata"]["name"].startswith(f"{shard}-"), o["metadata"]["name"]
-        assert o["metadata"].get("namespace") == NAMESPACE
+        if o["kind"] not in {"ClusterRole", "ClusterRoleBinding"}:
+            assert o["metadata"].get("namespace") == NAMESPACE
     for comp in ("web", "prosody", "jicofo"):
         one(objs, "Deployment", f"{shard}-{comp}")
     sts = one(objs, "StatefulSet", f"{shard}-jvb")
