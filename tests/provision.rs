@@ -1192,3 +1192,206 @@ fn the_private_address_step_brings_the_address_up_or_says_why() {
         "present: nothing to do"
     );
 }
+
+/// The load generators on Kubernetes, with a STAND-IN kubectl (tests/fixtures/kubectl-standin: it
+/// contacts no cluster, records its calls, and builds with the real kubectl) and a real Selenium
+/// Grid on loopback standing in for the cluster's hub behind `kubectl port-forward`:
+/// `--plan-only` prints the build (checked like deploy/loadgen: strict schemas, KEDA's CRD,
+/// restricted profile, attested images) and applies nothing; the media chunks rebuild the exact
+/// files; apply writes the inventory; `grid status --inventory` reaches the hub through the
+/// port-forward, which ends with the process; `destroy` deletes the overlay.
+#[test]
+fn kubernetes_fleet_plan_apply_status_and_destroy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let deploy = t.join("deploy");
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(repo().join("deploy"))
+        .arg(&deploy)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let _ = std::fs::remove_dir_all(deploy.join("work"));
+    let loadgen = deploy.join("loadgen");
+    let log = t.join("kubectl.log");
+    let applied = t.join("applied.yaml");
+    let path = format!(
+        "{}:/usr/bin:/bin",
+        repo().join("tests/fixtures/kubectl-standin").display()
+    );
+    let real = which("kubectl");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new(common::bin());
+        c.args(args)
+            .env("PATH", &path)
+            .env("LOADTEST_CACHE", repo().join(".cache/loadtest"))
+            .env("STANDIN_LOG", &log)
+            .env("STANDIN_APPLIED", &applied)
+            .env("STANDIN_REAL_KUBECTL", &real)
+            .env_remove("LOADTEST_PROVIDER")
+            .env_remove("KUBECONFIG");
+        c.envs(env.iter().copied()).output().unwrap()
+    };
+    let provision = |extra: &[&str]| {
+        let mut a = vec![
+            "provision",
+            "--provider",
+            "kubernetes",
+            "--name",
+            "lt-k8s",
+            "--servers",
+            "4",
+            "--loadgen-dir",
+            loadgen.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        run(&a, &[])
+    };
+    let calls = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    // 1. --plan-only: the real build on stdout, checked; nothing applied.
+    let o = provision(&["--plan-only"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let plan = t.join("plan.yaml");
+    std::fs::write(&plan, &o.stdout).unwrap();
+    let yaml = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(yaml.contains("maxReplicaCount: 4"), "{yaml}");
+    assert!(
+        yaml.contains("nodeMaxSessions: \"16\""),
+        "small preset, 2 cores"
+    );
+    let check = Command::new(repo().join(".cache/venv/bin/python"))
+        .arg(repo().join("tests/deploy/check_rendered.py"))
+        .arg(&plan)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        stderr(&check)
+    );
+    assert!(
+        calls().lines().all(|l| l.starts_with("kustomize ")),
+        "{}",
+        calls()
+    );
+
+    // 2. The media chunks of the overlay rebuild the files the tool generated, byte for byte
+    //    (with the init container's own script).
+    let work = deploy.join("work/lt-k8s");
+    let rebuilt = t.join("rebuilt");
+    std::fs::create_dir_all(&rebuilt).unwrap();
+    let o = Command::new("sh")
+        .arg(loadgen.join("scripts/assemble-media.sh"))
+        .env("MEDIA_SRC", work.join("media"))
+        .env("MEDIA_DIR", &rebuilt)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut names: Vec<_> = std::fs::read_dir(&rebuilt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "video and audio: {names:?}");
+    for n in &names {
+        let original = repo().join(".cache/loadtest/media").join(n);
+        assert_eq!(
+            std::fs::read(rebuilt.join(n)).unwrap(),
+            std::fs::read(&original).unwrap(),
+            "{n}"
+        );
+    }
+
+    // 3. Apply to the current context, wait for the rollouts, write the inventory.
+    let o = provision(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let c = calls();
+    let work_s = work.to_str().unwrap();
+    assert!(
+        c.contains(&format!("--context standin-context apply -k {work_s}")),
+        "{c}"
+    );
+    for d in ["selenium-hub", "selenium-node"] {
+        assert!(c.contains(&format!("rollout status deployment/{d}")), "{c}");
+    }
+    assert!(
+        std::fs::read_to_string(&applied)
+            .unwrap()
+            .contains("kind: ScaledObject")
+    );
+    let inv_path = work.join("inventory.toml");
+    let inv = Inventory::load(&inv_path).unwrap();
+    assert_eq!(inv.provider, "kubernetes");
+    assert!(inv.hosts.is_empty());
+    let k = inv.kubernetes.clone().unwrap();
+    assert_eq!(
+        (
+            k.context.as_deref(),
+            k.namespace.as_str(),
+            k.service.as_str()
+        ),
+        (Some("standin-context"), "loadgen", "selenium-hub")
+    );
+    assert_eq!(inv.grid.media_dir, "/opt/loadtest/media");
+
+    // 4. grid status through kubectl port-forward (the stand-in names the port of a real Grid).
+    let grid = common::start_grid(&t.join("grid"), 2);
+    let hub_port = grid.url.rsplit(':').next().unwrap().to_string();
+    let o = run(
+        &["grid", "status", "--inventory", inv_path.to_str().unwrap()],
+        &[("STANDIN_FORWARD_PORT", &hub_port)],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("1 node(s), 2 slot(s)"), "{out}");
+    assert!(
+        calls()
+            .contains("--context standin-context -n loadgen port-forward svc/selenium-hub :4444"),
+        "{}",
+        calls()
+    );
+    // The port-forward ended with the process that opened it.
+    let pf: u32 = std::fs::read_to_string(format!("{}.port-forward", log.display()))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || !alive(pf)),
+        "kubectl port-forward {pf} outlived loadtest"
+    );
+    drop(grid);
+
+    // 5. destroy (found by fleet name under deploy/work) deletes what the overlay created.
+    let o = run(
+        &[
+            "destroy",
+            "--name",
+            "lt-k8s",
+            "--loadgen-dir",
+            loadgen.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        calls().contains(&format!(
+            "--context standin-context delete -k {work_s} --ignore-not-found"
+        )),
+        "{}",
+        calls()
+    );
+}
+
+fn which(name: &str) -> String {
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .unwrap();
+    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!p.is_empty(), "{name} not found: ./scripts/setup.sh");
+    p
+}

@@ -8,7 +8,9 @@ use clap::Args;
 use super::inventory::Inventory;
 use super::root::Root;
 use super::terraform::{self, Cloud, Runner};
-use super::{FlagDuration, ProvisionError, cost, default_inventory, fleet, settings, to_anyhow};
+use super::{
+    FlagDuration, ProvisionError, cost, default_inventory, fleet, kubernetes, settings, to_anyhow,
+};
 use crate::error::{EXIT_INFRA, EXIT_OK, UsageError};
 
 /// Options of `loadtest provision`.
@@ -53,6 +55,10 @@ pub struct ProvisionArgs {
     /// The inventory: read for --provider static, written (default: the work dir's inventory.toml).
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
+    /// The load-generator kustomization for --provider kubernetes (its work overlays go to
+    /// DIR/../work/<name>).
+    #[arg(long, value_name = "DIR", default_value = "deploy/loadgen")]
+    pub loadgen_dir: PathBuf,
     /// The Terraform directory (modules/, prices.toml; work dirs go to work/<name>).
     #[arg(long, value_name = "DIR", default_value = "terraform")]
     pub terraform_dir: PathBuf,
@@ -123,6 +129,9 @@ pub async fn exec_provision(mut args: ProvisionArgs) -> anyhow::Result<i32> {
             return Ok(EXIT_OK);
         }
         return fleet::bootstrap_fleet(&args, inv, &path).await;
+    }
+    if provider == "kubernetes" {
+        return kubernetes::provision(&args).await;
     }
     let cloud = Cloud::parse(&provider).ok_or_else(|| {
         UsageError(format!(

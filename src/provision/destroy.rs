@@ -10,13 +10,14 @@ use clap::Args;
 use super::inventory::{HostState, Inventory};
 use super::ssh::{self, Remote, Ssh};
 use super::terraform::{self, Runner};
-use super::{FlagDuration, ProvisionError, default_inventory, target, to_anyhow};
+use super::{FlagDuration, ProvisionError, default_inventory, kubernetes, target, to_anyhow};
 use crate::error::{EXIT_INFRA, EXIT_OK, InfraError, UsageError};
 
 /// Options of `loadtest destroy`.
 #[derive(Debug, Clone, Args)]
 pub struct DestroyArgs {
-    /// The inventory provision wrote (default: terraform/work/<name>/inventory.toml).
+    /// The inventory provision wrote (default: terraform/work/<name>/inventory.toml, else
+    /// deploy/work/<name>/inventory.toml for a Kubernetes fleet).
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
     /// Fleet name, to find the work directory when --inventory is not given.
@@ -28,15 +29,25 @@ pub struct DestroyArgs {
     /// SSH connect and command timeout (a duration: 30s, 2m).
     #[arg(long, value_name = "DURATION", default_value = "20s")]
     pub ssh_timeout: FlagDuration,
+    /// The load-generator kustomization of Kubernetes fleets (their work dirs: DIR/../work/<name>).
+    #[arg(long, value_name = "DIR", default_value = "deploy/loadgen")]
+    pub loadgen_dir: PathBuf,
 }
 
 /// Entry point of `loadtest destroy`.
 pub async fn exec_destroy(args: DestroyArgs) -> anyhow::Result<i32> {
     args.ssh_timeout.warn_if_bare("--ssh-timeout");
-    let path = args
-        .inventory
-        .clone()
-        .unwrap_or_else(|| default_inventory(&args.terraform_dir, &args.name));
+    let path = args.inventory.clone().unwrap_or_else(|| {
+        let cloud = default_inventory(&args.terraform_dir, &args.name);
+        let kube = kubernetes::work_dir(&args.loadgen_dir, &args.name)
+            .0
+            .join("inventory.toml");
+        if !cloud.is_file() && kube.is_file() {
+            kube
+        } else {
+            cloud
+        }
+    });
     if !path.is_file() {
         eprintln!(
             "destroy: no inventory at {}; nothing to destroy",
@@ -48,6 +59,9 @@ pub async fn exec_destroy(args: DestroyArgs) -> anyhow::Result<i32> {
     let timeout = args.ssh_timeout.at_least_1s();
     let failed = if inv.provider == "static" {
         stop_static(&mut inv, timeout).await?
+    } else if inv.provider == "kubernetes" {
+        kubernetes::destroy(&inv, &path)?;
+        0
     } else {
         destroy_cloud(&mut inv, &path)?;
         0

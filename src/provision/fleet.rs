@@ -12,7 +12,7 @@ use super::{ProvisionArgs, ProvisionError, target, to_anyhow};
 use crate::error::{EXIT_INFRA, EXIT_OK, InfraError, UsageError};
 
 /// The fake media files and per-core slots for the scenario's (or the default) media.
-fn media_plan(args: &ProvisionArgs) -> anyhow::Result<(Vec<PathBuf>, u32)> {
+pub(super) fn media_plan(args: &ProvisionArgs) -> anyhow::Result<(Vec<PathBuf>, u32)> {
     let (media, base) = match &args.scenario {
         Some(p) => {
             let s = crate::scenario::load(p, &[])?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use super::inventory::{HostState, Inventory};
-use super::{target, to_anyhow, tunnel};
+use super::{kubernetes, target, to_anyhow, tunnel};
 use crate::error::{EXIT_OK, InfraError, UsageError};
 
 /// Options of `loadtest grid`.
@@ -88,6 +88,9 @@ pub fn run_overrides(path: &Path) -> anyhow::Result<Vec<crate::scenario::Overrid
 pub fn grid_url(inv: &Inventory, path: &Path) -> anyhow::Result<String> {
     if let Some(u) = &inv.grid.url {
         return Ok(u.clone());
+    }
+    if let Some(k) = &inv.kubernetes {
+        return kubernetes::port_forward(k, inv.grid.hub_port);
     }
     let hub = inv
         .hub_index()

@@ -27,9 +27,25 @@ pub struct Inventory {
     /// Selenium Grid layout.
     #[serde(default)]
     pub grid: GridSettings,
-    /// The machines.
+    /// The machines (none for a Kubernetes fleet).
     #[serde(default, rename = "host")]
     pub hosts: Vec<Host>,
+    /// `[kubernetes]`: where a Kubernetes fleet's hub runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubeFleet>,
+}
+
+/// `[kubernetes]`: the hub Service of a fleet applied with `--provider kubernetes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubeFleet {
+    /// The kubectl context it was applied to (`None`: the current one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// Its namespace.
+    pub namespace: String,
+    /// The hub's Service (`kubectl port-forward svc/<service>`).
+    pub service: String,
 }
 
 fn default_provider() -> String {
@@ -293,12 +309,17 @@ impl Inventory {
     pub fn check(&self) -> Result<(), String> {
         if !matches!(
             self.provider.as_str(),
-            "static" | "hetzner" | "ionos" | "aws"
+            "static" | "hetzner" | "ionos" | "aws" | "kubernetes"
         ) {
             return Err(format!(
-                "provider = {:?}: expected static, hetzner, ionos or aws",
+                "provider = {:?}: expected static, hetzner, ionos, aws or kubernetes",
                 self.provider
             ));
+        }
+        if (self.provider == "kubernetes") != self.kubernetes.is_some() {
+            return Err(
+                "a [kubernetes] table goes with provider = \"kubernetes\", and only there".into(),
+            );
         }
         let mut names = std::collections::BTreeSet::new();
         for h in &self.hosts {

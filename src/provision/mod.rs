@@ -12,6 +12,7 @@ mod destroy;
 mod fleet;
 mod grid;
 pub mod inventory;
+pub mod kubernetes;
 pub mod root;
 pub mod settings;
 pub mod ssh;

@@ -56,8 +56,8 @@ fn hstr(s: &str) -> String {
     out
 }
 
-/// `<cores>c-<ram>g` → (cores, ram MB).
-pub fn ionos_shape(server_type: &str) -> Option<(u32, u32)> {
+/// `<cores>c-<ram GiB>g` (IONOS server types, Kubernetes node pods) → (cores, RAM MB).
+pub fn shape(server_type: &str) -> Option<(u32, u32)> {
     let (c, g) = server_type.split_once("c-")?;
     let g = g.strip_suffix('g')?;
     let cores: u32 = c.parse().ok()?;
@@ -128,7 +128,7 @@ impl Root {
                 self.operator_cidr
             ));
         }
-        if self.cloud == Cloud::Ionos && ionos_shape(&self.server_type).is_none() {
+        if self.cloud == Cloud::Ionos && shape(&self.server_type).is_none() {
             return Err(format!(
                 "--server-type {:?}: IONOS servers are <cores>c-<ram GiB>g, e.g. 4c-8g",
                 self.server_type
@@ -181,7 +181,7 @@ impl Root {
         match self.cloud {
             Cloud::Hetzner => args.push(("server_type", hstr(&self.server_type))),
             Cloud::Ionos => {
-                let (cores, ram_mb) = ionos_shape(&self.server_type).unwrap_or((4, 8192));
+                let (cores, ram_mb) = shape(&self.server_type).unwrap_or((4, 8192));
                 args.push(("cores", cores.to_string()));
                 args.push(("ram_mb", ram_mb.to_string()));
                 args.push(("disk_gb", "30".into()));
@@ -312,6 +312,6 @@ mod tests {
         let mut r = root(Cloud::Hetzner);
         r.servers = 0;
         assert!(r.check().is_err());
-        assert_eq!(ionos_shape("16c-16g"), Some((16, 16384)));
+        assert_eq!(shape("16c-16g"), Some((16, 16384)));
     }
 }

@@ -92,8 +92,13 @@ impl Cloud {
 
 /// `terraform` or, failing that, `tofu`, on `PATH`.
 pub fn find_binary() -> Option<PathBuf> {
+    find_on_path(&["terraform", "tofu"])
+}
+
+/// The first of `names` that is an executable file in a `PATH` directory.
+pub fn find_on_path(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    for name in ["terraform", "tofu"] {
+    for name in names {
         for dir in std::env::split_paths(&path) {
             let p = dir.join(name);
             if is_executable(&p) {
