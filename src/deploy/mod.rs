@@ -11,6 +11,7 @@ macro_rules! say {
     }};
 }
 
+mod check;
 mod diff;
 pub mod layout;
 pub mod scale;
@@ -49,6 +50,16 @@ pub enum DeployAction {
         #[arg(long, value_name = "ENV")]
         env: String,
     },
+    /// Check an environment: it builds offline; with a kubeconfig, the cluster has what it needs
+    /// (PodMonitor CRD, metrics-server, Kubernetes >= 1.27). Exit 1 when something is missing.
+    Check {
+        /// Environment overlay (`overlays/<ENV>`), e.g. `production`.
+        #[arg(long, value_name = "ENV")]
+        env: String,
+        /// Also ask this cluster (read-only `kubectl get`); without it only the offline build runs.
+        #[arg(long, value_name = "FILE", env = "KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
+    },
     /// Set the bridges' autoscaler range (minReplicas/maxReplicas) of every shard or of one.
     Scale {
         /// Environment overlay (`overlays/<ENV>`), e.g. `production`.
@@ -76,6 +87,10 @@ pub enum DeployAction {
 
 /// Entry point of `loadtest deploy`.
 pub fn exec(args: DeployArgs) -> anyhow::Result<i32> {
+    if let DeployAction::Check { env, kubeconfig } = &args.action {
+        load_env(&args.deploy_dir, env).map_err(to_anyhow)?;
+        return check::run(&args.deploy_dir, env, kubeconfig.as_deref());
+    }
     run(&args).map_err(to_anyhow)?;
     Ok(crate::error::EXIT_OK)
 }
@@ -153,6 +168,8 @@ fn run(args: &DeployArgs) -> Result<(), DeployError> {
             }
             apply(dir, &s.changes, args.dry_run)?;
         }
+        // Handled by `exec` (it has exit codes of its own).
+        DeployAction::Check { .. } => {}
     }
     Ok(())
 }
