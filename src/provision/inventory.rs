@@ -492,4 +492,22 @@ host_key = "ssh-ed25519 SHA256:abc"
                 .is_err()
         );
     }
+
+    #[test]
+    fn a_kubernetes_fleet_has_its_table_and_no_hosts() {
+        let text = "provider = \"kubernetes\"\nname = \"lt-k8s\"\n[grid]\nmedia_dir = \"/opt/loadtest/media\"\n\
+                    [kubernetes]\ncontext = \"prod\"\nnamespace = \"loadgen\"\nservice = \"selenium-hub\"\n";
+        let inv: Inventory = toml::from_str(text).unwrap();
+        inv.check().unwrap();
+        assert!(inv.hosts.is_empty());
+        assert_eq!(inv.kubernetes.as_ref().unwrap().namespace, "loadgen");
+        let back: Inventory = toml::from_str(&toml::to_string(&inv).unwrap()).unwrap();
+        assert_eq!(back, inv);
+        let mut no_table = inv.clone();
+        no_table.kubernetes = None;
+        assert!(no_table.check().unwrap_err().contains("[kubernetes]"));
+        let mut wrong = inv;
+        wrong.provider = "hetzner".into();
+        assert!(wrong.check().is_err());
+    }
 }
