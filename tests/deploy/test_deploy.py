@@ -572,6 +572,11 @@ def test_bridges_advertise_the_node_external_address(objs):
         assert "node-address" in shared, "the init container hands the address over in a shared volume"
         sa = spec["serviceAccountName"]
         one(objs, "ServiceAccount", sa)
+        # The token goes to the init container only, not to the bridge.
+        assert spec["automountServiceAccountToken"] is False
+        token = "/var/run/secrets/kubernetes.io/serviceaccount"
+        assert token in {m["mountPath"] for m in init["volumeMounts"]}
+        assert token not in {m["mountPath"] for m in jvb["volumeMounts"]}
         bindings = [
             b for b in find(objs, "ClusterRoleBinding")
             if any(s["kind"] == "ServiceAccount" and s["name"] == sa and s["namespace"] == NAMESPACE
