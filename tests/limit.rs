@@ -155,7 +155,12 @@ async fn a_capped_link_gives_the_limit_it_was_cut_for() {
         "--out",
         plan_out.to_str().unwrap(),
     ]);
-    assert_eq!(p.status.code(), Some(0), "{}", String::from_utf8_lossy(&p.stderr));
+    assert_eq!(
+        p.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&p.stderr)
+    );
     let plan: serde_json::Value = serde_json::from_slice(&p.stdout).unwrap();
     let from_run = plan["observations"]
         .as_array()
@@ -163,7 +168,11 @@ async fn a_capped_link_gives_the_limit_it_was_cut_for() {
         .iter()
         .filter(|o| o["id"].as_str().is_some_and(|id| id.contains(" step ")))
         .count();
-    assert!(from_run >= 2, "one observation per step: {}", plan["observations"]);
+    assert!(
+        from_run >= 2,
+        "one observation per step: {}",
+        plan["observations"]
+    );
     sb.stop().await;
 }
 
@@ -199,7 +208,11 @@ async fn saturated_generators_end_the_search_without_a_server_answer() {
     assert_eq!(o.status.code(), Some(1), "{text}");
     let info = limit_json(&out);
     assert_eq!(info.stopped, Stop::GeneratorBound, "{info:?}");
-    assert!(info.verdict.starts_with("generator-bound at "), "{}", info.verdict);
+    assert!(
+        info.verdict.starts_with("generator-bound at "),
+        "{}",
+        info.verdict
+    );
     assert!(
         info.verdict.contains("add load servers"),
         "it says what to do: {}",
@@ -239,7 +252,12 @@ async fn ctrl_c_in_a_step_leaves_nothing_and_reports_the_steps_so_far() {
         .args(["-INT", &pid.to_string()])
         .status();
     let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(130), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(sb.sessions().await, Ok(0), "no Janus session left");
     assert!(
         wait_until(Duration::from_secs(10), || chromium_processes() == 0),

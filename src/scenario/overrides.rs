@@ -71,7 +71,10 @@ fn insert(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), 
                     .ok()
                     .and_then(|k| items.get_mut(k))
                     .ok_or_else(|| {
-                        format!("`{parent}` has {n} entries; expected an index from 0 to {}", n.saturating_sub(1))
+                        format!(
+                            "`{parent}` has {n} entries; expected an index from 0 to {}",
+                            n.saturating_sub(1)
+                        )
                     })?;
                 if at_end {
                     *slot = value;
