@@ -24,42 +24,28 @@ use crate::results::steps::LIMIT_JSON;
 use crate::results::{
     self, Event, LimitInfo, StepBridgeRow, StepRow, StepVerdict, Stop, names::RUN,
 };
-use crate::run::Harness;
-use crate::scenario::{self, Grow, Limit, Override, Scenario};
+use crate::run::{Harness, ScenarioArgs};
+use crate::scenario::{Grow, Limit, Scenario};
 use crate::schedule::{self, ParticipantId};
 use search::{Next, Outcome, Search};
 
 /// Options of `loadtest limit`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LimitArgs {
-    /// The scenario file (TOML) with a `[limit]` section and `[thresholds]`; a bare name not in the
-    /// working directory is looked up in scenarios/.
-    #[arg(long, short = 's', value_name = "FILE")]
-    pub scenario: PathBuf,
-    /// Override a scenario key, e.g. `--set limit.max=20` (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub sets: Vec<Override>,
+    /// The scenario, with a `[limit]` section and `[thresholds]`.
+    #[command(flatten)]
+    pub input: ScenarioArgs,
     /// Results directory (default: `results/<UTC time>-<scenario name>-limit`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Do not write the report at the end.
     #[arg(long)]
     pub no_report: bool,
-    /// Use the fleet `loadtest provision` set up (as `run --inventory`).
-    #[arg(long, value_name = "FILE")]
-    pub inventory: Option<PathBuf>,
 }
 
 /// `loadtest limit`: returns the exit code (0 with a server-side answer, 1 without one).
 pub async fn exec(args: LimitArgs) -> anyhow::Result<i32> {
-    let mut sets = args.sets.clone();
-    if let Some(inv) = &args.inventory {
-        sets.splice(0..0, crate::provision::run_overrides(inv)?);
-    }
-    let loaded = scenario::load(&args.scenario, &sets)?;
-    for w in &loaded.warnings {
-        eprintln!("warning: {w}");
-    }
+    let loaded = args.input.load()?;
     let s = loaded.scenario;
     let cfg = checked(&s, &loaded.path)?;
     let out = args.out.clone().unwrap_or_else(|| {

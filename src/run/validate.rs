@@ -1,28 +1,20 @@
 //! `loadtest validate`: load and check a scenario, print its warnings and schedule; start nothing.
 
-use std::path::PathBuf;
-
+use super::ScenarioArgs;
 use crate::error::EXIT_OK;
-use crate::scenario::{self, Override};
 use crate::schedule;
 
 /// Options of `loadtest validate`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ValidateArgs {
-    /// The scenario file (TOML); a bare name not in the working directory is looked up in scenarios/.
-    #[arg(long, short = 's', value_name = "FILE")]
-    pub scenario: PathBuf,
-    /// Override a scenario key, e.g. `--set load.participants_per_conference=5` (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub sets: Vec<Override>,
+    /// The scenario.
+    #[command(flatten)]
+    pub input: ScenarioArgs,
 }
 
 /// `loadtest validate`: print the schedule, start nothing.
 pub fn exec(args: ValidateArgs) -> anyhow::Result<i32> {
-    let loaded = scenario::load(&args.scenario, &args.sets)?;
-    for w in &loaded.warnings {
-        eprintln!("warning: {w}");
-    }
+    let loaded = args.input.load()?;
     let s = &loaded.scenario;
     print!("{}", schedule::describe(s, &schedule::expand(&s.load)));
     Ok(EXIT_OK)

@@ -88,16 +88,35 @@ pub fn free_port() -> u16 {
 
 /// A Janus sandbox on free ports with its own RTP range.
 pub async fn janus(dir: &Path) -> Sandbox {
+    sandbox(dir, false).await
+}
+
+/// A Janus sandbox on free ports; `isolated`: in its own network namespace behind a veth the test can
+/// cap (root, iproute2).
+pub async fn sandbox(dir: &Path, isolated: bool) -> Sandbox {
     let base = 21000 + (free_port() % 40) * 1000;
     Sandbox::start(&SandboxOptions {
         http_port: 0,
         admin_port: 0,
         rtp_ports: format!("{base}-{}", base + 999),
         dir: Some(dir.join("janus")),
+        isolated,
         ..SandboxOptions::default()
     })
     .await
     .expect("the Janus sandbox starts (run ./scripts/setup.sh first)")
+}
+
+/// The `--set`s that point a scenario's target and Janus admin source at a sandbox.
+pub fn sandbox_sets(sb: &Sandbox) -> Vec<String> {
+    vec![
+        format!("target.url={}", sb.janus_url),
+        format!("metrics.janus.admin_url={}", sb.admin_url),
+        format!(
+            "metrics.janus.admin_secret_file={}",
+            sb.dir.join("admin_secret").display()
+        ),
+    ]
 }
 
 fn selenium_jar_path() -> PathBuf {
