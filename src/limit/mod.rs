@@ -115,8 +115,10 @@ pub async fn search(
         Grow::Conferences => s.load.participants_per_conference,
         Grow::ParticipantsPerConference => s.load.conferences,
     });
-    let peak = usize::try_from(u64::from(cfg.max) * per_unit).unwrap_or(usize::MAX);
-    let h = Harness::start(s, file, out, peak, None).await?;
+    // A grid must hold the first step; later steps check their own slots and end the search
+    // "grid exhausted" rather than failing it up front.
+    let first = usize::try_from(u64::from(cfg.start.min(cfg.max)) * per_unit).unwrap_or(usize::MAX);
+    let h = Harness::start(s, file, out, first, None).await?;
     let mut ex = Executor {
         s,
         cfg: cfg.clone(),
