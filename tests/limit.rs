@@ -238,3 +238,35 @@ async fn ctrl_c_in_a_step_leaves_nothing_and_reports_the_steps_so_far() {
     );
     sb.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grid_without_slots_for_the_next_step_ends_the_search_without_a_server_answer() {
+    require(&[Needs::Janus, Needs::Chromium, Needs::Grid]);
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = janus(tmp.path()).await;
+    let grid = start_grid(&tmp.path().join("grid"), 4);
+    let out = tmp.path().join("run");
+    let mut sets = at_sandbox(&sb);
+    sets.push(format!("webdriver.url={}/wd/hub", grid.url));
+    sets.push("limit.max=4".into());
+    sets.push("limit.confirm=false".into());
+    // Conferences of two on four slots: the third conference has no room.
+    let o = loadtest(&limit_args(&sets, &out));
+    let text = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    let info = limit_json(&out);
+    assert_eq!(info.stopped, Stop::GridExhausted, "{info:?}");
+    assert!(
+        info.verdict
+            .starts_with("grid exhausted after 4 participants"),
+        "{}",
+        info.verdict
+    );
+    assert_eq!(
+        steps(&out).len(),
+        2,
+        "two steps were judged before the grid ran out"
+    );
+    assert_eq!(grid_sessions(&grid.url), 0, "every session closed");
+    sb.stop().await;
+}
