@@ -19,7 +19,23 @@ use tokio::io::AsyncWriteExt;
 /// Beacons the fixture sent: (kind, room, id).
 type Beacons = Arc<Mutex<Vec<(String, String, String)>>>;
 
-/// Serves the fixture's index.html for every path and records `/__fixture/{joined,left}` beacons.
+/// The members of `room` now: joined and not left (what the FIXTURE focus counts).
+fn members(b: &Beacons, room: &str) -> Vec<String> {
+    let b = b.lock().unwrap();
+    let mut ids: Vec<String> = Vec::new();
+    for (kind, r, id) in b.iter().filter(|(_, r, _)| r == room) {
+        let _ = r;
+        match kind.as_str() {
+            "joined" if !ids.contains(id) => ids.push(id.clone()),
+            "left" => ids.retain(|x| x != id),
+            _ => {}
+        }
+    }
+    ids
+}
+
+/// Serves the fixture's index.html for every path, records `/__fixture/{joined,left}` beacons and
+/// answers `/__fixture/members?room=` from them.
 async fn fixture_server() -> (String, Beacons) {
     let page = std::fs::read(repo().join("tests/fixtures/jitsi-app/index.html")).unwrap();
     let beacons: Beacons = Arc::default();
@@ -38,12 +54,15 @@ async fn fixture_server() -> (String, Beacons) {
                 };
                 let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let url = url::Url::parse(&format!("http://x{target}")).unwrap();
-                let resp = if let Some(kind) = url.path().strip_prefix("/__fixture/") {
-                    let q: std::collections::HashMap<_, _> =
-                        url.query_pairs().into_owned().collect();
+                let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+                let room = q.get("room").cloned().unwrap_or_default();
+                let resp = if url.path() == "/__fixture/members" {
+                    let body = json!({ "members": members(&b, &room) }).to_string();
+                    format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).into_bytes()
+                } else if let Some(kind) = url.path().strip_prefix("/__fixture/") {
                     b.lock().unwrap().push((
                         kind.to_string(),
-                        q.get("room").cloned().unwrap_or_default(),
+                        room,
                         q.get("id").cloned().unwrap_or_default(),
                     ));
                     b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_vec()
@@ -107,8 +126,9 @@ async fn urls_and_probes_in_a_real_browser() {
         );
         opts.config
             .insert("channelLastN".into(), toml::Value::Integer(5));
+        // One page alone: the FIXTURE focus starts the media session at once.
         let url = jitsi::participant_url(
-            &url::Url::parse(&base).unwrap(),
+            &url::Url::parse(&format!("{base}?fixture.minParticipants=1")).unwrap(),
             &opts,
             &plan("c0p0", Role::AudioVideo),
             Some("t0k3n"),
@@ -243,13 +263,14 @@ async fn loadtest_run_against_the_fixture() {
         .env("LOADTEST_CACHE", repo().join(".cache/loadtest"))
         .output()
         .unwrap();
+    let r = read_results(&out);
     assert_eq!(
         o.status.code(),
         Some(0),
-        "{}",
+        "{:?}\n{}",
+        r.participants,
         String::from_utf8_lossy(&o.stderr)
     );
-    let r = read_results(&out);
     assert_eq!(
         r.participants
             .iter()
@@ -349,4 +370,132 @@ async fn a_participant_that_never_joins_fails_with_its_reason() {
         "{}",
         r.participants[0].reason
     );
+}
+
+/// A scenario against the FIXTURE server at `base` (`[target]` prepared, the rest from `rest`), run to
+/// its end with `env`; returns the process output, the results and their directory.
+fn run_scenario(
+    base: &str,
+    target_extra: &str,
+    rest: &str,
+    env: &[(&str, &str)],
+) -> (
+    std::process::Output,
+    RunFiles,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("jitsi.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"jitsi-fixture\"\n[target]\nkind = \"jitsi\"\nurl = \"{base}\"\n{target_extra}\n{rest}\n"
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let o = std::process::Command::new(bin())
+        .args([
+            "run",
+            "-s",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--no-report",
+        ])
+        .envs(env.iter().copied())
+        .env("LOADTEST_CACHE", repo().join(".cache/loadtest"))
+        .output()
+        .unwrap();
+    let r = read_results(&out);
+    (o, r, tmp, out)
+}
+
+fn completed(r: &RunFiles) -> usize {
+    r.participants
+        .iter()
+        .filter(|p| p.outcome == Outcome::Completed)
+        .count()
+}
+
+/// Defect 1: jicofo starts no media session for one member, so a one-person conference has no ICE
+/// at all; it must still join (in the room) and complete. Failed before: "not joined within 30s
+/// (phase connecting, ice -)".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_person_conference_joins_and_completes() {
+    require(&[Needs::Chromium]);
+    let (base, _b) = fixture_server().await;
+    let (o, r, _tmp, _) = run_scenario(
+        &base,
+        "",
+        "[load]\nconferences = 1\nparticipants_per_conference = 1\naudio_senders = 0\nduration = \"6s\"\n\
+         [media]\nvideo = \"tiny\"\n[stats]\ninterval = \"1s\"\n[timeouts]\njoin = \"10s\"\n",
+        &[],
+    );
+    assert_eq!(
+        completed(&r),
+        1,
+        "{:?}\n{}",
+        r.participants,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let p = &r.participants[0];
+    assert!(p.join_ms.is_some_and(|ms| ms < 10_000), "{p:?}");
+    assert_eq!(p.ice_ms, None, "no media session alone: {p:?}");
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.event.as_str() == "media" && e.detail.contains("alone"))
+    );
+}
+
+/// Defect 1: with `join_delay = 40s` the first member is in the room 40 s before the second; joined
+/// is the MUC join, ICE is required (and timed) once the second member is in. Failed before: the
+/// first participant was "not joined within 30s (phase connecting, ice -)".
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_member_joins_at_once_and_gets_ice_when_the_second_arrives() {
+    require(&[Needs::Chromium]);
+    let (base, _b) = fixture_server().await;
+    let (o, r, _tmp, _) = run_scenario(
+        &base,
+        "",
+        "[load]\nconferences = 1\nparticipants_per_conference = 2\naudio_senders = 0\nduration = \"46s\"\njoin_delay = \"40s\"\n\
+         [media]\nvideo = \"tiny\"\nreceive_audio = false\n[stats]\ninterval = \"1s\"\n",
+        &[],
+    );
+    assert_eq!(
+        completed(&r),
+        2,
+        "{:?}\n{}",
+        r.participants,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let first = r
+        .participants
+        .iter()
+        .find(|p| p.participant.index == 0)
+        .unwrap();
+    let second = r
+        .participants
+        .iter()
+        .find(|p| p.participant.index == 1)
+        .unwrap();
+    assert!(
+        first.join_ms.is_some_and(|ms| ms < 10_000),
+        "joined without waiting: {first:?}"
+    );
+    let ice = first
+        .ice_ms
+        .expect("ICE connected once the second member came");
+    assert!(
+        (35_000..60_000).contains(&ice),
+        "ICE only after the second joined: {first:?}"
+    );
+    assert!(second.ice_ms.is_some_and(|ms| ms < 15_000), "{second:?}");
+    assert!(
+        r.video_peers(first.participant).contains("abcd1234"),
+        "media flowed after the wait"
+    );
+    assert!(r.has_event(first.participant, "ice"));
 }

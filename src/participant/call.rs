@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use fantoccini::Client;
 use fantoccini::wd::TimeoutConfiguration;
 
-use super::sample::{Sample, health, media_ok};
+use super::sample::{PageState, Sample, health, media_ok};
 use super::{Failure, REASON_CHARS, Shared, fail, step};
 use crate::live::Phase;
 use crate::redact;
@@ -171,25 +171,53 @@ async fn join(
     Ok(())
 }
 
+/// Where the media check stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MediaState {
+    /// Media is due (deadline from `Call::due_from`) and not flowing yet.
+    Pending,
+    /// Alone in the room without a media session: nothing is due until someone else joins.
+    Alone,
+    /// Media flowed; health checks from here on.
+    Flowing,
+}
+
 /// The call: media flowing first, then periodic stats and health until it is time to leave.
 struct Call<'a> {
     plan: &'a ScheduledParticipant,
     sh: &'a Shared,
     joined_at: Instant,
     leave_at: Instant,
+    media: MediaState,
+    /// When media (own and remote) became due: joined, or someone joined a participant left alone.
+    due_from: Instant,
     media_at: Option<Instant>,
+    ice: IceWatch,
     unhealthy_since: Option<(Instant, String)>,
     errors: u32,
 }
 
+/// ICE until it first connects: required once another member is in the room (under the media
+/// deadline); a `failed` state gets the unhealthy grace, as lib-jitsi-meet restarts ICE.
+#[derive(Debug, Default)]
+struct IceWatch {
+    others_since: Option<Instant>,
+    failed_since: Option<Instant>,
+    connected_at: Option<Instant>,
+}
+
 impl<'a> Call<'a> {
     fn new(plan: &'a ScheduledParticipant, sh: &'a Shared) -> Call<'a> {
+        let now = Instant::now();
         Call {
             plan,
             sh,
-            joined_at: Instant::now(),
+            joined_at: now,
             leave_at: sh.start + plan.leave_offset,
+            media: MediaState::Pending,
+            due_from: now,
             media_at: None,
+            ice: IceWatch::default(),
             unhealthy_since: None,
             errors: 0,
         }
@@ -205,10 +233,11 @@ impl<'a> Call<'a> {
                 {
                     row.remote_address = a;
                 }
-                if self.media_at.is_none() {
-                    self.check_media(&s, row).await?;
-                } else {
+                self.watch_ice(&s.state(), row).await?;
+                if self.media == MediaState::Flowing {
                     self.check_health(&s).await?;
+                } else {
+                    self.check_media(&s, row).await?;
                 }
             }
             let now = Instant::now();
@@ -216,10 +245,10 @@ impl<'a> Call<'a> {
                 break;
             }
             // Sample fast until media flows, then at the stats interval.
-            let pause = if self.media_at.is_none() {
-                Duration::from_secs(1).min(self.sh.stats_interval)
-            } else {
+            let pause = if self.media == MediaState::Flowing {
                 self.sh.stats_interval
+            } else {
+                Duration::from_secs(1).min(self.sh.stats_interval)
             };
             tokio::select! {
                 _ = tokio::time::sleep(pause.min(self.leave_at - now)) => {}
@@ -261,13 +290,90 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// Remote media is due once a remote sender is in (it may join after us).
+    /// ICE until it first connects (afterwards [`health`] judges it): record when it connected;
+    /// fail when another member has been in for the media timeout without it, or when it stayed
+    /// `failed` longer than the unhealthy timeout.
+    async fn watch_ice(&mut self, st: &PageState, row: &mut ParticipantRow) -> Result<(), Failure> {
+        let (sh, id, now) = (self.sh, self.plan.id, Instant::now());
+        if self.ice.connected_at.is_some() {
+            return Ok(());
+        }
+        if st.ice_up() {
+            self.ice.connected_at = Some(now);
+            row.ice_ms = Some(self.joined_at.elapsed().as_millis() as u64);
+            if self.ice.failed_since.take().is_some() {
+                sh.recorder
+                    .event(id, Event::Recovered, "ICE connected")
+                    .await;
+            }
+            let detail = format!("members={}", st.members.unwrap_or(-1));
+            sh.recorder.event(id, Event::Ice, detail).await;
+            return Ok(());
+        }
+        self.ice.others_since = match self.ice.others_since {
+            Some(t) if st.others_present() => Some(t),
+            _ if st.others_present() => Some(now),
+            _ => None,
+        };
+        if st.ice.as_deref() == Some("failed") {
+            let since = *self.ice.failed_since.get_or_insert_with(|| now);
+            if since == now {
+                let why = "ICE failed before connecting; waiting for an ICE restart";
+                sh.recorder.event(id, Event::Unhealthy, why).await;
+            }
+            if now - since > sh.timeouts.unhealthy.get() {
+                return fail(format!(
+                    "ICE failed for {} before it ever connected",
+                    sh.timeouts.unhealthy
+                ));
+            }
+        } else if self.ice.failed_since.take().is_some() {
+            sh.recorder
+                .event(id, Event::Recovered, "ICE no longer failed")
+                .await;
+        }
+        let expected = self.plan.role.sends()
+            || sh
+                .board
+                .remote_senders_since(self.plan, sh.receive_audio)
+                .is_some();
+        if let Some(since) = self.ice.others_since
+            && expected
+            && now > since + sh.timeouts.media.get()
+        {
+            return fail(format!(
+                "ICE not connected within {} after another member joined (ice {})",
+                sh.timeouts.media,
+                st.ice.as_deref().unwrap_or("-")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Own media is due once a media session can exist (someone else is in, or ICE is up); remote
+    /// media once a remote sender is in (it may join after us).
     async fn check_media(&mut self, s: &Sample, row: &mut ParticipantRow) -> Result<(), Failure> {
         let sh = self.sh;
+        let now = Instant::now();
+        if s.state().alone() {
+            if self.media_at.is_none() {
+                self.media_at = Some(now);
+                row.media_ms = Some(self.joined_at.elapsed().as_millis() as u64);
+                let detail = "alone in the room: no media session until someone else joins";
+                sh.recorder.event(self.plan.id, Event::Media, detail).await;
+            }
+            self.media = MediaState::Alone;
+            return Ok(());
+        }
+        if self.media == MediaState::Alone {
+            self.media = MediaState::Pending;
+            self.due_from = now;
+        }
         let remote_since = sh.board.remote_senders_since(self.plan, sh.receive_audio);
         match media_ok(s, self.plan.role, remote_since.is_some()) {
             Ok(()) => {
-                self.media_at = Some(Instant::now());
+                self.media = MediaState::Flowing;
+                self.media_at = Some(now);
                 row.media_ms = Some(self.joined_at.elapsed().as_millis() as u64);
                 let detail = if remote_since.is_some() {
                     "sending and receiving"
@@ -278,9 +384,9 @@ impl<'a> Call<'a> {
                 Ok(())
             }
             Err(missing) => {
-                let due = remote_since.map_or(self.joined_at, |r| r.max(self.joined_at))
+                let due = remote_since.map_or(self.due_from, |r| r.max(self.due_from))
                     + sh.timeouts.media.get();
-                if Instant::now() > due {
+                if now > due {
                     return fail(format!(
                         "media never flowing within {}: {missing}",
                         sh.timeouts.media

@@ -67,6 +67,22 @@ pub struct Sample {
     pub rows: Vec<StreamStats>,
 }
 
+impl PageState {
+    /// ICE connected (or completed) with the media server: a media session exists.
+    pub(crate) fn ice_up(&self) -> bool {
+        matches!(self.ice.as_deref(), Some("connected" | "completed"))
+    }
+    /// Someone else is in the room (the page counts itself).
+    pub(crate) fn others_present(&self) -> bool {
+        self.members.is_some_and(|m| m >= 2)
+    }
+    /// Alone in the room without a media session: Jitsi's focus starts none before a second member
+    /// joins (jicofo `min-participants = 2`), so there is nothing to send to yet.
+    pub(crate) fn alone(&self) -> bool {
+        self.members == Some(1) && !self.ice_up()
+    }
+}
+
 impl Sample {
     pub(crate) fn state(&self) -> PageState {
         self.state.clone().unwrap_or_default()

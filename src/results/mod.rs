@@ -58,6 +58,10 @@ pub struct ParticipantRow {
     pub page_ms: Option<u64>,
     /// Navigation until in the room.
     pub join_ms: Option<u64>,
+    /// In the room until ICE connected with the media server (absent before format 2's later
+    /// releases, and when no media session ever started, e.g. alone in a Jitsi room).
+    #[serde(default)]
+    pub ice_ms: Option<u64>,
     /// In the room until media flowed.
     pub media_ms: Option<u64>,
     /// `completed` or `failed`.

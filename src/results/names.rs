@@ -159,6 +159,8 @@ pub enum Event {
     Page,
     /// In the room.
     Joined,
+    /// ICE connected with the media server (detail: members in the room).
+    Ice,
     /// Own media sent and, once a remote sender is in, remote media received.
     Media,
     /// One stats sample failed.
@@ -210,6 +212,7 @@ impl Event {
             Event::PageSlow => "page_slow",
             Event::Page => "page",
             Event::Joined => "joined",
+            Event::Ice => "ice",
             Event::Media => "media",
             Event::SampleFailed => "sample_failed",
             Event::Unhealthy => "unhealthy",
