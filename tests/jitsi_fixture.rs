@@ -499,3 +499,42 @@ async fn the_first_member_joins_at_once_and_gets_ice_when_the_second_arrives() {
     );
     assert!(r.has_event(first.participant, "ice"));
 }
+
+/// Defect 4: ICE `failed` during the join is not final (lib-jitsi-meet restarts ICE); it gets the
+/// unhealthy grace. Failed before: "join failed: ICE failed (APP.conference.getConnectionState() ===
+/// "failed")" at once. A failure that lasts fails after the grace, with that reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn ice_failed_while_joining_gets_the_grace_of_an_ice_restart() {
+    require(&[Needs::Chromium]);
+    let (base, _b) = fixture_server().await;
+    let load = "[load]\nconferences = 1\nparticipants_per_conference = 2\naudio_senders = 0\nduration = \"12s\"\n\
+                [media]\nvideo = \"tiny\"\nreceive_audio = false\n[stats]\ninterval = \"1s\"\n[timeouts]\nunhealthy = \"5s\"\n";
+    let recovering = format!("{base}?fixture.iceFail=true&fixture.iceRecoverMs=2500");
+    let (o, r, _tmp, _) = run_scenario(&recovering, "", load, &[]);
+    assert_eq!(
+        completed(&r),
+        2,
+        "{:?}\n{}",
+        r.participants,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for p in &r.participants {
+        assert!(
+            r.has_event(p.participant, "unhealthy"),
+            "the failure was seen"
+        );
+        assert!(r.has_event(p.participant, "recovered"));
+        assert!(p.ice_ms.is_some(), "{p:?}");
+    }
+    let lasting = format!("{base}?fixture.iceFail=true");
+    let (_, r, _tmp, _) = run_scenario(&lasting, "", &load.replace("12s", "25s"), &[]);
+    for p in &r.participants {
+        assert_eq!(p.outcome, Outcome::Failed, "{p:?}");
+        assert!(
+            p.reason
+                .contains("ICE failed for 5s before it ever connected"),
+            "{}",
+            p.reason
+        );
+    }
+}
