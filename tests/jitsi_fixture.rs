@@ -538,3 +538,32 @@ async fn ice_failed_while_joining_gets_the_grace_of_an_ice_restart() {
         );
     }
 }
+
+/// Defect 3: after an app reload the probe is injected again (event `reload`) and the participant
+/// goes on; a redirect to the auth-error page fails with that reason. Failed before: every sample
+/// after the reload said `window.__lt` missing, so "unhealthy for 6s: not in the room (phase loading)".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reloaded_page_gets_its_probe_again_and_an_auth_error_is_named() {
+    require(&[Needs::Chromium]);
+    let (base, _b) = fixture_server().await;
+    let load = "[load]\nconferences = 1\nparticipants_per_conference = 2\naudio_senders = 0\nduration = \"22s\"\n\
+                [media]\nvideo = \"tiny\"\nreceive_audio = false\n[stats]\ninterval = \"1s\"\n[timeouts]\nunhealthy = \"6s\"\n";
+    let reloading = format!("{base}?fixture.reloadAfterMs=3000");
+    let (o, r, _tmp, _) = run_scenario(&reloading, "", load, &[]);
+    assert_eq!(
+        completed(&r),
+        2,
+        "{:?}\n{}",
+        r.participants,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for p in &r.participants {
+        assert!(r.has_event(p.participant, "reload"), "{:?}", r.events);
+    }
+    let refused = format!("{base}?fixture.authErrorAfterMs=3000");
+    let (_, r, _tmp, _) = run_scenario(&refused, "", load, &[]);
+    for p in &r.participants {
+        assert_eq!(p.outcome, Outcome::Failed, "{p:?}");
+        assert!(p.reason.contains("auth-error page"), "{}", p.reason);
+    }
+}

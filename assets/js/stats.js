@@ -1,6 +1,6 @@
 // loadtest: per-sample WebRTC stats probe, run with WebDriver execute/async.
 // The last argument is the callback; it is called exactly once with
-//   { ts, state, rows: [ {peer, direction, kind, bitrate_kbps, fps, width, height,
+//   { ts, path, probe_missing, state, rows: [ {peer, direction, kind, bitrate_kbps, fps, width, height,
 //     packets_lost, loss_ratio, jitter_ms, rtt_ms, freeze_count, freeze_ms, concealed_ratio,
 //     quality_limitation, remote_address, bytes} ] }
 // Works on any page that defines window.__lt (state(), pcs(), peerOf(pc, stat)).
@@ -12,10 +12,13 @@ var __ltDone = arguments[arguments.length - 1];
   var called = false;
   var rows = [];
   var state = null;
+  var missing = false;  // window.__lt is gone (the page reloaded or navigated): the driver re-injects
   function finish() {
     if (called) return;
     called = true;
-    try { done({ ts: Date.now(), state: state, rows: rows }); } catch (e) { /* nothing left to do */ }
+    var path = null;
+    try { path = String(window.location.pathname); } catch (e) { }
+    try { done({ ts: Date.now(), path: path, probe_missing: missing, state: state, rows: rows }); } catch (e) { /* nothing left to do */ }
   }
   function num(v) { return (typeof v === 'number' && isFinite(v)) ? v : null; }
   function round(v, digits) {
@@ -41,6 +44,7 @@ var __ltDone = arguments[arguments.length - 1];
   try {
     var lt = window.__lt;
     if (!lt || typeof lt.state !== 'function') {
+      missing = true;
       state = defaultState('window.__lt missing');
       clearTimeout(guard);
       finish();

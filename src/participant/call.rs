@@ -11,7 +11,7 @@ use super::{Failure, REASON_CHARS, Shared, fail, step};
 use crate::live::Phase;
 use crate::redact;
 use crate::results::{Event, ParticipantRow};
-use crate::schedule::ScheduledParticipant;
+use crate::schedule::{ParticipantId, ScheduledParticipant};
 use crate::util::text::one_line;
 
 const STATS_JS: &str = include_str!("../../assets/js/stats.js");
@@ -25,6 +25,39 @@ async fn sample(client: &Client) -> Result<Sample, String> {
         .await
         .map_err(|e| one_line(&e.to_string(), REASON_CHARS))?;
     serde_json::from_value(v).map_err(|e| format!("stats probe returned an unexpected shape: {e}"))
+}
+
+/// A page that lost its probe (an app reload, a redirect) gets it again (event `reload`), so the
+/// participant goes on if the app recovers; Jitsi's auth-error page is a failure with that reason.
+/// True when the probe was injected again (sample once more).
+async fn recover_probe(
+    client: &Client,
+    sh: &Shared,
+    id: ParticipantId,
+    s: &Sample,
+) -> Result<bool, Failure> {
+    if !s.probe_missing {
+        return Ok(false);
+    }
+    if s.on_auth_error_page() {
+        return fail(
+            "redirected to the auth-error page (static/authError.html): the deployment refused the token",
+        );
+    }
+    let Some(js) = sh.target.probe_js() else {
+        return Ok(false);
+    };
+    step(
+        sh,
+        Duration::from_secs(10),
+        "probe injection",
+        client.execute(js, vec![]),
+    )
+    .await?;
+    let path = s.path.as_deref().unwrap_or("?");
+    let detail = format!("the page reloaded or navigated ({path}): probe injected again");
+    sh.recorder.event(id, Event::Reload, detail).await;
+    Ok(true)
 }
 
 /// Page, join, media and the call; `Ok` when the participant stayed its whole time with media.
@@ -131,7 +164,10 @@ async fn join(
     let t = &sh.timeouts;
     let deadline = Instant::now() + t.join.get();
     let last = loop {
-        let s = step(sh, Duration::from_secs(15), "join probe", sample(client)).await?;
+        let mut s = step(sh, Duration::from_secs(15), "join probe", sample(client)).await?;
+        if recover_probe(client, sh, plan.id, &s).await? {
+            s = step(sh, Duration::from_secs(15), "join probe", sample(client)).await?;
+        }
         let state = s.state();
         if state.phase == "failed" {
             return fail(format!(
@@ -271,7 +307,13 @@ impl<'a> Call<'a> {
 
     /// One sample; `None` after a failed one, a failure after [`LOST_AFTER`] in a row.
     async fn sample(&mut self, client: &Client) -> Result<Option<Sample>, Failure> {
-        match sample(client).await {
+        let mut got = sample(client).await;
+        if let Ok(s) = &got
+            && recover_probe(client, self.sh, self.plan.id, s).await?
+        {
+            got = sample(client).await;
+        }
+        match got {
             Ok(s) => {
                 self.errors = 0;
                 Ok(Some(s))

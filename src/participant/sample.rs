@@ -59,6 +59,12 @@ pub struct StreamStats {
 /// One sample: the page state and its streams.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Sample {
+    /// The page's `location.pathname`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// `window.__lt` is gone: the page reloaded or navigated away.
+    #[serde(default)]
+    pub probe_missing: bool,
     /// Page state.
     #[serde(default)]
     pub state: Option<PageState>,
@@ -86,6 +92,12 @@ impl PageState {
 impl Sample {
     pub(crate) fn state(&self) -> PageState {
         self.state.clone().unwrap_or_default()
+    }
+    /// On Jitsi's auth-error page (`static/authError.html`, where the app sends a refused token).
+    pub(crate) fn on_auth_error_page(&self) -> bool {
+        self.path
+            .as_deref()
+            .is_some_and(|p| p.ends_with("/static/authError.html"))
     }
     pub(crate) fn flowing(&self, direction: &str, kind: Option<&str>) -> bool {
         self.rows.iter().any(|r| {

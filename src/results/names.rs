@@ -159,6 +159,8 @@ pub enum Event {
     Page,
     /// In the room.
     Joined,
+    /// The page reloaded or navigated (the probe was injected again; detail: the page path).
+    Reload,
     /// ICE connected with the media server (detail: members in the room).
     Ice,
     /// Own media sent and, once a remote sender is in, remote media received.
@@ -212,6 +214,7 @@ impl Event {
             Event::PageSlow => "page_slow",
             Event::Page => "page",
             Event::Joined => "joined",
+            Event::Reload => "reload",
             Event::Ice => "ice",
             Event::Media => "media",
             Event::SampleFailed => "sample_failed",
