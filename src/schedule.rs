@@ -162,7 +162,7 @@ pub fn expand(load: &Load) -> Vec<ScheduledParticipant> {
                 },
                 order: k,
                 conference: c,
-                room: format!("{}{c}", load.room_prefix),
+                room: load.room(c),
                 index: i,
                 role: Role::new(i < video, i < audio),
                 join_offset: join,
@@ -285,6 +285,7 @@ mod tests {
             join_delay: delay_ms.map(Dur::from_millis),
             ramp: ramp_ms.map(Dur::from_millis),
             room_prefix: "r".into(),
+            ..Load::default_shape()
         }
     }
 

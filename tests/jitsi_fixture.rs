@@ -34,49 +34,136 @@ fn members(b: &Beacons, room: &str) -> Vec<String> {
     ids
 }
 
-/// Serves the fixture's index.html for every path, records `/__fixture/{joined,left}` beacons and
-/// answers `/__fixture/members?room=` from them.
+/// How the FIXTURE server behaves.
+#[derive(Clone, Default)]
+struct Opts {
+    /// Verify tokens on `/__fixture/connect` (like prosody's token auth): signature, `exp`, and a
+    /// `room` claim of the room or `*`.
+    verify: Option<(jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)>,
+    /// Serve the load-test client (`/_load-test/<room>` and its script); stock installs do not.
+    load_test_client: bool,
+}
+
+/// What the FIXTURE server saw.
+#[derive(Clone, Default)]
+struct Seen {
+    beacons: Beacons,
+    /// Every token presented on `/__fixture/connect`, with the room and whether it was accepted.
+    tokens: Arc<Mutex<Vec<(String, String, bool)>>>,
+    /// Paths requested.
+    paths: Arc<Mutex<Vec<String>>>,
+}
+
+/// Whether the server accepts `token` for `room` (`None`: no verification configured).
+fn verify(opts: &Opts, token: Option<&str>, room: &str) -> bool {
+    let Some((key, alg)) = &opts.verify else {
+        return true;
+    };
+    let Some(token) = token else { return false };
+    let mut v = jsonwebtoken::Validation::new(*alg);
+    v.validate_aud = false;
+    v.leeway = 0;
+    match jsonwebtoken::decode::<Value>(token, key, &v) {
+        Ok(data) => data.claims["room"] == "*" || data.claims["room"] == room,
+        Err(_) => false,
+    }
+}
+
+/// Serves the fixture's index.html for every path, records `/__fixture/{joined,left}` beacons,
+/// answers `/__fixture/members?room=` from them and `/__fixture/connect` (token check).
 async fn fixture_server() -> (String, Beacons) {
+    let (base, seen) = fixture(Opts {
+        load_test_client: true,
+        ..Opts::default()
+    })
+    .await;
+    (base, seen.beacons)
+}
+
+async fn fixture(opts: Opts) -> (String, Seen) {
     let page = std::fs::read(repo().join("tests/fixtures/jitsi-app/index.html")).unwrap();
-    let beacons: Beacons = Arc::default();
+    let seen = Seen::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/", listener.local_addr().unwrap());
-    let b = beacons.clone();
+    let s2 = seen.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut sock, _)) = listener.accept().await else {
                 continue;
             };
-            let (page, b) = (page.clone(), b.clone());
+            let (page, seen, opts) = (page.clone(), s2.clone(), opts.clone());
             tokio::spawn(async move {
                 let Some((head, _)) = read_request(&mut sock, &mut Vec::new()).await else {
                     return;
                 };
                 let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let url = url::Url::parse(&format!("http://x{target}")).unwrap();
-                let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
-                let room = q.get("room").cloned().unwrap_or_default();
-                let resp = if url.path() == "/__fixture/members" {
-                    let body = json!({ "members": members(&b, &room) }).to_string();
-                    format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).into_bytes()
-                } else if let Some(kind) = url.path().strip_prefix("/__fixture/") {
-                    b.lock().unwrap().push((
-                        kind.to_string(),
-                        room,
-                        q.get("id").cloned().unwrap_or_default(),
-                    ));
-                    b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_vec()
-                } else {
-                    let mut r = format!("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", page.len()).into_bytes();
-                    r.extend_from_slice(&page);
-                    r
-                };
+                seen.paths.lock().unwrap().push(url.path().to_string());
+                let resp = respond(&url, &page, &seen, &opts);
                 let _ = sock.write_all(&resp).await;
                 let _ = sock.shutdown().await;
             });
         }
     });
-    (base, beacons)
+    (base, seen)
+}
+
+fn http(status: &str, ctype: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!("HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nCache-Control: no-store\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+/// The FIXTURE load-test client script: what the real page's `libs/load-test-participant.min.js`
+/// is for the preflight (the page itself is index.html in load-test mode).
+const LOAD_TEST_CLIENT: &str = "/* FIXTURE load-test-participant.min.js (not the real client) */\nwindow.__fixtureLoadTestClient = true;\n";
+
+fn respond(url: &url::Url, page: &[u8], seen: &Seen, opts: &Opts) -> Vec<u8> {
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    let room = q.get("room").cloned().unwrap_or_default();
+    let path = url.path();
+    let load_test = path.contains("/_load-test/");
+    if load_test && !opts.load_test_client {
+        // docker-jitsi-meet mounts an empty folder at /usr/share/jitsi-meet/load-test
+        return http("404 Not Found", "text/html", b"<h1>404 Not Found</h1>");
+    }
+    if path.ends_with("/libs/load-test-participant.min.js") {
+        return http("200 OK", "text/javascript", LOAD_TEST_CLIENT.as_bytes());
+    }
+    match path {
+        "/__fixture/members" => {
+            let body = json!({ "members": members(&seen.beacons, &room) }).to_string();
+            http("200 OK", "application/json", body.as_bytes())
+        }
+        "/__fixture/connect" => {
+            let token = q.get("token").map(String::as_str);
+            let ok = verify(opts, token, &room);
+            if let Some(t) = token {
+                seen.tokens.lock().unwrap().push((t.to_string(), room, ok));
+            }
+            if ok {
+                http("200 OK", "text/plain", b"ok")
+            } else {
+                http("403 Forbidden", "text/plain", b"not allowed")
+            }
+        }
+        p if p.starts_with("/__fixture/") => {
+            seen.beacons.lock().unwrap().push((
+                p["/__fixture/".len()..].to_string(),
+                room,
+                q.get("id").cloned().unwrap_or_default(),
+            ));
+            b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_vec()
+        }
+        _ if load_test => {
+            // the real page loads its client from libs/ next to it
+            let tag = b"<script src=\"libs/load-test-participant.min.js?v=1\"></script>";
+            let mut body = page.to_vec();
+            body.extend_from_slice(tag);
+            http("200 OK", "text/html; charset=utf-8", &body)
+        }
+        _ => http("200 OK", "text/html; charset=utf-8", page),
+    }
 }
 
 fn count(b: &Beacons, kind: &str) -> usize {
@@ -156,7 +243,8 @@ async fn urls_and_probes_in_a_real_browser() {
         let seen = c
             .execute(
                 "return {p2p: config.p2p.enabled, subject: config.subject, lastN: config.channelLastN, \
-                 name: APP.params['userInfo.displayName'], jwt: APP.query.jwt, tenant: FIXTURE.tenant, load: FIXTURE.isLoadTest, \
+                 name: APP.params['userInfo.displayName'], jwt: FIXTURE.isLoadTest ? APP.query.jwt : APP.params.jwt, \
+                 jwtInQuery: APP.query.jwt !== undefined, tenant: FIXTURE.tenant, load: FIXTURE.isLoadTest, \
                  prejoin: config.prejoinConfig.enabled, muted: config.startWithVideoMuted === undefined}",
                 vec![],
             )
@@ -165,6 +253,7 @@ async fn urls_and_probes_in_a_real_browser() {
         assert_eq!(
             seen,
             json!({"p2p": false, "subject": "a=b&c #1 \"q\"", "lastN": 5, "name": "c0p0", "jwt": "t0k3n", "tenant": "acme",
+                   "jwtInQuery": page == JitsiPage::LoadTest,
                    "load": page == JitsiPage::LoadTest, "prejoin": false, "muted": true}),
             "{page:?}"
         );
@@ -566,4 +655,191 @@ async fn a_reloaded_page_gets_its_probe_again_and_an_auth_error_is_named() {
         assert_eq!(p.outcome, Outcome::Failed, "{p:?}");
         assert!(p.reason.contains("auth-error page"), "{}", p.reason);
     }
+}
+
+/// Every file under `dir` (recursively) and the process output must hold none of `secrets`.
+fn assert_nowhere(dir: &std::path::Path, o: &std::process::Output, secrets: &[&str]) {
+    let mut texts = vec![
+        (
+            "stdout".to_string(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+        ),
+        (
+            "stderr".to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        ),
+    ];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                texts.push((
+                    p.display().to_string(),
+                    String::from_utf8_lossy(&bytes).to_string(),
+                ));
+            }
+        }
+    }
+    assert!(texts.len() > 6, "the results directory has its files");
+    for (name, text) in &texts {
+        for s in secrets {
+            assert!(!text.contains(s), "a secret is in {name}");
+        }
+    }
+}
+
+/// A token per participant: HS256 minted from a secret in the environment, RS256 from a key file with
+/// a JaaS-style `kid`; the FIXTURE verifies signature, room claim and expiry on the XMPP connect.
+/// An expired static token is refused (the auth-error page). No token or secret is written anywhere
+/// under the results directory (console logs of failed participants included) or printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_are_minted_per_participant_verified_and_never_written() {
+    require(&[Needs::Chromium]);
+    let load = "[load]\nconferences = 2\nparticipants_per_conference = 2\naudio_senders = 0\nduration = \"12s\"\n\
+                [media]\nvideo = \"tiny\"\nreceive_audio = false\n[stats]\ninterval = \"1s\"\n";
+    // HS256.
+    let secret = "fixture-hs256-secret-0123456789";
+    let key = jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()).unwrap();
+    let (base, seen) = fixture(Opts {
+        verify: Some((key, jsonwebtoken::Algorithm::HS256)),
+        ..Opts::default()
+    })
+    .await;
+    let (o, r, _tmp, out) = run_scenario(
+        &base,
+        "[target.jitsi]\njwt_secret_env = \"LT_TEST_JWT_SECRET\"\njwt_claims = { iss = \"loadtest-test\", context = { group = \"g1\" } }\n",
+        load,
+        &[("LT_TEST_JWT_SECRET", secret)],
+    );
+    assert_eq!(
+        completed(&r),
+        4,
+        "{:?}\n{}",
+        r.participants,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let tokens = seen.tokens.lock().unwrap().clone();
+    let mut distinct: Vec<&String> = tokens.iter().map(|(t, _, _)| t).collect();
+    distinct.sort();
+    distinct.dedup();
+    assert!(
+        distinct.len() >= 4,
+        "one token per participant: {}",
+        distinct.len()
+    );
+    for (t, room, ok) in &tokens {
+        assert!(ok, "accepted");
+        let claims = loadtest::participant::targets::jwt::decode(t).unwrap();
+        assert_eq!(
+            claims.room.as_deref(),
+            Some(room.as_str()),
+            "the participant's own room"
+        );
+    }
+    let mut secrets: Vec<&str> = distinct.iter().map(|t| t.as_str()).collect();
+    secrets.push(secret);
+    assert_nowhere(&out, &o, &secrets);
+
+    // RS256 with a kid (JaaS-style), the key from a PEM file.
+    let tmp = tempfile::tempdir().unwrap();
+    let (private, public) = (tmp.path().join("key.pem"), tmp.path().join("pub.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&private)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+        && std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&private)
+            .arg("-out")
+            .arg(&public)
+            .status()
+            .unwrap()
+            .success();
+    assert!(ok, "openssl makes a test key pair");
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(&std::fs::read(&public).unwrap()).unwrap();
+    let (base, seen) = fixture(Opts {
+        verify: Some((key, jsonwebtoken::Algorithm::RS256)),
+        ..Opts::default()
+    })
+    .await;
+    let (o, r, _tmp2, out) = run_scenario(
+        &base,
+        &format!(
+            "[target.jitsi]\njwt_key_file = \"{}\"\njwt_kid = \"vpaas-magic-cookie-test/abc123\"\njwt_claims = {{ iss = \"chat\", sub = \"vpaas-magic-cookie-test\" }}\n",
+            private.display()
+        ),
+        load,
+        &[],
+    );
+    assert_eq!(
+        completed(&r),
+        4,
+        "{:?}\n{}",
+        r.participants,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let tokens = seen.tokens.lock().unwrap().clone();
+    assert!(tokens.len() >= 4 && tokens.iter().all(|(_, _, ok)| *ok));
+    let header = jsonwebtoken::decode_header(&tokens[0].0).unwrap();
+    assert_eq!(
+        header.kid.as_deref(),
+        Some("vpaas-magic-cookie-test/abc123")
+    );
+    let minted: Vec<&str> = tokens.iter().map(|(t, _, _)| t.as_str()).collect();
+    assert_nowhere(&out, &o, &minted);
+
+    // A static token that expired: refused, the participants fail on the auth-error page, and their
+    // console logs (which held the XMPP URL with token=) are written without it.
+    let expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({ "room": "*", "exp": 1_000_000_000, "aud": "jitsi" }),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let key = jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()).unwrap();
+    let (base, _seen) = fixture(Opts {
+        verify: Some((key, jsonwebtoken::Algorithm::HS256)),
+        ..Opts::default()
+    })
+    .await;
+    let one = load.replace("conferences = 2", "conferences = 1");
+    let (o, r, _tmp3, out) = run_scenario(
+        &base,
+        "[target.jitsi]\njwt_env = \"LT_TEST_STATIC_JWT\"\n",
+        &one,
+        &[("LT_TEST_STATIC_JWT", expired.as_str())],
+    );
+    for p in &r.participants {
+        assert!(p.reason.contains("auth-error page"), "{p:?}");
+    }
+    let logs = std::fs::read_dir(out.join("artifacts"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        })
+        .count();
+    assert!(
+        logs >= 1,
+        "console logs of the failed participants were saved"
+    );
+    assert_nowhere(&out, &o, &[expired.as_str(), secret]);
 }

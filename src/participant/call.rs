@@ -36,13 +36,13 @@ async fn recover_probe(
     id: ParticipantId,
     s: &Sample,
 ) -> Result<bool, Failure> {
-    if !s.probe_missing {
-        return Ok(false);
-    }
     if s.on_auth_error_page() {
         return fail(
             "redirected to the auth-error page (static/authError.html): the deployment refused the token",
         );
+    }
+    if !s.probe_missing {
+        return Ok(false);
     }
     let Some(js) = sh.target.probe_js() else {
         return Ok(false);
@@ -358,7 +358,7 @@ impl<'a> Call<'a> {
             _ => None,
         };
         if st.ice.as_deref() == Some("failed") {
-            let since = *self.ice.failed_since.get_or_insert_with(|| now);
+            let since = *self.ice.failed_since.get_or_insert(now);
             if since == now {
                 let why = "ICE failed before connecting; waiting for an ICE restart";
                 sh.recorder.event(id, Event::Unhealthy, why).await;

@@ -138,7 +138,8 @@ pub async fn run(plan: ScheduledParticipant, sh: Arc<Shared>) -> ParticipantRow 
     let outcome = call::in_call(&plan, &sh, &client, &mut row).await;
     let completed = outcome.is_ok();
     if let Err(Failure(reason)) = &outcome {
-        tracing::info!(participant = %id, %reason, "participant failed");
+        let shown = crate::redact::text(reason);
+        tracing::info!(participant = %id, reason = %shown, "participant failed");
         row.reason = reason.clone();
         sh.recorder.event(id, Event::Failed, reason).await;
         save_artifacts(&client, &sh, id).await;

@@ -195,6 +195,8 @@ mod tests {
     #[test]
     fn media_check_follows_role_and_remote_presence() {
         let s = Sample {
+            path: None,
+            probe_missing: false,
             state: None,
             rows: vec![
                 stream("send", "video", Some(200.0)),
@@ -212,6 +214,8 @@ mod tests {
         );
         assert!(media_ok(&Sample::default(), Role::Receiver, false).is_ok());
         let first = Sample {
+            path: None,
+            probe_missing: false,
             state: None,
             rows: vec![stream("send", "video", None)],
         };

@@ -24,6 +24,7 @@ use crate::live::Tally;
 use crate::media::{self, AudioSource, VideoSource};
 use crate::metrics;
 use crate::participant::targets::Target;
+use crate::participant::targets::jwt::Tokens;
 use crate::participant::{self, Board, Sessions, Shared};
 use crate::results::names::RUN;
 use crate::results::{
@@ -162,8 +163,9 @@ async fn start_infra(
     s: &Scenario,
     plans: &[ScheduledParticipant],
 ) -> Result<(Endpoint, Target), InfraError> {
+    let tokens = Tokens::load(&s.target.jitsi).map_err(|e| InfraError::new("token", e))?;
     let endpoint = Endpoint::start(&s.webdriver, schedule::peak_sessions(plans)).await?;
-    match Target::prepare(s).await {
+    match Target::prepare(s, tokens).await {
         Ok(t) => Ok((endpoint, t)),
         Err(e) => {
             endpoint.stop().await;
