@@ -162,8 +162,8 @@ fn prepare(
 async fn start_infra(
     s: &Scenario,
     plans: &[ScheduledParticipant],
+    tokens: Tokens,
 ) -> Result<(Endpoint, Target), InfraError> {
-    let tokens = Tokens::load(&s.target.jitsi).map_err(|e| InfraError::new("token", e))?;
     let endpoint = Endpoint::start(&s.webdriver, schedule::peak_sessions(plans)).await?;
     match Target::prepare(s, tokens).await {
         Ok(t) => Ok((endpoint, t)),
@@ -193,9 +193,11 @@ pub async fn run(
         audio: audio.describe(),
         receive_audio: s.media.receive_audio,
     };
+    // A token or key that cannot be read is bad input: nothing starts (exit 2).
+    let tokens = Tokens::load(&s.target.jitsi).map_err(UsageError)?;
     let (dir, mut info) = prepare(&s, &plans, out, fidelity)?;
     let (recorder, writer) = dir.spawn_writer()?;
-    let (endpoint, target) = match start_infra(&s, &plans).await {
+    let (endpoint, target) = match start_infra(&s, &plans, tokens).await {
         Ok(v) => v,
         Err(e) => {
             recorder.event(RUN, Event::Error, e.to_string()).await;
