@@ -131,6 +131,10 @@ fn respond(url: &url::Url, page: &[u8], seen: &Seen, opts: &Opts) -> Vec<u8> {
         return http("200 OK", "text/javascript", LOAD_TEST_CLIENT.as_bytes());
     }
     match path {
+        "/__fixture/config-whitelist" => {
+            let list = std::fs::read(repo().join("assets/jitsi/config-whitelist.txt")).unwrap();
+            http("200 OK", "text/plain", &list)
+        }
         "/__fixture/members" => {
             let body = json!({ "members": members(&seen.beacons, &room) }).to_string();
             http("200 OK", "application/json", body.as_bytes())
@@ -842,4 +846,73 @@ async fn tokens_are_minted_per_participant_verified_and_never_written() {
         "console logs of the failed participants were saved"
     );
     assert_nowhere(&out, &o, &[expired.as_str(), secret]);
+}
+
+/// Defect 6: the warnings `validate` prints name exactly the `config.*` overrides the full app drops,
+/// by the app's rule (an entry allows everything under it). The FIXTURE applies that rule in a real
+/// browser. Failed before: `debug` and `p2p.useStunTurn` were warned about but applied.
+#[tokio::test(flavor = "multi_thread")]
+async fn whitelist_warnings_match_what_the_app_drops() {
+    require(&[Needs::Chromium]);
+    let (base, _b) = fixture_server().await;
+    let keys = [
+        "debug",
+        "p2p.useStunTurn",
+        "deploymentInfo.userRegion",
+        "channelLastN",
+        "analytics.rtcstatsEndpoint",
+    ];
+    let mut opts = JitsiOptions::default();
+    for k in keys {
+        opts.config.insert(k.into(), toml::Value::Boolean(true));
+    }
+    let url = jitsi::participant_url(
+        &url::Url::parse(&format!("{base}?fixture.minParticipants=1")).unwrap(),
+        &opts,
+        &plan("c0p0", Role::Receiver),
+        None,
+    );
+    let driver = loadtest::webdriver::chromedriver::ChromeDriver::start(std::path::Path::new(
+        "/usr/bin/chromedriver",
+    ))
+    .await
+    .unwrap();
+    let caps =
+        loadtest::webdriver::capabilities::chrome(&WebDriver::default(), true, true, None, None);
+    let mut b = ClientBuilder::native();
+    b.capabilities(caps);
+    let c = b.connect(driver.url().as_str()).await.unwrap();
+    c.goto(url.as_str()).await.unwrap();
+    let dropped = c
+        .execute("return FIXTURE.droppedConfig", vec![])
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    driver.stop().await;
+    let mut dropped: Vec<String> = serde_json::from_value(dropped).unwrap();
+    dropped.sort();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("w.toml");
+    let config: String = keys.iter().map(|k| format!("\"{k}\" = true\n")).collect();
+    std::fs::write(
+        &scenario,
+        format!(
+            "[target]\nkind = \"jitsi\"\nurl = \"{base}\"\n[target.jitsi.config]\n{config}[load]\nconferences = 1\nparticipants_per_conference = 1\nduration = \"5s\"\n"
+        ),
+    )
+    .unwrap();
+    let o = loadtest(&["validate", "-s", scenario.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let mut warned: Vec<String> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("warning: target.jitsi.config."))
+        .map(|l| l.split(':').next().unwrap().to_string())
+        .collect();
+    warned.sort();
+    assert_eq!(
+        dropped,
+        ["analytics.rtcstatsEndpoint", "deploymentInfo.userRegion"]
+    );
+    assert_eq!(warned, dropped, "{stderr}");
 }
