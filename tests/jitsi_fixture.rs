@@ -916,3 +916,94 @@ async fn whitelist_warnings_match_what_the_app_drops() {
     );
     assert_eq!(warned, dropped, "{stderr}");
 }
+
+/// Defect 7: the load-test page reports a failed connection only on the console; the failure reason
+/// carries its last error lines. Failed before: "not joined within 5s (phase loading, ice -)" alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_load_test_page_failure_names_its_console_errors() {
+    require(&[Needs::Chromium]);
+    let (base, _b) = fixture_server().await;
+    let (_, r, _tmp, _) = run_scenario(
+        &format!("{base}?fixture.connError=true"),
+        "[target.jitsi]\npage = \"load-test\"\n",
+        "[load]\nconferences = 1\nparticipants_per_conference = 1\nduration = \"5s\"\naudio_senders = 0\n[media]\nvideo = \"tiny\"\n[timeouts]\njoin = \"5s\"\n",
+        &[],
+    );
+    let p = &r.participants[0];
+    assert_eq!(p.outcome, Outcome::Failed);
+    assert!(p.reason.contains("not joined within 5s"), "{}", p.reason);
+    assert!(
+        p.reason
+            .contains("console: Participant 0: Connection Failed!"),
+        "{}",
+        p.reason
+    );
+}
+
+/// Defect 8: with P2P on, the page has two connections; only the JVB connection's selected pair is
+/// the bridge. The rows say which connection they come from, and the sample's address is the JVB
+/// connection's (the unit test `the_bridge_address_comes_from_the_jvb_connection` shows the old
+/// first-row rule picking a P2P row).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bridge_address_is_the_jvb_connections_with_p2p_on() {
+    require(&[Needs::Chromium]);
+    let (base, _b) = fixture_server().await;
+    let driver = loadtest::webdriver::chromedriver::ChromeDriver::start(std::path::Path::new(
+        "/usr/bin/chromedriver",
+    ))
+    .await
+    .unwrap();
+    let caps =
+        loadtest::webdriver::capabilities::chrome(&WebDriver::default(), true, true, None, None);
+    let mut b = ClientBuilder::native();
+    b.capabilities(caps);
+    let c = b.connect(driver.url().as_str()).await.unwrap();
+    let url = jitsi::participant_url(
+        &url::Url::parse(&format!(
+            "{base}?fixture.minParticipants=1&fixture.p2p=true"
+        ))
+        .unwrap(),
+        &JitsiOptions::default(),
+        &plan("c0p0", Role::AudioVideo),
+        None,
+    );
+    c.goto(url.as_str()).await.unwrap();
+    let probe = std::fs::read_to_string(repo().join("assets/js/jitsi-probe.js")).unwrap();
+    let stats = std::fs::read_to_string(repo().join("assets/js/stats.js")).unwrap();
+    c.execute(&probe, vec![]).await.unwrap();
+    let jvb_pair = "var d = arguments[arguments.length-1]; var pc = APP.conference._room.jvbJingleSession.peerconnection.peerconnection; \
+        pc.getStats().then(function (r) { var by = {}; r.forEach(function (s) { by[s.id] = s; }); var out = null; \
+        r.forEach(function (s) { if (s.type === 'transport' && s.selectedCandidatePairId) { var p = by[s.selectedCandidatePairId]; var rc = by[p.remoteCandidateId]; out = rc.address + ':' + rc.port; } }); d(out); });";
+    let mut sample = loadtest::participant::sample::Sample::default();
+    let mut raw = Value::Null;
+    for _ in 0..40 {
+        raw = c.execute_async(&stats, vec![]).await.unwrap();
+        let rows = raw["rows"].as_array().cloned().unwrap_or_default();
+        let p2p = rows
+            .iter()
+            .any(|r| r["bridge"] == false && r["remote_address"].is_string());
+        let jvb = rows
+            .iter()
+            .any(|r| r["bridge"] == true && r["remote_address"].is_string());
+        if p2p && jvb {
+            sample = serde_json::from_value(raw.clone()).unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let expected = c.execute_async(jvb_pair, vec![]).await.unwrap();
+    c.close().await.unwrap();
+    driver.stop().await;
+    let rows = raw["rows"].as_array().unwrap();
+    let p2p_addr = rows
+        .iter()
+        .find(|r| r["bridge"] == false)
+        .and_then(|r| r["remote_address"].as_str())
+        .expect("rows of the P2P connection");
+    assert_ne!(Some(p2p_addr), expected.as_str(), "two different pairs");
+    assert_eq!(
+        sample.remote_address().as_deref(),
+        expected.as_str(),
+        "{raw}"
+    );
+}

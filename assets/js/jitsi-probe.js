@@ -12,6 +12,8 @@
 //              session before a second member is in (min-participants = 2, jicofo reference.conf), and
 //              lib-jitsi-meet recovers a failed ICE with ICE/session restarts; the driver decides.
 //     pcs(): RTCPeerConnection[],                 // JVB (and P2P, if any) peer connections, open ones only
+//     isBridge(pc): bool,                         // pc is the JVB connection (not P2P): its selected pair
+//                                                 // is the bridge address (torture getBridgeIp)
 //     peerOf(pc, inboundRtpStat): string|null,    // remote endpoint id owning the stat's SSRC
 //     leave(): Promise<void>,                     // orderly leave (full app: APP.conference.leaveRoom(true))
 //     setAudioMuted(muted): bool,                 // APP.conference.muteAudio(muted) on both pages: the app's
@@ -25,7 +27,7 @@
 (function () {
     'use strict';
 
-    var PROBE_VERSION = 2;
+    var PROBE_VERSION = 3;
     var w = window;
 
     // ------------------------------------------------------------------ console capture (installed once)
@@ -351,6 +353,11 @@
         return S.leaving;
     }
 
+    function isBridge(pc) {
+        var jvb = safe(function () { return roomOf(app()).jvbJingleSession.peerconnection.peerconnection; }, null);
+        return !!jvb && pc === jvb;
+    }
+
     // The app's own mute (full app and load-test page both have APP.conference.muteAudio(mute)).
     function setAudioMuted(muted) {
         try {
@@ -370,6 +377,7 @@
         pcs: pcs,
         peerOf: peerOf,
         leave: leave,
+        isBridge: isBridge,
         setAudioMuted: setAudioMuted
     };
     // non-enumerable: the enumerable shape stays exactly the shared contract

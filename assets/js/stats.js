@@ -2,7 +2,9 @@
 // The last argument is the callback; it is called exactly once with
 //   { ts, path, probe_missing, state, rows: [ {peer, direction, kind, bitrate_kbps, fps, width, height,
 //     packets_lost, loss_ratio, jitter_ms, rtt_ms, freeze_count, freeze_ms, concealed_ratio,
-//     quality_limitation, remote_address, bytes} ] }
+//     quality_limitation, remote_address, bridge, bytes} ] }
+// `bridge` is false for rows of a connection that is not the media server's (Jitsi's P2P connection:
+// window.__lt.isBridge(pc)); the bridge attribution reads only bridge rows.
 // Works on any page that defines window.__lt (state(), pcs(), peerOf(pc, stat)).
 // Rates are deltas against the previous sample of the same stats object, kept in
 // window.__ltStatsPrev, and use RTCStats.timestamp (not wall clock). Never throws.
@@ -67,6 +69,8 @@ var __ltDone = arguments[arguments.length - 1];
     var jobs = pcs.map(function (pc) {
       var pcId = window.__ltPcIds.get(pc);
       if (pcId === undefined) { pcId = ++window.__ltPcSeq; window.__ltPcIds.set(pc, pcId); }
+      var bridgePc = true;
+      try { bridgePc = typeof lt.isBridge === 'function' ? lt.isBridge(pc) !== false : true; } catch (e) { bridgePc = true; }
       return Promise.resolve().then(function () { return pc.getStats(); }).then(function (report) {
         var byId = {};
         var list = [];
@@ -137,6 +141,7 @@ var __ltDone = arguments[arguments.length - 1];
             concealed_ratio: null,
             quality_limitation: null,
             remote_address: remoteAddress(pair),
+            bridge: bridgePc,
             bytes: bytes,
           };
           if (recv) {

@@ -27,6 +27,28 @@ async fn sample(client: &Client) -> Result<Sample, String> {
     serde_json::from_value(v).map_err(|e| format!("stats probe returned an unexpected shape: {e}"))
 }
 
+/// The page's last error-level console lines, as `; console: a | b` (empty when none): the load-test
+/// page reports a failed connection only there.
+async fn console_errors(client: &Client) -> String {
+    let js = "return (window.__ltConsole || []).filter(function (e) { return e.level === 'error'; })\
+              .slice(-3).map(function (e) { return e.text; });";
+    let lines = match tokio::time::timeout(Duration::from_secs(5), client.execute(js, vec![])).await
+    {
+        Ok(Ok(serde_json::Value::Array(v))) => v,
+        _ => return String::new(),
+    };
+    let lines: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.as_str())
+        .map(|l| one_line(l, 160))
+        .collect();
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; console: {}", lines.join(" | "))
+    }
+}
+
 /// A page that lost its probe (an app reload, a redirect) gets it again (event `reload`), so the
 /// participant goes on if the app recovers; Jitsi's auth-error page is a failure with that reason.
 /// True when the probe was injected again (sample once more).
@@ -182,14 +204,15 @@ async fn join(
         }
         if Instant::now() > deadline {
             return fail(format!(
-                "not joined within {} (phase {}, ice {}{})",
+                "not joined within {} (phase {}, ice {}{}){}",
                 t.join,
                 state.phase,
                 state.ice.unwrap_or_else(|| "-".into()),
                 state
                     .error
                     .map(|e| format!(", error {e}"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                console_errors(client).await
             ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

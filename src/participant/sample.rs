@@ -54,6 +54,13 @@ pub struct StreamStats {
     quality_limitation: Option<String>,
     #[serde(default)]
     remote_address: Option<String>,
+    /// A row of the media server's connection (false: Jitsi's P2P connection).
+    #[serde(default = "yes")]
+    bridge: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One sample: the page state and its streams.
@@ -106,10 +113,12 @@ impl Sample {
                 && r.bitrate_kbps.is_some_and(|b| b > 0.0)
         })
     }
-    /// The media server address: the first stream's selected-pair remote address.
-    pub(crate) fn remote_address(&self) -> Option<String> {
+    /// The media server address: the selected-pair remote address of the bridge connection's first
+    /// stream (never the P2P connection's, which goes to another participant).
+    pub fn remote_address(&self) -> Option<String> {
         self.rows
             .iter()
+            .filter(|r| r.bridge)
             .find_map(|r| r.remote_address.clone().filter(|a| !a.is_empty()))
     }
     pub(crate) fn to_rows(&self, participant: ParticipantId) -> Vec<ClientStatRow> {
@@ -188,8 +197,29 @@ mod tests {
             direction: direction.into(),
             kind: kind.into(),
             bitrate_kbps: kbps,
+            bridge: true,
             ..Default::default()
         }
+    }
+
+    /// Defect 8: with P2P on, rows of both connections are sorted together; the bridge is the JVB
+    /// connection's pair. Failed before: the first row (a P2P one here) won.
+    #[test]
+    fn the_bridge_address_comes_from_the_jvb_connection() {
+        let p2p = StreamStats {
+            remote_address: Some("192.0.2.9:50000".into()),
+            bridge: false,
+            ..stream("recv", "audio", Some(30.0))
+        };
+        let jvb = StreamStats {
+            remote_address: Some("10.0.0.5:10000".into()),
+            ..stream("recv", "video", Some(300.0))
+        };
+        let s = Sample {
+            rows: vec![p2p, jvb],
+            ..Default::default()
+        };
+        assert_eq!(s.remote_address().as_deref(), Some("10.0.0.5:10000"));
     }
 
     #[test]
