@@ -62,7 +62,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
 pub async fn exec(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run(a) => crate::run::exec(a).await,
-        Command::Validate(a) => crate::run::validate::exec(a),
+        Command::Validate(a) => crate::run::validate::exec(a).await,
         Command::Report(a) => crate::report::exec(a),
         Command::Plan(a) => crate::plan::exec(a),
         Command::Provision(a) => crate::provision::exec_provision(*a).await,

@@ -1007,3 +1007,98 @@ async fn the_bridge_address_is_the_jvb_connections_with_p2p_on() {
         "{raw}"
     );
 }
+
+/// Defect 2: stock installs do not ship the load-test client. `run` fetches the page and its client
+/// script first and fails early (exit 3, how to install it) instead of every participant timing out
+/// ("not joined within ..., phase loading" before); `validate --check` says the same, and judges a
+/// static token's room claim and expiry without printing it (exit 2).
+#[tokio::test(flavor = "multi_thread")]
+async fn preflight_finds_a_missing_load_test_client_and_a_refused_token() {
+    require(&[Needs::Chromium]);
+    let (stock, seen) = fixture(Opts::default()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |name: &str, base: &str, extra: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "[target]\nkind = \"jitsi\"\nurl = \"{base}\"\n[target.jitsi]\npage = \"load-test\"\n{extra}\
+                 [load]\nconferences = 2\nparticipants_per_conference = 1\nduration = \"5s\"\n"
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let sc = write("stock.toml", &stock, "");
+    let out = tmp.path().join("run");
+    let o = loadtest(&[
+        "run",
+        "-s",
+        sc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("the load-test client is not installed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ENABLE_LOAD_TEST_CLIENT"),
+        "says how to install it: {err}"
+    );
+    assert!(
+        !seen
+            .paths
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p.starts_with("/__fixture/")),
+        "no browser joined"
+    );
+    let o = loadtest(&["validate", "--check", "-s", sc.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("FAIL"));
+
+    // With the client installed, and a shared token whose room claim is one room and that expires
+    // before the run ends: bad token configuration, named without the token.
+    let (with_client, _) = fixture(Opts {
+        load_test_client: true,
+        ..Opts::default()
+    })
+    .await;
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({ "room": "loadtest0", "exp": chrono::Utc::now().timestamp() + 3 }),
+        &jsonwebtoken::EncodingKey::from_secret(b"preflight-secret-0123").unwrap(),
+    )
+    .unwrap();
+    let sc = write(
+        "token.toml",
+        &with_client,
+        "jwt_env = \"LT_PREFLIGHT_JWT\"\n",
+    );
+    let o = std::process::Command::new(bin())
+        .args(["validate", "--check", "-s", sc.to_str().unwrap()])
+        .env("LT_PREFLIGHT_JWT", &token)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("refuses rooms loadtest1"), "{stdout}");
+    assert!(stdout.contains("before the run ends"), "{stdout}");
+    assert!(
+        stdout.contains("the load-test client is installed"),
+        "{stdout}"
+    );
+    assert_nowhere(tmp.path(), &o, &[token.as_str()]);
+    let good = write("good.toml", &with_client, "");
+    let o = loadtest(&["validate", "--check", "-s", good.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}

@@ -25,6 +25,7 @@ use crate::media::{self, AudioSource, VideoSource};
 use crate::metrics;
 use crate::participant::targets::Target;
 use crate::participant::targets::jwt::Tokens;
+use crate::participant::targets::preflight;
 use crate::participant::{self, Board, Sessions, Shared};
 use crate::results::names::RUN;
 use crate::results::{
@@ -195,6 +196,10 @@ pub async fn run(
     };
     // A token or key that cannot be read is bad input: nothing starts (exit 2).
     let tokens = Tokens::load(&s.target.jitsi).map_err(UsageError)?;
+    let refused = preflight::token_problems(&tokens, &plans, chrono::Utc::now().timestamp());
+    if !refused.is_empty() {
+        return Err(UsageError(refused.join("; ")).into());
+    }
     let (dir, mut info) = prepare(&s, &plans, out, fidelity)?;
     let (recorder, writer) = dir.spawn_writer()?;
     let (endpoint, target) = match start_infra(&s, &plans, tokens).await {

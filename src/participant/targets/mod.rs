@@ -4,6 +4,7 @@
 pub mod janus;
 pub mod jitsi;
 pub mod jwt;
+pub mod preflight;
 
 use std::time::Duration;
 
@@ -78,6 +79,12 @@ impl Target {
                 http.get(url.clone()).send().await.map_err(|e| {
                     InfraError::new(what(), format!("unreachable: {}", e.without_url()))
                 })?;
+                if s.target.jitsi.page == crate::scenario::JitsiPage::LoadTest {
+                    let page = preflight::load_test_page(&url, &s.target.jitsi, &s.load.room(0));
+                    preflight::load_test_client(&http, &page)
+                        .await
+                        .map_err(|e| InfraError::new(what(), e))?;
+                }
                 Ok(Target::Jitsi {
                     base: url,
                     opts: Box::new(s.target.jitsi.clone()),
