@@ -446,3 +446,60 @@ async fn the_saturation_guard_trips_on_an_overloaded_generator() {
     assert!(room_empty(&sb, "overload0").await);
     sb.stop().await;
 }
+
+/// Node types (Malleus' use-node-types): `[webdriver] sender_capabilities` / `receiver_capabilities`
+/// are merged into the session requests, so a real Grid 4 places video senders on the node whose
+/// stereotype says `sender` and everyone else on the `receiver` node.
+#[tokio::test(flavor = "multi_thread")]
+async fn senders_and_receivers_land_on_their_node_types() {
+    require(&[Needs::Janus, Needs::Chromium, Needs::Grid]);
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = janus(tmp.path()).await;
+    let grid = start_grid_nodes(
+        &tmp.path().join("grid"),
+        &[
+            (1, r#""nodename:applicationName": "sender""#),
+            (2, r#""nodename:applicationName": "receiver""#),
+        ],
+    );
+    let out = tmp.path().join("run");
+    let o = loadtest(&[
+        "run",
+        "-s",
+        "scenarios/local-janus.toml",
+        "--no-report",
+        "--set",
+        &format!("target.url={}", sb.janus_url),
+        "--set",
+        &format!("webdriver.url={}/wd/hub", grid.url),
+        "--set",
+        "load.conferences=1",
+        "--set",
+        "load.participants_per_conference=3",
+        "--set",
+        "load.video_senders=1",
+        "--set",
+        "load.audio_senders=0",
+        "--set",
+        "load.duration=6s",
+        "--set",
+        r#"webdriver.sender_capabilities={ "nodename:applicationName" = "sender" }"#,
+        "--set",
+        r#"webdriver.receiver_capabilities={ "nodename:applicationName" = "receiver" }"#,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let r = read_results(&out);
+    assert_eq!(r.participants.len(), 3, "{}", stderr(&o));
+    for p in &r.participants {
+        let want = if p.role.contains("video") {
+            &grid.node_uris[0]
+        } else {
+            &grid.node_uris[1]
+        };
+        assert_eq!(&p.node, want, "{p:?}\n{}", stderr(&o));
+        assert_eq!(p.outcome, loadtest::results::Outcome::Completed, "{p:?}");
+    }
+    assert_eq!(grid_sessions(&grid.url), 0);
+    sb.stop().await;
+}

@@ -234,13 +234,20 @@ async fn create_session(plan: &ScheduledParticipant, sh: &Shared) -> Result<Clie
         .sends_audio()
         .then_some(())
         .and(sh.media.audio.as_deref());
-    let caps = crate::webdriver::capabilities::chrome(
+    let mut caps = crate::webdriver::capabilities::chrome(
         &sh.webdriver,
         sh.local,
         sh.target.loopback_only(),
         video,
         audio,
     );
+    // Node types (Malleus' use-node-types): video senders ask for the sender nodes.
+    let node_type = if plan.role.sends_video() {
+        &sh.webdriver.sender_capabilities
+    } else {
+        &sh.webdriver.receiver_capabilities
+    };
+    crate::webdriver::capabilities::merge(&mut caps, node_type);
     let mut builder = ClientBuilder::new(sh.connector.clone());
     builder.capabilities(caps);
     let connect = builder.connect(sh.webdriver_url.as_str());
