@@ -2,7 +2,9 @@
 // The last argument is the callback; it is called exactly once with
 //   { ts, path, probe_missing, state, rows: [ {peer, direction, kind, bitrate_kbps, fps, width, height,
 //     packets_lost, loss_ratio, jitter_ms, rtt_ms, freeze_count, freeze_ms, concealed_ratio,
-//     quality_limitation, remote_address, bridge, bytes} ] }
+//     quality_limitation, remote_address, bridge, talk_ratio, solo_ratio, bytes} ] }
+// talk_ratio / solo_ratio (received audio, only while assets/js/talk-meter.js runs): share of the
+// interval the peer was heard talking, and talking as the only remote speaker.
 // `bridge` is false for rows of a connection that is not the media server's (Jitsi's P2P connection:
 // window.__lt.isBridge(pc)); the bridge attribution reads only bridge rows.
 // Works on any page that defines window.__lt (state(), pcs(), peerOf(pc, stat)).
@@ -142,6 +144,8 @@ var __ltDone = arguments[arguments.length - 1];
             quality_limitation: null,
             remote_address: remoteAddress(pair),
             bridge: bridgePc,
+            talk_ratio: null,
+            solo_ratio: null,
             bytes: bytes,
           };
           if (recv) {
@@ -160,6 +164,17 @@ var __ltDone = arguments[arguments.length - 1];
               // Share of the interval's played-out samples that were concealed (synthesised for lost or late audio).
               var dc = cur.conc - prev.conc, ds = cur.samples - prev.samples;
               if (ds > 0 && dc >= 0) row.concealed_ratio = round(Math.min(dc / ds, 1), 4);
+            }
+            if (kind === 'audio' && window.__ltTalk && window.__ltTalk.peers[row.peer]) {
+              var tm = window.__ltTalk, tp = tm.peers[row.peer];
+              var talkPrev = window.__ltTalkPrev || (window.__ltTalkPrev = {});
+              var q = talkPrev[row.peer];
+              if (q && tm.elapsed_ms > q.elapsed) {
+                var span = tm.elapsed_ms - q.elapsed;
+                row.talk_ratio = round(Math.min(1, (tp.talk_ms - q.talk) / span), 4);
+                row.solo_ratio = round(Math.min(1, (tp.solo_ms - q.solo) / span), 4);
+              }
+              talkPrev[row.peer] = { talk: tp.talk_ms, solo: tp.solo_ms, elapsed: tm.elapsed_ms };
             }
             if (kind === 'video') {
               row.freeze_count = num(s.freezeCount);

@@ -11,10 +11,14 @@ use super::{Failure, REASON_CHARS, Shared, fail, step};
 use crate::live::Phase;
 use crate::redact;
 use crate::results::{Event, ParticipantRow};
+use crate::schedule::talk::Switch;
 use crate::schedule::{ParticipantId, ScheduledParticipant};
 use crate::util::text::one_line;
 
 const STATS_JS: &str = include_str!("../../assets/js/stats.js");
+const TALK_METER_JS: &str = include_str!("../../assets/js/talk-meter.js");
+const MUTE_JS: &str = "return !!(window.__lt && typeof window.__lt.setAudioMuted === 'function' \
+                       && window.__lt.setAudioMuted(arguments[0]));";
 
 /// Consecutive failed samples after which the browser counts as lost.
 const LOST_AFTER: u32 = 3;
@@ -25,6 +29,16 @@ async fn sample(client: &Client) -> Result<Sample, String> {
         .await
         .map_err(|e| one_line(&e.to_string(), REASON_CHARS))?;
     serde_json::from_value(v).map_err(|e| format!("stats probe returned an unexpected shape: {e}"))
+}
+
+/// With a speaker model, what the receivers hear is measured in the page (assets/js/talk-meter.js).
+async fn install_talk_meter(client: &Client, sh: &Shared) -> Result<(), Failure> {
+    if sh.talk.is_empty() {
+        return Ok(());
+    }
+    let js = client.execute(TALK_METER_JS, vec![]);
+    step(sh, Duration::from_secs(10), "talk meter", js).await?;
+    Ok(())
 }
 
 /// The page's last error-level console lines, as `; console: a | b` (empty when none): the load-test
@@ -76,6 +90,7 @@ async fn recover_probe(
         client.execute(js, vec![]),
     )
     .await?;
+    install_talk_meter(client, sh).await?;
     let path = s.path.as_deref().unwrap_or("?");
     let detail = format!("the page reloaded or navigated ({path}): probe injected again");
     sh.recorder.event(id, Event::Reload, detail).await;
@@ -172,6 +187,7 @@ async fn open_page(
         )
         .await?;
     }
+    install_talk_meter(client, sh).await?;
     Ok(nav)
 }
 
@@ -254,6 +270,9 @@ struct Call<'a> {
     ice: IceWatch,
     unhealthy_since: Option<(Instant, String)>,
     errors: u32,
+    /// This participant's mute switches (the speaker model), and the next one to apply.
+    switches: &'a [Switch],
+    next_switch: usize,
 }
 
 /// ICE until it first connects: required once another member is in the room (under the media
@@ -279,12 +298,82 @@ impl<'a> Call<'a> {
             ice: IceWatch::default(),
             unhealthy_since: None,
             errors: 0,
+            switches: sh.talk.get(&plan.id).map_or(&[], Vec::as_slice),
+            next_switch: 0,
         }
+    }
+
+    /// Apply the speaker model's switches that are due: the state at the latest one (skipping any
+    /// passed while the page was busy), through the page's own mute; `talk`/`silent` events.
+    async fn apply_talk(&mut self, client: &Client) {
+        let now = Instant::now();
+        let mut due = None;
+        while let Some(sw) = self.switches.get(self.next_switch)
+            && self.sh.start + sw.at <= now
+        {
+            due = Some(*sw);
+            self.next_switch += 1;
+        }
+        let Some(sw) = due else { return };
+        let applied = tokio::time::timeout(
+            Duration::from_secs(5),
+            client.execute(MUTE_JS, vec![serde_json::Value::Bool(!sw.talking)]),
+        )
+        .await;
+        let detail = match applied {
+            Ok(Ok(serde_json::Value::Bool(true))) => String::new(),
+            Ok(Ok(_)) => "the page has no mute to apply".into(),
+            Ok(Err(e)) => one_line(&e.to_string(), REASON_CHARS),
+            Err(_) => "no answer within 5 s".into(),
+        };
+        let event = if sw.talking {
+            Event::Talk
+        } else {
+            Event::Silent
+        };
+        self.sh.recorder.event(self.plan.id, event, detail).await;
+    }
+
+    /// When the next switch is due.
+    fn next_switch_at(&self) -> Option<Instant> {
+        self.switches
+            .get(self.next_switch)
+            .map(|sw| self.sh.start + sw.at)
     }
 
     async fn run(mut self, client: &Client, row: &mut ParticipantRow) -> Result<(), Failure> {
         let id = self.plan.id;
+        if !self.switches.is_empty() {
+            // Muted unless the model says this participant is talking now.
+            let muted = self
+                .switches
+                .iter()
+                .take_while(|sw| self.sh.start + sw.at <= Instant::now())
+                .last()
+                .is_none_or(|sw| !sw.talking);
+            let _ = client
+                .execute(MUTE_JS, vec![serde_json::Value::Bool(muted)])
+                .await;
+        }
+        let mut next_sample = Instant::now();
         loop {
+            self.apply_talk(client).await;
+            if Instant::now() < next_sample {
+                let wake = self
+                    .next_switch_at()
+                    .map_or(next_sample, |t| t.min(next_sample))
+                    .min(self.leave_at);
+                tokio::select! {
+                    _ = tokio::time::sleep_until(wake.into()) => {}
+                    _ = self.sh.cancel.cancelled() => {
+                        self.sh.recorder.event(id, Event::Interrupted, "hanging up").await;
+                        return if self.media_at.is_some() { Ok(()) } else { fail("interrupted before media flowed") };
+                    }
+                }
+                if Instant::now() < self.leave_at {
+                    continue;
+                }
+            }
             if let Some(s) = self.sample(client).await? {
                 self.sh.recorder.stats(s.to_rows(id)).await;
                 if row.remote_address.is_empty()
@@ -309,13 +398,7 @@ impl<'a> Call<'a> {
             } else {
                 Duration::from_secs(1).min(self.sh.stats_interval)
             };
-            tokio::select! {
-                _ = tokio::time::sleep(pause.min(self.leave_at - now)) => {}
-                _ = self.sh.cancel.cancelled() => {
-                    self.sh.recorder.event(id, Event::Interrupted, "hanging up").await;
-                    return if self.media_at.is_some() { Ok(()) } else { fail("interrupted before media flowed") };
-                }
-            }
+            next_sample = now + pause.min(self.leave_at - now);
         }
         if self.media_at.is_none() {
             return fail(format!(
@@ -435,7 +518,13 @@ impl<'a> Call<'a> {
             self.due_from = now;
         }
         let remote_since = sh.board.remote_senders_since(self.plan, sh.receive_audio);
-        match media_ok(s, self.plan.role, remote_since.is_some()) {
+        // A speaker the model mutes need not be sending audio.
+        let role = if self.switches.is_empty() {
+            self.plan.role
+        } else {
+            self.plan.role.without_audio()
+        };
+        match media_ok(s, role, remote_since.is_some()) {
             Ok(()) => {
                 self.media = MediaState::Flowing;
                 self.media_at = Some(now);

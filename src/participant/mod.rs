@@ -28,6 +28,7 @@ use crate::live::{Phase, Tally};
 use crate::media::PreparedMedia;
 use crate::results::{Event, Outcome, ParticipantRow, Recorder};
 use crate::scenario::{Timeouts, WebDriver};
+use crate::schedule::talk::TalkPlan;
 use crate::schedule::{ParticipantId, ScheduledParticipant};
 use crate::util::text::one_line;
 use crate::webdriver::grid::Grid;
@@ -80,6 +81,8 @@ pub struct Shared {
     pub bridges: Bridges,
     /// One HTTP connector for every session (building a TLS connector per session costs ~40 ms of CPU).
     pub connector: Connector,
+    /// Who talks when (`[load] speakers = "p59"`; empty otherwise): audio senders' mute switches.
+    pub talk: Arc<TalkPlan>,
 }
 
 /// The HTTP(S) connector WebDriver sessions use.

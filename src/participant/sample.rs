@@ -54,6 +54,10 @@ pub struct StreamStats {
     quality_limitation: Option<String>,
     #[serde(default)]
     remote_address: Option<String>,
+    #[serde(default)]
+    talk_ratio: Option<f64>,
+    #[serde(default)]
+    solo_ratio: Option<f64>,
     /// A row of the media server's connection (false: Jitsi's P2P connection).
     #[serde(default = "yes")]
     bridge: bool,
@@ -143,6 +147,8 @@ impl Sample {
                 freeze_count: r.freeze_count.map(|x| x as u64),
                 freeze_ms: round(r.freeze_ms, 0),
                 concealed_ratio: round(r.concealed_ratio, 4),
+                talk_ratio: round(r.talk_ratio, 4),
+                solo_ratio: round(r.solo_ratio, 4),
                 quality_limitation: r.quality_limitation.clone().unwrap_or_default(),
                 remote_address: r.remote_address.clone().unwrap_or_default(),
             })

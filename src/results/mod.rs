@@ -111,6 +111,13 @@ pub struct ClientStatRow {
     /// Received audio: share of the interval's played-out samples that were concealed (0..1).
     #[serde(default)]
     pub concealed_ratio: Option<f64>,
+    /// Received audio with `[load] speakers = "p59"`: share of the interval the peer was heard
+    /// talking (mean power above -40 dBFS, sampled every 100 ms).
+    #[serde(default)]
+    pub talk_ratio: Option<f64>,
+    /// The same, talking as the only remote speaker heard.
+    #[serde(default)]
+    pub solo_ratio: Option<f64>,
     /// Sender's quality-limitation reason (`none`, `cpu`, `bandwidth`, `other`).
     pub quality_limitation: String,
     /// Remote address of the selected candidate pair (the media server).

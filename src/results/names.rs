@@ -165,6 +165,10 @@ pub enum Event {
     Ice,
     /// Own media sent and, once a remote sender is in, remote media received.
     Media,
+    /// The speaker model unmuted this participant (detail: how the page applied it).
+    Talk,
+    /// The speaker model muted it.
+    Silent,
     /// One stats sample failed.
     SampleFailed,
     /// In-call health check failed (detail: why).
@@ -217,6 +221,8 @@ impl Event {
             Event::Reload => "reload",
             Event::Ice => "ice",
             Event::Media => "media",
+            Event::Talk => "talk",
+            Event::Silent => "silent",
             Event::SampleFailed => "sample_failed",
             Event::Unhealthy => "unhealthy",
             Event::Recovered => "recovered",

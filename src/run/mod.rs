@@ -244,6 +244,7 @@ pub async fn run(
         grid: endpoint.grid(),
         connector: participant::connector(),
         bridges: Bridges::of(&s),
+        talk: Arc::new(schedule::talk::plan(&s.load, &plans)),
     });
     let side = SideTasks::start(&s, &plans, &shared, endpoint.is_local()).await;
     let rows = participants(&s, plans, &shared).await;

@@ -5,6 +5,8 @@
 //! every conference joins at `i × join_delay` (conferences fill in parallel); with `ramp`, every join of
 //! the run is spread evenly over the ramp, interleaving conferences. Everyone stays `duration`.
 
+pub mod talk;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -45,6 +47,10 @@ impl Role {
     /// Sends audio.
     pub fn sends_audio(self) -> bool {
         matches!(self, Role::AudioVideo | Role::Audio)
+    }
+    /// The same role without audio (what is due from an audio sender the speaker model may mute).
+    pub fn without_audio(self) -> Role {
+        Role::new(self.sends_video(), false)
     }
     /// Sends anything.
     pub fn sends(self) -> bool {
