@@ -1102,3 +1102,37 @@ async fn preflight_finds_a_missing_load_test_client_and_a_refused_token() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+/// `speakers = "p59"` on Jitsi: the switches go through the app's own mute
+/// (`APP.conference.muteAudio`, so the bridge's dominant-speaker logic sees them), on both pages.
+#[tokio::test(flavor = "multi_thread")]
+async fn p59_switches_go_through_the_apps_mute() {
+    require(&[Needs::Chromium]);
+    let (base, _b) = fixture_server().await;
+    for page in ["app", "load-test"] {
+        let (o, r, _tmp, _) = run_scenario(
+            &base,
+            &format!("[target.jitsi]\npage = \"{page}\"\n"),
+            "[load]\nconferences = 1\nparticipants_per_conference = 2\nvideo_senders = 0\nduration = \"10s\"\nspeakers = \"p59\"\nseed = 3\n\
+             [media]\naudio = \"tone\"\n[stats]\ninterval = \"1s\"\n",
+            &[],
+        );
+        assert_eq!(
+            completed(&r),
+            2,
+            "{page}: {:?}\n{}",
+            r.participants,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let switches: Vec<_> = r
+            .events
+            .iter()
+            .filter(|e| matches!(e.event.as_str(), "talk" | "silent"))
+            .collect();
+        assert!(switches.len() >= 4, "{page}: {switches:?}");
+        assert!(
+            switches.iter().all(|e| e.detail.is_empty()),
+            "{page}: applied by APP.conference.muteAudio: {switches:?}"
+        );
+    }
+}
