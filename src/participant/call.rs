@@ -80,17 +80,10 @@ async fn recover_probe(
     if !s.probe_missing {
         return Ok(false);
     }
-    let Some(js) = sh.target.probe_js() else {
+    if sh.target.probe_js().is_none() {
         return Ok(false);
-    };
-    step(
-        sh,
-        Duration::from_secs(10),
-        "probe injection",
-        client.execute(js, vec![]),
-    )
-    .await?;
-    install_talk_meter(client, sh).await?;
+    }
+    inject(client, sh).await?;
     let path = s.path.as_deref().unwrap_or("?");
     let detail = format!("the page reloaded or navigated ({path}): probe injected again");
     sh.recorder.event(id, Event::Reload, detail).await;
@@ -178,17 +171,17 @@ async fn open_page(
             format!("{} ms", nav.elapsed().as_millis()),
         )
         .await;
-    if let Some(js) = sh.target.probe_js() {
-        step(
-            sh,
-            Duration::from_secs(10),
-            "probe injection",
-            client.execute(js, vec![]),
-        )
-        .await?;
-    }
-    install_talk_meter(client, sh).await?;
+    inject(client, sh).await?;
     Ok(nav)
+}
+
+/// The target's probe (the Janus page has its own) and, with a speaker model, the talk meter.
+async fn inject(client: &Client, sh: &Shared) -> Result<(), Failure> {
+    if let Some(js) = sh.target.probe_js() {
+        let run = client.execute(js, vec![]);
+        step(sh, Duration::from_secs(10), "probe injection", run).await?;
+    }
+    install_talk_meter(client, sh).await
 }
 
 /// Wait until the page says it is in the room.
