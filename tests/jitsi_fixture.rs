@@ -705,7 +705,7 @@ fn assert_nowhere(dir: &std::path::Path, o: &std::process::Output, secrets: &[&s
 
 /// A token per participant: HS256 minted from a secret in the environment, RS256 from a key file with
 /// a JaaS-style `kid`; the FIXTURE verifies signature, room claim and expiry on the XMPP connect.
-/// An expired static token is refused (the auth-error page). No token or secret is written anywhere
+/// A static token signed with another key is refused (the auth-error page). No token or secret is written anywhere
 /// under the results directory (console logs of failed participants included) or printed.
 #[tokio::test(flavor = "multi_thread")]
 async fn tokens_are_minted_per_participant_verified_and_never_written() {
@@ -814,12 +814,13 @@ async fn tokens_are_minted_per_participant_verified_and_never_written() {
     let minted: Vec<&str> = tokens.iter().map(|(t, _, _)| t.as_str()).collect();
     assert_nowhere(&out, &o, &minted);
 
-    // A static token that expired: refused, the participants fail on the auth-error page, and their
-    // console logs (which held the XMPP URL with token=) are written without it.
+    // A static token signed with another key (its claims pass the preflight): the server refuses it,
+    // the participants fail on the auth-error page, and their console logs (which held the XMPP URL
+    // with token=) are written without it. (An expired one is refused before the run: preflight test.)
     let expired = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
-        &json!({ "room": "*", "exp": 1_000_000_000, "aud": "jitsi" }),
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+        &json!({ "room": "*", "exp": chrono::Utc::now().timestamp() + 3600, "aud": "jitsi" }),
+        &jsonwebtoken::EncodingKey::from_secret(b"some-other-signing-key").unwrap(),
     )
     .unwrap();
     let key = jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()).unwrap();
