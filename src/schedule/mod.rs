@@ -312,6 +312,14 @@ mod tests {
     }
 
     #[test]
+    fn room_suffixes_spread_over_conferences() {
+        let mut l = load(3, 1, 1, 1, None, None);
+        l.room_suffixes = vec!["-a".into(), "-b".into()];
+        let rooms: Vec<String> = expand(&l).into_iter().map(|p| p.room).collect();
+        assert_eq!(rooms, ["r0-a", "r1-b", "r2-a"]);
+    }
+
+    #[test]
     fn peak_counts_overlap() {
         let mut l = load(2, 3, 3, 3, Some(1000), None);
         assert_eq!(peak_sessions(&expand(&l)), 6);

@@ -280,4 +280,19 @@ mod tests {
             "video senders still need getUserMedia"
         );
     }
+
+    #[test]
+    fn tenants_spread_conferences_and_stage_layout() {
+        let opts = JitsiOptions {
+            tenants: vec!["shard-a".into(), "shard-b".into()],
+            layout: Layout::Stage,
+            ..Default::default()
+        };
+        let base = Url::parse("https://meet.example.com/").unwrap();
+        let mut p = plan(Role::Receiver);
+        p.conference = 3;
+        let u = participant_url(&base, &opts, &p, None);
+        assert_eq!(u.path(), "/shard-b/loadtest1", "conference 3 -> tenants[1]");
+        assert_eq!(hash_of(&u)["config.disableTileView"], true);
+    }
 }
