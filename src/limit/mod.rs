@@ -20,12 +20,14 @@ use crate::analysis::Window;
 use crate::analysis::step::{self, Judgement};
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError};
 use crate::live::Phase;
+use crate::participant::targets::jwt::Tokens;
 use crate::results::steps::LIMIT_JSON;
 use crate::results::{
     self, Event, LimitInfo, StepBridgeRow, StepRow, StepVerdict, Stop, names::RUN,
 };
-use crate::run::{Harness, ScenarioArgs};
+use crate::run::{Harness, ScenarioArgs, harness};
 use crate::scenario::{Grow, Limit, Scenario};
+use crate::schedule::talk::TalkPlan;
 use crate::schedule::{self, ParticipantId};
 use search::{Next, Outcome, Search};
 
@@ -78,6 +80,12 @@ fn checked(s: &Scenario, file: &Path) -> Result<Limit, UsageError> {
             file.display()
         ))
     })?;
+    if s.load.speakers != crate::scenario::Speakers::All {
+        return Err(UsageError(format!(
+            "{}: load.speakers works on a fixed schedule (loadtest run); a growing run keeps every audio sender's microphone open (expected speakers = \"all\")",
+            file.display()
+        )));
+    }
     if s.thresholds == Default::default() {
         return Err(UsageError(format!(
             "{}: [thresholds] is empty, so no step could fail (expected e.g. min_join_ratio or min_recv_fps_p5; see docs/limit.md)",
@@ -118,7 +126,16 @@ pub async fn search(
     // A grid must hold the first step; later steps check their own slots and end the search
     // "grid exhausted" rather than failing it up front.
     let first = usize::try_from(u64::from(cfg.start.min(cfg.max)) * per_unit).unwrap_or(usize::MAX);
-    let h = Harness::start(s, file, out, first, None).await?;
+    let start = harness::Start {
+        file,
+        out,
+        peak: first,
+        length: None,
+        tokens: Tokens::load(&s.target.jitsi).map_err(UsageError)?,
+        // The speaker model is planned over a fixed schedule; a growing run has none.
+        talk: TalkPlan::new(),
+    };
+    let h = Harness::start(s, start).await?;
     let mut ex = Executor {
         s,
         cfg: cfg.clone(),

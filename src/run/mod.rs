@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{EXIT_FAILED, EXIT_OK};
+use crate::error::{EXIT_FAILED, EXIT_OK, UsageError};
+use crate::participant::targets::jwt::Tokens;
+use crate::participant::targets::preflight;
 use crate::results::RunInfo;
 use crate::scenario::{self, Override, Scenario};
 use crate::schedule::{self, ScheduledParticipant};
@@ -130,9 +132,21 @@ pub async fn run(
     file: &Path,
     out: &Path,
 ) -> anyhow::Result<RunSummary> {
-    let peak = schedule::peak_sessions(&plans);
-    let length = schedule::run_length(&plans);
-    let mut h = Harness::start(&s, file, out, peak, Some(length)).await?;
+    // A token or key that cannot be read, or one the room would refuse, is bad input: nothing starts.
+    let tokens = Tokens::load(&s.target.jitsi).map_err(UsageError)?;
+    let refused = preflight::token_problems(&tokens, &plans, chrono::Utc::now().timestamp());
+    if !refused.is_empty() {
+        return Err(UsageError(refused.join("; ")).into());
+    }
+    let start = harness::Start {
+        file,
+        out,
+        peak: schedule::peak_sessions(&plans),
+        length: Some(schedule::run_length(&plans)),
+        tokens,
+        talk: schedule::talk::plan(&s.load, &plans),
+    };
+    let mut h = Harness::start(&s, start).await?;
     // Nobody leaves early in a fixed schedule: this token is never cancelled.
     h.spawn(plans, &CancellationToken::new()).await;
     h.finish().await
