@@ -334,7 +334,7 @@ async fn loadtest_run_against_the_fixture() {
         &scenario,
         format!(
             "name = \"jitsi-fixture\"\n[target]\nkind = \"jitsi\"\nurl = \"{base}\"\n[target.jitsi]\njwt_env = \"LT_TEST_JWT\"\n\
-             [load]\nconferences = 1\nparticipants = 2\nsenders = 2\naudio_senders = 0\nduration = \"8s\"\njoin_delay = \"1s\"\n\
+             [load]\nconferences = 1\nparticipants_per_conference = 2\nvideo_senders = 2\naudio_senders = 0\nduration = \"8s\"\njoin_delay = \"1s\"\n\
              [media]\nvideo = \"tiny\"\nreceive_audio = false\n[stats]\ninterval = \"1s\"\n\
              [metrics]\ntimeout = \"700ms\"\n\
              [[metrics.jvb]]\nname = \"jvb-fixture\"\nurl = \"{jvb}\"\nmedia_address = \"127.0.0.1\"\n\
@@ -446,7 +446,7 @@ async fn a_participant_that_never_joins_fails_with_its_reason() {
         &scenario,
         format!(
             "[target]\nkind = \"jitsi\"\nurl = \"{base}?fixture.failJoin=true\"\n\
-             [load]\nconferences = 1\nparticipants = 1\nduration = \"5s\"\naudio_senders = 0\n[media]\nvideo = \"tiny\"\n[timeouts]\njoin = \"4s\"\n"
+             [load]\nconferences = 1\nparticipants_per_conference = 1\nduration = \"5s\"\naudio_senders = 0\n[media]\nvideo = \"tiny\"\n[timeouts]\njoin = \"4s\"\n"
         ),
     )
     .unwrap();
