@@ -97,7 +97,7 @@ async fn a_capped_link_gives_the_limit_it_was_cut_for() {
         .find(|r| r.load == failed)
         .unwrap();
     assert!(
-        ["recv_fps", "loss", "join"]
+        ["recv_fps", "recv_bitrate", "loss", "join"]
             .iter()
             .any(|s| blamed.reason.contains(s)),
         "{blamed:?}"

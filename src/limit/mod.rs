@@ -86,7 +86,7 @@ fn checked(s: &Scenario, file: &Path) -> Result<Limit, UsageError> {
             file.display()
         )));
     }
-    if s.thresholds == Default::default() {
+    if s.thresholds == Default::default() && cfg.min_recv_bitrate_ratio.is_none() {
         return Err(UsageError(format!(
             "{}: [thresholds] is empty, so no step could fail (expected e.g. min_join_ratio or min_recv_fps_p5; see docs/limit.md)",
             file.display()
@@ -110,6 +110,8 @@ struct Executor<'a> {
     stack: Vec<Added>,
     fresh: u32,
     step: u32,
+    /// The first window's received video bitrate p50: what `min_recv_bitrate_ratio` compares with.
+    baseline_kbps: Option<f64>,
 }
 
 /// Run the search into `out`; returns `limit.json`.
@@ -143,6 +145,7 @@ pub async fn search(
         stack: Vec::new(),
         fresh: 0,
         step: 0,
+        baseline_kbps: None,
     };
     let mut searcher = Search::new(cfg.clone());
     let mut rows: Vec<StepRow> = Vec::new();
@@ -298,6 +301,9 @@ impl Executor<'_> {
             };
             let dir = self.h.path();
             let j = step::judge(&dir, &window, self.h.camera_fps())?;
+            if self.step == 1 && w == 1 {
+                self.baseline_kbps = j.summary.client.recv_bitrate_kbps_p50;
+            }
             let row = self.row(load, w, &window, &j);
             let bridges = bridge_rows(self.step, w, &j);
             let verdict = row.verdict;
@@ -343,6 +349,19 @@ impl Executor<'_> {
         if self.s.thresholds.min_join_ratio.is_none() && s.participants.failed > 0 {
             missed.push(format!("{} participants failed", s.participants.failed));
         }
+        let kbps = s.client.recv_bitrate_kbps_p50;
+        let ratio = bitrate_ratio(kbps, self.baseline_kbps);
+        if let Some(min) = self.cfg.min_recv_bitrate_ratio {
+            match ratio {
+                Some(r) if r < min => missed.push(format!(
+                    "min_recv_bitrate_ratio was {r:.2} (threshold {min}; {:.0} of the first step's {:.0} kbit/s)",
+                    kbps.unwrap_or_default(),
+                    self.baseline_kbps.unwrap_or_default()
+                )),
+                Some(_) => {}
+                None => missed.push("min_recv_bitrate_ratio not measured".into()),
+            }
+        }
         let (verdict, reason) = if !j.generator_bound.is_empty() {
             (StepVerdict::GeneratorBound, j.generator_bound.join("; "))
         } else if !missed.is_empty() {
@@ -365,6 +384,8 @@ impl Executor<'_> {
             join_ms_p95: r2(s.participants.join_ms_p95),
             recv_fps_p50: r2(s.client.recv_fps_p50),
             recv_fps_p5: r2(s.client.recv_fps_p5),
+            recv_bitrate_kbps_p50: r2(kbps),
+            recv_bitrate_ratio: r4(ratio),
             loss_p95: r4(s.client.loss_p95),
             rtt_ms_p95: r2(s.client.rtt_ms_p95),
             generator_cpu_ratio: r4(s.table.generator_cpu_ratio),
@@ -373,6 +394,14 @@ impl Executor<'_> {
             verdict,
             reason,
         }
+    }
+}
+
+/// A window's received video bitrate as a share of the first window's.
+fn bitrate_ratio(kbps: Option<f64>, baseline: Option<f64>) -> Option<f64> {
+    match (kbps, baseline) {
+        (Some(k), Some(b)) if b > 0.0 => Some(k / b),
+        _ => None,
     }
 }
 

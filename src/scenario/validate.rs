@@ -62,6 +62,14 @@ fn limit(s: &Scenario) -> Result<(), Invalid> {
             ),
         ));
     }
+    if let Some(r) = l.min_recv_bitrate_ratio
+        && !(r > 0.0 && r <= 1.0)
+    {
+        return Err(Invalid::new(
+            "limit.min_recv_bitrate_ratio",
+            format!("{r} is not a share of the first step's bitrate (expected 0 < ratio <= 1)"),
+        ));
+    }
     let samples = s.stats.interval.get() * 2;
     if l.hold.get() < samples {
         return Err(Invalid::new(
