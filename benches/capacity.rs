@@ -76,9 +76,9 @@ fn run(
         "--set".into(),
         "load.conferences=1".into(),
         "--set".into(),
-        format!("load.participants={n}"),
+        format!("load.participants_per_conference={n}"),
         "--set".into(),
-        format!("load.senders={n}"),
+        format!("load.video_senders={n}"),
         "--set".into(),
         format!("load.duration={duration}s"),
         "--set".into(),
@@ -139,7 +139,10 @@ fn run(
             .collect::<Vec<_>>()
     };
     Outcome {
-        ok: parts.iter().filter(|p| p.outcome == "ok").count(),
+        ok: parts
+            .iter()
+            .filter(|p| p.outcome == loadtest::results::Outcome::Completed)
+            .count(),
         send_fps: median(fps("send")),
         recv_fps: median(fps("recv")),
         machine,

@@ -12,9 +12,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use loadtest::live::Tally;
 use loadtest::metrics::{self, Source, colibri::Jvb, prometheus::Prometheus};
 use loadtest::results::ResultsDir;
-use loadtest::run::progress::Tally;
 use loadtest::scenario::{JvbSource, PrometheusSource};
 use tokio_util::sync::CancellationToken;
 
@@ -90,7 +90,7 @@ async fn main() {
         Duration::from_secs(1),
         timeout,
         rec.clone(),
-        Arc::new(Tally::new(0)),
+        Arc::new(Tally::default()),
         stop.clone(),
     ));
     tokio::time::sleep(Duration::from_secs(secs)).await;

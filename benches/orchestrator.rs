@@ -128,7 +128,7 @@ async fn main() {
         &scenario,
         format!(
             "name = \"bench\"\n[target]\nkind = \"jitsi\"\nurl = \"http://127.0.0.1:{port}/\"\n[webdriver]\nurl = \"http://127.0.0.1:{port}/\"\n\
-             [load]\nconferences = {confs}\nparticipants = {per_conf}\naudio_senders = 0\nduration = \"60s\"\nramp = \"10s\"\n\
+             [load]\nconferences = {confs}\nparticipants_per_conference = {per_conf}\naudio_senders = 0\nduration = \"60s\"\nramp = \"10s\"\n\
              [media]\nvideo = \"tiny\"\n[stats]\ninterval = \"{interval}\"\n"
         ),
     )

@@ -8,8 +8,11 @@
 
 use std::time::Instant;
 
-use loadtest::report::{ReportArgs, report};
-use loadtest::results::{ClientStatRow, EventRow, ParticipantRow, ServerMetricRow};
+use loadtest::report::{Options, write};
+use loadtest::results::{
+    ClientStatRow, Event, EventRow, Outcome, ParticipantRow, ServerMetricRow, SourceName,
+};
+use loadtest::schedule::ParticipantId;
 
 const PARTICIPANTS: u32 = 100;
 const STREAMS: u32 = 10;
@@ -35,40 +38,43 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let t0 = Instant::now();
     let run = serde_json::json!({
-        "format_version": 1, "tool_version": "bench", "scenario": "generated",
+        "format_version": 2, "tool_version": "bench", "scenario": "generated",
         "target_kind": "jitsi", "target": "https://meet.example.test/", "webdriver": "grid",
         "fidelity": {"page": "jitsi app", "video": "vga", "audio": "speech", "receive_audio": true},
-        "started_at": at(0, 0), "ended_at": at(SAMPLES + 10, 0), "outcome": "passed",
-        "exit_reason": "generated", "planned": PARTICIPANTS, "ok": PARTICIPANTS, "failed": 0,
+        "started_at": at(0, 0), "ended_at": at(SAMPLES + 10, 0), "outcome": "completed",
+        "exit_reason": "generated", "scheduled": PARTICIPANTS, "completed": PARTICIPANTS, "failed": 0,
         "valid": true
     });
     std::fs::write(dir.join("run.json"), run.to_string()).unwrap();
     std::fs::write(
         dir.join("scenario.toml"),
-        "name = \"generated\"\n[load]\nconferences = 10\nparticipants = 10\n[stats]\ninterval = \"1s\"\n\
+        "name = \"generated\"\n[load]\nconferences = 10\nparticipants_per_conference = 10\n[stats]\ninterval = \"1s\"\n\
          [thresholds]\nmin_recv_fps_p50 = 10\n",
     )
     .unwrap();
     let mut p = csv::Writer::from_path(dir.join("participants.csv")).unwrap();
     let mut e = csv::Writer::from_path(dir.join("events.csv")).unwrap();
     for i in 0..PARTICIPANTS {
-        let id = format!("c{}p{}", i / 10, i % 10);
+        let id = ParticipantId {
+            conference: i / 10,
+            index: i % 10,
+        };
         p.serialize(ParticipantRow {
-            participant: id.clone(),
+            participant: id,
             conference: i / 10,
             node: format!("http://127.0.0.{}:5555", 11 + i % 4),
             join_ms: Some(1000 + u64::from(i) * 17),
             media_ms: Some(300),
-            outcome: "ok".into(),
+            outcome: Outcome::Completed,
             bridge: format!("shard-0-jvb-{}", i % 4),
             ..Default::default()
         })
         .unwrap();
-        for (t, ev) in [(1, "media"), (SAMPLES + 5, "left")] {
+        for (t, event) in [(1, Event::Media), (SAMPLES + 5, Event::Left)] {
             e.serialize(EventRow {
                 ts: at(t, i),
-                participant: id.clone(),
-                event: ev.into(),
+                participant: id.to_string(),
+                event,
                 detail: String::new(),
             })
             .unwrap();
@@ -85,7 +91,10 @@ fn main() {
                 let v = f64::from((s * 7 + i * 13 + k) % 100);
                 c.serialize(ClientStatRow {
                     ts: at(s + 2, i),
-                    participant: format!("c{}p{}", i / 10, i % 10),
+                    participant: ParticipantId {
+                        conference: i / 10,
+                        index: i % 10,
+                    },
                     peer: format!("c{}p{k}", i / 10),
                     direction: "recv".into(),
                     kind: if k == 0 { "audio" } else { "video" }.into(),
@@ -112,7 +121,7 @@ fn main() {
             ] {
                 m.serialize(ServerMetricRow {
                     ts: at(s + 2, 0),
-                    source: "prometheus".into(),
+                    source: SourceName::Prometheus,
                     metric: name.into(),
                     labels: format!("pod=shard-0-jvb-{b}"),
                     value: v,
@@ -123,7 +132,7 @@ fn main() {
         for g in 0..4 {
             m.serialize(ServerMetricRow {
                 ts: at(s + 2, 0),
-                source: "prometheus".into(),
+                source: SourceName::Prometheus,
                 metric: "generator_cpu_ratio".into(),
                 labels: format!("instance=127.0.0.{}:9100", 11 + g),
                 value: 0.5,
@@ -146,13 +155,7 @@ fn main() {
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
     let before = peak_kb();
     let t = Instant::now();
-    let r = report(&ReportArgs {
-        run_dir: dir.clone(),
-        baseline: None,
-        tolerance: 0.1,
-        template: None,
-    })
-    .unwrap();
+    let r = write(&dir, &Options::default()).unwrap();
     let wall = t.elapsed().as_secs_f64();
     let peak = peak_kb();
     assert_eq!(r.summary.client.recv_video_samples as u64, rows / 10 * 9);

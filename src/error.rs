@@ -1,6 +1,4 @@
-//! Error kinds that decide the exit code.
-
-use crate::scenario::ScenarioError;
+//! Error kinds that decide the exit code (`cli::exit_code` maps them; scenario errors are bad input).
 
 /// Exit code: every participant ok (and thresholds met).
 pub const EXIT_OK: i32 = 0;
@@ -37,14 +35,3 @@ impl InfraError {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
-
-/// The exit code an error maps to.
-pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if err.downcast_ref::<ScenarioError>().is_some() || err.downcast_ref::<UsageError>().is_some() {
-        EXIT_BAD_INPUT
-    } else if err.downcast_ref::<InfraError>().is_some() {
-        EXIT_INFRA
-    } else {
-        EXIT_FAILED
-    }
-}

@@ -2,12 +2,18 @@
 //!
 //! The library holds every subcommand; `main.rs` only parses the command line and calls [`cli::exec`].
 
+pub mod analysis;
+#[cfg(test)]
+mod architecture;
 pub mod chart;
 pub mod cli;
 pub mod deploy;
 pub mod error;
+pub mod limit;
+pub mod live;
 pub mod media;
 pub mod metrics;
+pub mod network;
 pub mod participant;
 pub mod plan;
 pub mod provision;

@@ -21,7 +21,7 @@ fn main() {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("error: {e:#}");
-                loadtest::error::exit_code(&e)
+                loadtest::cli::exit_code(&e)
             }
         }
     });

@@ -7,7 +7,7 @@
 //! speaking.
 
 use std::fs;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// A generated video preset.
@@ -259,18 +259,12 @@ pub fn prepare(
     Ok(PreparedMedia { video, audio })
 }
 
-/// Write `path` once, atomically (temp file + rename), so parallel runs never see half a file.
+/// Write `path` once, atomically, so parallel runs never see half a file.
 fn cached(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     if path.is_file() {
         return Ok(());
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    {
-        let mut w = BufWriter::new(fs::File::create(&tmp)?);
-        write(&mut w)?;
-        w.flush()?;
-    }
-    fs::rename(&tmp, path)
+    crate::util::fs::write_atomic_with(path, write)
 }
 
 /// 3x5 bitmaps of the digits 0-9, one row per 3 bits.

@@ -4,6 +4,11 @@
 //! libnice never offers loopback ICE candidates, so media would leave via the machine's real
 //! interfaces. The sandbox therefore puts 127.0.0.2/32 on a veth (`ltv0`) and makes Janus gather ICE
 //! only there; Chrome joins with `--allow-loopback-in-peer-connection`. Everything stays in 127.0.0.0/8.
+//!
+//! That address is local, though: media to it crosses `lo`, not the veth, so nothing can shape it.
+//! `--isolated` instead runs Janus in a network namespace of its own behind a real link (the lab's
+//! star topology, see [`crate::network::star`]): the HTTP API, the admin API and all media cross
+//! the server link, which `--link-rate` caps with htb and which can be black-holed.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -14,6 +19,7 @@ use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
 use crate::error::InfraError;
+use crate::network::{Rate, Server, Star, registry};
 
 const JANUS_JCFG: &str = include_str!("../assets/sandbox/janus.jcfg");
 const HTTP_JCFG: &str = include_str!("../assets/sandbox/janus.transport.http.jcfg");
@@ -39,12 +45,91 @@ pub struct SandboxArgs {
     /// Directory for the generated configuration, log and admin secret.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Run Janus in its own network namespace behind a real link (root needed); the URLs to use are
+    /// printed.
+    #[arg(long)]
+    pub isolated: bool,
+    /// Cap the isolated sandbox's link at this rate in both directions, e.g. `4mbit`.
+    #[arg(long, value_name = "RATE", requires = "isolated")]
+    pub link_rate: Option<Rate>,
+    /// Remove what crashed earlier runs left of the network lab (namespaces, veths, routes) and exit.
+    #[arg(long, conflicts_with = "isolated")]
+    pub cleanup: bool,
 }
 
-/// A running Janus; stopped (killed) when dropped.
+/// How a sandbox is started (the library's view of [`SandboxArgs`]).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Janus HTTP API port (0: any free port).
+    pub http_port: u16,
+    /// Janus admin API port (0: any free port).
+    pub admin_port: u16,
+    /// UDP port range for media, `FROM-TO`.
+    pub rtp_ports: String,
+    /// Directory for the configuration, log and admin secret (default: in the cache).
+    pub dir: Option<PathBuf>,
+    /// Janus in its own network namespace behind a real link.
+    pub isolated: bool,
+    /// A rate cap on that link, both directions.
+    pub link_rate: Option<Rate>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            http_port: 8088,
+            admin_port: 7088,
+            rtp_ports: "20000-20999".into(),
+            dir: None,
+            isolated: false,
+            link_rate: None,
+        }
+    }
+}
+
+impl From<&SandboxArgs> for Options {
+    fn from(a: &SandboxArgs) -> Options {
+        Options {
+            http_port: a.http_port,
+            admin_port: a.admin_port,
+            rtp_ports: a.rtp_ports.clone(),
+            dir: a.dir.clone(),
+            isolated: a.isolated,
+            link_rate: a.link_rate,
+        }
+    }
+}
+
+/// The isolated sandbox's network: the lab and Janus's place in it.
+#[derive(Debug)]
+pub struct Isolated {
+    /// The star (router namespace; cohorts attach here).
+    pub star: Star,
+    /// Janus's namespace and link.
+    pub server: Server,
+}
+
+/// Queue of the link cap, as time at the capped rate.
+const LINK_QUEUE: Duration = Duration::from_millis(200);
+
+fn isolated_network(rate: Option<Rate>) -> Result<Isolated, crate::network::NetworkError> {
+    registry::cleanup_leftovers()?;
+    let star = Star::create()?;
+    let server = star.add_server("janus")?;
+    if let Some(r) = rate {
+        star.cap(&server, r, LINK_QUEUE)?;
+    }
+    Ok(Isolated { star, server })
+}
+
+/// A running Janus; stopped (killed) when dropped, and its network (if isolated) removed after.
 #[derive(Debug)]
 pub struct Sandbox {
     child: Child,
+    /// The isolated network, when `--isolated`.
+    pub network: Option<Isolated>,
+    /// The address Janus exchanges media on.
+    pub media_ip: String,
     /// Janus HTTP API, e.g. `http://127.0.0.1:8088/janus`.
     pub janus_url: String,
     /// Admin API, e.g. `http://127.0.0.1:7088/admin`.
@@ -128,7 +213,7 @@ pub async fn ensure_media_interface() -> Result<(), InfraError> {
 
 impl Sandbox {
     /// Write the configuration and start Janus; returns when its API answers.
-    pub async fn start(args: &SandboxArgs) -> Result<Sandbox, InfraError> {
+    pub async fn start(args: &Options) -> Result<Sandbox, InfraError> {
         let what = "Janus sandbox";
         let janus = Path::new("/usr/bin/janus");
         if !janus.is_file() {
@@ -140,12 +225,37 @@ impl Sandbox {
         let libs = plugin_root().ok_or_else(|| {
             InfraError::new(what, "Janus plugins folder not found under /usr/lib")
         })?;
-        ensure_media_interface().await?;
-        let port = |p: u16| if p == 0 { free_port() } else { Ok(p) };
-        let http_port = port(args.http_port).map_err(|e| InfraError::new(what, e.to_string()))?;
-        let admin_port = port(args.admin_port).map_err(|e| InfraError::new(what, e.to_string()))?;
+        let network = if args.isolated {
+            let rate = args.link_rate;
+            let net = tokio::task::spawn_blocking(move || isolated_network(rate))
+                .await
+                .map_err(|e| InfraError::new("network lab", e.to_string()))?
+                .map_err(|e| InfraError::new("network lab", e.to_string()))?;
+            Some(net)
+        } else {
+            ensure_media_interface().await?;
+            None
+        };
+        let (bind_ip, ice_iface) = match &network {
+            Some(n) => (n.server.addr.to_string(), n.server.iface().to_string()),
+            None => ("127.0.0.1".to_string(), ICE_IFACE.to_string()),
+        };
+        let media_ip = match &network {
+            Some(_) => bind_ip.clone(),
+            None => MEDIA_IP.to_string(),
+        };
+        // Inside its own namespace every port is free; the defaults apply to 0.
+        let port = |p: u16, dflt: u16| match (p, &network) {
+            (0, Some(_)) => Ok(dflt),
+            (0, None) => free_port(),
+            _ => Ok(p),
+        };
+        let http_port =
+            port(args.http_port, 8088).map_err(|e| InfraError::new(what, e.to_string()))?;
+        let admin_port =
+            port(args.admin_port, 7088).map_err(|e| InfraError::new(what, e.to_string()))?;
         for p in [http_port, admin_port] {
-            if TcpListener::bind(("127.0.0.1", p)).is_err() {
+            if network.is_none() && TcpListener::bind(("127.0.0.1", p)).is_err() {
                 return Err(InfraError::new(
                     what,
                     format!("port {p} on 127.0.0.1 is in use (another sandbox?)"),
@@ -166,8 +276,9 @@ impl Sandbox {
                 .replace("{{LOG_FILE}}", &log.display().to_string())
                 .replace("{{ADMIN_SECRET}}", &secret)
                 .replace("{{RTP_PORT_RANGE}}", &args.rtp_ports)
-                .replace("{{ICE_IFACE}}", ICE_IFACE)
-                .replace("{{INTERFACE_IP}}", MEDIA_IP)
+                .replace("{{ICE_IFACE}}", &ice_iface)
+                .replace("{{INTERFACE_IP}}", &media_ip)
+                .replace("{{BIND_IP}}", &bind_ip)
                 .replace("{{HTTP_PORT}}", &http_port.to_string())
                 .replace("{{ADMIN_PORT}}", &admin_port.to_string())
                 .replace(
@@ -193,7 +304,11 @@ impl Sandbox {
                 let _ = std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600));
             }
         }
-        let mut child = Command::new(janus)
+        let mut command = match &network {
+            Some(n) => Command::from(n.server.ns.command(janus)),
+            None => Command::new(janus),
+        };
+        let mut child = command
             .arg("-C")
             .arg(dir.join("janus.jcfg"))
             .arg("-F")
@@ -206,8 +321,8 @@ impl Sandbox {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| InfraError::new(what, format!("cannot start janus: {e}")))?;
-        let janus_url = format!("http://127.0.0.1:{http_port}/janus");
-        let admin_url = format!("http://127.0.0.1:{admin_port}/admin");
+        let janus_url = format!("http://{bind_ip}:{http_port}/janus");
+        let admin_url = format!("http://{bind_ip}:{admin_port}/admin");
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
@@ -240,6 +355,8 @@ impl Sandbox {
         }
         Ok(Sandbox {
             child,
+            network,
+            media_ip,
             janus_url,
             admin_url,
             admin_secret: secret,
@@ -294,23 +411,63 @@ impl Sandbox {
         Ok(v["sessions"].as_array().map_or(0, Vec::len))
     }
 
-    /// Stop Janus.
+    /// Stop Janus, then remove its network (if isolated).
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+        if let Some(n) = self.network.take() {
+            let _ = tokio::task::spawn_blocking(move || drop(n)).await;
+        }
     }
 }
 
-/// `loadtest sandbox`: run until Ctrl-C.
+fn cleanup() -> anyhow::Result<i32> {
+    let c = registry::cleanup_leftovers()?;
+    if c.is_empty() {
+        println!("nothing left over");
+    } else {
+        println!(
+            "removed leftovers of lab(s) {}: namespaces [{}], interfaces [{}], routes [{}]",
+            c.labs.join(", "),
+            c.namespaces.join(", "),
+            c.ifaces.join(", "),
+            c.routes.join(", ")
+        );
+    }
+    Ok(crate::error::EXIT_OK)
+}
+
+/// `loadtest sandbox`: run until Ctrl-C (or remove leftovers with `--cleanup`).
 pub async fn exec(args: SandboxArgs) -> anyhow::Result<i32> {
-    let sb = Sandbox::start(&args).await?;
+    if args.cleanup {
+        return tokio::task::spawn_blocking(cleanup).await?;
+    }
+    let sb = Sandbox::start(&Options::from(&args)).await?;
     println!(
         "Janus sandbox running: API {}  admin {}",
         sb.janus_url, sb.admin_url
     );
-    println!(
-        "media on {MEDIA_IP} ({ICE_IFACE}); config and log in {}",
-        sb.dir.display()
-    );
+    match &sb.network {
+        Some(n) => {
+            let cap = args
+                .link_rate
+                .map_or("not capped".to_string(), |r| format!("capped at {r}"));
+            println!(
+                "isolated: Janus in namespace {} at {}; media on {} ({}), link {} <-> {} {cap}",
+                n.server.ns.name(),
+                n.server.addr,
+                sb.media_ip,
+                n.server.iface(),
+                n.server.link.a.name,
+                n.server.link.b.name,
+            );
+            println!(
+                "router namespace (cohorts attach here): {}",
+                n.star.router().name()
+            );
+        }
+        None => println!("media on {MEDIA_IP} ({ICE_IFACE})"),
+    }
+    println!("config and log in {}", sb.dir.display());
     println!("admin secret in {}", sb.dir.join("admin_secret").display());
     println!("press Ctrl-C to stop");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -7,6 +7,7 @@ use common::*;
 
 #[test]
 fn unreachable_grid_and_target_exit_3() {
+    require(&[Needs::Chromium]);
     let tmp = tempfile::tempdir().unwrap();
     let dead = free_port();
     for (name, set, says) in [
@@ -38,7 +39,7 @@ fn unreachable_grid_and_target_exit_3() {
             "{name}: {err}"
         );
         let r = read_results(&out);
-        assert_eq!(r.info.outcome, "error");
+        assert_eq!(r.info.outcome, loadtest::results::RunOutcome::Error);
         assert!(r.info.exit_reason.contains("unreachable"));
         assert!(
             r.participants.is_empty() && r.stats.is_empty(),
@@ -50,6 +51,7 @@ fn unreachable_grid_and_target_exit_3() {
 /// A dropped driver (the tool crashed or panicked with sessions open) takes its browsers with it.
 #[tokio::test(flavor = "multi_thread")]
 async fn dropping_the_driver_leaves_no_browser_behind() {
+    require(&[Needs::Chromium]);
     use loadtest::webdriver::{capabilities, chromedriver::ChromeDriver};
     let in_group = |pgid: u32| {
         let out = std::process::Command::new("pgrep")

@@ -9,9 +9,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use common::*;
-use loadtest::metrics::{self, Source, colibri::Jvb, prometheus::Prometheus};
-use loadtest::results::{EventRow, ResultsDir, ServerMetricRow, read_csv};
-use loadtest::run::progress::Tally;
+use loadtest::analysis::attribution::Bridges;
+use loadtest::live::Tally;
+use loadtest::metrics::{
+    self, Source, colibri::Jvb, prometheus::Prometheus, this_machine::ThisMachine,
+};
+use loadtest::results::{Event, EventRow, ResultsDir, ServerMetricRow, SourceName, read_csv};
 use loadtest::scenario::{JvbSource, PrometheusSource};
 use tokio::io::AsyncWriteExt;
 
@@ -27,6 +30,7 @@ fn value(rows: &[ServerMetricRow], metric: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn prometheus_builtins_from_a_real_prometheus_and_node_exporter() {
+    require(&[Needs::Prometheus]);
     let tmp = tempfile::tempdir().unwrap();
     let prom = start_prometheus(tmp.path());
     // FIXTURE cAdvisor / kube-state-metrics series for one JVB pod, published through the exporter's
@@ -98,7 +102,11 @@ async fn prometheus_builtins_from_a_real_prometheus_and_node_exporter() {
         .filter(|r| r.metric == "jvb_cpu_cores")
         .collect();
     assert!(cores.len() >= 5, "{} range points", cores.len());
-    assert!(cores.iter().all(|r| r.source == "prometheus-range"));
+    assert!(
+        cores
+            .iter()
+            .all(|r| r.source == SourceName::PrometheusRange)
+    );
     stop.store(true, Ordering::Relaxed);
     feeder.join().unwrap();
 }
@@ -132,7 +140,10 @@ async fn jvb_stats_of_both_generations_and_bridge_attribution() {
     );
     let a = old.sample(Utc::now()).await.unwrap();
     let b = new.sample(Utc::now()).await.unwrap();
-    assert!(a.iter().all(|r| r.source == "jvb:jvb-2020"));
+    assert!(
+        a.iter()
+            .all(|r| r.source == SourceName::Jvb("jvb-2020".into()))
+    );
     assert_eq!(value(&a, "colibri_conferences"), Some(3.0));
     assert_eq!(value(&a, "colibri_participants"), Some(24.0));
     assert_eq!(value(&a, "colibri_bit_rate_upload"), Some(68412.0));
@@ -170,15 +181,12 @@ async fn jvb_stats_of_both_generations_and_bridge_attribution() {
             .any(|r| r.metric == "jitsi_jvb_conferences_by_size_bucket" && r.labels == "le=3.0")
     );
     // Attribution: a participant's selected candidate pair → the bridge that served it.
-    let bridges = vec![
+    let bridges = Bridges::new(vec![
         ("10.0.0.5".to_string(), old.name.clone()),
         ("2001:db8::7".to_string(), new.name.clone()),
-    ];
-    assert_eq!(metrics::bridge_of("10.0.0.5:10000", &bridges), "jvb-2020");
-    assert_eq!(
-        metrics::bridge_of("[2001:db8::7]:10000", &bridges),
-        "jvb-now"
-    );
+    ]);
+    assert_eq!(bridges.bridge_of("10.0.0.5:10000"), "jvb-2020");
+    assert_eq!(bridges.bridge_of("[2001:db8::7]:10000"), "jvb-now");
 }
 
 /// A server that answers every request with malformed JSON.
@@ -205,7 +213,7 @@ async fn broken_sources_leave_recorded_gaps_and_never_stall() {
     let refused = format!("http://127.0.0.1:{}", free_port());
     let timeout = Duration::from_millis(500);
     let sources = vec![
-        Arc::new(Source::Generator(metrics::generator::Generator::new())),
+        Arc::new(Source::ThisMachine(ThisMachine::new(true))),
         Arc::new(Source::Jvb(Jvb::new(
             &jvb_cfg("hangs", &hanging().await, "127.0.0.1"),
             timeout,
@@ -225,7 +233,7 @@ async fn broken_sources_leave_recorded_gaps_and_never_stall() {
         ))),
     ];
     let stop = CancellationToken::new();
-    let tally = Arc::new(Tally::new(0));
+    let tally = Arc::new(Tally::default());
     let began = Instant::now();
     let task = tokio::spawn(metrics::collect(
         sources,
@@ -288,7 +296,13 @@ async fn broken_sources_leave_recorded_gaps_and_never_stall() {
         "generator rows kept coming"
     );
     let events: Vec<EventRow> = read_csv(&dir.path().join("events.csv")).unwrap();
-    assert!(events.iter().filter(|e| e.event == "metrics_gap").count() >= 12);
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.event == Event::MetricsGap)
+            .count()
+            >= 12
+    );
     assert!(
         tally.line().contains("metric gaps"),
         "the live view warns: {}",

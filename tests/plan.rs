@@ -55,9 +55,27 @@ fn a_plan_for_1000_participants_writes_json_markdown_and_charts() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
+    // The first release's flags still work, each with a warning naming its new name.
+    let warned = text(&o.stderr);
+    for w in [
+        "--participants is now --participants-total",
+        "--conference-size is now --participants-per-conference",
+        "--senders (audio and video) is now --video-senders and --audio-senders",
+    ] {
+        assert!(warned.contains(w), "{warned}");
+    }
     let stdout: Value = serde_json::from_slice(&o.stdout).expect("stdout is JSON");
     let file: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(file["request"]["participants_total"], 1000);
+    assert_eq!(
+        (
+            &file["request"]["video_senders"],
+            &file["request"]["audio_senders"]
+        ),
+        (&Value::from(3), &Value::from(3)),
+        "--senders meant audio and video"
+    );
     assert_eq!(stdout, file, "stdout and plan.json agree");
 
     let jvbs = file["jvbs"].as_u64().unwrap();
@@ -128,9 +146,9 @@ fn a_results_directory_and_a_calibration_run_feed_the_plan() {
         run,
         "--calibrate",
         run,
-        "--participants",
+        "--participants-total",
         "60",
-        "--conference-size",
+        "--participants-per-conference",
         "3",
         "--jvb-cpu-limit",
         "2",
@@ -183,9 +201,9 @@ fn the_committed_local_janus_run_plans_end_to_end() {
         run,
         "--calibrate",
         run,
-        "--participants",
+        "--participants-total",
         "30",
-        "--conference-size",
+        "--participants-per-conference",
         "3",
         "--jvb-cpu-limit",
         "2",
@@ -262,9 +280,9 @@ fn a_bad_observations_file_is_located_and_nothing_is_written() {
     let o = plan(&[
         "--observations",
         file.to_str().unwrap(),
-        "--participants",
+        "--participants-total",
         "100",
-        "--conference-size",
+        "--participants-per-conference",
         "10",
         "--out",
         out.to_str().unwrap(),
@@ -285,9 +303,9 @@ fn a_bad_observations_file_is_located_and_nothing_is_written() {
     let o = plan(&[
         "--observations",
         file.to_str().unwrap(),
-        "--participants",
+        "--participants-total",
         "100",
-        "--conference-size",
+        "--participants-per-conference",
         "10",
         "--out",
         out.to_str().unwrap(),
@@ -309,24 +327,28 @@ fn bad_flags_and_unusable_runs_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("plan");
     let o = plan(&[
-        "--participants",
+        "--participants-total",
         "100",
-        "--conference-size",
+        "--participants-per-conference",
         "10",
-        "--senders",
+        "--audio-senders",
         "11",
         "--out",
         out.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("--senders: expected at most --conference-size"));
+    assert!(
+        text(&o.stderr).contains("--audio-senders: expected at most --participants-per-conference"),
+        "{}",
+        text(&o.stderr)
+    );
     // A directory that is no results directory.
     let o = plan(&[
         "--run",
         "tests/fixtures",
-        "--participants",
+        "--participants-total",
         "100",
-        "--conference-size",
+        "--participants-per-conference",
         "10",
         "--out",
         out.to_str().unwrap(),

@@ -73,7 +73,7 @@ fn keypair(dir: &Path, name: &str) -> PathBuf {
     key
 }
 
-fn hcl2_check(work: &Path, provider: &str, servers: u32, server_type: &str) {
+fn hcl2_check(work: &Path, provider: &str, servers: u32, server_type: &str, key: Option<&str>) {
     let py = repo().join(".cache/venv/bin/python");
     assert!(
         py.is_file(),
@@ -84,6 +84,7 @@ fn hcl2_check(work: &Path, provider: &str, servers: u32, server_type: &str) {
         .arg(repo().join("tests/terraform/check_root.py"))
         .arg(work)
         .args([provider, &servers.to_string(), server_type])
+        .args(key)
         .output()
         .unwrap();
     assert!(
@@ -100,38 +101,47 @@ fn generated_roots_parse_with_hcl2_per_provider() {
     let tf = terraform_dir(tmp.path());
     let key = keypair(tmp.path(), "op");
     let log = tmp.path().join("standin.log");
-    for (provider, servers, server_type) in [
-        ("hetzner", 10, "ccx33"),
-        ("ionos", 4, "16c-16g"),
-        ("aws", 3, "c6i.4xlarge"),
+    for (provider, servers, server_type, cloud_key) in [
+        ("hetzner", 10, "ccx33", None),
+        ("hetzner", 2, "cx33", Some("ops-laptop")),
+        ("ionos", 4, "16c-16g", None),
+        ("aws", 3, "c6i.4xlarge", None),
     ] {
-        let name = format!("lt-{provider}");
+        let name = format!("lt-{provider}-{servers}");
+        let mut extra = vec![];
+        if let Some(k) = cloud_key {
+            extra = vec!["--existing-ssh-key", k];
+        }
         let o = lt(
             &[
-                "provision",
-                "--provider",
-                provider,
-                "--servers",
-                &servers.to_string(),
-                "--server-type",
-                server_type,
-                "--name",
-                &name,
-                "--operator-cidr",
-                "203.0.113.7/32",
-                "--ssh-key",
-                key.to_str().unwrap(),
-                "--terraform-dir",
-                tf.to_str().unwrap(),
-                "--plan-only",
-            ],
+                &[
+                    "provision",
+                    "--provider",
+                    provider,
+                    "--servers",
+                    &servers.to_string(),
+                    "--server-type",
+                    server_type,
+                    "--name",
+                    &name,
+                    "--operator-cidr",
+                    "203.0.113.7/32",
+                    "--ssh-key",
+                    key.to_str().unwrap(),
+                    "--terraform-dir",
+                    tf.to_str().unwrap(),
+                    "--plan-only",
+                ][..],
+                &extra[..],
+            ]
+            .concat(),
             &[("STANDIN_LOG", log.to_str().unwrap())],
             Some(&standin_path()),
         );
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         assert!(stderr(&o).contains("cost: "), "{}", stderr(&o));
         let work = tf.join("work").join(&name);
-        hcl2_check(&work, provider, servers, server_type);
+        hcl2_check(&work, provider, servers, server_type, cloud_key);
         assert!(
             !work.join("terraform.tfstate.standin").exists(),
             "plan-only applied"
@@ -157,14 +167,48 @@ fn generated_roots_parse_with_hcl2_per_provider() {
         &[],
         Some(&standin_path()),
     ));
-    // 2 × cx43 at EUR 0.0152/h from prices.toml.
+    // 2 × cx43 at EUR 0.0256/h from prices.toml, with its date and source.
     assert!(
-        e.contains("EUR 0.0304/h") || e.contains("EUR 0.03/h"),
+        e.contains("at EUR 0.0256/h = EUR 0.05/h") && e.contains("as of 2026-08-07, source: "),
         "{e}"
     );
     // Without credentials the stand-in is asked to init, never to plan or apply.
     let calls = std::fs::read_to_string(&log).unwrap();
     assert!(calls.lines().all(|l| l.starts_with("init")), "{calls}");
+
+    // terraform/examples/main.tf.example is exactly what the tool writes for its documented command.
+    let example_key = tmp.path().join("example.pub");
+    std::fs::write(
+        &example_key,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExampleExampl loadtest@operator\n",
+    )
+    .unwrap();
+    let o = lt(
+        &[
+            "provision",
+            "--provider",
+            "hetzner",
+            "--servers",
+            "3",
+            "--name",
+            "lt-demo",
+            "--operator-cidr",
+            "203.0.113.7/32",
+            "--ssh-public-key",
+            example_key.to_str().unwrap(),
+            "--terraform-dir",
+            tf.to_str().unwrap(),
+            "--plan-only",
+        ],
+        &[],
+        Some(&standin_path()),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(tf.join("work/lt-demo/main.tf")).unwrap(),
+        std::fs::read_to_string(repo().join("terraform/examples/main.tf.example")).unwrap(),
+        "terraform/examples/main.tf.example is stale: regenerate it with the command above"
+    );
 
     // Bad input: refused before anything is written.
     let o = lt(
@@ -288,7 +332,7 @@ fn terraform_flow_with_standin_apply_output_destroy_and_failed_apply() {
         calls
             .lines()
             .filter(|l| l.starts_with("apply"))
-            .all(|l| l.ends_with("cred=env"))
+            .all(|l| l.ends_with("cred=env key=none"))
     );
     // The token reached terraform through the environment and was written nowhere.
     for entry in walk(&tf.join("work")) {
@@ -299,6 +343,22 @@ fn terraform_flow_with_standin_apply_output_destroy_and_failed_apply() {
             entry.display()
         );
     }
+
+    // Re-applied with a key already in the Hetzner project: the root hands it to the module (which
+    // then uploads none; tests/terraform evaluates that choice with real Terraform).
+    let o = run(
+        base(&["--skip-bootstrap", "--existing-ssh-key", "ops-laptop"]),
+        &[("HCLOUD_TOKEN", token)],
+        &standin_path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let last_apply = calls.lines().rfind(|l| l.starts_with("apply"));
+    assert!(
+        last_apply.is_some_and(|l| l.ends_with("cred=env key=ops-laptop")),
+        "{calls}"
+    );
+    assert_eq!(Inventory::load(&inventory).unwrap().hosts.len(), 3);
 
     // destroy, twice: both run terraform destroy and succeed.
     for _ in 0..2 {
@@ -361,6 +421,18 @@ impl Drop for Sshd {
 }
 
 fn sshd(dir: &Path, addr: &str, port: u16, host_key: &Path, authorized: &Path) -> Sshd {
+    sshd_with(dir, addr, port, host_key, authorized, "")
+}
+
+/// [`sshd`] with extra `sshd_config` lines.
+fn sshd_with(
+    dir: &Path,
+    addr: &str,
+    port: u16,
+    host_key: &Path,
+    authorized: &Path,
+    extra: &str,
+) -> Sshd {
     std::fs::create_dir_all("/run/sshd").unwrap();
     std::fs::create_dir_all(dir).unwrap();
     let cfg = dir.join("sshd_config");
@@ -370,7 +442,7 @@ fn sshd(dir: &Path, addr: &str, port: u16, host_key: &Path, authorized: &Path) -
             "Port {port}\nListenAddress {addr}\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\n\
              PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nPrintMotd no\n\
-             Subsystem sftp internal-sftp\n",
+             Subsystem sftp internal-sftp\n{extra}",
             host_key.display(),
             dir.join("sshd.pid").display(),
             authorized.display()
@@ -481,7 +553,7 @@ async fn bootstrap_two_sshd_hosts_into_a_grid_and_run_across_both() {
             "--slots",
             "2",
             "--ssh-timeout",
-            "10",
+            "10s",
         ];
         a.extend_from_slice(extra);
         let t0 = Instant::now();
@@ -602,9 +674,9 @@ async fn bootstrap_two_sshd_hosts_into_a_grid_and_run_across_both() {
             "--set",
             &format!("target.url={}", sb.janus_url),
             "--set",
-            "load.participants=2",
+            "load.participants_per_conference=2",
             "--set",
-            "load.senders=2",
+            "load.video_senders=2",
             "--set",
             "load.duration=8s",
             "--set",
@@ -692,4 +764,634 @@ async fn bootstrap_two_sshd_hosts_into_a_grid_and_run_across_both() {
     let inv = Inventory::load(&hosts).unwrap();
     assert!(inv.hosts.iter().all(|h| h.state == HostState::Stopped));
     assert!(inv.grid.url.is_none());
+}
+
+/// Voluntary context switches of this process so far (every thread).
+fn voluntary_switches() -> u64 {
+    let mut n = 0;
+    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        n += status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    n
+}
+
+/// The SSH tunnel: one session (pinned key) carries several connections at once, moves megabytes
+/// both ways intact, and sleeps while they are idle instead of polling (a loop that slept 1-2 ms
+/// between tries made hundreds of wake-ups per second per connection).
+#[test]
+fn ssh_tunnel_forwards_concurrent_connections_and_sleeps_when_idle() {
+    use loadtest::provision::ssh::{Ssh, Target};
+    use loadtest::provision::tunnel;
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let user_key = keypair(t, "user");
+    let authorized = t.join("authorized_keys");
+    std::fs::copy(t.join("user.pub"), &authorized).unwrap();
+    let hk = keypair(t, "host14");
+    let port = free_port_on("127.0.0.14");
+    let _sshd = sshd(&t.join("sshd14"), "127.0.0.14", port, &hk, &authorized);
+    // The destination: an echo server on the SSH host's side.
+    let echo = TcpListener::bind("127.0.0.14:0").unwrap();
+    let echo_port = echo.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in echo.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut r = c.try_clone().unwrap();
+                let mut w = c;
+                let _ = std::io::copy(&mut r, &mut w);
+            });
+        }
+    });
+    let via = Target {
+        label: "h14".into(),
+        address: "127.0.0.14".into(),
+        port,
+        user: "root".into(),
+        key: Some(user_key),
+        timeout: Duration::from_secs(10),
+    };
+    let pinned = Ssh::connect(&via, None).unwrap().host_key;
+    // A wrong pin is refused before anything listens.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let wrong = tunnel::Forward {
+        via: via.clone(),
+        pinned: "ssh-ed25519 SHA256:not-the-key".into(),
+        host: "127.0.0.14".into(),
+        port: echo_port,
+    };
+    let e = tunnel::start(listener, wrong).unwrap_err().to_string();
+    assert!(e.contains("host key changed"), "{e}");
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let local = listener.local_addr().unwrap();
+    let fwd = tunnel::Forward {
+        via,
+        pinned,
+        host: "127.0.0.14".into(),
+        port: echo_port,
+    };
+    tunnel::start(listener, fwd).unwrap();
+    let mut conns: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(local).unwrap())
+        .collect();
+    // 2 MiB each way on three connections at once, each with its own byte pattern.
+    let size = 2 << 20;
+    let workers: Vec<_> = conns
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let mut w = c.try_clone().unwrap();
+            let mut r = c.try_clone().unwrap();
+            let data: Vec<u8> = (0..size).map(|i| ((i * 7 + k * 13) % 251) as u8).collect();
+            std::thread::spawn(move || {
+                let expect = data.clone();
+                let writer = std::thread::spawn(move || w.write_all(&data).unwrap());
+                let mut got = vec![0u8; expect.len()];
+                r.read_exact(&mut got).unwrap();
+                writer.join().unwrap();
+                got == expect
+            })
+        })
+        .collect();
+    for (k, w) in workers.into_iter().enumerate() {
+        assert!(
+            w.join().unwrap(),
+            "connection {k}: bytes changed in the tunnel"
+        );
+    }
+    // Idle with three open connections: the tunnel thread sleeps.
+    std::thread::sleep(Duration::from_millis(300));
+    let before = voluntary_switches();
+    std::thread::sleep(Duration::from_secs(2));
+    let wakeups = voluntary_switches() - before;
+    eprintln!("tunnel idle: {wakeups} voluntary context switches in 2 s");
+    assert!(
+        wakeups < 20,
+        "{wakeups} wake-ups in 2 s of idle: the tunnel spins"
+    );
+    // Still working after the idle period, and a closed destination closes the client.
+    conns[0].write_all(b"ping").unwrap();
+    let mut back = [0u8; 4];
+    conns[0].read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"ping");
+    conns[1].shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    conns[1]
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    conns[1].read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+}
+
+/// `--ssh-timeout` is a duration like every other one; a bare number still means seconds, with a
+/// deprecation warning; anything else is refused before anything runs.
+#[test]
+fn ssh_timeout_is_a_duration_and_bare_seconds_warn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("none.toml");
+    let destroy = |timeout: &str| {
+        lt(
+            &[
+                "destroy",
+                "--inventory",
+                missing.to_str().unwrap(),
+                "--ssh-timeout",
+                timeout,
+            ],
+            &[],
+            None,
+        )
+    };
+    let o = destroy("30s");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("deprecated"), "{}", stderr(&o));
+    let o = destroy("30");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "--ssh-timeout 30: a bare number of seconds is deprecated; write --ssh-timeout 30s"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = destroy("thirty");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("30s or 2m"), "{}", stderr(&o));
+}
+
+/// The documented one-liner: `loadtest provision --servers 10 --plan-only` run as written, from a
+/// directory holding `terraform/`, with provider, region, server type, operator CIDR and SSH key
+/// from the environment; then from `loadtest.toml`, with the environment and flags winning; and a
+/// clear list of what is missing when nothing is configured. Terraform is the STAND-IN.
+#[test]
+fn the_one_liner_works_with_settings_from_the_environment_or_loadtest_toml() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path().join("project");
+    std::fs::create_dir_all(&cwd).unwrap();
+    terraform_dir(&cwd);
+    let key = keypair(tmp.path(), "op");
+    let run = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new(common::bin());
+        c.current_dir(&cwd)
+            .args(["provision", "--servers", "10", "--plan-only"])
+            .args(extra)
+            .env("PATH", standin_path())
+            .env("XDG_CONFIG_HOME", tmp.path().join("no-user-config"));
+        for v in [
+            "LOADTEST_PROVIDER",
+            "LOADTEST_REGION",
+            "LOADTEST_SERVER_TYPE",
+            "LOADTEST_OPERATOR_CIDR",
+            "LOADTEST_SSH_KEY",
+            "LOADTEST_SSH_PUBLIC_KEY",
+            "LOADTEST_CONFIG",
+            "HCLOUD_TOKEN",
+        ] {
+            c.env_remove(v);
+        }
+        c.envs(env.iter().copied()).output().unwrap()
+    };
+    let main_tf = cwd.join("terraform/work/lt-fleet/main.tf");
+    // `key = value` of the module block, whatever the alignment.
+    let arg = |key: &str| -> String {
+        let hcl = std::fs::read_to_string(&main_tf).unwrap();
+        hcl.lines()
+            .filter_map(|l| l.trim().split_once(" = "))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().trim_matches('"').to_string())
+            .unwrap_or_else(|| panic!("{key} not in\n{hcl}"))
+    };
+
+    // Nothing configured: one error listing everything missing, nothing written.
+    let o = run(&[], &[]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    for what in [
+        "LOADTEST_PROVIDER",
+        "LOADTEST_OPERATOR_CIDR",
+        "LOADTEST_SSH_KEY",
+    ] {
+        assert!(e.contains(what), "{what} not named: {e}");
+    }
+    assert!(!main_tf.exists());
+
+    // Everything from the environment.
+    let o = run(
+        &[],
+        &[
+            ("LOADTEST_PROVIDER", "hetzner"),
+            ("LOADTEST_REGION", "nbg1"),
+            ("LOADTEST_SERVER_TYPE", "cx33"),
+            ("LOADTEST_OPERATOR_CIDR", "198.51.100.7/32"),
+            ("LOADTEST_SSH_KEY", key.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(arg("server_count"), "10");
+    assert_eq!(arg("server_type"), "cx33");
+    assert_eq!(arg("location"), "nbg1");
+    assert_eq!(arg("operator_cidr"), "198.51.100.7/32");
+    assert!(arg("ssh_public_key").starts_with("ssh-ed25519 "));
+    assert!(
+        stderr(&o).contains("cost: 10 × hetzner cx33"),
+        "{}",
+        stderr(&o)
+    );
+
+    // From loadtest.toml in the working directory; the environment wins over it, a flag over both.
+    std::fs::write(
+        cwd.join("loadtest.toml"),
+        format!(
+            "[provision]\nprovider = \"hetzner\"\nregion = \"hel1\"\nserver_type = \"cx43\"\n\
+             operator_cidr = \"203.0.113.9/32\"\nssh_key = \"{}\"\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let o = run(&["--server-type", "ccx33"], &[("LOADTEST_REGION", "fsn1")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        arg("location"),
+        "fsn1",
+        "the environment wins over the file"
+    );
+    assert_eq!(arg("server_type"), "ccx33", "the flag wins over both");
+    assert_eq!(arg("operator_cidr"), "203.0.113.9/32", "from the file");
+
+    // A typo in the file is bad input naming the file and the key.
+    std::fs::write(
+        cwd.join("loadtest.toml"),
+        "[provision]\nprovder = \"hetzner\"\n",
+    )
+    .unwrap();
+    let o = run(&[], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("loadtest.toml") && stderr(&o).contains("provder"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Removes the lo alias the private-address test may have added (also when it fails midway).
+struct LoAlias(&'static str);
+
+impl LoAlias {
+    fn present(&self) -> bool {
+        let out = Command::new("ip")
+            .args(["-o", "-4", "addr", "show", "dev", "lo"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains(&format!(" {}/", self.0))
+    }
+}
+
+impl Drop for LoAlias {
+    fn drop(&mut self) {
+        if self.present() {
+            let _ = Command::new("ip")
+                .args(["addr", "del", &format!("{}/32", self.0), "dev", "lo"])
+                .status();
+        }
+    }
+}
+
+/// The bootstrap's private-address step (IONOS hot-adds the private NIC, which may come up without
+/// an address) on a real sshd host on loopback: the host's "private" address is a 127.0.0.x that
+/// must be configured on `lo`. A missing one is brought up by DHCP on the host's interface (the
+/// DHCP answer is a FIXTURE, tests/fixtures/dhcp-standin, adding a lo alias removed afterwards);
+/// a host whose DHCP does not yield its address fails at that step, saying why.
+#[test]
+fn the_private_address_step_brings_the_address_up_or_says_why() {
+    use loadtest::provision::bootstrap::{self, Steps};
+    use loadtest::provision::ssh::{Ssh, Target, shell_quote};
+    let alias = LoAlias("127.0.0.16");
+    drop(LoAlias("127.0.0.16")); // a leftover of an interrupted run
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let user_key = keypair(t, "user");
+    let authorized = t.join("authorized_keys");
+    std::fs::copy(t.join("user.pub"), &authorized).unwrap();
+    let hk = keypair(t, "host15");
+    let port = free_port_on("127.0.0.15");
+    let standin = repo().join("tests/fixtures/dhcp-standin");
+    let _sshd = sshd_with(
+        &t.join("sshd15"),
+        "127.0.0.15",
+        port,
+        &hk,
+        &authorized,
+        &format!(
+            "SetEnv LT_DHCP_CLIENT={} DHCP_STANDIN_LEASE=127.0.0.16/32\n",
+            standin.display()
+        ),
+    );
+
+    // 1. Through `loadtest provision`: the host's DHCP leases 127.0.0.16, not its 127.0.0.17.
+    let hosts = t.join("hosts.toml");
+    std::fs::write(
+        &hosts,
+        format!(
+            "provider = \"static\"\n[ssh]\nuser = \"root\"\nkey = \"{}\"\n\
+             [grid]\nmedia_dir = \"{}\"\n\n\
+             [[host]]\nname = \"h17\"\naddress = \"127.0.0.15\"\nssh_port = {port}\n\
+             private_address = \"127.0.0.17\"\nprivate_interface = \"lo\"\nremote_dir = \"{}\"\n",
+            user_key.display(),
+            t.join("media").display(),
+            t.join("h17").display()
+        ),
+    )
+    .unwrap();
+    let o = lt(
+        &[
+            "provision",
+            "--provider",
+            "static",
+            "--inventory",
+            hosts.to_str().unwrap(),
+            "--slots",
+            "1",
+        ],
+        &[],
+        None,
+    );
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    let inv = Inventory::load(&hosts).unwrap();
+    let h = &inv.hosts[0];
+    assert_eq!(h.state, HostState::Failed);
+    assert_eq!(h.step.as_deref(), Some("private address"), "{e}");
+    let why = h.error.clone().unwrap();
+    assert!(
+        why.contains(
+            "private address 127.0.0.17 is not configured: DHCP on lo did not bring it up"
+        ),
+        "{why}"
+    );
+    assert!(
+        why.contains("lo 127.0.0.1/8"),
+        "says what is configured: {why}"
+    );
+    assert!(
+        !t.join("h17/selenium-server-4.48.0.jar").exists(),
+        "stopped at that step"
+    );
+    drop(alias); // the stand-in did add its lease (the wrong address)
+    let alias = LoAlias("127.0.0.16");
+    assert!(!alias.present());
+
+    // 2. The step itself on a host whose private address is 127.0.0.16: missing, then brought up
+    //    by DHCP on lo; a second run finds it present and changes nothing.
+    let target = Target {
+        label: "h16".into(),
+        address: "127.0.0.15".into(),
+        port,
+        user: "root".into(),
+        key: Some(user_key.clone()),
+        timeout: Duration::from_secs(10),
+    };
+    let mut ssh = Ssh::connect(&target, None).unwrap();
+    let dir = t.join("h16").display().to_string();
+    let mut host = loadtest::provision::inventory::Host::new("h16", "127.0.0.15");
+    host.private_address = Some("127.0.0.16".into());
+    host.private_interface = Some("lo".into());
+    let mut steps = Steps {
+        remote: &mut ssh,
+        label: host.label(),
+        jar: format!("{dir}/selenium.jar"),
+        dir: dir.clone(),
+        heap: "256m".into(),
+        sudo: false,
+    };
+    steps
+        .sh(
+            "prepare",
+            &format!("mkdir -p {0} && cat > {0}/bootstrap.sh", shell_quote(&dir)),
+            bootstrap::SCRIPT.as_bytes(),
+        )
+        .unwrap();
+    assert!(!alias.present());
+    let did = bootstrap::ensure_private_address(&mut steps, &host).unwrap();
+    assert_eq!(
+        did.as_deref(),
+        Some("configured 127.0.0.16 on lo by DHCP on lo")
+    );
+    assert!(
+        alias.present(),
+        "the address is on lo now (ip addr, not the tool, says so)"
+    );
+    assert_eq!(
+        bootstrap::ensure_private_address(&mut steps, &host).unwrap(),
+        None,
+        "present: nothing to do"
+    );
+}
+
+/// The load generators on Kubernetes, with a STAND-IN kubectl (tests/fixtures/kubectl-standin: it
+/// contacts no cluster, records its calls, and builds with the real kubectl) and a real Selenium
+/// Grid on loopback standing in for the cluster's hub behind `kubectl port-forward`:
+/// `--plan-only` prints the build (checked like deploy/loadgen: strict schemas, KEDA's CRD,
+/// restricted profile, attested images) and applies nothing; the media chunks rebuild the exact
+/// files; apply writes the inventory; `grid status --inventory` reaches the hub through the
+/// port-forward, which ends with the process; `destroy` deletes the overlay.
+#[test]
+fn kubernetes_fleet_plan_apply_status_and_destroy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let deploy = t.join("deploy");
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(repo().join("deploy"))
+        .arg(&deploy)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let _ = std::fs::remove_dir_all(deploy.join("work"));
+    let loadgen = deploy.join("loadgen");
+    let log = t.join("kubectl.log");
+    let applied = t.join("applied.yaml");
+    let path = format!(
+        "{}:/usr/bin:/bin",
+        repo().join("tests/fixtures/kubectl-standin").display()
+    );
+    let real = which("kubectl");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new(common::bin());
+        c.args(args)
+            .env("PATH", &path)
+            .env("LOADTEST_CACHE", repo().join(".cache/loadtest"))
+            .env("STANDIN_LOG", &log)
+            .env("STANDIN_APPLIED", &applied)
+            .env("STANDIN_REAL_KUBECTL", &real)
+            .env_remove("LOADTEST_PROVIDER")
+            .env_remove("KUBECONFIG");
+        c.envs(env.iter().copied()).output().unwrap()
+    };
+    let provision = |extra: &[&str]| {
+        let mut a = vec![
+            "provision",
+            "--provider",
+            "kubernetes",
+            "--name",
+            "lt-k8s",
+            "--servers",
+            "4",
+            "--loadgen-dir",
+            loadgen.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        run(&a, &[])
+    };
+    let calls = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    // 1. --plan-only: the real build on stdout, checked; nothing applied.
+    let o = provision(&["--plan-only"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let plan = t.join("plan.yaml");
+    std::fs::write(&plan, &o.stdout).unwrap();
+    let yaml = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(yaml.contains("maxReplicaCount: 4"), "{yaml}");
+    assert!(
+        yaml.contains("nodeMaxSessions: \"16\""),
+        "small preset, 2 cores"
+    );
+    let check = Command::new(repo().join(".cache/venv/bin/python"))
+        .arg(repo().join("tests/deploy/check_rendered.py"))
+        .arg(&plan)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        stderr(&check)
+    );
+    assert!(
+        calls().lines().all(|l| l.starts_with("kustomize ")),
+        "{}",
+        calls()
+    );
+
+    // 2. The media chunks of the overlay rebuild the files the tool generated, byte for byte
+    //    (with the init container's own script).
+    let work = deploy.join("work/lt-k8s");
+    let rebuilt = t.join("rebuilt");
+    std::fs::create_dir_all(&rebuilt).unwrap();
+    let o = Command::new("sh")
+        .arg(loadgen.join("scripts/assemble-media.sh"))
+        .env("MEDIA_SRC", work.join("media"))
+        .env("MEDIA_DIR", &rebuilt)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut names: Vec<_> = std::fs::read_dir(&rebuilt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "video and audio: {names:?}");
+    for n in &names {
+        let original = repo().join(".cache/loadtest/media").join(n);
+        assert_eq!(
+            std::fs::read(rebuilt.join(n)).unwrap(),
+            std::fs::read(&original).unwrap(),
+            "{n}"
+        );
+    }
+
+    // 3. Apply to the current context, wait for the rollouts, write the inventory.
+    let o = provision(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let c = calls();
+    let work_s = work.to_str().unwrap();
+    assert!(
+        c.contains(&format!("--context standin-context apply -k {work_s}")),
+        "{c}"
+    );
+    for d in ["selenium-hub", "selenium-node"] {
+        assert!(c.contains(&format!("rollout status deployment/{d}")), "{c}");
+    }
+    assert!(
+        std::fs::read_to_string(&applied)
+            .unwrap()
+            .contains("kind: ScaledObject")
+    );
+    let inv_path = work.join("inventory.toml");
+    let inv = Inventory::load(&inv_path).unwrap();
+    assert_eq!(inv.provider, "kubernetes");
+    assert!(inv.hosts.is_empty());
+    let k = inv.kubernetes.clone().unwrap();
+    assert_eq!(
+        (
+            k.context.as_deref(),
+            k.namespace.as_str(),
+            k.service.as_str()
+        ),
+        (Some("standin-context"), "loadgen", "selenium-hub")
+    );
+    assert_eq!(inv.grid.media_dir, "/opt/loadtest/media");
+
+    // 4. grid status through kubectl port-forward (the stand-in names the port of a real Grid).
+    let grid = common::start_grid(&t.join("grid"), 2);
+    let hub_port = grid.url.rsplit(':').next().unwrap().to_string();
+    let o = run(
+        &["grid", "status", "--inventory", inv_path.to_str().unwrap()],
+        &[("STANDIN_FORWARD_PORT", &hub_port)],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("1 node(s), 2 slot(s)"), "{out}");
+    assert!(
+        calls()
+            .contains("--context standin-context -n loadgen port-forward svc/selenium-hub :4444"),
+        "{}",
+        calls()
+    );
+    // The port-forward ended with the process that opened it.
+    let pf: u32 = std::fs::read_to_string(format!("{}.port-forward", log.display()))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || !alive(pf)),
+        "kubectl port-forward {pf} outlived loadtest"
+    );
+    drop(grid);
+
+    // 5. destroy (found by fleet name under deploy/work) deletes what the overlay created.
+    let o = run(
+        &[
+            "destroy",
+            "--name",
+            "lt-k8s",
+            "--loadgen-dir",
+            loadgen.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        calls().contains(&format!(
+            "--context standin-context delete -k {work_s} --ignore-not-found"
+        )),
+        "{}",
+        calls()
+    );
+}
+
+fn which(name: &str) -> String {
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .unwrap();
+    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!p.is_empty(), "{name} not found: ./scripts/setup.sh");
+    p
 }

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::png_size;
-use loadtest::results::{ClientStatRow, EventRow, ParticipantRow, ServerMetricRow};
+use loadtest::results::{
+    ClientStatRow, Event, EventRow, Outcome, ParticipantRow, ServerMetricRow, SourceName,
+};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_loadtest");
@@ -32,7 +34,7 @@ fn participant(
     failed: Option<&str>,
 ) -> ParticipantRow {
     ParticipantRow {
-        participant: id.into(),
+        participant: id.parse().unwrap(),
         conference: conf,
         room: format!("room{conf}"),
         role: "audio+video".into(),
@@ -44,7 +46,11 @@ fn participant(
         .into(),
         join_ms: Some(join),
         media_ms: Some(500),
-        outcome: if failed.is_some() { "failed" } else { "ok" }.into(),
+        outcome: if failed.is_some() {
+            Outcome::Failed
+        } else {
+            Outcome::Completed
+        },
         reason: failed.unwrap_or_default().into(),
         bridge: bridge.into(),
         ..Default::default()
@@ -54,7 +60,7 @@ fn participant(
 fn video(t: u32, who: &str, fps: f64, loss: f64, w: u32) -> ClientStatRow {
     ClientStatRow {
         ts: at(t),
-        participant: who.into(),
+        participant: who.parse().unwrap(),
         direction: "recv".into(),
         kind: "video".into(),
         fps: Some(fps),
@@ -71,14 +77,16 @@ fn video(t: u32, who: &str, fps: f64, loss: f64, w: u32) -> ClientStatRow {
 fn metric(t: u32, source: &str, metric: &str, labels: &str, value: f64) -> ServerMetricRow {
     ServerMetricRow {
         ts: at(t),
-        source: source.into(),
+        source: SourceName::parse(source),
         metric: metric.into(),
         labels: labels.into(),
         value,
     }
 }
 
-/// The FIXTURE run: 2 conferences × 2 participants; c1p1 joined, then failed.
+/// The FIXTURE run: 2 conferences × 2 participants; c1p1 joined, then failed. Its run.json and
+/// scenario.toml are written in results format 1 (`planned`/`ok`, `participants`/`senders`) on purpose:
+/// the report reads the previous format.
 fn fixture() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
@@ -96,7 +104,9 @@ fn fixture() -> (tempfile::TempDir, PathBuf) {
     std::fs::write(dir.join("run.json"), serde_json::to_vec(&run).unwrap()).unwrap();
     std::fs::write(
         dir.join("scenario.toml"),
-        "name = \"fixture\"\ndescription = \"FIXTURE | hand-computed\"\n[load]\nconferences = 2\nparticipants = 2\nsenders = 2\n\
+        "name = \"fixture\"\ndescription = \"FIXTURE | hand-computed\"\n\
+         [target]\nkind = \"jitsi\"\nurl = \"https://meet.example.test/\"\n\
+         [load]\nconferences = 2\nparticipants = 2\nsenders = 2\nduration = \"50s\"\n\
          [stats]\ninterval = \"10s\"\n[thresholds]\nmin_recv_fps_p50 = 10\nmin_recv_fps_p5 = 12\nmax_loss_p95 = 0.05\n\
          max_generator_cpu = 0.9\nmax_join_time_p95 = \"5s\"\n",
     )
@@ -122,21 +132,21 @@ fn fixture() -> (tempfile::TempDir, PathBuf) {
         events.push(EventRow {
             ts: at(5 + i as u32),
             participant: p.to_string(),
-            event: "media".into(),
+            event: Event::Media,
             detail: String::new(),
         });
     }
     events.push(EventRow {
         ts: at(30),
         participant: "c1p1".into(),
-        event: "failed".into(),
+        event: Event::Failed,
         detail: "unhealthy".into(),
     });
     for p in ["c0p0", "c0p1", "c1p0"] {
         events.push(EventRow {
             ts: at(50),
             participant: p.into(),
-            event: "left".into(),
+            event: Event::Left,
             detail: String::new(),
         });
     }
@@ -238,16 +248,16 @@ fn golden_summary_table_thresholds_and_charts() {
     assert_eq!(t["participants_lost"], 1);
     assert_eq!(t["video_received"], "640x360");
     assert_eq!(
-        t["generator_cpu_pct"], 70.0,
+        t["generator_cpu_ratio"], 0.7,
         "the 95 % sample is after the window"
     );
     assert_eq!(t["jvb_max_cpu_cores"], 2.5);
-    assert_eq!(t["jvb_max_mem_mb"], 500.0);
+    assert_eq!(t["jvb_max_memory_mib"], 500.0);
     assert_eq!(t["jvb_max_tx_mbytes_per_s"], 2.0);
-    assert_eq!(t["cpu_throttling_pct"], 5.0);
-    assert_eq!(t["audio_concealed_pct_p95"], 12.5);
-    let audio = t["audio_loss_pct_p95"].as_f64().unwrap();
-    assert!((audio - 4.0).abs() < 1e-4, "{audio}");
+    assert_eq!(t["jvb_cpu_throttled_ratio"], 0.05);
+    assert_eq!(t["audio_concealed_p95"], 0.125);
+    let audio = t["audio_loss_p95"].as_f64().unwrap();
+    assert!((audio - 0.04).abs() < 1e-6, "{audio}");
     // jvb-b has a live sample, so the range backfill's 3.0 is not its peak.
     let b = &s["bridges"];
     assert_eq!(b[1]["name"], "jvb-b");
@@ -256,7 +266,7 @@ fn golden_summary_table_thresholds_and_charts() {
     // Conference 0: fps [10, 12, 14, 15, 15]: p50 = rank 3 = 14, p5 = 10; joins [1000, 3000].
     let c0 = &s["conferences"][0];
     assert_eq!(
-        (c0["joined"].as_u64(), c0["planned"].as_u64()),
+        (c0["completed"].as_u64(), c0["scheduled"].as_u64()),
         (Some(2), Some(2))
     );
     assert_eq!(c0["recv_fps_p50"], 14.0);
@@ -301,7 +311,7 @@ fn golden_summary_table_thresholds_and_charts() {
     );
     assert!(
         md.contains(
-            "| 4 | 70 | 640x360 | 14.0 / 8.0 | 4.00 / 12.50 | 3 / 1 | 500 | 2.50 | 2.00 | 5.0 |"
+            "| 4 | 70 % | 640x360 | 14.0 / 8.0 | 4.00 % / 12.50 % | 3 / 1 | 500 | 2.50 | 2.00 | 5.0 % |"
         ),
         "{md}"
     );
@@ -414,7 +424,7 @@ fn baseline_deltas_flag_regressions_only() {
         .unwrap()
         .clone();
     assert_eq!(d["delta"], 3000.0);
-    assert_eq!(d["delta_pct"], 100.0);
+    assert_eq!(d["relative_change"], 1.0);
     assert_eq!(d["regression"], true);
     assert!(
         s["reasons"]
@@ -438,7 +448,7 @@ fn invalid_runs_pass_nothing_and_templates_can_be_replaced() {
     std::fs::create_dir_all(&tpl).unwrap();
     std::fs::write(
         tpl.join("report.md.tera"),
-        "{{ verdict }}: {{ s.participants.planned }} planned, fps {{ s.client.recv_fps_p50 | num(digits=0) }}\n",
+        "{{ verdict }}: {{ s.participants.scheduled }} scheduled, fps {{ s.client.recv_fps_p50 | num(digits=0) }}\n",
     )
     .unwrap();
     let (code, out) = report(&dir, &["--template", tpl.to_str().unwrap()]);
@@ -446,7 +456,7 @@ fn invalid_runs_pass_nothing_and_templates_can_be_replaced() {
     assert!(out.contains("verdict: INVALID"));
     assert_eq!(
         std::fs::read_to_string(dir.join("report.md")).unwrap(),
-        "invalid: 4 planned, fps 14\n"
+        "invalid: 4 scheduled, fps 14\n"
     );
     // A broken template is an error naming the file, and nothing is (re)written.
     std::fs::remove_file(dir.join("report.md")).unwrap();

@@ -13,8 +13,8 @@ url = "http://127.0.0.1:8088/janus"
 
 [load]
 conferences = 2
-participants = 3
-senders = 2
+participants_per_conference = 3
+video_senders = 2
 duration = "30s"
 "#;
 
@@ -28,7 +28,9 @@ fn err(src: &str, sets: &[&str]) -> String {
 
 #[test]
 fn the_good_scenario_parses_with_defaults() {
-    let s = scenario::parse(GOOD, Path::new("good.toml"), &[]).unwrap();
+    let loaded = scenario::parse(GOOD, Path::new("good.toml"), &[]).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let s = loaded.scenario;
     assert_eq!(s.name, "good");
     assert_eq!(
         s.load.audio_sender_count(),
@@ -42,8 +44,58 @@ fn the_good_scenario_parses_with_defaults() {
         Path::new("good.toml"),
         &["load.duration=10m".parse().unwrap()],
     )
-    .unwrap();
+    .unwrap()
+    .scenario;
     assert_eq!(s.load.duration.get().as_secs(), 600);
+}
+
+#[test]
+fn old_key_names_still_load_with_a_warning_and_both_names_are_refused() {
+    let old = GOOD
+        .replace("participants_per_conference = 3", "participants = 3")
+        .replace("video_senders = 2", "senders = 2");
+    let loaded = scenario::parse(
+        &old,
+        Path::new("old.toml"),
+        &["load.senders=1".parse().unwrap()],
+    )
+    .unwrap();
+    assert_eq!(loaded.scenario.load.participants_per_conference, 3);
+    assert_eq!(
+        loaded.scenario.load.video_senders,
+        Some(1),
+        "--set with the old name wins"
+    );
+    let w = loaded.warnings.join("\n");
+    assert!(
+        w.contains("load.participants is now called load.participants_per_conference"),
+        "{w}"
+    );
+    assert!(
+        w.contains("--set load.senders=1: load.senders is now called load.video_senders"),
+        "{w}"
+    );
+    let both = GOOD.replace("video_senders = 2", "video_senders = 2\nsenders = 1");
+    assert!(
+        err(&both, &[]).contains(
+            "load.senders: give load.video_senders or its old name load.senders, not both"
+        ),
+        "{}",
+        err(&both, &[])
+    );
+}
+
+#[test]
+fn a_shape_too_big_for_one_run_is_refused_without_overflow() {
+    // 4294967295 × 3 overflows u32 (it used to wrap silently in the schedule).
+    let e = err(
+        &GOOD.replace("conferences = 2", "conferences = 4294967295"),
+        &[],
+    );
+    assert!(
+        e.contains("load.participants_per_conference: 4294967295 conferences × 3 participants = 12884901885 participants, more than one run holds (expected at most 100000)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -51,7 +103,7 @@ fn bad_inputs_each_get_one_located_message() {
     let cases: &[(&str, &[&str], &str)] = &[
         // unknown key
         (
-            &GOOD.replace("senders = 2", "sendrs = 2"),
+            &GOOD.replace("video_senders = 2", "sendrs = 2"),
             &[],
             "bad.toml:8:1: load.sendrs: unknown field `sendrs`, expected one of",
         ),
@@ -91,14 +143,14 @@ fn bad_inputs_each_get_one_located_message() {
         ),
         // impossible shapes
         (
-            &GOOD.replace("senders = 2", "senders = 4"),
+            &GOOD.replace("video_senders = 2", "video_senders = 4"),
             &[],
-            "bad.toml:8:11: load.senders: 4 video senders but only 3 participants per conference (expected senders <= participants)",
+            "bad.toml:8:17: load.video_senders: 4 senders but only 3 participants per conference (expected at most participants_per_conference)",
         ),
         (
             GOOD,
             &["load.audio_senders=9"],
-            "--set load.audio_senders=9: load.audio_senders: 9 audio senders but only 3",
+            "--set load.audio_senders=9: load.audio_senders: 9 senders but only 3",
         ),
         (
             &GOOD.replace("\"30s\"", "\"0s\""),
@@ -172,8 +224,8 @@ fn bad_inputs_each_get_one_located_message() {
         // --set into a value
         (
             GOOD,
-            &["load.participants.x=1"],
-            "--set load.participants.x=1: load.participants.x: `participants` is a value, not a table",
+            &["load.conferences.x=1"],
+            "--set load.conferences.x=1: load.conferences.x: `conferences` is a value, not a table",
         ),
         // TOML syntax
         ("[load\nconferences = 1", &[], "bad.toml:1:"),
@@ -188,7 +240,11 @@ fn bad_inputs_each_get_one_located_message() {
 fn the_cli_exits_2_and_starts_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("bad.toml");
-    std::fs::write(&file, GOOD.replace("senders = 2", "senders = 5")).unwrap();
+    std::fs::write(
+        &file,
+        GOOD.replace("video_senders = 2", "video_senders = 5"),
+    )
+    .unwrap();
     let out = tmp.path().join("results");
     for cmd in ["run", "validate"] {
         let o = common::loadtest(
@@ -202,7 +258,7 @@ fn the_cli_exits_2_and_starts_nothing() {
         );
         assert_eq!(o.status.code(), Some(2), "{cmd}");
         let e = String::from_utf8_lossy(&o.stderr);
-        assert!(e.contains("bad.toml:8:11: load.senders"), "{e}");
+        assert!(e.contains("bad.toml:8:17: load.video_senders"), "{e}");
         assert!(!out.exists(), "nothing started");
     }
     let o = common::loadtest(&["run", "-s", file.to_str().unwrap(), "--set", "nonsense"]);
@@ -211,16 +267,16 @@ fn the_cli_exits_2_and_starts_nothing() {
 }
 
 #[test]
-fn dry_run_prints_the_plan() {
+fn dry_run_prints_the_schedule() {
     let o = common::loadtest(&[
         "run",
         "--dry-run",
         "-s",
         "scenarios/local-janus.toml",
         "--set",
-        "load.participants=2",
+        "load.participants_per_conference=2",
         "--set",
-        "load.senders=1",
+        "load.video_senders=1",
     ]);
     assert_eq!(o.status.code(), Some(0));
     let text = String::from_utf8_lossy(&o.stdout);
@@ -232,4 +288,24 @@ fn dry_run_prints_the_plan() {
     assert!(text.contains("c1p1     receiver"), "{text}");
     assert!(text.contains("join +     1.0s"), "{text}");
     assert!(text.contains("small (320x240@15)"));
+}
+
+#[test]
+fn a_bare_scenario_name_is_found_in_scenarios_and_a_missing_one_says_where_it_looked() {
+    // The command users are shown first: a bare name from the repository root.
+    let o = common::loadtest(&["run", "--dry-run", "--scenario", "300-users.toml"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("scenario 300-users"));
+    let o = common::loadtest(&["validate", "--scenario", "no-such-scenario.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("no such scenario file (looked for no-such-scenario.toml and scenarios/no-such-scenario.toml)"),
+        "{e}"
+    );
 }

@@ -3,6 +3,12 @@
 #
 #   sh bootstrap.sh facts                 -> key=value lines: os_id, os_version, cores, systemd, missing
 #   sh bootstrap.sh install               -> installs missing Debian packages (nothing if none is missing)
+#   sh bootstrap.sh privnet ADDR [IFACE]  -> makes sure the private address ADDR is configured: prints
+#                                            "present ADDR on DEV", or brings IFACE (default: every
+#                                            interface but lo without an IPv4 address) up, asks DHCP and
+#                                            prints "configured ADDR on DEV by DHCP on IFACE"; else exit 4
+#                                            with the reason (IONOS hot-adds the private NIC after boot,
+#                                            and it may come up without an address)
 #   sh bootstrap.sh apply hub|node        -> installs staged/<role>.toml and (re)starts the service
 #                                            only if the config, the jar or the command changed;
 #                                            prints "changed <role>" or "unchanged <role>"
@@ -11,7 +17,8 @@
 #   sh bootstrap.sh logtail hub|node      -> the last lines of the role's log
 #
 # Environment: LT_DIR (this host's working directory), LT_JAR (the Selenium server jar),
-# LT_HEAP (java -Xmx). Services are systemd units when systemd is PID 1, otherwise background
+# LT_HEAP (java -Xmx), LT_DHCP_CLIENT (a DHCP client command taking the interface; default: the
+# first of dhclient, dhcpcd, networkctl that exists). Services are systemd units when systemd is PID 1, otherwise background
 # processes supervised through a pidfile in LT_DIR. Idempotent: running any step twice is safe.
 set -eu
 
@@ -78,6 +85,69 @@ install() {
     # shellcheck disable=SC2086
     $SUDO apt-get install -y -q --no-install-recommends $missing >/dev/null
     echo "installed $missing"
+}
+
+# The interface holding IPv4 address $1 (exactly that address, whatever the prefix), if any.
+addr_dev() {
+    ip -o -4 addr show 2>/dev/null | awk -v a="$1" '{ split($4, p, "/"); if (p[1] == a) { print $2; exit } }'
+}
+
+# Interfaces to ask DHCP on: $1 if given, else every interface but lo without an IPv4 address.
+dhcp_candidates() {
+    if [ -n "${1:-}" ]; then
+        echo "$1"
+        return
+    fi
+    for dev in $(ip -o link show | awk -F': ' '{ print $2 }' | sed 's/@.*//'); do
+        [ "$dev" = lo ] && continue
+        [ -z "$(ip -o -4 addr show dev "$dev" 2>/dev/null)" ] && echo "$dev"
+    done
+}
+
+# One DHCP request on interface $1.
+dhcp_request() {
+    if [ -n "${LT_DHCP_CLIENT:-}" ]; then
+        # shellcheck disable=SC2086
+        $LT_DHCP_CLIENT "$1"
+    elif command -v dhclient >/dev/null 2>&1; then
+        timeout 40 dhclient -1 -4 "$1"
+    elif command -v dhcpcd >/dev/null 2>&1; then
+        timeout 40 dhcpcd -4 -1 -w "$1"
+    elif command -v networkctl >/dev/null 2>&1; then
+        networkctl reconfigure "$1" && sleep 10
+    else
+        echo "no DHCP client on this host (dhclient, dhcpcd or networkctl)"
+        return 1
+    fi
+}
+
+privnet() {
+    addr=$1
+    dev=$(addr_dev "$addr")
+    if [ -n "$dev" ]; then
+        echo "present $addr on $dev"
+        return 0
+    fi
+    tried=""
+    said=""
+    for cand in $(dhcp_candidates "${2:-}"); do
+        ip link set "$cand" up 2>/dev/null || true
+        said=$(dhcp_request "$cand" 2>&1) || true
+        tried="$tried $cand"
+        dev=$(addr_dev "$addr")
+        if [ -n "$dev" ]; then
+            echo "configured $addr on $dev by DHCP on $cand"
+            return 0
+        fi
+    done
+    have=$(ip -o -4 addr show | awk '{ printf "%s %s, ", $2, $4 }' | sed 's/, $//')
+    if [ -z "$tried" ]; then
+        echo "private address $addr is not configured on any interface, and no interface without an address is there to ask DHCP (configured: $have)" >&2
+    else
+        said=$(echo "$said" | tail -n 2 | tr '\n' ' ' | sed 's/ *$//')
+        echo "private address $addr is not configured: DHCP on$tried did not bring it up${said:+ ($said)} (configured: $have)" >&2
+    fi
+    exit 4
 }
 
 pidfile() { echo "$LT_DIR/$1.pid"; }
@@ -199,9 +269,10 @@ logtail() {
 case "${1:-}" in
     facts) facts ;;
     install) install ;;
+    privnet) privnet "${2:?address}" "${3:-}" ;;
     apply) apply "${2:?role}" ;;
     stop) stop "${2:?role}" ;;
     status) status "${2:?url}" ;;
     logtail) logtail "${2:?role}" ;;
-    *) echo "usage: bootstrap.sh facts|install|apply ROLE|stop ROLE|status URL|logtail ROLE" >&2; exit 2 ;;
+    *) echo "usage: bootstrap.sh facts|install|privnet ADDR [IFACE]|apply ROLE|stop ROLE|status URL|logtail ROLE" >&2; exit 2 ;;
 esac

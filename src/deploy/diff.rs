@@ -1,82 +1,22 @@
-//! A small unified diff (longest common subsequence over lines) for `--dry-run`.
+//! The unified diff `--dry-run` prints (the `similar` crate, three lines of context).
 
 /// Lines of context around each change.
 const CONTEXT: usize = 3;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Op {
-    Same,
-    Del,
-    Add,
-}
-
 /// Unified diff of `old` (`None`: a new file) against `new`, labelled with `path`; empty if equal.
 pub fn unified(path: &str, old: Option<&str>, new: &str) -> String {
-    let a: Vec<&str> = old.map(|o| o.lines().collect()).unwrap_or_default();
-    let b: Vec<&str> = new.lines().collect();
     if old == Some(new) {
         return String::new();
     }
-    // LCS table over suffixes; the files are a few hundred lines at most.
-    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j) = (0, 0);
-    let mut ops = Vec::new();
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            ops.push((Op::Same, i, j));
-            i += 1;
-            j += 1;
-        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            ops.push((Op::Del, i, j));
-            i += 1;
-        } else {
-            ops.push((Op::Add, i, j));
-            j += 1;
-        }
-    }
-    let from = if old.is_some() {
-        format!("a/{path}")
-    } else {
-        "/dev/null".into()
+    let from = match old {
+        Some(_) => format!("a/{path}"),
+        None => "/dev/null".to_string(),
     };
-    let mut out = format!("--- {from}\n+++ b/{path}\n");
-    let changed: Vec<usize> = (0..ops.len()).filter(|&n| ops[n].0 != Op::Same).collect();
-    let mut n = 0;
-    while n < changed.len() {
-        let start = changed[n].saturating_sub(CONTEXT);
-        let mut end = changed[n];
-        while n < changed.len() && changed[n] <= end + 2 * CONTEXT {
-            end = changed[n];
-            n += 1;
-        }
-        let end = (end + CONTEXT + 1).min(ops.len());
-        let hunk = &ops[start..end];
-        let count = |skip: Op| hunk.iter().filter(|o| o.0 != skip).count();
-        let (a0, b0) = (hunk[0].1, hunk[0].2);
-        let (na, nb) = (count(Op::Add), count(Op::Del));
-        out.push_str(&format!(
-            "@@ -{},{na} +{},{nb} @@\n",
-            if na == 0 { a0 } else { a0 + 1 },
-            if nb == 0 { b0 } else { b0 + 1 }
-        ));
-        for &(op, i, j) in hunk {
-            match op {
-                Op::Same => out.push_str(&format!(" {}\n", a[i])),
-                Op::Del => out.push_str(&format!("-{}\n", a[i])),
-                Op::Add => out.push_str(&format!("+{}\n", b[j])),
-            }
-        }
-    }
-    out
+    similar::TextDiff::from_lines(old.unwrap_or(""), new)
+        .unified_diff()
+        .context_radius(CONTEXT)
+        .header(&from, &format!("b/{path}"))
+        .to_string()
 }
 
 #[cfg(test)]
@@ -111,6 +51,12 @@ mod tests {
                 }
             })
             .collect();
-        assert_eq!(unified("f", Some(&old), &new).matches("@@ -").count(), 2);
+        let d = unified("f", Some(&old), &new);
+        assert_eq!(d.matches("@@ -").count(), 2, "{d}");
+        assert!(
+            d.contains("@@ -1,6 +1,6 @@\n 0\n 1\n-2\n+changed 2\n 3\n"),
+            "{d}"
+        );
+        assert!(d.contains("-25\n+changed 25\n"), "{d}");
     }
 }

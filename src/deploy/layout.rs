@@ -43,8 +43,14 @@ pub enum DeployError {
     /// The request cannot be met (e.g. more bridges than ports).
     #[error("{0}")]
     Invalid(String),
-    /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    /// A file changed or vanished between reading it and writing its replacement (exit 1).
+    #[error("{}: changed or removed since it was read a moment ago; run the command again", file.display())]
+    Conflict {
+        /// The file (relative to the deploy directory).
+        file: PathBuf,
+    },
+    /// Reading or writing a file failed (exit 1). The cause is the error's source.
+    #[error("{}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -52,6 +58,17 @@ pub enum DeployError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl DeployError {
+    /// The user's input is wrong (the tree, the plan file, the request): exit 2. I/O failures and
+    /// conflicts are not (exit 1).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            DeployError::Layout { .. } | DeployError::Plan { .. } | DeployError::Invalid(_)
+        )
+    }
 }
 
 /// A layout error for `file`.

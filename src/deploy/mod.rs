@@ -11,6 +11,7 @@ macro_rules! say {
     }};
 }
 
+mod check;
 mod diff;
 pub mod layout;
 pub mod scale;
@@ -18,6 +19,7 @@ pub mod shard;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -48,6 +50,16 @@ pub enum DeployAction {
         #[arg(long, value_name = "ENV")]
         env: String,
     },
+    /// Check an environment: it builds offline; with a kubeconfig, the cluster has what it needs
+    /// (PodMonitor CRD, metrics-server, Kubernetes >= 1.27). Exit 1 when something is missing.
+    Check {
+        /// Environment overlay (`overlays/<ENV>`), e.g. `production`.
+        #[arg(long, value_name = "ENV")]
+        env: String,
+        /// Also ask this cluster (read-only `kubectl get`); without it only the offline build runs.
+        #[arg(long, value_name = "FILE", env = "KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
+    },
     /// Set the bridges' autoscaler range (minReplicas/maxReplicas) of every shard or of one.
     Scale {
         /// Environment overlay (`overlays/<ENV>`), e.g. `production`.
@@ -75,10 +87,20 @@ pub enum DeployAction {
 
 /// Entry point of `loadtest deploy`.
 pub fn exec(args: DeployArgs) -> anyhow::Result<i32> {
-    match run(&args) {
-        Ok(()) => Ok(crate::error::EXIT_OK),
-        Err(e @ DeployError::Io { .. }) => Err(e.into()),
-        Err(e) => Err(UsageError(format!("{e}; nothing was written")).into()),
+    if let DeployAction::Check { env, kubeconfig } = &args.action {
+        load_env(&args.deploy_dir, env).map_err(to_anyhow)?;
+        return check::run(&args.deploy_dir, env, kubeconfig.as_deref());
+    }
+    run(&args).map_err(to_anyhow)?;
+    Ok(crate::error::EXIT_OK)
+}
+
+/// Bad input exits 2 ([`UsageError`]); I/O failures and conflicts exit 1.
+fn to_anyhow(e: DeployError) -> anyhow::Error {
+    if e.is_bad_input() {
+        UsageError(format!("{e}; nothing was written")).into()
+    } else {
+        e.into()
     }
 }
 
@@ -119,9 +141,16 @@ fn run(args: &DeployArgs) -> Result<(), DeployError> {
             let shard = shard.as_deref().map(parse_shard).transpose()?;
             let bounds = match (from_plan, jvb) {
                 (Some(plan), _) => {
-                    let text = fs::read_to_string(plan).map_err(|source| DeployError::Io {
-                        path: plan.clone(),
-                        source,
+                    let text = fs::read_to_string(plan).map_err(|source| match source.kind() {
+                        // Naming a file that is not there is bad input, not an I/O failure.
+                        std::io::ErrorKind::NotFound => DeployError::Plan {
+                            file: plan.clone(),
+                            msg: "no such file".into(),
+                        },
+                        _ => DeployError::Io {
+                            path: plan.clone(),
+                            source,
+                        },
                     })?;
                     let value: serde_json::Value =
                         serde_json::from_str(&text).map_err(|e| DeployError::Plan {
@@ -139,6 +168,8 @@ fn run(args: &DeployArgs) -> Result<(), DeployError> {
             }
             apply(dir, &s.changes, args.dry_run)?;
         }
+        // Handled by `exec` (it has exit codes of its own).
+        DeployAction::Check { .. } => {}
     }
     Ok(())
 }
@@ -228,30 +259,42 @@ fn apply(dir: &Path, changes: &[FileChange], dry_run: bool) -> Result<(), Deploy
                     "no such file yet (it would be overwritten)",
                 ));
             }
-            Some(old) if read(dir, &c.path)? != *old => {
-                return Err(layout::layout(
-                    &c.path,
-                    "the content read a moment ago (it changed meanwhile)",
-                ));
-            }
+            Some(old) => match fs::read_to_string(&target) {
+                Ok(now) if now == *old => {}
+                Ok(_) => {
+                    return Err(DeployError::Conflict {
+                        file: c.path.clone(),
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(DeployError::Conflict {
+                        file: c.path.clone(),
+                    });
+                }
+                Err(source) => {
+                    return Err(DeployError::Io {
+                        path: target,
+                        source,
+                    });
+                }
+            },
             _ => {}
         }
     }
-    let mut staged = Staging::default();
-    let result = stage(dir, changes, &mut staged).and_then(|()| staged.commit());
-    staged.cleanup();
-    result?;
+    stage(dir, changes)?.commit()?;
     for c in changes {
         say!("wrote {}", dir.join(&c.path).display());
     }
     Ok(())
 }
 
-/// Files and directories staged by [`apply`]: `(staged, target)` pairs.
+/// The new files of [`apply`], written but not in place yet: temporary files next to their targets
+/// (`tempfile`, renamed over the target by `persist`) and new directories built under a temporary
+/// name. Dropped without [`Staging::commit`], they delete themselves: nothing is written.
 #[derive(Default)]
 struct Staging {
-    dirs: Vec<(PathBuf, PathBuf)>,
-    files: Vec<(PathBuf, PathBuf)>,
+    dirs: Vec<(tempfile::TempDir, PathBuf)>,
+    files: Vec<(tempfile::NamedTempFile, PathBuf)>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DeployError + '_ {
@@ -261,55 +304,64 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DeployError + '_ {
     }
 }
 
-fn stage(dir: &Path, changes: &[FileChange], st: &mut Staging) -> Result<(), DeployError> {
-    let tag = format!(".loadtest-{}.tmp", std::process::id());
+/// Mode of a replaced file (kept), or 0644 for a new one.
+fn mode_for(target: &Path) -> fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(target).map_or_else(|_| fs::Permissions::from_mode(0o644), |m| m.permissions())
+}
+
+fn stage(dir: &Path, changes: &[FileChange]) -> Result<Staging, DeployError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut st = Staging::default();
     for c in changes {
         let target = dir.join(&c.path);
         let parent = target.parent().unwrap_or(dir).to_path_buf();
-        let staged = if parent.exists() || st.dirs.iter().any(|(_, t)| *t == parent) {
-            let name = target
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            match st.dirs.iter().find(|(_, t)| *t == parent) {
-                Some((sdir, _)) => sdir.join(&name),
-                None => {
-                    let s = parent.join(format!(".{name}{tag}"));
-                    st.files.push((s.clone(), target.clone()));
-                    s
-                }
-            }
+        let name = target.file_name().unwrap_or_default();
+        if let Some((new_dir, _)) = st.dirs.iter().find(|(_, t)| *t == parent) {
+            let staged = new_dir.path().join(name);
+            fs::write(&staged, &c.new).map_err(io(&staged))?;
+        } else if parent.exists() {
+            let mut f = tempfile::Builder::new()
+                .prefix(".loadtest-")
+                .suffix(".tmp")
+                .permissions(mode_for(&target))
+                .tempfile_in(&parent)
+                .map_err(io(&parent))?;
+            f.write_all(c.new.as_bytes())
+                .and_then(|()| f.as_file().sync_all())
+                .map_err(io(f.path()))?;
+            st.files.push((f, target));
         } else {
-            // A new directory (the new shard): build it under a hidden name, rename it at the end.
-            let name = parent
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let sdir = parent.with_file_name(format!(".{name}{tag}"));
-            fs::create_dir(&sdir).map_err(io(&sdir))?;
-            st.dirs.push((sdir.clone(), parent.clone()));
-            sdir.join(target.file_name().unwrap_or_default())
-        };
-        fs::write(&staged, &c.new).map_err(io(&staged))?;
+            // A new directory (the new shard): built under a temporary name, renamed as a whole.
+            let grand = parent.parent().unwrap_or(dir);
+            let new_dir = tempfile::Builder::new()
+                .prefix(".loadtest-")
+                .tempdir_in(grand)
+                .map_err(io(grand))?;
+            fs::set_permissions(new_dir.path(), fs::Permissions::from_mode(0o755))
+                .map_err(io(new_dir.path()))?;
+            let staged = new_dir.path().join(name);
+            fs::write(&staged, &c.new).map_err(io(&staged))?;
+            st.dirs.push((new_dir, parent));
+        }
     }
-    Ok(())
+    Ok(st)
 }
 
 impl Staging {
-    fn commit(&mut self) -> Result<(), DeployError> {
-        for (s, t) in self.dirs.drain(..).chain(self.files.drain(..)) {
-            fs::rename(&s, &t).map_err(io(&t))?;
+    /// Move everything into place: new directories first, then the files.
+    fn commit(self) -> Result<(), DeployError> {
+        for (new_dir, target) in self.dirs {
+            let path = new_dir.keep();
+            if let Err(e) = fs::rename(&path, &target) {
+                let _ = fs::remove_dir_all(&path);
+                return Err(io(&target)(e));
+            }
+        }
+        for (f, target) in self.files {
+            f.persist(&target).map_err(|e| io(&target)(e.error))?;
         }
         Ok(())
-    }
-
-    fn cleanup(&mut self) {
-        for (s, _) in &self.files {
-            let _ = fs::remove_file(s);
-        }
-        for (s, _) in &self.dirs {
-            let _ = fs::remove_dir_all(s);
-        }
     }
 }
 
@@ -429,6 +481,14 @@ mod tests {
             vec![0, 1, 2]
         );
         assert!(tree.shards[2].kustomization.contains("JVB_PORT_BASE=30500"));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: PathBuf| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(dir.join(paths::shard_dir("production", 2))), 0o755);
+        assert_eq!(
+            mode(dir.join(paths::shard_file("production", 2, "sizing.yaml"))),
+            0o644
+        );
+        assert_eq!(mode(dir.join(paths::kustomization("production"))), 0o644);
         let leftovers: Vec<_> = snapshot(&dir)
             .into_iter()
             .filter(|(p, _)| p.to_string_lossy().contains(".loadtest-"))
@@ -476,8 +536,74 @@ mod tests {
             apply(&dir, &s.changes, false)
                 .unwrap_err()
                 .to_string()
-                .contains("changed meanwhile")
+                .contains("changed or removed since it was read")
         );
         assert!(!dir.join(paths::shard_dir("development", 2)).exists());
+    }
+
+    /// Only bad input exits 2; a file that cannot be read and a file changed between reading and
+    /// writing are failures (exit 1), each said once.
+    #[test]
+    fn io_failures_and_conflicts_exit_1_and_bad_input_exits_2() {
+        use crate::cli::exit_code;
+        use crate::error::{EXIT_BAD_INPUT, EXIT_FAILED};
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("deploy");
+        copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy"), &dir);
+        let scale = |from_plan: Option<PathBuf>| DeployAction::Scale {
+            env: "production".into(),
+            jvb: from_plan.is_none().then_some(3),
+            jvb_max: None,
+            shard: None,
+            from_plan,
+        };
+        let code = |e: DeployError| {
+            let e = to_anyhow(e);
+            (exit_code(&e), format!("{e:#}"))
+        };
+
+        // An unreadable file (a directory where sizing.yaml should be): I/O failure, said once.
+        let sizing = dir.join(paths::shard_file("production", 1, "sizing.yaml"));
+        let saved = fs::read_to_string(&sizing).unwrap();
+        fs::remove_file(&sizing).unwrap();
+        fs::create_dir(&sizing).unwrap();
+        let (c, msg) = code(run(&args(&dir, scale(None), false)).unwrap_err());
+        assert_eq!(c, EXIT_FAILED, "{msg}");
+        assert_eq!(msg.matches("Is a directory").count(), 1, "{msg}");
+        fs::remove_dir(&sizing).unwrap();
+        fs::write(&sizing, saved).unwrap();
+
+        // A file changed between reading and writing: a conflict, not bad input.
+        let tree = load_env(&dir, "production").unwrap();
+        let s = scale::scale(
+            &tree,
+            &scale::bounds_from_flags(&tree, 3, None, None).unwrap(),
+        )
+        .unwrap();
+        let first = dir.join(&s.changes[0].path);
+        fs::write(&first, "edited by someone else\n").unwrap();
+        let (c, msg) = code(apply(&dir, &s.changes, false).unwrap_err());
+        assert_eq!(c, EXIT_FAILED, "{msg}");
+        assert!(
+            msg.contains("changed or removed since it was read"),
+            "{msg}"
+        );
+
+        // Bad input: a plan file that is not there, an unknown environment.
+        let (c, msg) = code(
+            run(&args(
+                &dir,
+                scale(Some(tmp.path().join("no-plan.json"))),
+                false,
+            ))
+            .unwrap_err(),
+        );
+        assert_eq!(c, EXIT_BAD_INPUT, "{msg}");
+        assert!(msg.contains("no-plan.json: no such file"), "{msg}");
+        let bad_env = DeployAction::AddShard {
+            env: "staging".into(),
+        };
+        let (c, _) = code(run(&args(&dir, bad_env, false)).unwrap_err());
+        assert_eq!(c, EXIT_BAD_INPUT);
     }
 }

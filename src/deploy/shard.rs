@@ -185,7 +185,7 @@ mod tests {
     use super::*;
     use crate::deploy::layout::{ShardFiles, listed_shards};
 
-    const SHARD_K: &str = "# shard-1 of production: replace \"shard-1\" by \"shard-<k>\"; 30300 + 100*k\nnamePrefix: shard-1-\nlabels:\n  - pairs:\n      loadtest.io/shard: shard-1\nconfigMapGenerator:\n  - name: shard-env\n    literals:\n      - SHARD_NAME=shard-1\n      # port base: bridge i of this shard uses UDP 30400 + i\n      - JVB_PORT_BASE=30400\n      - XMPP_SERVER=shard-1-prosody\n";
+    const SHARD_K: &str = "# shard-1 of production: replace \"shard-1\" by \"shard-<k>\"; 30300 + 100*k\nnamePrefix: shard-1-\nlabels:\n  - pairs:\n      loadtest.io/shard: shard-1\nconfigMapGenerator:\n  - name: shard-env\n    literals:\n      - DEPLOYMENTINFO_SHARD=shard-1\n      # port base: bridge i of this shard uses UDP 30400 + i\n      - JVB_PORT_BASE=30400\n      - XMPP_SERVER=shard-1-prosody\n";
     const SIZING: &str = "# Sizing of shard-1\nkind: HorizontalPodAutoscaler\nspec:\n  minReplicas: 2\n  maxReplicas: 6\n";
     const ENV_K: &str = "resources:\n  - ../../base/jitsi\n  # BEGIN shards\n  - shard-0\n  - shard-1\n  # END shards\n";
     const BACKENDS: &str = "backend shards\n    balance url_param room\n    # BEGIN shards\n    server shard-0 shard-0-web.jitsi.svc.cluster.local:80 id 1\n    server shard-1 shard-1-web.jitsi.svc.cluster.local:80 id 2\n    # END shards\n";

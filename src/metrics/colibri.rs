@@ -8,7 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Row, labels};
+use super::Row;
+use crate::results::{SourceName, labels};
 use crate::scenario::JvbSource;
 
 /// Colibri fields that are histograms (`int[22]`: element i = conferences with i endpoints/senders).
@@ -30,23 +31,10 @@ pub struct Jvb {
     pub media_address: Option<String>,
 }
 
-/// A configured bridge's name and media address (both default to its URL's host).
-pub fn identity(cfg: &JvbSource) -> (String, Option<String>) {
-    let host = url::Url::parse(&cfg.url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string));
-    let name = cfg
-        .name
-        .clone()
-        .or_else(|| host.clone())
-        .unwrap_or_else(|| cfg.url.clone());
-    (name, cfg.media_address.clone().or(host))
-}
-
 impl Jvb {
     /// From the scenario.
     pub fn new(cfg: &JvbSource, timeout: Duration) -> Jvb {
-        let (name, media_address) = identity(cfg);
+        let (name, media_address) = cfg.identity();
         Jvb {
             http: reqwest::Client::builder()
                 .timeout(timeout)
@@ -60,8 +48,8 @@ impl Jvb {
     }
 
     /// The `source` column of its rows.
-    pub fn source(&self) -> String {
-        format!("jvb:{}", self.name)
+    pub fn source(&self) -> SourceName {
+        SourceName::Jvb(self.name.clone())
     }
 
     /// One sample: colibri stats, then `/metrics` if enabled. Either failing fails the sample.
@@ -105,7 +93,11 @@ impl Jvb {
 
 /// Rows from a `/colibri/stats` object: every numeric or boolean field as `colibri_<field>`,
 /// histograms as `colibri_<field>{bucket=i}`. Unknown shapes are an error (garbage is a gap, not data).
-pub fn colibri_rows(v: &Value, now: DateTime<Utc>, source: &str) -> Result<Vec<Row>, String> {
+pub fn colibri_rows(
+    v: &Value,
+    now: DateTime<Utc>,
+    source: &SourceName,
+) -> Result<Vec<Row>, String> {
     let obj = v.as_object().ok_or("/colibri/stats is not a JSON object")?;
     if !obj.contains_key("conferences")
         && !obj.contains_key("participants")
@@ -157,6 +149,11 @@ pub fn colibri_rows(v: &Value, now: DateTime<Utc>, source: &str) -> Result<Vec<R
 }
 
 /// Parse Prometheus text exposition: `name{k="v",...} value [timestamp]`; comments skipped.
+///
+/// Hand-written on purpose: `prometheus-parse` (the only parsing crate) has had no commit since
+/// 2023-12 and is not a dependency we want to carry, `prometheus-client` only encodes, and the bridge's
+/// `/metrics` needs just samples with labels (no types, help or exemplars). The test below covers
+/// escapes, comments, timestamps and non-finite values.
 pub fn parse_exposition(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
     let mut out = Vec::new();
     for line in text.lines() {
@@ -237,7 +234,7 @@ pub fn parse_exposition(text: &str) -> Vec<(String, BTreeMap<String, String>, f6
     out
 }
 
-fn exposition_rows(text: &str, now: DateTime<Utc>, source: &str) -> Vec<Row> {
+fn exposition_rows(text: &str, now: DateTime<Utc>, source: &SourceName) -> Vec<Row> {
     parse_exposition(text)
         .into_iter()
         .filter(|(_, _, v)| v.is_finite())
@@ -263,7 +260,21 @@ mod tests {
 
     #[test]
     fn colibri_rejects_garbage() {
-        assert!(colibri_rows(&serde_json::json!([1, 2]), Utc::now(), "jvb:x").is_err());
-        assert!(colibri_rows(&serde_json::json!({"hello": 1}), Utc::now(), "jvb:x").is_err());
+        assert!(
+            colibri_rows(
+                &serde_json::json!([1, 2]),
+                Utc::now(),
+                &SourceName::Jvb("x".into())
+            )
+            .is_err()
+        );
+        assert!(
+            colibri_rows(
+                &serde_json::json!({"hello": 1}),
+                Utc::now(),
+                &SourceName::Jvb("x".into())
+            )
+            .is_err()
+        );
     }
 }

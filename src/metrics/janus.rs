@@ -5,7 +5,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{Row, labels};
+use super::Row;
+use crate::results::names::metric;
+use crate::results::{SourceName, labels};
 use crate::scenario::JanusSource;
 
 /// A Janus server's admin API.
@@ -78,7 +80,7 @@ impl JanusAdmin {
 
     /// One sample.
     pub async fn sample(&self, now: DateTime<Utc>) -> Result<Vec<Row>, String> {
-        let src = "janus";
+        let src = &SourceName::Janus;
         let mut rows = Vec::new();
         let sessions: Vec<u64> =
             self.call("", json!({"janus": "list_sessions"})).await?["sessions"]
@@ -88,7 +90,7 @@ impl JanusAdmin {
         rows.push(Row::at(
             now,
             src,
-            "janus_sessions",
+            metric::JANUS_SESSIONS,
             String::new(),
             sessions.len() as f64,
         ));
@@ -104,7 +106,7 @@ impl JanusAdmin {
             rows.push(Row::at(
                 now,
                 src,
-                "janus_room_participants",
+                metric::JANUS_ROOM_PARTICIPANTS,
                 labels::format(&labels::of([("room", room)])),
                 n,
             ));
@@ -157,17 +159,17 @@ impl JanusAdmin {
                 rows.push(Row::at(
                     now,
                     src,
-                    "janus_handle_received_bytes",
+                    metric::JANUS_HANDLE_RECEIVED_BYTES,
                     l.clone(),
                     rx,
                 ));
-                rows.push(Row::at(now, src, "janus_handle_sent_bytes", l, tx));
+                rows.push(Row::at(now, src, metric::JANUS_HANDLE_SENT_BYTES, l, tx));
             }
         }
         rows.push(Row::at(
             now,
             src,
-            "janus_handles",
+            metric::JANUS_HANDLES,
             String::new(),
             handles as f64,
         ));

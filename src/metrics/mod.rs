@@ -6,12 +6,10 @@
 //! (`loadtest_source_up = 0` and a `metrics_gap` event) and shown in the live view.
 
 pub mod colibri;
-pub mod generator;
-pub mod guard;
 pub mod janus;
-pub mod labels;
 pub mod process;
 pub mod prometheus;
+pub mod this_machine;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,23 +19,11 @@ use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::results::Recorder;
+use crate::live::Tally;
 pub use crate::results::ServerMetricRow as Row;
-use crate::run::progress::Tally;
+use crate::results::names::{METRICS, metric};
+use crate::results::{Event, Recorder, SourceName, labels};
 use crate::scenario::Scenario;
-
-impl Row {
-    /// A row at time `t`.
-    pub fn at(t: DateTime<Utc>, source: &str, metric: &str, labels: String, value: f64) -> Row {
-        Row {
-            ts: crate::results::ts(t),
-            source: source.to_string(),
-            metric: metric.to_string(),
-            labels,
-            value,
-        }
-    }
-}
 
 /// A reqwest error in words an operator understands (the URL is left out; it may hold credentials).
 pub fn describe(e: &reqwest::Error) -> String {
@@ -57,8 +43,8 @@ pub fn describe(e: &reqwest::Error) -> String {
 /// One metrics source.
 #[derive(Debug)]
 pub enum Source {
-    /// This machine.
-    Generator(generator::Generator),
+    /// This machine's `/proc`.
+    ThisMachine(this_machine::ThisMachine),
     /// A Prometheus server.
     Prometheus(prometheus::Prometheus),
     /// A bridge.
@@ -71,12 +57,12 @@ pub enum Source {
 
 impl Source {
     /// The `source` column of its rows.
-    pub fn name(&self) -> String {
+    pub fn name(&self) -> SourceName {
         match self {
-            Source::Generator(g) => g.source(),
-            Source::Prometheus(_) => "prometheus".into(),
+            Source::ThisMachine(g) => g.source(),
+            Source::Prometheus(_) => SourceName::Prometheus,
             Source::Jvb(j) => j.source(),
-            Source::Janus(_) => "janus".into(),
+            Source::Janus(_) => SourceName::Janus,
             Source::Process(p) => p.source(),
         }
     }
@@ -84,7 +70,7 @@ impl Source {
     /// One sample. Partial trouble (one bad PromQL query) yields rows plus a warning.
     pub async fn sample(&self, now: DateTime<Utc>) -> Result<(Vec<Row>, Vec<String>), String> {
         match self {
-            Source::Generator(g) => g.sample(now).map(|r| (r, Vec::new())),
+            Source::ThisMachine(g) => g.sample(now).map(|r| (r, Vec::new())),
             Source::Prometheus(p) => p.instant(now).await,
             Source::Jvb(j) => j.sample(now).await.map(|r| (r, Vec::new())),
             Source::Janus(j) => j.sample(now).await.map(|r| (r, Vec::new())),
@@ -98,13 +84,16 @@ fn rate_window(interval: Duration) -> String {
     format!("{}s", (interval.as_secs() * 4).max(15))
 }
 
-/// The sources a scenario configures.
-pub fn sources(s: &Scenario) -> Vec<Arc<Source>> {
+/// The sources a scenario configures. `browsers_here` says whether this machine runs the browsers
+/// (the local driver): then its `/proc` figures are a load generator's, else the controller's.
+pub fn sources(s: &Scenario, browsers_here: bool) -> Vec<Arc<Source>> {
     let m = &s.metrics;
     let timeout = m.timeout.get();
     let mut out = Vec::new();
-    if m.generator {
-        out.push(Arc::new(Source::Generator(generator::Generator::new())));
+    if m.this_machine {
+        out.push(Arc::new(Source::ThisMachine(
+            this_machine::ThisMachine::new(browsers_here),
+        )));
     }
     if let Some(p) = &m.prometheus {
         out.push(Arc::new(Source::Prometheus(prometheus::Prometheus::new(
@@ -130,42 +119,6 @@ pub fn interval(s: &Scenario) -> Duration {
     s.metrics
         .interval
         .map_or(s.stats.interval.get(), |d| d.get())
-}
-
-/// Media addresses of the configured bridges, for attribution: (IP, bridge name).
-pub fn bridges(s: &Scenario) -> Vec<(String, String)> {
-    s.metrics
-        .jvb
-        .iter()
-        .map(colibri::identity)
-        .filter_map(|(name, media)| media.map(|a| (a, name)))
-        .chain(
-            s.metrics
-                .process
-                .iter()
-                .filter_map(|p| Some((p.media_address.clone()?, p.name.clone()))),
-        )
-        .collect()
-}
-
-/// The bridge a participant's media went through: the configured bridge whose media address is the
-/// remote address's IP, else that IP itself (IPv4 or IPv6, with or without port).
-pub fn bridge_of(remote_address: &str, bridges: &[(String, String)]) -> String {
-    let Some((ip, _)) = crate::participant::targets::jitsi::parse_bridge_address(remote_address)
-    else {
-        return String::new();
-    };
-    bridges
-        .iter()
-        .find(|(addr, _)| {
-            addr.trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .ok()
-                == Some(ip)
-        })
-        .map(|(_, name)| name.clone())
-        .unwrap_or_else(|| ip.to_string())
 }
 
 /// Sample every source each `interval` until `stop`; returns the first error of each source that left
@@ -212,26 +165,27 @@ pub async fn collect(
                 Ok((mut got, warnings)) => {
                     for w in warnings {
                         recorder
-                            .event("metrics", "metrics_warning", format!("{name}: {w}"))
+                            .event(METRICS, Event::MetricsWarning, format!("{name}: {w}"))
                             .await;
                     }
                     rows.append(&mut got);
                     1.0
                 }
                 Err(e) => {
+                    tracing::debug!(source = %name, error = %e, "metrics gap");
                     tally.gap();
                     recorder
-                        .event("metrics", "metrics_gap", format!("{name}: {e}"))
+                        .event(METRICS, Event::MetricsGap, format!("{name}: {e}"))
                         .await;
-                    gaps.entry(name.clone()).or_insert(e);
+                    gaps.entry(name.to_string()).or_insert(e);
                     0.0
                 }
             };
             rows.push(Row::at(
                 now,
-                "loadtest",
-                "loadtest_source_up",
-                labels::format(&labels::of([("source", name)])),
+                &SourceName::Loadtest,
+                metric::LOADTEST_SOURCE_UP,
+                labels::format(&labels::of([("source", name.to_string())])),
                 up,
             ));
         }
@@ -254,7 +208,7 @@ pub async fn backfill(
                 Ok(rows) => recorder.metrics(rows).await,
                 Err(e) => {
                     recorder
-                        .event("metrics", "metrics_gap", format!("prometheus-range: {e}"))
+                        .event(METRICS, Event::MetricsGap, format!("prometheus-range: {e}"))
                         .await;
                     return Some(format!("prometheus-range: {e}"));
                 }
@@ -262,40 +216,4 @@ pub async fn backfill(
         }
     }
     None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn attribution_matches_v4_and_v6_with_ports() {
-        let b = vec![
-            ("10.0.0.5".to_string(), "jvb-0".to_string()),
-            ("2001:db8::7".to_string(), "jvb-1".to_string()),
-        ];
-        assert_eq!(bridge_of("10.0.0.5:10000", &b), "jvb-0");
-        assert_eq!(bridge_of("[2001:db8::7]:10000", &b), "jvb-1");
-        assert_eq!(bridge_of("10.0.0.9:10000", &b), "10.0.0.9");
-        assert_eq!(bridge_of("", &b), "");
-    }
-
-    #[test]
-    fn generator_rates_after_two_samples() {
-        let g = generator::Generator::new();
-        let first = g.sample(Utc::now()).unwrap();
-        assert!(first.iter().all(|r| r.metric != "generator_cpu_ratio"));
-        std::thread::sleep(Duration::from_millis(200));
-        let second = g.sample(Utc::now()).unwrap();
-        let cpu = second
-            .iter()
-            .find(|r| r.metric == "generator_cpu_ratio")
-            .unwrap();
-        assert!((0.0..=1.0).contains(&cpu.value));
-        assert!(
-            second
-                .iter()
-                .any(|r| r.metric == "generator_memory_available_bytes" && r.value > 0.0)
-        );
-    }
 }

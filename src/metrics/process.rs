@@ -7,6 +7,8 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use super::Row;
+use crate::results::SourceName;
+use crate::results::names::metric;
 use crate::scenario::ProcessSource;
 
 /// Linux reports process CPU time in clock ticks of `USER_HZ`, which is 100 on every mainstream
@@ -53,8 +55,8 @@ impl Process {
     }
 
     /// The `source` column of its rows.
-    pub fn source(&self) -> String {
-        format!("process:{}", self.name)
+    pub fn source(&self) -> SourceName {
+        SourceName::Process(self.name.clone())
     }
 
     fn pids(&self) -> Result<Vec<u32>, String> {
@@ -87,11 +89,17 @@ impl Process {
             Row::at(
                 now,
                 &src,
-                "process_count",
+                metric::PROCESS_COUNT,
                 String::new(),
                 ticks.len() as f64,
             ),
-            Row::at(now, &src, "process_resident_bytes", String::new(), rss),
+            Row::at(
+                now,
+                &src,
+                metric::PROCESS_RESIDENT_BYTES,
+                String::new(),
+                rss,
+            ),
         ];
         let mut prev = self.prev.lock().map_err(|_| "poisoned".to_string())?;
         if let Some(at) = prev.0 {
@@ -105,7 +113,7 @@ impl Process {
                 rows.push(Row::at(
                     now,
                     &src,
-                    "process_cpu_cores",
+                    metric::PROCESS_CPU_CORES,
                     String::new(),
                     used as f64 / TICKS_PER_SECOND / dt,
                 ));
@@ -140,19 +148,19 @@ mod tests {
         });
         let t0 = Utc::now();
         let first = p.sample(t0).unwrap();
-        assert!(first.iter().all(|r| r.metric != "process_cpu_cores"));
+        assert!(first.iter().all(|r| r.metric != metric::PROCESS_CPU_CORES));
         assert!(
             first
                 .iter()
-                .any(|r| r.metric == "process_resident_bytes" && r.value > 0.0)
+                .any(|r| r.metric == metric::PROCESS_RESIDENT_BYTES && r.value > 0.0)
         );
         std::thread::sleep(std::time::Duration::from_millis(1500));
         let second = p.sample(Utc::now()).unwrap();
         let cpu = second
             .iter()
-            .find(|r| r.metric == "process_cpu_cores")
+            .find(|r| r.metric == metric::PROCESS_CPU_CORES)
             .unwrap();
-        assert_eq!(cpu.source, "process:spin");
+        assert_eq!(cpu.source.to_string(), "process:spin");
         // One spinning shell is at most one core; on a busy 2-core machine it still gets a good share.
         assert!(cpu.value > 0.2 && cpu.value < 1.1, "{}", cpu.value);
         let _ = child.kill();

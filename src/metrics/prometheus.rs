@@ -10,7 +10,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Row, labels};
+use super::Row;
+use crate::results::names::metric;
+use crate::results::{SourceName, labels};
 use crate::scenario::PrometheusSource;
 
 /// A named query.
@@ -34,45 +36,45 @@ pub fn builtins(sets: &[String], ns: &str, inst: &str, window: &str) -> Vec<Quer
     let mut out = Vec::new();
     if sets.iter().any(|s| s == "jvb") {
         out.extend([
-            q("jvb_cpu_cores", format!("sum by (pod) (rate(container_cpu_usage_seconds_total{{{jvb}}}[{window}]))")),
+            q(metric::JVB_CPU_CORES, format!("sum by (pod) (rate(container_cpu_usage_seconds_total{{{jvb}}}[{window}]))")),
             q(
-                "jvb_cpu_limit_ratio",
+                metric::JVB_CPU_LIMIT_RATIO,
                 format!(
                     "sum by (pod) (rate(container_cpu_usage_seconds_total{{{jvb}}}[{window}])) / sum by (pod) (kube_pod_container_resource_limits{{{jvb},resource=\"cpu\"}})"
                 ),
             ),
-            q("jvb_memory_working_set_bytes", format!("sum by (pod) (container_memory_working_set_bytes{{{jvb}}})")),
+            q(metric::JVB_MEMORY_WORKING_SET_BYTES, format!("sum by (pod) (container_memory_working_set_bytes{{{jvb}}})")),
             q(
-                "jvb_network_transmit_bytes_per_second",
+                metric::JVB_NETWORK_TRANSMIT_BYTES_PER_SECOND,
                 format!("sum by (pod) (rate(container_network_transmit_bytes_total{{{jvb_pod}}}[{window}]))"),
             ),
             q(
-                "jvb_network_receive_bytes_per_second",
+                metric::JVB_NETWORK_RECEIVE_BYTES_PER_SECOND,
                 format!("sum by (pod) (rate(container_network_receive_bytes_total{{{jvb_pod}}}[{window}]))"),
             ),
             q(
-                "jvb_cpu_throttled_ratio",
+                metric::JVB_CPU_THROTTLED_RATIO,
                 format!(
                     "sum by (pod) (rate(container_cpu_cfs_throttled_periods_total{{{jvb}}}[{window}])) / sum by (pod) (rate(container_cpu_cfs_periods_total{{{jvb}}}[{window}]))"
                 ),
             ),
-            q("jvb_replicas", format!("count(count by (pod) (container_memory_working_set_bytes{{{jvb}}}))")),
+            q(metric::JVB_REPLICAS, format!("count(count by (pod) (container_memory_working_set_bytes{{{jvb}}}))")),
         ]);
     }
     if sets.iter().any(|s| s == "generator") {
         let i = format!("instance=~\"{inst}\"");
         out.extend([
             q(
-                "generator_cpu_ratio",
+                metric::GENERATOR_CPU_RATIO,
                 format!("1 - avg by (instance) (rate(node_cpu_seconds_total{{{i},mode=\"idle\"}}[{window}]))"),
             ),
-            q("generator_memory_available_bytes", format!("sum by (instance) (node_memory_MemAvailable_bytes{{{i}}})")),
+            q(metric::GENERATOR_MEMORY_AVAILABLE_BYTES, format!("sum by (instance) (node_memory_MemAvailable_bytes{{{i}}})")),
             q(
-                "generator_network_transmit_bytes_per_second",
+                metric::GENERATOR_NETWORK_TRANSMIT_BYTES_PER_SECOND,
                 format!("sum by (instance) (rate(node_network_transmit_bytes_total{{{i},device!=\"lo\"}}[{window}]))"),
             ),
             q(
-                "generator_network_receive_bytes_per_second",
+                metric::GENERATOR_NETWORK_RECEIVE_BYTES_PER_SECOND,
                 format!("sum by (instance) (rate(node_network_receive_bytes_total{{{i},device!=\"lo\"}}[{window}]))"),
             ),
         ]);
@@ -171,7 +173,7 @@ impl Prometheus {
                 )
                 .await
             {
-                Ok(v) => rows.extend(parse_vector(&v, &q.name, "prometheus")),
+                Ok(v) => rows.extend(parse_vector(&v, &q.name, &SourceName::Prometheus)),
                 Err(e) if e.starts_with("unreachable") => return Err(e),
                 Err(e) => errors.push(format!("{}: {e}", q.name)),
             }
@@ -206,7 +208,7 @@ impl Prometheus {
                     ],
                 )
                 .await?;
-            rows.extend(parse_matrix(&v, &q.name, "prometheus-range"));
+            rows.extend(parse_matrix(&v, &q.name, &SourceName::PrometheusRange));
         }
         Ok(rows)
     }
@@ -234,7 +236,7 @@ fn point(p: &Value) -> Option<(DateTime<Utc>, f64)> {
 }
 
 /// Rows from an instant-query answer (`resultType: vector` or `scalar`).
-pub fn parse_vector(v: &Value, name: &str, source: &str) -> Vec<Row> {
+pub fn parse_vector(v: &Value, name: &str, source: &SourceName) -> Vec<Row> {
     let data = &v["data"];
     match data["resultType"].as_str() {
         Some("vector") => data["result"]
@@ -256,7 +258,7 @@ pub fn parse_vector(v: &Value, name: &str, source: &str) -> Vec<Row> {
 }
 
 /// Rows from a range-query answer (`resultType: matrix`).
-pub fn parse_matrix(v: &Value, name: &str, source: &str) -> Vec<Row> {
+pub fn parse_matrix(v: &Value, name: &str, source: &SourceName) -> Vec<Row> {
     let mut out = Vec::new();
     for s in v["data"]["result"].as_array().into_iter().flatten() {
         let l = labels_of(&s["metric"]);
@@ -278,7 +280,7 @@ mod tests {
     fn builtins_match_the_deploy_labels() {
         let q = builtins(&["jvb".into(), "generator".into()], "jitsi", ".*", "1m");
         assert_eq!(q.len(), 11);
-        let cpu = q.iter().find(|q| q.name == "jvb_cpu_cores").unwrap();
+        let cpu = q.iter().find(|q| q.name == metric::JVB_CPU_CORES).unwrap();
         assert_eq!(
             cpu.promql,
             "sum by (pod) (rate(container_cpu_usage_seconds_total{namespace=\"jitsi\",container=\"jvb\"}[1m]))"
@@ -295,15 +297,15 @@ mod tests {
         let v = json!({"status":"success","data":{"resultType":"vector","result":[
             {"metric":{"__name__":"x","instance":"127.0.0.1:9100","job":"node"},"value":[1795463165.5,"0.25"]},
             {"metric":{"instance":"b"},"value":[1795463165,"NaN"]}]}});
-        let rows = parse_vector(&v, "generator_cpu_ratio", "prometheus");
+        let rows = parse_vector(&v, metric::GENERATOR_CPU_RATIO, &SourceName::Prometheus);
         assert_eq!(rows.len(), 1, "NaN dropped");
         assert_eq!(rows[0].labels, "instance=127.0.0.1:9100;job=node");
         assert_eq!(rows[0].value, 0.25);
         assert_eq!(rows[0].ts, "2026-11-23T19:46:05.500Z");
         let m = json!({"status":"success","data":{"resultType":"matrix","result":[
             {"metric":{"pod":"shard-0-jvb-0"},"values":[[1795463165,"1.5"],[1795463170,"2"]]}]}});
-        let rows = parse_matrix(&m, "jvb_cpu_cores", "prometheus-range");
+        let rows = parse_matrix(&m, metric::JVB_CPU_CORES, &SourceName::PrometheusRange);
         assert_eq!(rows.iter().map(|r| r.value).collect::<Vec<_>>(), [1.5, 2.0]);
-        assert!(parse_vector(&json!({"garbage": true}), "x", "p").is_empty());
+        assert!(parse_vector(&json!({"garbage": true}), "x", &SourceName::Prometheus).is_empty());
     }
 }

@@ -45,15 +45,26 @@ pub struct PlanArgs {
     /// (repeatable).
     #[arg(long, value_name = "DIR")]
     pub calibrate: Vec<PathBuf>,
-    /// Participants at the peak.
+    /// Participants at the peak, all conferences together.
+    #[arg(long, required_unless_present = "participants")]
+    pub participants_total: Option<u32>,
+    /// Participants in each conference.
+    #[arg(long, required_unless_present = "conference_size")]
+    pub participants_per_conference: Option<u32>,
+    /// Participants per conference sending video [default: every participant].
     #[arg(long)]
-    pub participants: u32,
-    /// Participants per conference.
+    pub video_senders: Option<u32>,
+    /// Participants per conference sending audio [default: every participant].
     #[arg(long)]
-    pub conference_size: u32,
-    /// Participants per conference sending audio and video; the others only receive [default: every
-    /// participant].
-    #[arg(long)]
+    pub audio_senders: Option<u32>,
+    /// Old name of --participants-total.
+    #[arg(long, hide = true, conflicts_with = "participants_total")]
+    pub participants: Option<u32>,
+    /// Old name of --participants-per-conference.
+    #[arg(long, hide = true, conflicts_with = "participants_per_conference")]
+    pub conference_size: Option<u32>,
+    /// Old flag: participants per conference sending both audio and video.
+    #[arg(long, hide = true, conflicts_with_all = ["video_senders", "audio_senders"])]
     pub senders: Option<u32>,
     /// Video streams a participant receives at most (channelLastN) [default: every sender].
     #[arg(long)]
@@ -67,10 +78,10 @@ pub struct PlanArgs {
     /// Jicofo's max-bridge-participants: participants one bridge takes at most.
     #[arg(long, default_value_t = 80)]
     pub max_bridge_participants: u32,
-    /// What to print on stdout.
     /// Cores of one load server, to count the load servers a test of this size needs.
     #[arg(long, default_value_t = sizing::LOAD_SERVER_CORES, value_name = "CORES")]
     pub load_server_cores: f64,
+    /// What to print on stdout.
     #[arg(long, value_enum, default_value_t = Format::Md)]
     pub format: Format,
     /// Where plan.md, plan.json and charts/*.png go.
@@ -79,18 +90,44 @@ pub struct PlanArgs {
 }
 
 impl PlanArgs {
-    /// The sizing request.
-    pub fn request(&self) -> Request {
-        Request {
-            participants: self.participants,
-            conference_size: self.conference_size,
-            senders: self.senders.unwrap_or(self.conference_size),
+    /// The sizing request, and a warning per old flag name used.
+    pub fn request(&self) -> (Request, Vec<String>) {
+        let mut warnings = Vec::new();
+        let mut renamed = |old: Option<u32>, now: Option<u32>, what: &str| {
+            if old.is_some() {
+                warnings.push(format!("{what}; please rename it"));
+            }
+            now.or(old).unwrap_or_default()
+        };
+        let total = renamed(
+            self.participants,
+            self.participants_total,
+            "--participants is now --participants-total",
+        );
+        let per = renamed(
+            self.conference_size,
+            self.participants_per_conference,
+            "--conference-size is now --participants-per-conference",
+        );
+        if self.senders.is_some() {
+            warnings.push(
+                "--senders (audio and video) is now --video-senders and --audio-senders; please rename it"
+                    .into(),
+            );
+        }
+        let senders = |n: Option<u32>| n.or(self.senders).unwrap_or(per);
+        let request = Request {
+            participants_total: total,
+            participants_per_conference: per,
+            video_senders: senders(self.video_senders),
+            audio_senders: senders(self.audio_senders),
             last_n: self.last_n,
             jvb_cpu_limit: self.jvb_cpu_limit,
             headroom: self.headroom,
             max_bridge_participants: self.max_bridge_participants,
             load_server_cores: self.load_server_cores,
-        }
+        };
+        (request, warnings)
     }
 }
 
@@ -112,8 +149,8 @@ fn inputs(args: &PlanArgs) -> Result<Inputs, UsageError> {
     }
     let mut notes = Vec::new();
     for dir in args.run_dirs.iter().chain(&args.run) {
-        let (o, note) = runs::observation(dir).map_err(|e| usage(&e))?;
-        obs.push(o);
+        let (o, note) = runs::observations(dir).map_err(|e| usage(&e))?;
+        obs.extend(o);
         notes.extend(note);
     }
     let mut calibrations = Vec::new();
@@ -132,7 +169,10 @@ fn inputs(args: &PlanArgs) -> Result<Inputs, UsageError> {
 /// Entry point of `loadtest plan`: exit code 0, or an error (bad input maps to exit code 2). Nothing
 /// is written unless every input was read and the model fitted.
 pub fn exec(args: PlanArgs) -> anyhow::Result<i32> {
-    let request = args.request();
+    let (request, warnings) = args.request();
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
     request.validate().map_err(|e| UsageError(e.to_string()))?;
     let input = inputs(&args)?;
     let model = CostModel::fit(&input.observations).map_err(|e| UsageError(e.to_string()))?;

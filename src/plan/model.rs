@@ -8,6 +8,8 @@
 
 use serde::Serialize;
 
+use crate::stats;
+
 /// Part of one conference hosted on one bridge (all of it unless the conference is split).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Slice {
@@ -243,16 +245,14 @@ pub fn bootstrap(points: &[Point], reps: usize) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// The `q` quantile (0..1) of values, by linear interpolation; `NaN` when empty.
-pub fn quantile(values: &[f64], q: f64) -> f64 {
+/// The central [`INTERVAL`] of values (nearest-rank percentiles, [`crate::stats`]); `NaN` bounds
+/// when no value is finite.
+pub fn central_interval(values: &[f64]) -> (f64, f64) {
     let mut v: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+    let tail = (1.0 - INTERVAL) / 2.0;
+    let lo = stats::percentile(&mut v, tail).unwrap_or(f64::NAN);
+    let hi = stats::percentile(&mut v, 1.0 - tail).unwrap_or(f64::NAN);
+    (lo, hi)
 }
 
 /// Bootstrap resamples used for intervals.
@@ -336,17 +336,15 @@ impl Fitted {
     /// The central [`INTERVAL`] of the prediction over the bootstrap fits (parameter uncertainty).
     pub fn interval(&self, x: &[f64]) -> (f64, f64) {
         let preds: Vec<f64> = self.boot.iter().map(|b| predict(b, x)).collect();
-        let tail = (1.0 - INTERVAL) / 2.0;
-        (quantile(&preds, tail), quantile(&preds, 1.0 - tail))
+        central_interval(&preds)
     }
 
     /// The central [`INTERVAL`] of each coefficient over the bootstrap fits.
     pub fn coef_intervals(&self) -> Vec<(f64, f64)> {
-        let tail = (1.0 - INTERVAL) / 2.0;
         (0..self.coef.len())
             .map(|j| {
                 let v: Vec<f64> = self.boot.iter().map(|b| b[j]).collect();
-                (quantile(&v, tail), quantile(&v, 1.0 - tail))
+                central_interval(&v)
             })
             .collect()
     }
@@ -442,12 +440,11 @@ mod tests {
     }
 
     #[test]
-    fn quantiles_interpolate() {
-        let v = [3.0, 1.0, 2.0, 4.0];
-        assert_eq!(quantile(&v, 0.0), 1.0);
-        assert_eq!(quantile(&v, 1.0), 4.0);
-        assert!((quantile(&v, 0.5) - 2.5).abs() < 1e-12);
-        assert!(quantile(&[], 0.5).is_nan());
+    fn central_intervals_are_measured_values() {
+        let v: Vec<f64> = (1..=20).map(f64::from).rev().collect();
+        // 90 %: the 5th and 95th nearest-rank percentiles of 20 values are ranks 1 and 19.
+        assert_eq!(central_interval(&v), (1.0, 19.0));
+        assert!(central_interval(&[f64::INFINITY]).0.is_nan());
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub struct Observation {
     /// The load on the busiest bridge.
     pub load: Load,
     /// Conference size (largest conference on that bridge).
-    pub conference_size: u32,
+    pub participants_per_conference: u32,
     /// The bridge's CPU, cores.
     pub cpu_cores: f64,
     /// The bridge's CPU limit, cores.
@@ -106,16 +106,25 @@ const COLUMNS: [&str; 17] = [
     "jvbs",
     "jvb_cpu_limit_cores",
     "channel_last_n",
-    "video_senders_per_conference",
-    "audio_senders_per_conference",
+    "video_senders",
+    "audio_senders",
     "video",
     "generator_servers",
     "generator_cores_per_server",
-    "generator_cpu_pct",
+    "generator_cpu_ratio",
     "jvb_max_cpu_cores",
     "jvb_max_tx_mbytes_per_s",
-    "cpu_throttling_pct",
+    "jvb_cpu_throttled_ratio",
     "stability",
+];
+
+/// Columns of the first format, still read: (name now, name then, factor from then to now).
+/// Percentages became ratios (docs/glossary.md).
+const RENAMED: [(&str, &str, f64); 4] = [
+    ("video_senders", "video_senders_per_conference", 1.0),
+    ("audio_senders", "audio_senders_per_conference", 1.0),
+    ("generator_cpu_ratio", "generator_cpu_pct", 0.01),
+    ("jvb_cpu_throttled_ratio", "cpu_throttling_pct", 0.01),
 ];
 
 /// Bytes in the source's MB (Grafana's `Bps` unit is SI).
@@ -150,12 +159,23 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Observation>, ObservationErro
         .headers()
         .map_err(|e| err(1, "header", format!("a CSV header ({e})"), None))?
         .clone();
-    let index: HashMap<&str, usize> = header.iter().enumerate().map(|(i, h)| (h, i)).collect();
+    let mut index: HashMap<&str, usize> = header.iter().enumerate().map(|(i, h)| (h, i)).collect();
+    let mut scale: HashMap<&str, f64> = HashMap::new();
+    for (now, then, factor) in RENAMED {
+        if !index.contains_key(now)
+            && let Some(&i) = index.get(then)
+        {
+            index.insert(now, i);
+            scale.insert(now, factor);
+        }
+    }
     for c in COLUMNS {
         if !index.contains_key(c) {
             return Err(err(1, c, "this column in the header".into(), None));
         }
     }
+    // A value in the column's unit now (an old percentage column is read as a ratio).
+    let factor = |c: &str| scale.get(c).copied().unwrap_or(1.0);
     let mut out = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
@@ -217,10 +237,10 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Observation>, ObservationErro
                 ));
             }
         };
-        let senders = senders_in(&record, &index, "video_senders_per_conference", size)
-            .map_err(|(what, s)| err(line, "video_senders_per_conference", what, Some(&s)))?;
-        let audio_senders = senders_in(&record, &index, "audio_senders_per_conference", size)
-            .map_err(|(what, s)| err(line, "audio_senders_per_conference", what, Some(&s)))?;
+        let senders = senders_in(&record, &index, "video_senders", size)
+            .map_err(|(what, s)| err(line, "video_senders", what, Some(&s)))?;
+        let audio_senders = senders_in(&record, &index, "audio_senders", size)
+            .map_err(|(what, s)| err(line, "audio_senders", what, Some(&s)))?;
         let video = cell("video");
         if video.is_empty() {
             return Err(err(
@@ -236,16 +256,21 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Observation>, ObservationErro
             "a positive number of cores",
             &|v| v > 0.0,
         )?;
-        let gen_pct = num("generator_cpu_pct", "a percentage 0..100", &|v| {
-            (0.0..=100.0).contains(&v)
-        })?;
+        let ratio = |c: &str| -> Result<f64, ObservationError> {
+            let f = factor(c);
+            let what = if f == 1.0 {
+                "a ratio 0..1"
+            } else {
+                "a percentage 0..100"
+            };
+            num(c, what, &|v| (0.0..=1.0).contains(&(v * f))).map(|v| v * f)
+        };
+        let generator_cpu = ratio("generator_cpu_ratio")?;
         let cpu = num("jvb_max_cpu_cores", "a number of cores ≥ 0", &|v| {
             v >= 0.0
         })?;
         let tx = num("jvb_max_tx_mbytes_per_s", "MB/s ≥ 0", &|v| v >= 0.0)?;
-        let throttling = num("cpu_throttling_pct", "a percentage 0..100", &|v| {
-            (0.0..=100.0).contains(&v)
-        })? / 100.0;
+        let throttling = ratio("jvb_cpu_throttled_ratio")?;
         let stability = cell("stability");
         if stability.is_empty() {
             return Err(err(
@@ -271,7 +296,7 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Observation>, ObservationErro
             id: cell("run").to_string(),
             source: file.to_string(),
             load,
-            conference_size: size,
+            participants_per_conference: size,
             cpu_cores: cpu,
             cpu_limit_cores: limit,
             egress_bytes_per_second: Some(tx * MEGABYTE),
@@ -281,7 +306,7 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Observation>, ObservationErro
             generator: Some(GeneratorSample {
                 preset: video.to_string(),
                 participants: total as f64,
-                cores: gen_pct / 100.0 * cores_per_server * servers as f64,
+                cores: generator_cpu * cores_per_server * servers as f64,
             }),
         });
     }
@@ -361,13 +386,13 @@ mod tests {
             ("jvb_max_cpu_cores", "lots", "a number of cores"),
             ("jvb_cpu_limit_cores", "0", "a positive number of cores"),
             ("channel_last_n", "-3", "-1 (unset)"),
-            ("video_senders_per_conference", "9", "a whole number from 0"),
+            ("video_senders", "9", "a whole number from 0"),
             (
                 "participants_total",
                 "9",
                 "conferences × participants_per_conference = 8",
             ),
-            ("cpu_throttling_pct", "120", "a percentage"),
+            ("jvb_cpu_throttled_ratio", "1.2", "a ratio 0..1"),
             ("stability", "", "`stable`"),
         ] {
             let e = first_error(&seed_with(column, value));
@@ -376,6 +401,36 @@ mod tests {
                 "{column}={value}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn first_format_columns_still_read() {
+        // The first format's names and percentages (as users may have them) give the same figures.
+        let old = SEED_CSV
+            .replacen("video_senders,", "video_senders_per_conference,", 1)
+            .replacen("audio_senders,", "audio_senders_per_conference,", 1)
+            .replacen("generator_cpu_ratio", "generator_cpu_pct", 1)
+            .replacen("jvb_cpu_throttled_ratio", "cpu_throttling_pct", 1);
+        let mut lines: Vec<String> = old.lines().map(str::to_string).collect();
+        let header: Vec<&str> = lines[0].split(',').collect();
+        let g = header
+            .iter()
+            .position(|c| *c == "generator_cpu_pct")
+            .unwrap();
+        let t = header
+            .iter()
+            .position(|c| *c == "cpu_throttling_pct")
+            .unwrap();
+        for line in lines.iter_mut().skip(1) {
+            let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+            for i in [g, t] {
+                let v: f64 = cells[i].parse().unwrap();
+                cells[i] = format!("{}", (v * 100.0).round());
+            }
+            *line = cells.join(",");
+        }
+        let parsed = parse(&lines.join("\n"), "old.csv").unwrap();
+        assert_eq!(parsed, parse(SEED_CSV, "old.csv").unwrap());
     }
 
     #[test]

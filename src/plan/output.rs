@@ -89,7 +89,7 @@ pub struct ObservationRow {
     /// File or results directory.
     pub source: String,
     /// Conference size.
-    pub conference_size: u32,
+    pub participants_per_conference: u32,
     /// Participants on the busiest bridge.
     pub participants_per_bridge: f64,
     /// Video streams that bridge forwarded.
@@ -248,7 +248,7 @@ impl Plan {
                 ObservationRow {
                     id: o.id.clone(),
                     source: o.source.clone(),
-                    conference_size: o.conference_size,
+                    participants_per_conference: o.participants_per_conference,
                     participants_per_bridge: o.load.participants,
                     forwarded_video_streams: o.load.forwarded_video_streams,
                     forwarded_audio_streams: o.load.forwarded_audio_streams,
@@ -407,7 +407,7 @@ pub fn charts(plan: &Plan, model: &CostModel, out: &Path) -> Result<(), OutputEr
             .max(k.interval[1].min(4.0 * k.participants_per_bridge))
     });
     let upto = (upto * 1.25)
-        .max(r.conference_size as f64)
+        .max(r.participants_per_conference as f64)
         .ceil()
         .min(10_000.0) as u32;
     let loads = sizing::capacity_curve(r, upto);
@@ -464,8 +464,8 @@ pub fn charts(plan: &Plan, model: &CostModel, out: &Path) -> Result<(), OutputEr
     let capacity = Chart {
         title: format!(
             "Capacity of one bridge: conferences of {}, {} senders, lastN {}",
-            r.conference_size,
-            r.senders,
+            r.participants_per_conference,
+            r.video_senders,
             r.last_n.map_or("all".to_string(), |n| n.to_string())
         ),
         x_label: "participants per bridge".into(),

@@ -6,8 +6,11 @@ use std::path::Path;
 
 use super::model::{Load, Slice};
 use super::observations::{GeneratorSample, Observation};
-use crate::report::summary::{self, Summary};
-use crate::results::{ServerMetricRow, for_each_row};
+use crate::analysis::{Summary, summarize as summarize_run};
+use crate::results::names::{SourceName, metric};
+use crate::results::{self, ServerMetricRow, StepVerdict};
+use crate::scenario::Scenario;
+use crate::stats;
 
 /// A results directory the planner cannot use.
 #[derive(Debug, thiserror::Error)]
@@ -28,29 +31,29 @@ struct Extra {
     generator_cores: HashMap<String, f64>,
 }
 
-fn extra(dir: &Path) -> Extra {
+fn extra(dir: &Path) -> Result<Extra, results::ReadError> {
     let mut e = Extra::default();
-    let mut cores: HashMap<(String, String, String), f64> = HashMap::new();
-    let mut ratios: Vec<((String, String, String), f64)> = Vec::new();
-    let _ = for_each_row(&dir.join("server_metrics.csv"), |r: ServerMetricRow| {
+    let mut cores: HashMap<(String, SourceName, String), f64> = HashMap::new();
+    let mut ratios: Vec<((String, SourceName, String), f64)> = Vec::new();
+    results::rows(dir, "server_metrics.csv", |r: ServerMetricRow| {
         let key = (r.ts.clone(), r.source.clone(), r.labels.clone());
         match r.metric.as_str() {
-            "jvb_cpu_cores" => {
+            metric::JVB_CPU_CORES => {
                 cores.insert(key, r.value);
             }
-            "jvb_cpu_limit_ratio" if r.value > 0.0 => ratios.push((key, r.value)),
-            "generator_cores" => {
-                e.generator_cores.insert(r.source, r.value);
+            metric::JVB_CPU_LIMIT_RATIO if r.value > 0.0 => ratios.push((key, r.value)),
+            metric::GENERATOR_CORES => {
+                e.generator_cores.insert(r.source.to_string(), r.value);
             }
             _ => {}
         }
-    });
+    })?;
     for (key, ratio) in ratios {
         if let Some(c) = cores.get(&key).filter(|c| **c > 0.0) {
             e.jvb_limit.push(c / ratio);
         }
     }
-    e
+    Ok(e)
 }
 
 /// The media preset's name from the run's fidelity (`small (320x240@15)` → `small`).
@@ -62,63 +65,51 @@ pub fn preset_of(video: &str) -> String {
         .to_string()
 }
 
-fn last_n(scenario: &toml::Table) -> Option<u32> {
+/// `channelLastN` of a Jitsi run's URL overrides.
+fn last_n(scenario: &Scenario) -> Option<u32> {
     let v = scenario
-        .get("target")?
-        .get("jitsi")?
-        .get("config")?
+        .target
+        .jitsi
+        .config
         .get("channelLastN")?
         .as_integer()?;
     u32::try_from(v).ok()
 }
 
-/// The run's summary and its video preset.
-fn summarize(dir: &Path) -> Result<(Summary, String), RunError> {
-    let err = |detail: String| RunError {
+/// The run's summary, its scenario and its video preset.
+fn summarize(dir: &Path) -> Result<(Summary, Scenario, String), RunError> {
+    let err = |e: results::ReadError| RunError {
         dir: dir.display().to_string(),
-        detail,
+        detail: e.to_string(),
     };
-    let (s, _) = summary::summarize(dir).map_err(|e| err(e.to_string()))?;
-    let info = crate::results::read_run(dir).map_err(|e| err(format!("run.json: {e}")))?;
-    Ok((s, preset_of(&info.fidelity.video)))
+    let (s, _) = summarize_run(dir).map_err(err)?;
+    let scenario = results::read_scenario(dir).map_err(err)?;
+    let info = results::read_run(dir).map_err(err)?;
+    Ok((s, scenario, preset_of(&info.fidelity.video)))
 }
 
-/// The busiest bridge of a run as an observation, and a note when the saturation guard marked the run
-/// invalid: the load generators could not deliver the planned load, so the server saw less than the
-/// shape says and its CPU is a lower bound on that shape's demand (the observation is censored).
-pub fn observation(dir: &Path) -> Result<(Observation, Option<String>), RunError> {
+/// The observations of a run: its busiest bridge, or for a limit search one per step window (a step
+/// that failed its service levels is censored: the load it carried demanded at least that CPU). The
+/// note says when the saturation guard marked the run invalid: the load generators could not deliver
+/// the planned load, so its CPU is a lower bound on that shape's demand (censored as well).
+pub fn observations(dir: &Path) -> Result<(Vec<Observation>, Option<String>), RunError> {
+    let (s, scenario, _) = summarize(dir)?;
+    match &s.limit {
+        Some(l) => steps(dir, &scenario, l),
+        None => observation(dir, &s, &scenario).map(|(o, n)| (vec![o], n)),
+    }
+}
+
+/// A bridge's CPU limit from a run's metrics: the pod limit, or this machine's cores for a local
+/// media server.
+fn cpu_limit(dir: &Path) -> Result<f64, RunError> {
     let err = |detail: String| RunError {
         dir: dir.display().to_string(),
         detail,
     };
-    let (s, _) = summarize(dir)?;
-    let note = (!s.invalid_reasons.is_empty()).then(|| {
-        format!(
-            "{}: the load generators were the bottleneck ({}); its bridge CPU is used as a lower bound",
-            dir.display(),
-            s.invalid_reasons.join("; ")
-        )
-    });
-    let scenario: toml::Table = std::fs::read_to_string(dir.join("scenario.toml"))
-        .map_err(|e| err(format!("scenario.toml: {e}")))?
-        .parse()
-        .map_err(|e| err(format!("scenario.toml: {e}")))?;
-    let t = &s.tested;
-    let (Some(conferences), Some(size)) = (t.conferences, t.participants_per_conference) else {
-        return Err(err(
-            "scenario.toml: expected [load] conferences and participants".into(),
-        ));
-    };
-    let cpu = s.table.jvb_max_cpu_cores.ok_or_else(|| {
-        err(
-            "server_metrics.csv: expected bridge CPU (jvb_cpu_cores or process_cpu_cores rows); \
-             add [[metrics.process]] for a local media server or Prometheus for JVBs"
-                .into(),
-        )
-    })?;
-    let x = extra(dir);
-    let limit = if !x.jvb_limit.is_empty() {
-        super::model::quantile(&x.jvb_limit, 0.5)
+    let x = extra(dir).map_err(|e| err(e.to_string()))?;
+    let limit = if let Some(m) = stats::median(&x.jvb_limit) {
+        m
     } else {
         // A process on this machine may use every core of it.
         x.generator_cores.values().copied().fold(0.0, f64::max)
@@ -130,34 +121,116 @@ pub fn observation(dir: &Path) -> Result<(Observation, Option<String>), RunError
                 .into(),
         ));
     }
+    Ok(limit)
+}
+
+/// The slices on the busiest of `bridges` bridges, for `conferences` conferences of `size`.
+fn busiest_load(scenario: &Scenario, conferences: u64, size: u32, bridges: u64) -> Load {
+    let load = &scenario.load;
+    let on_busiest = conferences.div_ceil(bridges.max(1)).max(1) as usize;
+    let slice = Slice {
+        size,
+        local: size,
+        senders: load.video_sender_count().min(size),
+        audio_senders: load.audio_sender_count().min(size),
+        last_n: last_n(scenario),
+    };
+    Load::of(&vec![slice; on_busiest])
+}
+
+fn run_name(dir: &Path) -> String {
+    dir.file_name()
+        .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into())
+}
+
+/// One observation per step of a limit search (the window that decided it).
+fn steps(
+    dir: &Path,
+    scenario: &Scenario,
+    l: &crate::analysis::limit::LimitSummary,
+) -> Result<(Vec<Observation>, Option<String>), RunError> {
+    let limit = cpu_limit(dir)?;
+    let mut out = Vec::new();
+    for r in l.deciding() {
+        let (Some(cpu), true) = (r.bridge_cpu_cores, r.verdict != StepVerdict::GeneratorBound)
+        else {
+            continue;
+        };
+        let bridges = l
+            .bridges
+            .iter()
+            .filter(|b| b.step == r.step && b.window == r.window && b.max_cpu_cores.is_some())
+            .count() as u64;
+        let failed = r.verdict == StepVerdict::Fails;
+        out.push(Observation {
+            id: format!("{} step {}", run_name(dir), r.step),
+            source: dir.display().to_string(),
+            load: busiest_load(
+                scenario,
+                u64::from(r.conferences),
+                r.participants_per_conference,
+                bridges,
+            ),
+            participants_per_conference: r.participants_per_conference,
+            cpu_cores: cpu,
+            cpu_limit_cores: limit,
+            egress_bytes_per_second: r.bridge_tx_mbytes_per_s.map(|m| m * 1e6),
+            throttled_ratio: None,
+            stable: !failed,
+            censored: failed || Observation::is_saturated(cpu, limit, None, true),
+            generator: None,
+        });
+    }
+    if out.is_empty() {
+        return Err(RunError {
+            dir: dir.display().to_string(),
+            detail: "steps.csv: no step with bridge CPU that the generators did not bound".into(),
+        });
+    }
+    Ok((out, None))
+}
+
+/// The busiest bridge of a fixed run as an observation.
+fn observation(
+    dir: &Path,
+    s: &Summary,
+    scenario: &Scenario,
+) -> Result<(Observation, Option<String>), RunError> {
+    let err = |detail: String| RunError {
+        dir: dir.display().to_string(),
+        detail,
+    };
+    let note = (!s.invalid_reasons.is_empty()).then(|| {
+        format!(
+            "{}: the load generators were the bottleneck ({}); its bridge CPU is used as a lower bound",
+            dir.display(),
+            s.invalid_reasons.join("; ")
+        )
+    });
+    let load = &scenario.load;
+    let cpu = s.table.jvb_max_cpu_cores.ok_or_else(|| {
+        err(
+            "server_metrics.csv: expected bridge CPU (jvb_cpu_cores or process_cpu_cores rows); \
+             add [[metrics.process]] for a local media server or Prometheus for JVBs"
+                .into(),
+        )
+    })?;
+    let limit = cpu_limit(dir)?;
     let bridges = s
         .bridges
         .iter()
         .filter(|b| b.max_cpu_cores.is_some())
-        .count()
-        .max(1) as u64;
-    let on_busiest = conferences.div_ceil(bridges).max(1) as usize;
-    let size32 = u32::try_from(size).unwrap_or(u32::MAX);
-    let count = |v: Option<u64>| v.map_or(size32, |v| u32::try_from(v).unwrap_or(size32));
-    let slice = Slice {
-        size: size32,
-        local: size32,
-        senders: count(t.video_senders),
-        audio_senders: count(t.audio_senders),
-        last_n: last_n(&scenario),
-    };
-    let throttled = s.table.cpu_throttling_pct.map(|p| p / 100.0);
+        .count() as u64;
+    let size = load.participants_per_conference;
+    let throttled = s.table.jvb_cpu_throttled_ratio;
     let stable = s.participants.failed == 0 && s.participants.lost == 0;
     let valid = s.invalid_reasons.is_empty();
-    let name = dir
-        .file_name()
-        .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into());
     Ok((
         Observation {
-            id: name,
+            id: run_name(dir),
             source: dir.display().to_string(),
-            load: Load::of(&vec![slice; on_busiest]),
-            conference_size: size32,
+            load: busiest_load(scenario, u64::from(load.conferences), size, bridges),
+            participants_per_conference: size,
             cpu_cores: cpu,
             cpu_limit_cores: limit,
             egress_bytes_per_second: s.table.jvb_max_tx_mbytes_per_s.map(|m| m * 1e6),
@@ -179,23 +252,27 @@ pub fn calibration(dir: &Path) -> Result<(GeneratorSample, Option<String>), RunE
         dir: dir.display().to_string(),
         detail,
     };
-    let (s, preset) = summarize(dir)?;
-    let pct = s.table.generator_cpu_pct.ok_or_else(|| {
+    let (s, _, preset) = summarize(dir)?;
+    let ratio = s.table.generator_cpu_ratio.ok_or_else(|| {
         err(
             "server_metrics.csv: expected generator_cpu_ratio rows in the steady window \
-             ([metrics] generator = true)"
+             (a run with the local driver and [metrics] this_machine = true)"
                 .into(),
         )
     })?;
-    let cores: f64 = extra(dir).generator_cores.values().sum();
+    let cores: f64 = extra(dir)
+        .map_err(|e| err(e.to_string()))?
+        .generator_cores
+        .values()
+        .sum();
     if cores <= 0.0 {
         return Err(err(
             "server_metrics.csv: expected generator_cores rows".into()
         ));
     }
-    if s.participants.ok == 0 {
+    if s.participants.completed == 0 {
         return Err(err(
-            "participants.csv: no participant was ok, nothing to divide by".into(),
+            "participants.csv: no participant completed, nothing to divide by".into(),
         ));
     }
     let note = (!s.invalid_reasons.is_empty()).then(|| {
@@ -208,8 +285,8 @@ pub fn calibration(dir: &Path) -> Result<(GeneratorSample, Option<String>), RunE
     Ok((
         GeneratorSample {
             preset,
-            participants: s.participants.ok as f64,
-            cores: pct / 100.0 * cores,
+            participants: s.participants.completed as f64,
+            cores: ratio * cores,
         },
         note,
     ))

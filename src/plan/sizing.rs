@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::model::{
-    CPU_COEFFICIENTS, EGRESS_COEFFICIENTS, Fitted, INTERVAL, Load, ModelError, Slice, quantile,
+    CPU_COEFFICIENTS, EGRESS_COEFFICIENTS, Fitted, Load, ModelError, Slice, central_interval,
 };
 use super::observations::{GeneratorSample, Observation};
 
@@ -31,12 +31,14 @@ pub const MEASURED_GENERATOR_SOURCE: &str =
 /// What the operator asks for (the command line of `loadtest plan`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Request {
-    /// Participants at the peak.
-    pub participants: u32,
-    /// Participants per conference.
-    pub conference_size: u32,
-    /// Participants per conference sending audio and video (the others only receive).
-    pub senders: u32,
+    /// Participants at the peak, all conferences together.
+    pub participants_total: u32,
+    /// Participants in each conference.
+    pub participants_per_conference: u32,
+    /// Participants per conference sending video.
+    pub video_senders: u32,
+    /// Participants per conference sending audio.
+    pub audio_senders: u32,
     /// `channelLastN`; `None` = every video forwarded.
     pub last_n: Option<u32>,
     /// CPU limit of one bridge, cores.
@@ -77,22 +79,23 @@ impl Request {
                 got,
             })
         };
-        if !(1..=MAX_PARTICIPANTS).contains(&self.participants) {
+        if !(1..=MAX_PARTICIPANTS).contains(&self.participants_total) {
             return bad(
-                "participants",
+                "participants-total",
                 "from 1 to 1000000",
-                self.participants.to_string(),
+                self.participants_total.to_string(),
             );
         }
-        if self.conference_size == 0 {
-            return bad("conference-size", "at least 1", "0".into());
+        if self.participants_per_conference == 0 {
+            return bad("participants-per-conference", "at least 1", "0".into());
         }
-        if self.senders > self.conference_size {
-            return bad(
-                "senders",
-                "at most --conference-size",
-                self.senders.to_string(),
-            );
+        for (flag, n) in [
+            ("video-senders", self.video_senders),
+            ("audio-senders", self.audio_senders),
+        ] {
+            if n > self.participants_per_conference {
+                return bad(flag, "at most --participants-per-conference", n.to_string());
+            }
         }
         if !(self.load_server_cores.is_finite() && self.load_server_cores >= 1.0) {
             return bad(
@@ -130,8 +133,8 @@ impl Request {
         Slice {
             size,
             local,
-            senders: self.senders.min(size),
-            audio_senders: self.senders.min(size),
+            senders: self.video_senders.min(size),
+            audio_senders: self.audio_senders.min(size),
             last_n: self.last_n,
         }
     }
@@ -257,9 +260,9 @@ pub struct Sizing {
 
 /// Conference sizes: full ones and a smaller last one.
 fn conference_sizes(r: &Request) -> Vec<u32> {
-    let full = r.participants / r.conference_size;
-    let mut v = vec![r.conference_size; full as usize];
-    let rest = r.participants % r.conference_size;
+    let full = r.participants_total / r.participants_per_conference;
+    let mut v = vec![r.participants_per_conference; full as usize];
+    let rest = r.participants_total % r.participants_per_conference;
     if rest > 0 {
         v.push(rest);
     }
@@ -278,16 +281,16 @@ pub fn size(model: &CostModel, r: &Request) -> Sizing {
     // Split a conference over the fewest bridges on which one slice fits the target and the cap.
     let mut parts = 1;
     loop {
-        let m = r.conference_size.div_ceil(parts);
+        let m = r.participants_per_conference.div_ceil(parts);
         let fits = m <= r.max_bridge_participants
-            && model.cpu(&Load::of(&[r.slice(r.conference_size, m)])) <= target;
+            && model.cpu(&Load::of(&[r.slice(r.participants_per_conference, m)])) <= target;
         if fits || m <= 1 {
             break;
         }
         parts += 1;
     }
-    let m = r.conference_size.div_ceil(parts);
-    let per_slice = Load::of(&[r.slice(r.conference_size, m)]);
+    let m = r.participants_per_conference.div_ceil(parts);
+    let per_slice = Load::of(&[r.slice(r.participants_per_conference, m)]);
     let slice_cpu = model.cpu(&per_slice);
     let by_cpu = if slice_cpu > 0.0 {
         (target / slice_cpu).floor() as u32
@@ -305,7 +308,7 @@ pub fn size(model: &CostModel, r: &Request) -> Sizing {
             slices.push(r.slice(n, local));
         }
     }
-    let shards = r.participants.div_ceil(SHARD_PARTICIPANTS).max(1);
+    let shards = r.participants_total.div_ceil(SHARD_PARTICIPANTS).max(1);
     let chunks: Vec<&[Slice]> = slices.chunks(per_bridge as usize).collect();
     let jvbs = chunks.len() as u32;
     let per_shard = jvbs.div_ceil(shards).max(1);
@@ -365,16 +368,19 @@ pub fn knee(model: &CostModel, per_slice: &Load, limit: f64) -> Option<(f64, f64
         .iter()
         .map(|b| at(b).unwrap_or(f64::INFINITY))
         .collect();
-    let tail = (1.0 - INTERVAL) / 2.0;
-    Some((point, quantile(&boot, tail), quantile(&boot, 1.0 - tail)))
+    let (lo, hi) = central_interval(&boot);
+    Some((point, lo, hi))
 }
 
 /// Bridge loads for the request's conference shape: one to `upto` participants' worth of whole
 /// slices (a conference, or its share of a bridge under Jicofo's cap).
 pub fn capacity_curve(r: &Request, upto: u32) -> Vec<Load> {
-    let m = r.conference_size.min(r.max_bridge_participants).max(1);
+    let m = r
+        .participants_per_conference
+        .min(r.max_bridge_participants)
+        .max(1);
     (1..=upto.div_ceil(m).max(1))
-        .map(|k| Load::of(&vec![r.slice(r.conference_size, m); k as usize]))
+        .map(|k| Load::of(&vec![r.slice(r.participants_per_conference, m); k as usize]))
         .collect()
 }
 
@@ -427,7 +433,7 @@ pub fn load_servers(costs: &[(String, f64, String)], r: &Request) -> Vec<LoadSer
     costs
         .iter()
         .map(|(preset, cpp, source)| {
-            let cores = cpp * r.participants as f64;
+            let cores = cpp * r.participants_total as f64;
             LoadServers {
                 preset: preset.clone(),
                 cores_per_participant: *cpp,
@@ -447,9 +453,10 @@ mod tests {
 
     fn request() -> Request {
         Request {
-            participants: 1000,
-            conference_size: 10,
-            senders: 3,
+            participants_total: 1000,
+            participants_per_conference: 10,
+            video_senders: 3,
+            audio_senders: 3,
             last_n: Some(5),
             jvb_cpu_limit: 4.0,
             headroom: 0.2,
@@ -654,9 +661,10 @@ mod tests {
     fn a_conference_too_big_for_one_bridge_is_split() {
         let (_, m) = seed_model();
         let r = Request {
-            participants: 200,
-            conference_size: 200,
-            senders: 200,
+            participants_total: 200,
+            participants_per_conference: 200,
+            video_senders: 200,
+            audio_senders: 200,
             last_n: Some(5),
             ..request()
         };
@@ -669,14 +677,14 @@ mod tests {
     #[test]
     fn bad_requests_name_the_flag() {
         let e = Request {
-            senders: 11,
+            audio_senders: 11,
             ..request()
         }
         .validate()
         .unwrap_err();
         assert!(
             e.to_string()
-                .starts_with("--senders: expected at most --conference-size"),
+                .starts_with("--audio-senders: expected at most --participants-per-conference"),
             "{e}"
         );
         let e = Request {

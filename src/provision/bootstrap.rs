@@ -264,6 +264,13 @@ fn steps<R: Remote>(
         }
     ));
 
+    // 2b. The private address the Grid binds to must be on an interface (IONOS hot-adds the
+    //     private NIC after boot, and it may come up without an address).
+    if let Some(note) = ensure_private_address(&mut s, host)? {
+        log(&note);
+        outcome.changes.push("network".into());
+    }
+
     // 3. Packages, only when something is missing.
     let missing = f.get("missing").cloned().unwrap_or_default();
     if !missing.is_empty() {
@@ -328,6 +335,29 @@ fn steps<R: Remote>(
         s.script("stop node", "stop node")?;
     }
     Ok(())
+}
+
+/// Make sure `host`'s private address (when it differs from the SSH address) is configured on the
+/// host: present, or brought up by DHCP on its interface (`bootstrap.sh privnet`). `Some(what was
+/// done)` when it changed something; an error of step `private address` saying why it is missing.
+pub fn ensure_private_address<R: Remote>(
+    s: &mut Steps<'_, R>,
+    host: &super::inventory::Host,
+) -> Result<Option<String>, ProvisionError> {
+    let Some(addr) = host
+        .private_address
+        .as_deref()
+        .filter(|a| *a != host.address)
+    else {
+        return Ok(None);
+    };
+    let iface = host.private_interface.as_deref().unwrap_or("");
+    let out = s.script(
+        "private address",
+        &format!("privnet {} {}", shell_quote(addr), shell_quote(iface)),
+    )?;
+    let said = out.stdout.trim();
+    Ok(said.starts_with("configured").then(|| said.to_string()))
 }
 
 /// Does `status` list every expected node (URI → slots) as UP with its slots?

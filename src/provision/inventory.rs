@@ -27,9 +27,25 @@ pub struct Inventory {
     /// Selenium Grid layout.
     #[serde(default)]
     pub grid: GridSettings,
-    /// The machines.
+    /// The machines (none for a Kubernetes fleet).
     #[serde(default, rename = "host")]
     pub hosts: Vec<Host>,
+    /// `[kubernetes]`: where a Kubernetes fleet's hub runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubeFleet>,
+}
+
+/// `[kubernetes]`: the hub Service of a fleet applied with `--provider kubernetes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubeFleet {
+    /// The kubectl context it was applied to (`None`: the current one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// Its namespace.
+    pub namespace: String,
+    /// The hub's Service (`kubectl port-forward svc/<service>`).
+    pub service: String,
 }
 
 fn default_provider() -> String {
@@ -187,6 +203,10 @@ pub struct Host {
     /// Address the Grid binds to and fleet members reach it on; default `address`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_address: Option<String>,
+    /// Interface that should hold `private_address`: where the bootstrap asks DHCP when the address
+    /// is missing; default: every interface but `lo` that has no IPv4 address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_interface: Option<String>,
     /// SSH port; default `[ssh] port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_port: Option<u16>,
@@ -227,6 +247,7 @@ impl Host {
             name: name.to_string(),
             address: address.to_string(),
             private_address: None,
+            private_interface: None,
             ssh_port: None,
             role: None,
             remote_dir: None,
@@ -266,7 +287,7 @@ impl Inventory {
         Ok(inv)
     }
 
-    /// Write atomically (temp file + rename), with a header comment.
+    /// Write atomically ([`crate::util::fs::write_atomic`]), with a header comment.
     pub fn save(&self, path: &Path) -> Result<(), ProvisionError> {
         let body = toml::to_string_pretty(self)
             .map_err(|e| ProvisionError::Inventory(format!("cannot serialise: {e}")))?;
@@ -280,9 +301,7 @@ impl Inventory {
                 ProvisionError::Inventory(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let tmp = path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text)
-            .and_then(|_| std::fs::rename(&tmp, path))
+        crate::util::fs::write_atomic(path, text.as_bytes())
             .map_err(|e| ProvisionError::Inventory(format!("cannot write {}: {e}", path.display())))
     }
 
@@ -290,12 +309,17 @@ impl Inventory {
     pub fn check(&self) -> Result<(), String> {
         if !matches!(
             self.provider.as_str(),
-            "static" | "hetzner" | "ionos" | "aws"
+            "static" | "hetzner" | "ionos" | "aws" | "kubernetes"
         ) {
             return Err(format!(
-                "provider = {:?}: expected static, hetzner, ionos or aws",
+                "provider = {:?}: expected static, hetzner, ionos, aws or kubernetes",
                 self.provider
             ));
+        }
+        if (self.provider == "kubernetes") != self.kubernetes.is_some() {
+            return Err(
+                "a [kubernetes] table goes with provider = \"kubernetes\", and only there".into(),
+            );
         }
         let mut names = std::collections::BTreeSet::new();
         for h in &self.hosts {
@@ -467,5 +491,23 @@ host_key = "ssh-ed25519 SHA256:abc"
             toml::from_str::<Inventory>("[[host]]\nname=\"a\"\naddress=\"x\"\ntoken=\"s\"")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_kubernetes_fleet_has_its_table_and_no_hosts() {
+        let text = "provider = \"kubernetes\"\nname = \"lt-k8s\"\n[grid]\nmedia_dir = \"/opt/loadtest/media\"\n\
+                    [kubernetes]\ncontext = \"prod\"\nnamespace = \"loadgen\"\nservice = \"selenium-hub\"\n";
+        let inv: Inventory = toml::from_str(text).unwrap();
+        inv.check().unwrap();
+        assert!(inv.hosts.is_empty());
+        assert_eq!(inv.kubernetes.as_ref().unwrap().namespace, "loadgen");
+        let back: Inventory = toml::from_str(&toml::to_string(&inv).unwrap()).unwrap();
+        assert_eq!(back, inv);
+        let mut no_table = inv.clone();
+        no_table.kubernetes = None;
+        assert!(no_table.check().unwrap_err().contains("[kubernetes]"));
+        let mut wrong = inv;
+        wrong.provider = "hetzner".into();
+        assert!(wrong.check().is_err());
     }
 }

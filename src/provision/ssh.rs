@@ -68,6 +68,8 @@ pub struct Target {
 /// A connected ssh2 session.
 pub struct Ssh {
     session: Session,
+    /// The session's TCP connection (a second handle), for waiting on it.
+    socket: TcpStream,
     label: String,
     /// The key the server offered, `<type> SHA256:<base64>`.
     pub host_key: String,
@@ -118,6 +120,9 @@ impl Ssh {
             .ok_or_else(|| err(label, "connect", format!("{} has no address", t.address)))?;
         let tcp = TcpStream::connect_timeout(&addr, t.timeout)
             .map_err(|e| err(label, "connect", format!("{addr}: {e}")))?;
+        let socket = tcp
+            .try_clone()
+            .map_err(|e| err(label, "connect", format!("{addr}: {e}")))?;
         let mut session = Session::new().map_err(|e| err(label, "connect", e))?;
         session.set_timeout(t.timeout.as_millis().min(u32::MAX as u128) as u32);
         session.set_tcp_stream(tcp);
@@ -158,9 +163,22 @@ impl Ssh {
         }
         Ok(Ssh {
             session,
+            socket,
             label: label.to_string(),
             host_key,
         })
+    }
+}
+
+impl Ssh {
+    /// The libssh2 session.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The session's TCP socket, to wait for it to become readable or writable.
+    pub fn socket(&self) -> &TcpStream {
+        &self.socket
     }
 }
 
@@ -228,76 +246,6 @@ impl Remote for Ssh {
         }
         Ok(())
     }
-}
-
-/// Forward connections accepted on `listener` to `to` (host, port) as seen from the SSH server:
-/// `ssh -L` for the hub's port when it is closed to the operator. Blocks; one SSH session per
-/// forwarded connection (HTTP clients keep their connections, so there are few).
-pub fn serve_tunnel(listener: std::net::TcpListener, t: Target, pinned: String, to: (String, u16)) {
-    for conn in listener.incoming().flatten() {
-        let (t, pinned, to) = (t.clone(), pinned.clone(), to.clone());
-        std::thread::spawn(move || {
-            if let Err(e) = pump(conn, &t, &pinned, &to) {
-                eprintln!("tunnel: {e}");
-            }
-        });
-    }
-}
-
-fn pump(
-    mut conn: TcpStream,
-    t: &Target,
-    pinned: &str,
-    to: &(String, u16),
-) -> Result<(), ProvisionError> {
-    use std::io::ErrorKind::WouldBlock;
-    let ssh = Ssh::connect(t, Some(pinned))?;
-    let e = |d: String| err(&t.label, "tunnel", format!("to {}:{}: {d}", to.0, to.1));
-    let mut ch = ssh
-        .session
-        .channel_direct_tcpip(&to.0, to.1, None)
-        .map_err(|d| e(d.to_string()))?;
-    ssh.session.set_blocking(false);
-    conn.set_nonblocking(true).map_err(|d| e(d.to_string()))?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let write_all = |w: &mut dyn Write, mut data: &[u8]| -> std::io::Result<()> {
-        while !data.is_empty() {
-            match w.write(data) {
-                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(n) => data = &data[n..],
-                Err(x) if x.kind() == WouldBlock => std::thread::sleep(Duration::from_millis(1)),
-                Err(x) => return Err(x),
-            }
-        }
-        Ok(())
-    };
-    loop {
-        let mut idle = true;
-        match conn.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                idle = false;
-                write_all(&mut ch, &buf[..n]).map_err(|d| e(d.to_string()))?;
-            }
-            Err(x) if x.kind() == WouldBlock => {}
-            Err(_) => break,
-        }
-        match ch.read(&mut buf) {
-            Ok(0) if ch.eof() => break,
-            Ok(0) => {}
-            Ok(n) => {
-                idle = false;
-                write_all(&mut conn, &buf[..n]).map_err(|d| e(d.to_string()))?;
-            }
-            Err(x) if x.kind() == WouldBlock => {}
-            Err(_) => break,
-        }
-        if idle {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-    let _ = ch.close();
-    Ok(())
 }
 
 /// Quote for a POSIX shell.

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::summary::Summary;
+use crate::analysis::Summary;
 
 /// Which way is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,66 +22,33 @@ type Metric = (
     fn(&Summary) -> Option<f64>,
 );
 
+/// One [`Metric`]: its summary.json path is the field path it reads.
+macro_rules! metric {
+    ($group:ident . $field:ident, $unit:literal, $better:ident, $floor:literal) => {
+        (
+            concat!(stringify!($group), ".", stringify!($field)),
+            $unit,
+            Better::$better,
+            $floor,
+            |s: &Summary| s.$group.$field,
+        )
+    };
+}
+
 const METRICS: &[Metric] = &[
-    ("participants.join_ratio", "", Better::Higher, 0.0, |s| {
-        s.participants.join_ratio
-    }),
-    (
-        "participants.join_ms_p50",
-        "ms",
-        Better::Lower,
-        250.0,
-        |s| s.participants.join_ms_p50,
-    ),
-    (
-        "participants.join_ms_p95",
-        "ms",
-        Better::Lower,
-        250.0,
-        |s| s.participants.join_ms_p95,
-    ),
-    ("client.recv_fps_p50", "fps", Better::Higher, 1.0, |s| {
-        s.client.recv_fps_p50
-    }),
-    ("client.recv_fps_p5", "fps", Better::Higher, 1.0, |s| {
-        s.client.recv_fps_p5
-    }),
-    (
-        "client.recv_bitrate_kbps_p50",
-        "kbit/s",
-        Better::Higher,
-        20.0,
-        |s| s.client.recv_bitrate_kbps_p50,
-    ),
-    ("client.loss_p95", "", Better::Lower, 0.005, |s| {
-        s.client.loss_p95
-    }),
-    ("client.jitter_ms_p95", "ms", Better::Lower, 5.0, |s| {
-        s.client.jitter_ms_p95
-    }),
-    ("client.rtt_ms_p95", "ms", Better::Lower, 10.0, |s| {
-        s.client.rtt_ms_p95
-    }),
-    (
-        "table.jvb_max_cpu_cores",
-        "cores",
-        Better::Lower,
-        0.05,
-        |s| s.table.jvb_max_cpu_cores,
-    ),
-    ("table.jvb_max_mem_mb", "MiB", Better::Lower, 20.0, |s| {
-        s.table.jvb_max_mem_mb
-    }),
-    (
-        "table.jvb_max_tx_mbytes_per_s",
-        "MB/s",
-        Better::Lower,
-        0.1,
-        |s| s.table.jvb_max_tx_mbytes_per_s,
-    ),
-    ("table.generator_cpu_pct", "%", Better::Lower, 5.0, |s| {
-        s.table.generator_cpu_pct
-    }),
+    metric!(participants.join_ratio, "", Higher, 0.0),
+    metric!(participants.join_ms_p50, "ms", Lower, 250.0),
+    metric!(participants.join_ms_p95, "ms", Lower, 250.0),
+    metric!(client.recv_fps_p50, "fps", Higher, 1.0),
+    metric!(client.recv_fps_p5, "fps", Higher, 1.0),
+    metric!(client.recv_bitrate_kbps_p50, "kbit/s", Higher, 20.0),
+    metric!(client.loss_p95, "", Lower, 0.005),
+    metric!(client.jitter_ms_p95, "ms", Lower, 5.0),
+    metric!(client.rtt_ms_p95, "ms", Lower, 10.0),
+    metric!(table.jvb_max_cpu_cores, "cores", Lower, 0.05),
+    metric!(table.jvb_max_memory_mib, "MiB", Lower, 20.0),
+    metric!(table.jvb_max_tx_mbytes_per_s, "MB/s", Lower, 0.1),
+    metric!(table.generator_cpu_ratio, "", Lower, 0.05),
 ];
 
 /// One compared metric.
@@ -97,8 +64,8 @@ pub struct Delta {
     pub baseline: Option<f64>,
     /// current − baseline.
     pub delta: Option<f64>,
-    /// The change relative to the baseline, %.
-    pub delta_pct: Option<f64>,
+    /// The change relative to the baseline (a ratio: -0.2 is 20 % lower).
+    pub relative_change: Option<f64>,
     /// Worse than the baseline beyond the tolerance and the noise floor.
     pub regression: bool,
 }
@@ -128,7 +95,7 @@ impl Comparison {
                     d.metric,
                     fmt(d.current),
                     fmt(d.baseline),
-                    d.delta_pct.unwrap_or(f64::NAN)
+                    d.relative_change.unwrap_or(f64::NAN) * 100.0
                 )
             })
             .collect()
@@ -146,9 +113,9 @@ pub fn compare(current: &Summary, baseline: &Summary, name: &str, tolerance: f64
         .map(|(metric, unit, better, floor, get)| {
             let (c, b) = (get(current), get(baseline));
             let delta = c.zip(b).map(|(c, b)| c - b);
-            let delta_pct = delta
+            let relative_change = delta
                 .zip(b)
-                .and_then(|(d, b)| (b.abs() > f64::EPSILON).then(|| d / b.abs() * 100.0));
+                .and_then(|(d, b)| (b.abs() > f64::EPSILON).then(|| d / b.abs()));
             let worse = delta.map(|d| match better {
                 Better::Higher => -d,
                 Better::Lower => d,
@@ -165,7 +132,7 @@ pub fn compare(current: &Summary, baseline: &Summary, name: &str, tolerance: f64
                 current: c,
                 baseline: b,
                 delta,
-                delta_pct,
+                relative_change,
                 regression,
             }
         })
@@ -200,10 +167,10 @@ mod tests {
         cur.table.jvb_max_cpu_cores = Some(1.0); // better
         let c = compare(&cur, &base, "b", 0.10);
         assert!(delta(&c, "client.recv_fps_p50").regression);
-        assert_eq!(delta(&c, "client.recv_fps_p50").delta_pct, Some(-20.0));
+        assert_eq!(delta(&c, "client.recv_fps_p50").relative_change, Some(-0.2));
         assert!(!delta(&c, "participants.join_ms_p95").regression);
         assert!(!delta(&c, "client.loss_p95").regression);
-        assert_eq!(delta(&c, "client.loss_p95").delta_pct, None);
+        assert_eq!(delta(&c, "client.loss_p95").relative_change, None);
         assert!(!delta(&c, "table.jvb_max_cpu_cores").regression);
         assert_eq!(c.regressions().len(), 1);
         // Higher join time beyond the tolerance and the floor.

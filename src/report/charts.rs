@@ -5,8 +5,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::summary::Timelines;
+use crate::analysis::Timelines;
+use crate::analysis::limit::LimitSummary;
 use crate::chart::{self, Chart, ChartError, Series, Style};
+use crate::results::StepRow;
 
 /// A chart written into `charts/`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,7 +112,7 @@ pub fn build(tl: &Timelines) -> Vec<(&'static str, Chart)> {
             "generator_cpu",
             "Load-generator CPU",
             "CPU (% of all cores)",
-            &tl.generator_cpu,
+            &tl.generator_cpu_pct,
         ),
     ] {
         if map.is_empty() {
@@ -132,15 +134,111 @@ pub fn build(tl: &Timelines) -> Vec<(&'static str, Chart)> {
     out
 }
 
+/// The limit search's charts: each service level, and the bridges' CPU, against the participants in
+/// the call, with the load that held and the one that failed marked.
+pub fn build_limit(l: &LimitSummary) -> Vec<(&'static str, Chart)> {
+    const X: &str = "participants in the call";
+    let steps = l.deciding();
+    let line = |name: &str, f: &dyn Fn(&StepRow) -> Option<f64>| {
+        let pts = steps
+            .iter()
+            .filter_map(|r| f(r).map(|v| (f64::from(r.participants), v)))
+            .collect();
+        Series::line(name, pts)
+    };
+    let marks = |top: f64| {
+        let mut out = Vec::new();
+        for (name, at) in [
+            ("holds", l.info.held_participants),
+            ("fails", l.info.failed_participants),
+        ] {
+            if let Some(p) = at {
+                let x = f64::from(p);
+                out.push(Series::line(name, vec![(x, 0.0), (x, top)]).styled(Style::Thin));
+            }
+        }
+        out
+    };
+    let fps_top = steps
+        .iter()
+        .filter_map(|r| r.recv_fps_p50)
+        .fold(1.0, f64::max);
+    let mut levels = vec![
+        line("received fps p50", &|r| r.recv_fps_p50).styled(Style::Points),
+        line("received fps p5", &|r| r.recv_fps_p5).styled(Style::Points),
+        line("loss p95 (%)", &|r| r.loss_p95.map(|v| v * 100.0))
+            .styled(Style::Points)
+            .on_secondary(),
+        line("received kbit/s p50 vs first step (%)", &|r| {
+            r.recv_bitrate_ratio.map(|v| v * 100.0)
+        })
+        .styled(Style::Points)
+        .on_secondary(),
+    ];
+    levels.extend(marks(fps_top));
+    let mut bridge_series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for r in &steps {
+        for b in l
+            .bridges
+            .iter()
+            .filter(|b| b.step == r.step && b.window == r.window)
+        {
+            if let Some(c) = b.max_cpu_cores {
+                bridge_series
+                    .entry(b.bridge.clone())
+                    .or_default()
+                    .push((f64::from(r.participants), c));
+            }
+        }
+    }
+    let cpu_top = bridge_series
+        .values()
+        .flatten()
+        .map(|p| p.1)
+        .fold(0.1, f64::max);
+    let mut cpu: Vec<Series> = bridge_series
+        .into_iter()
+        .map(|(name, pts)| Series::line(name, pts).styled(Style::Points))
+        .collect();
+    cpu.extend(marks(cpu_top));
+    vec![
+        (
+            "limit_service_levels",
+            Chart {
+                title: "Limit search: service levels per step".into(),
+                x_label: X.into(),
+                y_label: "fps".into(),
+                y2_label: "loss (%)".into(),
+                series: levels,
+            },
+        ),
+        (
+            "limit_server_cpu",
+            Chart {
+                title: "Limit search: bridge CPU per step".into(),
+                x_label: X.into(),
+                y_label: "cores".into(),
+                series: cpu,
+                ..Default::default()
+            },
+        ),
+    ]
+}
+
 /// Draw every chart into `dir/charts/`; returns what was written.
-pub fn write(tl: &Timelines, dir: &Path) -> Result<Vec<ChartRef>, ChartError> {
+pub fn write(
+    tl: &Timelines,
+    limit: Option<&LimitSummary>,
+    dir: &Path,
+) -> Result<Vec<ChartRef>, ChartError> {
     let charts = dir.join("charts");
     std::fs::create_dir_all(&charts).map_err(|e| ChartError::Draw {
         path: charts.display().to_string(),
         message: e.to_string(),
     })?;
     let mut out = Vec::new();
-    for (stem, c) in build(tl) {
+    let limit_charts = limit.map(build_limit).unwrap_or_default();
+    for (stem, c) in limit_charts.into_iter().chain(build(tl)) {
         let file = format!("charts/{stem}.png");
         chart::draw(&c, &dir.join(&file))?;
         out.push(ChartRef {

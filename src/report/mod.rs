@@ -1,29 +1,32 @@
 //! `loadtest report`: reads only a results directory and writes `summary.json`, `report.md` and
 //! `charts/*.png` into it. The verdict (pass / fail / invalid) decides the exit code.
 //!
-//! Collection ([`summary`]), judgement ([`thresholds`], [`baseline`]) and rendering ([`charts`], the
-//! tera template in `assets/report/`) are apart: one summary model, rendered to JSON, Markdown and PNG.
+//! Collection and judgement of the numbers are [`crate::analysis`]'s (summary, thresholds); here are
+//! the baseline deltas ([`baseline`]), the verdict, and rendering ([`charts`], the tera template in
+//! `assets/report/`): one summary model, rendered to JSON, Markdown and PNG.
 
 pub mod baseline;
 pub mod charts;
-pub mod summary;
-pub mod thresholds;
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::thresholds::{self, Check, Status};
+use crate::analysis::{Summary, summarize};
 use crate::error::{EXIT_FAILED, EXIT_OK, UsageError};
+use crate::results::{self, ReadError, Stop};
 use crate::scenario::Thresholds;
 use baseline::Comparison;
 use charts::ChartRef;
-use summary::Summary;
-use thresholds::{Check, Status};
 
 const TEMPLATE: &str = include_str!("../../assets/report/report.md.tera");
 /// The template file `--template DIR` must hold.
 pub const TEMPLATE_NAME: &str = "report.md.tera";
+
+/// The default relative tolerance of a baseline comparison.
+pub const DEFAULT_TOLERANCE: f64 = 0.10;
 
 /// Options of `loadtest report`.
 #[derive(Debug, Clone, Args)]
@@ -34,11 +37,32 @@ pub struct ReportArgs {
     #[arg(long, value_name = "RUN_DIR")]
     pub baseline: Option<PathBuf>,
     /// Relative change beyond which a worse metric is a regression (with --baseline).
-    #[arg(long, default_value_t = 0.10, value_name = "RATIO")]
+    #[arg(long, default_value_t = DEFAULT_TOLERANCE, value_name = "RATIO")]
     pub tolerance: f64,
     /// A directory holding your own `report.md.tera` (tera 2 syntax; see the built-in one).
     #[arg(long, value_name = "DIR")]
     pub template: Option<PathBuf>,
+}
+
+/// How a report is made (the library's view of [`ReportArgs`]).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A run to compare with.
+    pub baseline: Option<PathBuf>,
+    /// Relative tolerance of the comparison.
+    pub tolerance: f64,
+    /// A directory holding a user `report.md.tera`.
+    pub template: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            baseline: None,
+            tolerance: DEFAULT_TOLERANCE,
+            template: None,
+        }
+    }
 }
 
 /// Why a report could not be written.
@@ -46,10 +70,10 @@ pub struct ReportArgs {
 pub enum ReportError {
     /// The results directory could not be read.
     #[error(transparent)]
-    Summary(#[from] summary::SummaryError),
+    Summary(#[from] ReadError),
     /// The baseline directory could not be read.
     #[error("baseline: {0}")]
-    Baseline(summary::SummaryError),
+    Baseline(ReadError),
     /// A chart failed.
     #[error(transparent)]
     Chart(#[from] crate::chart::ChartError),
@@ -103,13 +127,23 @@ pub struct Report {
     pub charts: Vec<ChartRef>,
 }
 
-/// Decide the verdict and its reasons.
+/// Decide the verdict and its reasons. A limit search is judged by its answer: `pass` when it found
+/// the limit or the maximum held, `invalid` when the generators saturated, `fail` otherwise (its steps
+/// carry the thresholds).
 pub fn judge(
     s: &Summary,
     checks: &[Check],
     comparison: Option<&Comparison>,
     thresholds: &Thresholds,
 ) -> (Verdict, Vec<String>) {
+    if let Some(l) = &s.limit {
+        let verdict = match l.info.stopped {
+            Stop::LimitFound | Stop::MaximumHeld => Verdict::Pass,
+            Stop::GeneratorBound => Verdict::Invalid,
+            Stop::GridExhausted | Stop::Interrupted => Verdict::Fail,
+        };
+        return (verdict, vec![l.info.verdict.clone()]);
+    }
     let mut reasons = Vec::new();
     if !s.invalid_reasons.is_empty() {
         reasons.extend(
@@ -148,13 +182,13 @@ pub fn judge(
     if thresholds.min_join_ratio.is_none() && s.participants.failed > 0 {
         reasons.push(format!(
             "{} of {} participants failed",
-            s.participants.failed, s.participants.planned
+            s.participants.failed, s.participants.scheduled
         ));
     }
-    if s.participants.recorded < s.participants.planned && !s.interrupted {
+    if s.participants.recorded < s.participants.scheduled && !s.interrupted {
         reasons.push(format!(
-            "{} planned participants have no result",
-            s.participants.planned - s.participants.recorded
+            "{} scheduled participants have no result",
+            s.participants.scheduled - s.participants.recorded
         ));
     }
     if let Some(c) = comparison {
@@ -168,16 +202,6 @@ pub fn judge(
         Verdict::Fail
     };
     (verdict, reasons)
-}
-
-/// The scenario's thresholds, from the results directory's `scenario.toml` (none when absent).
-fn thresholds_of(dir: &Path) -> Thresholds {
-    std::fs::read_to_string(dir.join("scenario.toml"))
-        .ok()
-        .and_then(|s| s.parse::<toml::Table>().ok())
-        .and_then(|t| t.get("thresholds").cloned())
-        .and_then(|t| t.try_into().ok())
-        .unwrap_or_default()
 }
 
 fn num(v: &tera::Value, kwargs: tera::Kwargs, _: &tera::State) -> tera::TeraResult<String> {
@@ -197,9 +221,11 @@ fn num(v: &tera::Value, kwargs: tera::Kwargs, _: &tera::State) -> tera::TeraResu
     })
 }
 
-fn pct(v: &tera::Value, _: tera::Kwargs, _: &tera::State) -> String {
-    v.as_f64()
-        .map_or_else(|| "—".into(), |f| format!("{:.1} %", f * 100.0))
+/// A ratio printed as a percentage (`digits` decimals, default 1).
+fn pct(v: &tera::Value, kwargs: tera::Kwargs, _: &tera::State) -> tera::TeraResult<String> {
+    let digits: usize = kwargs.get("digits")?.unwrap_or(1);
+    Ok(v.as_f64()
+        .map_or_else(|| "—".into(), |f| format!("{:.digits$} %", f * 100.0)))
 }
 
 /// Markdown table cell: no pipes or line breaks.
@@ -244,37 +270,33 @@ pub fn render(report: &Report, template_dir: Option<&Path>) -> Result<String, Re
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|source| ReportError::Write {
-            path: path.display().to_string(),
-            source,
-        })
+    crate::util::fs::write_atomic(path, bytes).map_err(|source| ReportError::Write {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
-/// Build the report of `args.run_dir` and write its files there.
-pub fn report(args: &ReportArgs) -> Result<Report, ReportError> {
-    let dir = &args.run_dir;
-    let (summary, timelines) = summary::summarize(dir)?;
-    let thresholds = thresholds_of(dir);
+/// Build the report of the results directory `dir` and write its files there.
+pub fn write(dir: &Path, opts: &Options) -> Result<Report, ReportError> {
+    let (summary, timelines) = summarize(dir)?;
+    let thresholds = results::read_scenario(dir)?.thresholds;
     let checks = thresholds::evaluate(&thresholds, &summary);
-    let comparison = match &args.baseline {
+    let comparison = match &opts.baseline {
         Some(b) => {
-            let (base, _) = summary::summarize(b).map_err(ReportError::Baseline)?;
+            let (base, _) = summarize(b).map_err(ReportError::Baseline)?;
             Some(baseline::compare(
                 &summary,
                 &base,
                 &b.display().to_string(),
-                args.tolerance,
+                opts.tolerance,
             ))
         }
         None => None,
     };
     let (verdict, reasons) = judge(&summary, &checks, comparison.as_ref(), &thresholds);
-    let charts = charts::write(&timelines, dir)?;
+    let charts = charts::write(&timelines, summary.limit.as_ref(), dir)?;
     let report = Report {
-        format_version: 1,
+        format_version: results::FORMAT_VERSION,
         verdict,
         reasons,
         summary,
@@ -283,7 +305,7 @@ pub fn report(args: &ReportArgs) -> Result<Report, ReportError> {
         charts,
     };
     // Render before writing anything else, so a broken template leaves no half report.
-    let md = render(&report, args.template.as_deref())?;
+    let md = render(&report, opts.template.as_deref())?;
     let json = serde_json::to_vec_pretty(&report).map_err(|e| ReportError::Write {
         path: dir.join("summary.json").display().to_string(),
         source: std::io::Error::other(e),
@@ -309,7 +331,12 @@ pub fn exec(args: ReportArgs) -> anyhow::Result<i32> {
         ))
         .into());
     }
-    let r = report(&args)?;
+    let opts = Options {
+        baseline: args.baseline.clone(),
+        tolerance: args.tolerance,
+        template: args.template.clone(),
+    };
+    let r = write(&args.run_dir, &opts)?;
     print_verdict(&r, &args.run_dir, &mut std::io::stdout());
     Ok(if r.verdict == Verdict::Pass {
         EXIT_OK

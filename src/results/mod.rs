@@ -1,26 +1,51 @@
 //! The results directory: the contract between `run`, `report` and `plan`.
 //!
-//! Every CSV is appended and flushed row by row by one writer task, so a crash or Ctrl-C loses at most
-//! the row in flight. `run.json` is rewritten atomically at the start and at the end. The format is
-//! documented in `docs/results-format.md`.
+//! One typed model for every file, used by the writer ([`ResultsDir`], [`Recorder`]) and by the
+//! readers ([`read`]): rows, `run.json`, the names of metrics, sources and events ([`names`]), and the
+//! resolved `scenario.toml` read back as a [`crate::scenario::Scenario`]. Every CSV is appended and
+//! flushed row by row by one writer task, so a crash or Ctrl-C loses at most the row in flight. The
+//! format is documented in `docs/results-format.md`; [`FORMAT_VERSION`] is checked on read, and the
+//! previous version is still read.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+pub mod labels;
+pub mod names;
+pub mod read;
+pub mod steps;
+mod writer;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
-/// Version of the results format, recorded in `run.json`.
-pub const FORMAT_VERSION: u32 = 1;
+pub use names::{Event, SourceName};
+pub use read::{ReadError, read_csv, read_run, read_scenario, rows};
+pub use steps::{LimitInfo, StepBridgeRow, StepRow, StepVerdict, Stop};
+pub use writer::{Recorder, ResultsDir, header_of};
+
+use crate::schedule::ParticipantId;
+
+/// Version of the results format written, recorded in `run.json`. Version 1 (the first release) is
+/// read too: its old names (`ok`, `passed`, `planned`, old scenario keys) map to the new ones.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version still read.
+pub const OLDEST_READ_VERSION: u32 = 1;
+
+/// How a participant ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Joined, media flowed, stayed its whole time and hung up (format 1 wrote `ok`).
+    #[serde(alias = "ok")]
+    Completed,
+    /// Anything else; the row's `reason` says why.
+    #[default]
+    Failed,
+}
 
 /// `participants.csv`: one row per participant, written when its outcome is final.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ParticipantRow {
     /// Participant id (`c0p1`).
-    pub participant: String,
+    pub participant: ParticipantId,
     /// Conference index.
     pub conference: u32,
     /// Room name.
@@ -33,18 +58,26 @@ pub struct ParticipantRow {
     pub session_ms: Option<u64>,
     /// Navigation until the page was loaded.
     pub page_ms: Option<u64>,
-    /// Navigation until in the room with ICE connected.
+    /// Navigation until in the room.
     pub join_ms: Option<u64>,
-    /// Joined until media flowed.
+    /// In the room until ICE connected with the media server (absent before format 2's later
+    /// releases, and when no media session ever started, e.g. alone in a Jitsi room).
+    #[serde(default)]
+    pub ice_ms: Option<u64>,
+    /// In the room until media flowed.
     pub media_ms: Option<u64>,
-    /// `ok` or `failed`.
-    pub outcome: String,
-    /// Why it failed (empty when ok).
+    /// `completed` or `failed`.
+    pub outcome: Outcome,
+    /// Why it failed (empty when completed).
     pub reason: String,
     /// The media server address its media went through (selected ICE candidate pair).
     pub remote_address: String,
-    /// The bridge that address belongs to (a `[[metrics.jvb]]` name), else the address's IP.
+    /// The bridge that address belongs to (a `[[metrics.jvb]]` or `[[metrics.process]]` name), else
+    /// the address's IP.
     pub bridge: String,
+    /// The step of a growing run (`loadtest limit`) it joined in; empty in a fixed run.
+    #[serde(default)]
+    pub step: Option<u32>,
 }
 
 /// `client_stats.csv`: one row per participant, RTP stream and sample.
@@ -53,7 +86,7 @@ pub struct ClientStatRow {
     /// Sample time (RFC 3339, UTC, milliseconds).
     pub ts: String,
     /// Participant id.
-    pub participant: String,
+    pub participant: ParticipantId,
     /// Remote participant of a received stream (empty for sent streams).
     pub peer: String,
     /// `send` or `recv`.
@@ -83,10 +116,32 @@ pub struct ClientStatRow {
     /// Received audio: share of the interval's played-out samples that were concealed (0..1).
     #[serde(default)]
     pub concealed_ratio: Option<f64>,
+    /// Received audio with `[load] speakers = "p59"`: share of the interval the peer was heard
+    /// talking (mean power above -40 dBFS, sampled every 100 ms).
+    #[serde(default)]
+    pub talk_ratio: Option<f64>,
+    /// The same, talking as the only remote speaker heard.
+    #[serde(default)]
+    pub solo_ratio: Option<f64>,
     /// Sender's quality-limitation reason (`none`, `cpu`, `bandwidth`, `other`).
     pub quality_limitation: String,
     /// Remote address of the selected candidate pair (the media server).
     pub remote_address: String,
+}
+
+impl ClientStatRow {
+    /// A received stream.
+    pub fn received(&self) -> bool {
+        self.direction == "recv"
+    }
+    /// A sent stream.
+    pub fn sent(&self) -> bool {
+        self.direction == "send"
+    }
+    /// A video stream.
+    pub fn video(&self) -> bool {
+        self.kind == "video"
+    }
 }
 
 /// `server_metrics.csv`: one row per metric sample from every source, long format.
@@ -94,14 +149,38 @@ pub struct ClientStatRow {
 pub struct ServerMetricRow {
     /// Sample time (the source's own timestamp when it has one, e.g. Prometheus).
     pub ts: String,
-    /// `generator:<host>`, `prometheus`, `prometheus-range`, `jvb:<name>`, `janus`.
-    pub source: String,
-    /// Metric name; the suffix names the unit (`_cores`, `_ratio`, `_bytes`, `_bytes_per_second`).
+    /// Where it came from ([`SourceName`]).
+    pub source: SourceName,
+    /// Metric name ([`names::metric`]); the suffix names the unit (`_cores`, `_ratio`, `_bytes`,
+    /// `_bytes_per_second`).
     pub metric: String,
-    /// `key=value` pairs joined by `;`, sorted by key.
+    /// `key=value` pairs joined by `;`, sorted by key ([`labels`]).
     pub labels: String,
     /// The value.
     pub value: f64,
+}
+
+impl ServerMetricRow {
+    /// A row at time `t`.
+    pub fn at(
+        t: DateTime<Utc>,
+        source: &SourceName,
+        metric: &str,
+        labels: String,
+        value: f64,
+    ) -> Self {
+        ServerMetricRow {
+            ts: ts(t),
+            source: source.clone(),
+            metric: metric.to_string(),
+            labels,
+            value,
+        }
+    }
+    /// One label's value.
+    pub fn label(&self, key: &str) -> Option<String> {
+        labels::parse(&self.labels).remove(key)
+    }
 }
 
 /// `events.csv`: the timeline of every state change and failure.
@@ -109,12 +188,49 @@ pub struct ServerMetricRow {
 pub struct EventRow {
     /// When (RFC 3339, UTC, milliseconds).
     pub ts: String,
-    /// Participant id, or `run` for run-level events.
+    /// Participant id, or [`names::RUN`] / [`names::METRICS`] for run-level events.
     pub participant: String,
-    /// Event name (`scheduled`, `session`, `page`, `joined`, `media`, `unhealthy`, `left`, `closed`, `failed`, ...).
-    pub event: String,
+    /// What happened.
+    pub event: Event,
     /// Details (never secrets).
     pub detail: String,
+}
+
+/// How a run ended, in `run.json`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Still running, or killed without an end.
+    #[default]
+    Running,
+    /// Every participant completed (format 1 wrote `passed`). The verdict is the report's.
+    #[serde(alias = "passed")]
+    Completed,
+    /// Participants failed.
+    Failed,
+    /// Ctrl-C or SIGTERM: participants hung up, partial results kept.
+    Interrupted,
+    /// The infrastructure failed before anyone joined.
+    Error,
+}
+
+impl RunOutcome {
+    /// The name written in `run.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Running => "running",
+            RunOutcome::Completed => "completed",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Interrupted => "interrupted",
+            RunOutcome::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for RunOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `run.json`.
@@ -138,14 +254,16 @@ pub struct RunInfo {
     pub started_at: String,
     /// End time; absent while running or when the run was killed.
     pub ended_at: Option<String>,
-    /// `running`, `passed`, `failed`, `interrupted` or `error`.
-    pub outcome: String,
+    /// How the run ended.
+    pub outcome: RunOutcome,
     /// Why it ended that way.
     pub exit_reason: String,
-    /// Participants planned.
-    pub planned: usize,
-    /// Participants that ended ok.
-    pub ok: usize,
+    /// Participants in the schedule (format 1: `planned`).
+    #[serde(alias = "planned")]
+    pub scheduled: usize,
+    /// Participants that completed (format 1: `ok`).
+    #[serde(alias = "ok")]
+    pub completed: usize,
     /// Participants that failed.
     pub failed: usize,
     /// False when the load generators, not the server, were the bottleneck (see `invalid_reasons`).
@@ -186,228 +304,9 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// A results directory being written.
-#[derive(Debug, Clone)]
-pub struct ResultsDir {
-    path: PathBuf,
-}
-
-impl ResultsDir {
-    /// Create it; it must not exist yet or be empty (runs never overwrite each other).
-    pub fn create(path: &Path) -> io::Result<ResultsDir> {
-        if path.exists() && fs::read_dir(path)?.next().is_some() {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{} already exists and is not empty", path.display()),
-            ));
-        }
-        fs::create_dir_all(path.join("artifacts"))?;
-        Ok(ResultsDir {
-            path: path.to_path_buf(),
-        })
-    }
-
-    /// Its path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Where failure artifacts (screenshots, console logs) go.
-    pub fn artifacts(&self) -> PathBuf {
-        self.path.join("artifacts")
-    }
-
-    /// Write a file atomically (temp + rename).
-    pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
-        let tmp = self.path.join(format!(".{name}.tmp"));
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-        }
-        fs::rename(tmp, self.path.join(name))
-    }
-
-    /// Write `run.json`.
-    pub fn write_run(&self, info: &RunInfo) -> io::Result<()> {
-        let text = serde_json::to_vec_pretty(info).map_err(io::Error::other)?;
-        self.write_atomic("run.json", &text)
-    }
-
-    /// Start the writer task for the three CSVs; it ends when every [`Recorder`] is dropped.
-    pub fn spawn_writer(&self) -> io::Result<(Recorder, JoinHandle<io::Result<()>>)> {
-        let mut participants = csv_writer::<ParticipantRow>(&self.path.join("participants.csv"))?;
-        let mut events = csv_writer::<EventRow>(&self.path.join("events.csv"))?;
-        let mut stats = csv_writer::<ClientStatRow>(&self.path.join("client_stats.csv"))?;
-        let mut metrics = csv_writer::<ServerMetricRow>(&self.path.join("server_metrics.csv"))?;
-        let (tx, mut rx) = mpsc::channel::<Record>(4096);
-        let handle = tokio::task::spawn_blocking(move || {
-            while let Some(rec) = rx.blocking_recv() {
-                match rec {
-                    Record::Participant(r) => write_row(&mut participants, &r)?,
-                    Record::Event(r) => write_row(&mut events, &r)?,
-                    Record::Stats(rows) => {
-                        for r in &rows {
-                            stats.serialize(r).map_err(io::Error::other)?;
-                        }
-                        stats.flush()?;
-                    }
-                    Record::Metrics(rows) => {
-                        for r in &rows {
-                            metrics.serialize(r).map_err(io::Error::other)?;
-                        }
-                        metrics.flush()?;
-                    }
-                }
-            }
-            Ok(())
-        });
-        Ok((Recorder { tx }, handle))
-    }
-}
-
-fn csv_writer<T: Serialize + Default>(path: &Path) -> io::Result<csv::Writer<File>> {
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(file);
-    // Header from the field names, written once.
-    let header = header_of::<T>()?;
-    w.write_record(&header).map_err(io::Error::other)?;
-    w.flush()?;
-    Ok(w)
-}
-
-/// The CSV header of a row type (its serde field names).
-pub fn header_of<T: Serialize + Default>() -> io::Result<Vec<String>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.serialize(T::default()).map_err(io::Error::other)?;
-    let bytes = w
-        .into_inner()
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    let text = String::from_utf8_lossy(&bytes);
-    let first = text.lines().next().unwrap_or_default();
-    Ok(first.split(',').map(str::to_string).collect())
-}
-
-fn write_row<T: Serialize>(w: &mut csv::Writer<File>, row: &T) -> io::Result<()> {
-    w.serialize(row).map_err(io::Error::other)?;
-    w.flush()
-}
-
-enum Record {
-    Participant(ParticipantRow),
-    Event(EventRow),
-    Stats(Vec<ClientStatRow>),
-    Metrics(Vec<ServerMetricRow>),
-}
-
-/// A handle for appending rows; cheap to clone, one per participant task.
-#[derive(Debug, Clone)]
-pub struct Recorder {
-    tx: mpsc::Sender<Record>,
-}
-
-impl std::fmt::Debug for Record {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Record")
-    }
-}
-
-impl Recorder {
-    /// Append an event, timestamped now.
-    pub async fn event(&self, participant: &str, event: &str, detail: impl Into<String>) {
-        let row = EventRow {
-            ts: now(),
-            participant: participant.to_string(),
-            event: event.to_string(),
-            detail: detail.into(),
-        };
-        let _ = self.tx.send(Record::Event(row)).await;
-    }
-
-    /// Append a participant's final row.
-    pub async fn participant(&self, row: ParticipantRow) {
-        let _ = self.tx.send(Record::Participant(row)).await;
-    }
-
-    /// Append one sample's stream rows.
-    pub async fn stats(&self, rows: Vec<ClientStatRow>) {
-        if !rows.is_empty() {
-            let _ = self.tx.send(Record::Stats(rows)).await;
-        }
-    }
-}
-
-impl Recorder {
-    /// Append server or generator metric rows.
-    pub async fn metrics(&self, rows: Vec<ServerMetricRow>) {
-        if !rows.is_empty() {
-            let _ = self.tx.send(Record::Metrics(rows)).await;
-        }
-    }
-}
-
-/// Stream a CSV row by row, calling `f` for each (files of any size, constant memory).
-pub fn for_each_row<T: for<'de> Deserialize<'de>>(
-    path: &Path,
-    mut f: impl FnMut(T),
-) -> Result<(), csv::Error> {
-    let mut r = csv::Reader::from_path(path)?;
-    for row in r.deserialize() {
-        f(row?);
-    }
-    Ok(())
-}
-
-/// Read a whole CSV of rows (for tests and small files; `report` streams instead).
-pub fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, csv::Error> {
-    csv::Reader::from_path(path)?.deserialize().collect()
-}
-
-/// Read `run.json`.
-pub fn read_run(dir: &Path) -> io::Result<RunInfo> {
-    let bytes = fs::read(dir.join("run.json"))?;
-    serde_json::from_slice(&bytes).map_err(io::Error::other)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn rows_are_flushed_as_they_come() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = ResultsDir::create(&tmp.path().join("r")).unwrap();
-        let (rec, handle) = dir.spawn_writer().unwrap();
-        rec.event("c0p0", "joined", "x").await;
-        rec.stats(vec![ClientStatRow {
-            participant: "c0p0".into(),
-            fps: Some(15.0),
-            ..Default::default()
-        }])
-        .await;
-        // Readable before the writer ends.
-        for _ in 0..100 {
-            if read_csv::<EventRow>(&dir.path().join("events.csv"))
-                .unwrap()
-                .len()
-                == 1
-            {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        let ev: Vec<EventRow> = read_csv(&dir.path().join("events.csv")).unwrap();
-        assert_eq!(ev[0].event, "joined");
-        drop(rec);
-        handle.await.unwrap().unwrap();
-        let st: Vec<ClientStatRow> = read_csv(&dir.path().join("client_stats.csv")).unwrap();
-        assert_eq!(st[0].fps, Some(15.0));
-        assert_eq!(header_of::<ParticipantRow>().unwrap()[0], "participant");
-        assert!(
-            ResultsDir::create(dir.path()).is_err(),
-            "never overwrite a run"
-        );
-    }
+/// A results timestamp back as a time.
+pub fn parse_ts(ts: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(ts)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }

@@ -1,591 +1,104 @@
 //! The scenario file: schema, defaults, `--set` overrides and validation.
 //!
 //! A scenario is TOML. [`load`] parses a file, applies `--set key.path=value` overrides exactly as if they
-//! had been written in the file, validates the result and returns either a [`Scenario`] or one
-//! [`ScenarioError`] that names the file, line and column (or the `--set` argument), the key and the
-//! expected form.
+//! had been written in the file, validates the result and returns either a [`Loaded`] scenario with its
+//! warnings or one [`ScenarioError`] that names the file, line and column (or the `--set` argument), the
+//! key and the expected form. [`Scenario::from_results`] reads the resolved copy a run wrote into its
+//! results directory (old key names included), without re-validating it.
 
+mod compat;
 mod duration;
 mod error;
+mod limit;
 mod overrides;
+mod schema;
+mod sources;
 mod validate;
+mod warnings;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
+pub use compat::RENAMED;
 pub use duration::Dur;
 pub use error::{Origin, ScenarioError};
+pub use limit::{Grow, Increment, Limit};
 pub use overrides::Override;
+pub use schema::*;
+pub use sources::*;
+pub use validate::MAX_PARTICIPANTS;
 
-/// A parsed, defaulted and validated scenario.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scenario {
-    /// Scenario name; defaults to the file stem.
-    #[serde(default)]
-    pub name: String,
-    /// Free text shown in the report.
-    #[serde(default)]
-    pub description: String,
-    /// What the participants join.
-    pub target: Target,
-    /// Where the browsers come from.
-    #[serde(default)]
-    pub webdriver: WebDriver,
-    /// The load shape.
-    pub load: Load,
-    /// Fake camera and microphone.
-    #[serde(default)]
-    pub media: Media,
-    /// Client statistics sampling.
-    #[serde(default)]
-    pub stats: Stats,
-    /// Bounds on every participant phase.
-    #[serde(default)]
-    pub timeouts: Timeouts,
-    /// Pass/fail criteria evaluated by `loadtest report`.
-    #[serde(default)]
-    pub thresholds: Thresholds,
-    /// Server and generator metrics sampled on the run's timeline.
-    #[serde(default)]
-    pub metrics: Metrics,
-    /// When a run measured the load generators rather than the server.
-    #[serde(default)]
-    pub guard: Guard,
+/// Where a bare scenario file name is looked up when it is not in the working directory.
+pub const SCENARIO_DIR: &str = "scenarios";
+
+/// A loaded scenario and what the user should know about it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The scenario, validated.
+    pub scenario: Scenario,
+    /// The file it came from (after [`resolve_path`]).
+    pub path: PathBuf,
+    /// Renamed keys and overrides the target will ignore; printed, never fatal.
+    pub warnings: Vec<String>,
 }
 
-/// The conference server under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TargetKind {
-    /// Jitsi Meet (full app or its `/_load-test` page).
-    Jitsi,
-    /// A Janus VideoRoom, joined through the tool's own participant page.
-    Janus,
-}
-
-impl TargetKind {
-    /// The name used in the scenario and the results.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetKind::Jitsi => "jitsi",
-            TargetKind::Janus => "janus",
-        }
+/// The scenario file a user named: the path itself when it exists; a bare file name that is not in
+/// the working directory is looked up in `scenarios/` too. The error says where it looked.
+pub fn resolve_path(path: &Path) -> Result<PathBuf, ScenarioError> {
+    if path.exists() {
+        return Ok(path.to_path_buf());
     }
-}
-
-/// `[target]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Target {
-    /// `jitsi` or `janus`.
-    pub kind: TargetKind,
-    /// Jitsi: the deployment's base URL. Janus: the Janus HTTP API URL (`http://host:8088/janus`).
-    pub url: String,
-    /// Options of the `jitsi` target.
-    #[serde(default)]
-    pub jitsi: JitsiOptions,
-    /// Options of the `janus` target.
-    #[serde(default)]
-    pub janus: JanusOptions,
-}
-
-/// Which Jitsi page participants open.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum JitsiPage {
-    /// The full jitsi-meet web app.
-    #[default]
-    App,
-    /// The lightweight lib-jitsi-meet page under `/_load-test/`.
-    LoadTest,
-}
-
-impl JitsiPage {
-    /// The name used in the scenario and the report.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JitsiPage::App => "app",
-            JitsiPage::LoadTest => "load-test",
-        }
+    let bare = path.parent().is_none_or(|p| p.as_os_str().is_empty());
+    let candidate = Path::new(SCENARIO_DIR).join(path);
+    if bare && candidate.is_file() {
+        return Ok(candidate);
     }
+    let looked = if bare {
+        format!("{} and {}", path.display(), candidate.display())
+    } else {
+        path.display().to_string()
+    };
+    Err(ScenarioError {
+        origin: Origin::File {
+            path: path.to_path_buf(),
+            at: None,
+        },
+        key: None,
+        message: format!("no such scenario file (looked for {looked})"),
+    })
 }
 
-/// `[target.jitsi]`
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JitsiOptions {
-    /// `app` (full web app) or `load-test` (the `/_load-test` page).
-    #[serde(default)]
-    pub page: JitsiPage,
-    /// Tenant path segment between the base URL and the room.
-    #[serde(default)]
-    pub tenant: Option<String>,
-    /// `#config.<key>=<value>` overrides for every participant (they win over the tool's defaults).
-    #[serde(default)]
-    pub config: BTreeMap<String, toml::Value>,
-    /// `#interfaceConfig.<key>=<value>` overrides.
-    #[serde(default)]
-    pub interface_config: BTreeMap<String, toml::Value>,
-    /// Name of the environment variable holding the JWT (never the token itself).
-    #[serde(default)]
-    pub jwt_env: Option<String>,
-    /// Receivers discard received frames (`config.flags.runInLiteMode`), saving generator CPU.
-    #[serde(default)]
-    pub lite_mode: bool,
-    /// `config.deploymentInfo.userRegion`, assigned round-robin by participant.
-    #[serde(default)]
-    pub regions: Vec<String>,
-}
-
-/// `[target.janus]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JanusOptions {
-    /// janus.js served to the participant page (Debian package `janus-demos`).
-    #[serde(default = "default_janus_js")]
-    pub janus_js: PathBuf,
-    /// webrtc-adapter served to the participant page.
-    #[serde(default = "default_adapter_js")]
-    pub adapter_js: PathBuf,
-    /// Address the tool's participant page server binds to; browsers must reach it.
-    #[serde(default = "default_page_host")]
-    pub page_host: String,
-}
-
-fn default_janus_js() -> PathBuf {
-    PathBuf::from("/usr/share/javascript/janus-gateway/janus.js")
-}
-fn default_adapter_js() -> PathBuf {
-    PathBuf::from("/usr/share/javascript/webrtc-adapter/adapter.min.js")
-}
-fn default_page_host() -> String {
-    "127.0.0.1".to_string()
-}
-
-impl Default for JanusOptions {
-    fn default() -> Self {
-        JanusOptions {
-            janus_js: default_janus_js(),
-            adapter_js: default_adapter_js(),
-            page_host: default_page_host(),
-        }
-    }
-}
-
-/// `[webdriver]`: absent `url` means the embedded default, a local ChromeDriver the tool starts.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebDriver {
-    /// Selenium Grid (or any W3C WebDriver) URL; `/wd/hub` is accepted.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// ChromeDriver binary for the embedded default.
-    #[serde(default = "default_chromedriver")]
-    pub chromedriver: PathBuf,
-    /// Browser binary for the embedded default (grid nodes use their own).
-    #[serde(default = "default_browser")]
-    pub browser: PathBuf,
-    /// Run Chrome headless.
-    #[serde(default = "yes")]
-    pub headless: bool,
-    /// Extra Chrome command-line switches.
-    #[serde(default)]
-    pub args: Vec<String>,
-    /// `browserVersion` capability (a grid alias such as `stable`).
-    #[serde(default)]
-    pub browser_version: Option<String>,
-    /// Directory holding the fake media files on grid nodes (default: the local cache path).
-    #[serde(default)]
-    pub media_dir: Option<PathBuf>,
-    /// `acceptInsecureCerts` capability (self-signed staging servers).
-    #[serde(default)]
-    pub accept_insecure_certs: bool,
-}
-
-fn default_chromedriver() -> PathBuf {
-    PathBuf::from("/usr/bin/chromedriver")
-}
-fn default_browser() -> PathBuf {
-    PathBuf::from("/usr/bin/chromium")
-}
-fn yes() -> bool {
-    true
-}
-
-impl Default for WebDriver {
-    fn default() -> Self {
-        WebDriver {
-            url: None,
-            chromedriver: default_chromedriver(),
-            browser: default_browser(),
-            headless: true,
-            args: Vec::new(),
-            browser_version: None,
-            media_dir: None,
-            accept_insecure_certs: false,
-        }
-    }
-}
-
-/// `[load]`: the names of the torture suite's load test.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Load {
-    /// Number of conferences (rooms).
-    pub conferences: u32,
-    /// Participants per conference.
-    pub participants: u32,
-    /// Video senders per conference (default: every participant).
-    #[serde(default)]
-    pub senders: Option<u32>,
-    /// Audio senders per conference (default: every participant).
-    #[serde(default)]
-    pub audio_senders: Option<u32>,
-    /// Time each participant stays in the call.
-    pub duration: Dur,
-    /// Delay between consecutive joins within a conference (conferences fill in parallel).
-    #[serde(default)]
-    pub join_delay: Option<Dur>,
-    /// Alternative to `join_delay`: spread every join of the run evenly over this time.
-    #[serde(default)]
-    pub ramp: Option<Dur>,
-    /// Room name prefix; room `i` is `<room_prefix><i>`.
-    #[serde(default = "default_room_prefix")]
-    pub room_prefix: String,
-}
-
-fn default_room_prefix() -> String {
-    "loadtest".to_string()
-}
-
-impl Load {
-    /// Video senders per conference after defaults.
-    pub fn video_senders(&self) -> u32 {
-        self.senders.unwrap_or(self.participants)
-    }
-    /// Audio senders per conference after defaults.
-    pub fn audio_sender_count(&self) -> u32 {
-        self.audio_senders.unwrap_or(self.participants)
-    }
-}
-
-/// `[media]`: what senders' fake camera and microphone play.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Media {
-    /// A video preset (`tiny`, `small`, `vga`, `hd`), `chrome` (Chrome's built-in pattern) or a `.y4m` path.
-    #[serde(default = "default_video")]
-    pub video: String,
-    /// An audio preset (`tone`, `speech`), `chrome` (Chrome's built-in beep) or a `.wav` path.
-    #[serde(default = "default_audio")]
-    pub audio: String,
-    /// Whether participants receive (subscribe to and decode) remote audio.
-    #[serde(default = "yes")]
-    pub receive_audio: bool,
-}
-
-fn default_video() -> String {
-    "small".to_string()
-}
-fn default_audio() -> String {
-    "speech".to_string()
-}
-
-impl Default for Media {
-    fn default() -> Self {
-        Media {
-            video: default_video(),
-            audio: default_audio(),
-            receive_audio: true,
-        }
-    }
-}
-
-/// `[stats]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Stats {
-    /// Client stats sampling interval (one script call per participant per interval).
-    #[serde(default = "default_stats_interval")]
-    pub interval: Dur,
-}
-
-fn default_stats_interval() -> Dur {
-    Dur::from_secs(5)
-}
-
-impl Default for Stats {
-    fn default() -> Self {
-        Stats {
-            interval: default_stats_interval(),
-        }
-    }
-}
-
-/// `[timeouts]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Timeouts {
-    /// Creating the WebDriver session (a grid may queue it).
-    #[serde(default = "secs::<60>")]
-    pub session: Dur,
-    /// Loading the page until `document.readyState == 'complete'`.
-    #[serde(default = "secs::<30>")]
-    pub page: Dur,
-    /// From page ready until the participant is in the room with ICE connected.
-    #[serde(default = "secs::<30>")]
-    pub join: Dur,
-    /// From joined until media flows (own media sent; remote media received once a remote sender is in).
-    #[serde(default = "secs::<30>")]
-    pub media: Dur,
-    /// An in-call participant unhealthy this long is failed.
-    #[serde(default = "secs::<20>")]
-    pub unhealthy: Dur,
-    /// Bound on the orderly hang-up of one participant, and on the run's whole teardown.
-    #[serde(default = "secs::<20>")]
-    pub hangup: Dur,
-}
-
-fn secs<const N: u64>() -> Dur {
-    Dur::from_secs(N)
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            session: secs::<60>(),
-            page: secs::<30>(),
-            join: secs::<30>(),
-            media: secs::<30>(),
-            unhealthy: secs::<20>(),
-            hangup: secs::<20>(),
-        }
-    }
-}
-
-/// `[thresholds]`: kept in the resolved scenario and evaluated by `loadtest report`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Thresholds {
-    /// Minimum share of planned participants that joined with media (0..1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_join_ratio: Option<f64>,
-    /// Maximum p95 join time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_join_time_p95: Option<Dur>,
-    /// Minimum median received video frame rate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_recv_fps_p50: Option<f64>,
-    /// Minimum 5th-percentile received video frame rate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_recv_fps_p5: Option<f64>,
-    /// Maximum p95 received packet-loss ratio (0..1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_loss_p95: Option<f64>,
-    /// Maximum load-generator CPU use (0..1 of all cores).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_generator_cpu: Option<f64>,
-}
-
-/// `[metrics]`: server-side and generator-side sources, sampled on the same clock as client stats.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Metrics {
-    /// Sampling interval (default: the stats interval).
-    #[serde(default)]
-    pub interval: Option<Dur>,
-    /// Bound on one request to a source; a slower source leaves a gap, never a stall.
-    #[serde(default = "default_metrics_timeout")]
-    pub timeout: Dur,
-    /// Sample this machine's CPU, memory and network (`/proc`).
-    #[serde(default = "yes")]
-    pub generator: bool,
-    /// A Prometheus server.
-    #[serde(default)]
-    pub prometheus: Option<PrometheusSource>,
-    /// Jitsi Videobridges polled directly (`/colibri/stats` and `/metrics`).
-    #[serde(default)]
-    pub jvb: Vec<JvbSource>,
-    /// The Janus admin API.
-    #[serde(default)]
-    pub janus: Option<JanusSource>,
-    /// Media-server processes on this machine (e.g. the sandbox's Janus), sampled from `/proc`.
-    #[serde(default)]
-    pub process: Vec<ProcessSource>,
-}
-
-fn default_metrics_timeout() -> Dur {
-    Dur::from_secs(2)
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics {
-            interval: None,
-            timeout: default_metrics_timeout(),
-            generator: true,
-            prometheus: None,
-            jvb: Vec::new(),
-            janus: None,
-            process: Vec::new(),
-        }
-    }
-}
-
-/// `[metrics.prometheus]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PrometheusSource {
-    /// Base URL, e.g. `http://prometheus.monitoring:9090`.
-    pub url: String,
-    /// Built-in query sets: `jvb` (per JVB pod on Kubernetes) and `generator` (node_exporter).
-    #[serde(default = "default_builtins")]
-    pub builtins: Vec<String>,
-    /// Namespace of the Jitsi deployment (for the `jvb` built-ins).
-    #[serde(default = "default_namespace")]
-    pub namespace: String,
-    /// node_exporter instances of the load generators (regex on `instance`; default: all).
-    #[serde(default = "default_instances")]
-    pub generator_instances: String,
-    /// Extra named PromQL queries: `name = "query"`.
-    #[serde(default)]
-    pub queries: BTreeMap<String, String>,
-    /// Environment variable holding a bearer token.
-    #[serde(default)]
-    pub bearer_token_env: Option<String>,
-    /// Environment variables holding basic-auth user and password.
-    #[serde(default)]
-    pub basic_user_env: Option<String>,
-    /// See `basic_user_env`.
-    #[serde(default)]
-    pub basic_password_env: Option<String>,
-    /// Accept self-signed TLS certificates.
-    #[serde(default)]
-    pub insecure_tls: bool,
-}
-
-fn default_builtins() -> Vec<String> {
-    vec!["jvb".into(), "generator".into()]
-}
-fn default_namespace() -> String {
-    "jitsi".into()
-}
-fn default_instances() -> String {
-    ".*".into()
-}
-
-/// `[[metrics.jvb]]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JvbSource {
-    /// Name in results (default: the URL's host).
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The bridge's private HTTP interface, e.g. `http://10.0.0.5:8080`.
-    pub url: String,
-    /// The address participants' media reach this bridge on (IP), for bridge attribution
-    /// (default: the URL's host).
-    #[serde(default)]
-    pub media_address: Option<String>,
-    /// Also scrape the bridge's own `/metrics` (Prometheus text).
-    #[serde(default = "yes")]
-    pub prometheus: bool,
-}
-
-/// `[metrics.janus]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JanusSource {
-    /// Admin API URL, e.g. `http://127.0.0.1:7088/admin`.
-    pub admin_url: String,
-    /// Environment variable holding the admin secret.
-    #[serde(default)]
-    pub admin_secret_env: Option<String>,
-    /// File holding the admin secret (the sandbox writes one).
-    #[serde(default)]
-    pub admin_secret_file: Option<PathBuf>,
-    /// Also sample per-handle media bytes (one request per handle per sample).
-    #[serde(default = "yes")]
-    pub handles: bool,
-}
-
-/// `[[metrics.process]]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProcessSource {
-    /// Names the source: rows carry `source = "process:<name>"`.
-    pub name: String,
-    /// The process's command name as in `/proc/<pid>/comm` (e.g. `janus`); every match is summed.
-    pub command: String,
-    /// The IP participants' media reach this server on: they are attributed to it (`bridge = name`).
-    #[serde(default)]
-    pub media_address: Option<String>,
-}
-
-/// `[guard]`: a run whose load generators were the bottleneck measured the generators, not the server;
-/// it is marked `invalid` with the reason.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Guard {
-    /// Generator CPU use (0..1) above which a sample counts as saturated.
-    #[serde(default = "default_guard_cpu")]
-    pub max_generator_cpu: f64,
-    /// Share of the run's generator samples that may be saturated.
-    #[serde(default = "default_guard_share")]
-    pub max_saturated_share: f64,
-    /// Share of sent-video samples that may report `qualityLimitationReason = cpu`.
-    #[serde(default = "default_guard_share")]
-    pub max_cpu_limited_share: f64,
-    /// Median sender frame rate, as a share of the camera's, under which senders collapsed.
-    #[serde(default = "default_guard_fps")]
-    pub min_sender_fps_ratio: f64,
-}
-
-fn default_guard_cpu() -> f64 {
-    0.9
-}
-fn default_guard_share() -> f64 {
-    0.25
-}
-fn default_guard_fps() -> f64 {
-    0.6
-}
-
-impl Default for Guard {
-    fn default() -> Self {
-        Guard {
-            max_generator_cpu: default_guard_cpu(),
-            max_saturated_share: default_guard_share(),
-            max_cpu_limited_share: default_guard_share(),
-            min_sender_fps_ratio: default_guard_fps(),
-        }
-    }
-}
-
-/// Read, override and validate a scenario file.
-pub fn load(path: &Path, sets: &[Override]) -> Result<Scenario, ScenarioError> {
-    let src = std::fs::read_to_string(path).map_err(|e| ScenarioError::io(path, &e))?;
-    parse(&src, path, sets)
+/// Find, read, override and validate a scenario file.
+pub fn load(path: &Path, sets: &[Override]) -> Result<Loaded, ScenarioError> {
+    let path = resolve_path(path)?;
+    let src = std::fs::read_to_string(&path).map_err(|e| ScenarioError::io(&path, &e))?;
+    let mut loaded = parse(&src, &path, sets)?;
+    loaded.path = path;
+    Ok(loaded)
 }
 
 /// Parse, override and validate scenario text; `path` is used for messages and the default name.
-pub fn parse(src: &str, path: &Path, sets: &[Override]) -> Result<Scenario, ScenarioError> {
+pub fn parse(src: &str, path: &Path, sets: &[Override]) -> Result<Loaded, ScenarioError> {
     let file = error::SourceFile::new(path, src);
     // The file alone first: its errors point into the file.
-    let table: toml::Table = toml::from_str(src).map_err(|e| file.toml_error(&e))?;
+    let mut table: toml::Table = toml::from_str(src).map_err(|e| file.toml_error(&e))?;
+    let mut warnings = compat::migrate(&mut table).map_err(|v| file.locate(v, &[]))?;
     let _: Scenario = toml::from_str(src).map_err(|e| file.toml_error(&e))?;
-    let mut scenario = overrides::apply(table, sets)?;
+    let (sets, set_warnings) = compat::migrate_sets(sets);
+    warnings.extend(set_warnings);
+    let mut scenario = overrides::apply(table, &sets)?;
     if scenario.name.is_empty() {
         scenario.name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scenario".to_string());
     }
-    validate::validate(&scenario, path).map_err(|v| file.locate(v, sets))?;
-    Ok(scenario)
+    validate::validate(&scenario, path).map_err(|v| file.locate(v, &sets))?;
+    warnings.extend(warnings::warnings(&scenario));
+    Ok(Loaded {
+        scenario,
+        path: path.to_path_buf(),
+        warnings,
+    })
 }
 
 impl Scenario {
@@ -594,26 +107,14 @@ impl Scenario {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# could not serialise: {e}\n"))
     }
-}
 
-/// Options of `loadtest validate`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ValidateArgs {
-    /// The scenario file (TOML).
-    #[arg(long, short = 's', value_name = "FILE")]
-    pub scenario: PathBuf,
-    /// Override a scenario key, e.g. `--set load.participants=5` (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub sets: Vec<Override>,
-}
-
-/// `loadtest validate`: print the plan, start nothing.
-pub fn exec_validate(args: ValidateArgs) -> anyhow::Result<i32> {
-    let s = load(&args.scenario, &args.sets)?;
-    for w in crate::run::warnings(&s) {
-        eprintln!("warning: {w}");
+    /// The resolved scenario a run wrote (`scenario.toml` of a results directory), including copies
+    /// written with old key names. It is not validated again: environment variables and files it
+    /// names need not exist where the results are read.
+    pub fn from_results(text: &str) -> Result<Scenario, String> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        compat::migrate(&mut table).map_err(|v| format!("{}: {}", v.key, v.message))?;
+        let text = toml::to_string(&table).map_err(|e| e.to_string())?;
+        toml::from_str(&text).map_err(|e| e.message().trim().to_string())
     }
-    let plans = crate::schedule::expand(&s.load);
-    print!("{}", crate::schedule::describe(&s, &plans));
-    Ok(crate::error::EXIT_OK)
 }

@@ -43,19 +43,51 @@ fn parse_value(text: &str) -> toml::Value {
 }
 
 fn insert(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
-    let mut parts = key.split('.').map(str::trim).peekable();
-    let mut cur = table;
-    while let Some(part) = parts.next() {
-        if parts.peek().is_none() {
-            cur.insert(part.to_string(), value);
-            return Ok(());
-        }
-        let entry = cur
-            .entry(part.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        cur = entry.as_table_mut().ok_or_else(|| {
-            format!("`{part}` is a value, not a table, so it has no keys below it")
-        })?;
+    let parts: Vec<&str> = key.split('.').map(str::trim).collect();
+    let (last, path) = parts.split_last().ok_or("an empty key")?;
+    let mut cur = table
+        .entry(path.first().copied().unwrap_or(last).to_string())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if path.is_empty() {
+        *cur = value;
+        return Ok(());
+    }
+    // Walk tables by name and arrays of tables by index (`metrics.process.0.command`).
+    for (i, part) in path.iter().enumerate().skip(1).chain([(path.len(), last)]) {
+        let parent = path[i - 1];
+        let at_end = i == path.len();
+        cur = match cur {
+            toml::Value::Table(t) if at_end => {
+                t.insert(part.to_string(), value);
+                return Ok(());
+            }
+            toml::Value::Table(t) => t
+                .entry(part.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new())),
+            toml::Value::Array(items) => {
+                let n = items.len();
+                let slot = part
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|k| items.get_mut(k))
+                    .ok_or_else(|| {
+                        format!(
+                            "`{parent}` has {n} entries; expected an index from 0 to {}",
+                            n.saturating_sub(1)
+                        )
+                    })?;
+                if at_end {
+                    *slot = value;
+                    return Ok(());
+                }
+                slot
+            }
+            _ => {
+                return Err(format!(
+                    "`{parent}` is a value, not a table, so it has no keys below it"
+                ));
+            }
+        };
     }
     Ok(())
 }
@@ -101,5 +133,23 @@ mod tests {
         assert!(o.value.is_array());
         assert!("novalue".parse::<Override>().is_err());
         assert!("a..b=1".parse::<Override>().is_err());
+    }
+
+    #[test]
+    fn arrays_of_tables_are_indexed() {
+        let mut t: toml::Table = "[[metrics.process]]\nname = \"janus\"\ncommand = \"janus\"\n"
+            .parse()
+            .unwrap();
+        insert(&mut t, "metrics.process.0.media_address", "10.0.0.1".into()).unwrap();
+        assert_eq!(
+            t["metrics"]["process"][0]["media_address"].as_str(),
+            Some("10.0.0.1")
+        );
+        let e = insert(&mut t, "metrics.process.3.name", "x".into()).unwrap_err();
+        assert_eq!(e, "`process` has 1 entries; expected an index from 0 to 0");
+        insert(&mut t, "load.conferences", 3.into()).unwrap();
+        assert_eq!(t["load"]["conferences"].as_integer(), Some(3));
+        let e = insert(&mut t, "load.conferences.x", 1.into()).unwrap_err();
+        assert!(e.contains("`conferences` is a value"), "{e}");
     }
 }

@@ -4,40 +4,123 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::Invalid;
-use super::{Scenario, TargetKind};
+use super::{Grow, Increment, Scenario, TargetKind};
 use crate::media::{AudioSource, VideoSource};
+
+/// The most participants one run may hold (conferences × participants per conference). One controller
+/// carries this many (docs/benchmarks.md); a larger test is several runs.
+pub const MAX_PARTICIPANTS: u64 = 100_000;
 
 /// The first problem found, with its key; `base` is the scenario file (relative media paths resolve
 /// against its directory).
 pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
+    load(s)?;
+    target(s)?;
+    browsers_and_media(s, file)?;
+    metrics(s)?;
+    judgement(s)?;
+    limit(s)
+}
+
+/// `[limit]`: a search that can grow and holds long enough to be judged.
+fn limit(s: &Scenario) -> Result<(), Invalid> {
+    let Some(l) = &s.limit else {
+        return Ok(());
+    };
+    if l.start == 0 {
+        return Err(Invalid::new("limit.start", "must be at least 1"));
+    }
+    if l.max < l.start {
+        return Err(Invalid::new(
+            "limit.max",
+            format!(
+                "{} is below limit.start {} (expected max >= start)",
+                l.max, l.start
+            ),
+        ));
+    }
+    match l.step {
+        Increment::Add(0) => return Err(Invalid::new("limit.step", "must add at least 1")),
+        Increment::Factor(f) if !(f > 1.0 && f.is_finite()) => {
+            return Err(Invalid::new(
+                "limit.step",
+                format!("factor {f} does not grow (expected e.g. \"x1.5\")"),
+            ));
+        }
+        _ => {}
+    }
+    let per = u64::from(match l.grow {
+        Grow::Conferences => s.load.participants_per_conference,
+        Grow::ParticipantsPerConference => s.load.conferences,
+    });
+    if u64::from(l.max) * per > MAX_PARTICIPANTS {
+        return Err(Invalid::new(
+            "limit.max",
+            format!(
+                "{} × {per} participants is more than one run holds (expected at most {MAX_PARTICIPANTS})",
+                l.max
+            ),
+        ));
+    }
+    if let Some(r) = l.min_recv_bitrate_ratio
+        && !(r > 0.0 && r <= 1.0)
+    {
+        return Err(Invalid::new(
+            "limit.min_recv_bitrate_ratio",
+            format!("{r} is not a share of the first step's bitrate (expected 0 < ratio <= 1)"),
+        ));
+    }
+    let samples = s.stats.interval.get() * 2;
+    if l.hold.get() < samples {
+        return Err(Invalid::new(
+            "limit.hold",
+            format!(
+                "{} holds fewer than two stats samples (expected at least {}, twice stats.interval)",
+                l.hold,
+                humantime::format_duration(samples)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `[load]`: the shape is possible and fits one run.
+fn load(s: &Scenario) -> Result<(), Invalid> {
     let load = &s.load;
     if load.conferences == 0 {
         return Err(Invalid::new("load.conferences", "must be at least 1"));
     }
-    if load.participants == 0 {
-        return Err(Invalid::new("load.participants", "must be at least 1"));
-    }
-    if let Some(n) = load.senders
-        && n > load.participants
-    {
+    let per = load.participants_per_conference;
+    if per == 0 {
         return Err(Invalid::new(
-            "load.senders",
+            "load.participants_per_conference",
+            "must be at least 1",
+        ));
+    }
+    if load.participants_total() > MAX_PARTICIPANTS {
+        return Err(Invalid::new(
+            "load.participants_per_conference",
             format!(
-                "{n} video senders but only {} participants per conference (expected senders <= participants)",
-                load.participants
+                "{} conferences × {per} participants = {} participants, more than one run holds (expected at most {MAX_PARTICIPANTS})",
+                load.conferences,
+                load.participants_total()
             ),
         ));
     }
-    if let Some(n) = load.audio_senders
-        && n > load.participants
-    {
-        return Err(Invalid::new(
-            "load.audio_senders",
-            format!(
-                "{n} audio senders but only {} participants per conference (expected audio_senders <= participants)",
-                load.participants
-            ),
-        ));
+    for (key, n) in [
+        ("load.video_senders", load.video_senders),
+        ("load.audio_senders", load.audio_senders),
+    ] {
+        if let Some(n) = n
+            && n > per
+        {
+            return Err(Invalid::new(
+                key,
+                format!(
+                    "{n} senders but only {per} participants per conference (expected at most participants_per_conference)"
+                ),
+            ));
+        }
     }
     if load.duration.get().is_zero() {
         return Err(Invalid::new(
@@ -50,6 +133,20 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
             "load.ramp",
             "give either join_delay (per participant within a conference) or ramp (the whole run), not both",
         ));
+    }
+    for sfx in &load.room_suffixes {
+        if sfx.is_empty()
+            || !sfx
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Invalid::new(
+                "load.room_suffixes",
+                format!(
+                    "{sfx:?} is not a usable room name suffix (expected letters, digits, '-' or '_')"
+                ),
+            ));
+        }
     }
     if load.room_prefix.is_empty()
         || !load
@@ -66,29 +163,33 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
         ));
     }
 
+    Ok(())
+}
+
+/// `[target]`: a URL, and what the target kind needs.
+fn target(s: &Scenario) -> Result<(), Invalid> {
     check_url("target.url", &s.target.url)?;
     match s.target.kind {
         TargetKind::Jitsi => {
             let j = &s.target.jitsi;
-            if let Some(var) = &j.jwt_env {
-                match std::env::var(var) {
-                    Ok(v) if !v.trim().is_empty() => {}
-                    _ => {
-                        return Err(Invalid::new(
-                            "target.jitsi.jwt_env",
-                            format!(
-                                "environment variable {var} is not set (expected it to hold the JWT)"
-                            ),
-                        ));
-                    }
+            tokens(j)?;
+            for (key, t) in j
+                .tenant
+                .iter()
+                .map(|t| ("target.jitsi.tenant", t))
+                .chain(j.tenants.iter().map(|t| ("target.jitsi.tenants", t)))
+            {
+                if t.is_empty() || t.contains('/') || t.contains('#') || t.contains('?') {
+                    return Err(Invalid::new(
+                        key,
+                        format!("{t:?} is not a tenant name (expected one path segment)"),
+                    ));
                 }
             }
-            if let Some(t) = &j.tenant
-                && (t.is_empty() || t.contains('/') || t.contains('#') || t.contains('?'))
-            {
+            if j.tenant.is_some() && !j.tenants.is_empty() {
                 return Err(Invalid::new(
-                    "target.jitsi.tenant",
-                    format!("{t:?} is not a tenant name (expected one path segment)"),
+                    "target.jitsi.tenants",
+                    "give either tenant (one) or tenants (spread over conferences), not both",
                 ));
             }
         }
@@ -120,6 +221,71 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
         }
     }
 
+    Ok(())
+}
+
+/// At most one token source, its variable set, its key file there; `jwt_kid`/`jwt_claims` only
+/// for minted tokens.
+fn tokens(j: &super::JitsiOptions) -> Result<(), Invalid> {
+    let given: Vec<&str> = [
+        ("jwt_env", j.jwt_env.is_some()),
+        ("jwt_secret_env", j.jwt_secret_env.is_some()),
+        ("jwt_key_file", j.jwt_key_file.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, on)| on.then_some(k))
+    .collect();
+    if given.len() > 1 {
+        return Err(Invalid::new(
+            format!("target.jitsi.{}", given[1]),
+            format!(
+                "give one token source, not {} (jwt_env: one static token; jwt_secret_env or jwt_key_file: one minted per participant)",
+                given.join(" and ")
+            ),
+        ));
+    }
+    for (key, var) in [
+        ("target.jitsi.jwt_env", &j.jwt_env),
+        ("target.jitsi.jwt_secret_env", &j.jwt_secret_env),
+    ] {
+        if let Some(var) = var
+            && std::env::var(var).map_or(true, |v| v.trim().is_empty())
+        {
+            return Err(Invalid::new(
+                key,
+                format!(
+                    "environment variable {var} is not set (expected it to hold the token or secret)"
+                ),
+            ));
+        }
+    }
+    if let Some(f) = &j.jwt_key_file
+        && !f.is_file()
+    {
+        return Err(Invalid::new(
+            "target.jitsi.jwt_key_file",
+            format!(
+                "{} does not exist (expected an RSA private key in PEM)",
+                f.display()
+            ),
+        ));
+    }
+    let minted = j.jwt_secret_env.is_some() || j.jwt_key_file.is_some();
+    if !minted && (j.jwt_kid.is_some() || !j.jwt_claims.is_empty()) {
+        return Err(Invalid::new(
+            if j.jwt_kid.is_some() {
+                "target.jitsi.jwt_kid"
+            } else {
+                "target.jitsi.jwt_claims"
+            },
+            "only minted tokens take a kid or claims (set jwt_secret_env or jwt_key_file)",
+        ));
+    }
+    Ok(())
+}
+
+/// `[webdriver]`, `[media]`, `[stats]`, `[timeouts]`.
+fn browsers_and_media(s: &Scenario, file: &Path) -> Result<(), Invalid> {
     if let Some(url) = &s.webdriver.url {
         check_url("webdriver.url", url)?;
     }
@@ -145,6 +311,11 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
         }
     }
 
+    Ok(())
+}
+
+/// `[metrics]`: reachable-looking sources and their secrets.
+fn metrics(s: &Scenario) -> Result<(), Invalid> {
     let m = &s.metrics;
     if let Some(p) = &m.prometheus {
         check_url("metrics.prometheus.url", &p.url)?;
@@ -219,6 +390,11 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
     {
         return Err(Invalid::new("metrics.interval", "must be at least 500ms"));
     }
+    Ok(())
+}
+
+/// `[guard]` and `[thresholds]`: ratios in range.
+fn judgement(s: &Scenario) -> Result<(), Invalid> {
     let g = &s.guard;
     for (key, v) in [
         ("guard.max_generator_cpu", g.max_generator_cpu),

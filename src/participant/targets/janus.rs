@@ -5,110 +5,51 @@
 //! and exposes its peer connections through `window.__lt`. The tool serves it over HTTP on
 //! `target.janus.page_host`, together with janus.js and webrtc-adapter.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use bytes::Bytes;
 use url::Url;
 
-use crate::schedule::ParticipantPlan;
+use crate::schedule::ScheduledParticipant;
+use crate::util::serve::Server;
 
 const PAGE_HTML: &str = include_str!("../../../assets/janus/participant.html");
 const PAGE_JS: &str = include_str!("../../../assets/janus/participant.js");
 
-/// The participant page server; stops when dropped.
+/// The participant page server, with janus.js and webrtc-adapter; stops when dropped.
 #[derive(Debug)]
-pub struct PageServer {
-    base: Url,
-    task: JoinHandle<()>,
-}
-
-impl Drop for PageServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-struct Files {
-    janus_js: Vec<u8>,
-    adapter_js: Vec<u8>,
-}
+pub struct PageServer(Server);
 
 impl PageServer {
     /// Serve the page on `host` (port chosen by the OS), with janus.js and adapter.js read from disk.
     pub async fn start(host: &str, janus_js: &Path, adapter_js: &Path) -> io::Result<PageServer> {
-        let files = Arc::new(Files {
-            janus_js: std::fs::read(janus_js)?,
-            adapter_js: std::fs::read(adapter_js)?,
-        });
-        let listener = TcpListener::bind((host, 0)).await?;
-        let addr = listener.local_addr()?;
-        let base = Url::parse(&format!("http://{addr}/")).map_err(io::Error::other)?;
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut sock, _)) = listener.accept().await else {
-                    continue;
-                };
-                let files = files.clone();
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 8192];
-                    let mut len = 0;
-                    while len < buf.len() {
-                        match sock.read(&mut buf[len..]).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => len += n,
-                        }
-                        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                            break;
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&buf[..len]);
-                    let path = head
-                        .split_whitespace()
-                        .nth(1)
-                        .unwrap_or("/")
-                        .split('?')
-                        .next()
-                        .unwrap_or("/")
-                        .to_string();
-                    let (status, ctype, body): (&str, &str, &[u8]) = match path.as_str() {
-                        "/" | "/index.html" => {
-                            ("200 OK", "text/html; charset=utf-8", PAGE_HTML.as_bytes())
-                        }
-                        "/participant.js" => (
-                            "200 OK",
-                            "text/javascript; charset=utf-8",
-                            PAGE_JS.as_bytes(),
-                        ),
-                        "/lib/janus.js" => {
-                            ("200 OK", "text/javascript; charset=utf-8", &files.janus_js)
-                        }
-                        "/lib/adapter.js" => (
-                            "200 OK",
-                            "text/javascript; charset=utf-8",
-                            &files.adapter_js,
-                        ),
-                        _ => ("404 Not Found", "text/plain", b"not found"),
-                    };
-                    let header = format!(
-                        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = sock.write_all(header.as_bytes()).await;
-                    let _ = sock.write_all(body).await;
-                    let _ = sock.shutdown().await;
-                });
-            }
-        });
-        Ok(PageServer { base, task })
+        const JS: &str = "text/javascript; charset=utf-8";
+        let pages = HashMap::from([
+            (
+                "/index.html",
+                (
+                    "text/html; charset=utf-8",
+                    Bytes::from_static(PAGE_HTML.as_bytes()),
+                ),
+            ),
+            (
+                "/participant.js",
+                (JS, Bytes::from_static(PAGE_JS.as_bytes())),
+            ),
+            ("/lib/janus.js", (JS, Bytes::from(std::fs::read(janus_js)?))),
+            (
+                "/lib/adapter.js",
+                (JS, Bytes::from(std::fs::read(adapter_js)?)),
+            ),
+        ]);
+        Ok(PageServer(Server::start(host, pages).await?))
     }
 
     /// The page's URL.
     pub fn base(&self) -> &Url {
-        &self.base
+        self.0.base()
     }
 }
 
@@ -116,7 +57,7 @@ impl PageServer {
 pub fn participant_url(
     page: &Url,
     janus: &Url,
-    plan: &ParticipantPlan,
+    plan: &ScheduledParticipant,
     publishers: u32,
     receive_audio: bool,
 ) -> Url {
@@ -125,7 +66,7 @@ pub fn participant_url(
     u.query_pairs_mut()
         .append_pair("server", janus.as_str())
         .append_pair("room", &plan.room)
-        .append_pair("display", &plan.id)
+        .append_pair("display", &plan.id.to_string())
         .append_pair("audio", flag(plan.role.sends_audio()))
         .append_pair("video", flag(plan.role.sends_video()))
         .append_pair("recv_audio", flag(receive_audio))
@@ -164,8 +105,8 @@ mod tests {
 
     #[test]
     fn url_carries_role_and_room() {
-        let plan = ParticipantPlan {
-            id: "c0p1".into(),
+        let plan = ScheduledParticipant {
+            id: "c0p1".parse().unwrap(),
             order: 1,
             conference: 0,
             room: "loadtest0".into(),
@@ -173,6 +114,7 @@ mod tests {
             role: Role::Video,
             join_offset: Duration::ZERO,
             leave_offset: Duration::ZERO,
+            step: None,
         };
         let u = participant_url(
             &Url::parse("http://127.0.0.1:9/").unwrap(),
@@ -198,30 +140,12 @@ mod tests {
         std::fs::write(&j, "var Janus = 1;").unwrap();
         std::fs::write(&a, "var adapter = 1;").unwrap();
         let s = PageServer::start("127.0.0.1", &j, &a).await.unwrap();
-        let http = reqwest::Client::new();
-        let page = http
-            .get(s.base().clone())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let get = |path: &str| reqwest::get(s.base().join(path).unwrap());
+        let page = get("").await.unwrap().text().await.unwrap();
         assert!(page.contains("participant.js"));
-        let lib = http
-            .get(s.base().join("lib/janus.js").unwrap())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let lib = get("lib/janus.js").await.unwrap().text().await.unwrap();
         assert_eq!(lib, "var Janus = 1;");
-        let missing = http
-            .get(s.base().join("nope").unwrap())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(missing.status(), 404);
+        let adapter = get("lib/adapter.js").await.unwrap().text().await.unwrap();
+        assert_eq!(adapter, "var adapter = 1;");
     }
 }

@@ -1,17 +1,18 @@
 //! The `jitsi` target: room URLs with `#config.*` overrides, like the torture suite's participants.
 //!
 //! Differences from the torture suite, on purpose: every hash value is JSON and percent-encoded (the
-//! suite truncates values holding `=` or `&`); the JWT goes in the query string (`?jwt=`, read by every
-//! jitsi-meet version and by the load-test page); P2P is off by default so media and stats go through
-//! the bridge; both prejoin switches are sent.
+//! suite truncates values holding `=` or `&`); P2P is off by default so media and stats go through
+//! the bridge; both prejoin switches are sent. The JWT goes where each page reads it: the full app
+//! reads `#jwt=` first (jitsi-meet `parseJWTFromURLParams`, as torture sends it), so it stays out of
+//! web-server access logs and `Referer` headers; the load-test page reads only `?jwt=`.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 use url::Url;
 
-use crate::scenario::{JitsiOptions, JitsiPage};
-use crate::schedule::{ParticipantPlan, Role};
+use crate::scenario::{JitsiOptions, JitsiPage, Layout};
+use crate::schedule::{Role, ScheduledParticipant};
 
 /// Characters percent-encoded in hash values: everything but unreserved characters and a few safe ones.
 const HASH_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -44,9 +45,6 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("interfaceConfig.SHOW_CHROME_EXTENSION_BANNER", "false"),
     ("interfaceConfig.DISABLE_FOCUS_INDICATOR", "true"),
 ];
-
-/// `config.*` keys the full app ignores from the URL unless the deployment whitelists them.
-const NOT_WHITELISTED: &[&str] = &["debug", "callStatsID", "p2p.useStunTurn", "deploymentInfo"];
 
 /// A Jitsi Meet room URL under construction.
 #[derive(Debug, Clone)]
@@ -129,10 +127,14 @@ fn json(text: &str) -> Value {
 pub fn participant_url(
     base: &Url,
     opts: &JitsiOptions,
-    plan: &ParticipantPlan,
+    plan: &ScheduledParticipant,
     jwt: Option<&str>,
 ) -> Url {
-    let mut m = MeetUrl::new(base, opts.tenant.as_deref(), opts.page, &plan.room);
+    let tenant = match opts.tenants.len() {
+        0 => opts.tenant.as_deref(),
+        n => Some(opts.tenants[plan.conference as usize % n].as_str()),
+    };
+    let mut m = MeetUrl::new(base, tenant, opts.page, &plan.room);
     for (k, v) in DEFAULTS {
         m.set(k, json(v));
     }
@@ -154,52 +156,32 @@ pub fn participant_url(
         let r = &opts.regions[plan.order % opts.regions.len()];
         m.set("config.deploymentInfo.userRegion", Value::String(r.clone()));
     }
-    m.set("userInfo.displayName", Value::String(plan.id.clone()));
+    m.set("userInfo.displayName", Value::String(plan.id.to_string()));
+    // Stage view asks the bridge for the dominant speaker large; tile view for every tile (both pages
+    // follow config.disableTileView; the load-test page through its `stageView` default).
+    m.set(
+        "config.disableTileView",
+        Value::Bool(opts.layout == Layout::Stage),
+    );
+    if opts.page == JitsiPage::LoadTest {
+        m.set("numClients", Value::from(1));
+    }
     for (k, v) in &opts.config {
         m.set(&format!("config.{k}"), to_json(v));
     }
     for (k, v) in &opts.interface_config {
         m.set(&format!("interfaceConfig.{k}"), to_json(v));
     }
-    if let Some(t) = jwt {
-        m.query("jwt", t);
+    match (jwt, opts.page) {
+        (Some(t), JitsiPage::App) => {
+            m.set("jwt", Value::String(t.to_string()));
+        }
+        (Some(t), JitsiPage::LoadTest) => {
+            m.query("jwt", t);
+        }
+        (None, _) => {}
     }
     m.build()
-}
-
-/// Warnings about overrides the full app will silently ignore.
-pub fn warnings(opts: &JitsiOptions) -> Vec<String> {
-    if opts.page != JitsiPage::App {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    for k in opts.config.keys() {
-        if NOT_WHITELISTED
-            .iter()
-            .any(|w| k == w || k.starts_with(&format!("{w}.")))
-        {
-            out.push(format!(
-                "target.jitsi.config.{k}: the full app ignores this URL override unless the deployment adds it to extraConfigWhitelist"
-            ));
-        }
-    }
-    if !opts.regions.is_empty() {
-        out.push("target.jitsi.regions: config.deploymentInfo is not URL-whitelisted in the full app; it works on the load-test page".into());
-    }
-    out
-}
-
-/// Parse the host and port of a bridge address as the Jitsi app reports it (`ip:port`, `[v6]:port`,
-/// or a bare address).
-pub fn parse_bridge_address(text: &str) -> Option<(std::net::IpAddr, Option<u16>)> {
-    let t = text.trim();
-    if let Ok(sa) = t.parse::<std::net::SocketAddr>() {
-        return Some((sa.ip(), Some(sa.port())));
-    }
-    if let Ok(ip) = t.trim_start_matches('[').trim_end_matches(']').parse() {
-        return Some((ip, None));
-    }
-    None
 }
 
 #[cfg(test)]
@@ -208,9 +190,9 @@ mod tests {
     use crate::schedule::Role;
     use std::time::Duration;
 
-    fn plan(role: Role) -> ParticipantPlan {
-        ParticipantPlan {
-            id: "c1p2".into(),
+    fn plan(role: Role) -> ScheduledParticipant {
+        ScheduledParticipant {
+            id: "c1p2".parse().unwrap(),
             order: 5,
             conference: 1,
             room: "loadtest1".into(),
@@ -218,6 +200,7 @@ mod tests {
             role,
             join_offset: Duration::ZERO,
             leave_offset: Duration::from_secs(1),
+            step: None,
         }
     }
 
@@ -251,8 +234,10 @@ mod tests {
         let base = Url::parse("https://meet.example.com/").unwrap();
         let u = participant_url(&base, &opts, &plan(Role::Receiver), Some("tok.en"));
         assert_eq!(u.path(), "/acme/loadtest1");
-        assert_eq!(u.query(), Some("jwt=tok.en"));
+        assert_eq!(u.query(), None, "the full app's token is in the hash");
         let h = hash_of(&u);
+        assert_eq!(h["jwt"], "tok.en");
+        assert_eq!(h["config.disableTileView"], false);
         assert_eq!(h["config.startWithVideoMuted"], Value::Bool(true));
         assert_eq!(h["config.disableInitialGUM"], Value::Bool(true));
         assert_eq!(h["config.flags.runInLiteMode"], Value::Bool(true));
@@ -274,10 +259,16 @@ mod tests {
             ..Default::default()
         };
         let base = Url::parse("https://meet.example.com/base/").unwrap();
-        let u = participant_url(&base, &opts, &plan(Role::AudioVideo), None);
+        let u = participant_url(&base, &opts, &plan(Role::AudioVideo), Some("tok.en"));
         assert_eq!(u.path(), "/base/_load-test/loadtest1");
-        assert_eq!(u.query(), None);
+        assert_eq!(
+            u.query(),
+            Some("jwt=tok.en"),
+            "the load-test page reads only ?jwt="
+        );
         let h = hash_of(&u);
+        assert!(!h.contains_key("jwt"));
+        assert_eq!(h["numClients"], 1);
         assert!(!h.contains_key("config.startWithVideoMuted"));
         assert!(!h.contains_key("config.startWithAudioMuted"));
         assert_eq!(h["config.p2p.enabled"], Value::Bool(false));
@@ -292,30 +283,17 @@ mod tests {
     }
 
     #[test]
-    fn bridge_addresses_v4_and_v6() {
-        use std::net::IpAddr;
-        assert_eq!(
-            parse_bridge_address("10.0.0.7:10000"),
-            Some(("10.0.0.7".parse::<IpAddr>().unwrap(), Some(10000)))
-        );
-        assert_eq!(
-            parse_bridge_address("[2001:db8::1]:10000"),
-            Some(("2001:db8::1".parse::<IpAddr>().unwrap(), Some(10000)))
-        );
-        assert_eq!(
-            parse_bridge_address("2001:db8::1"),
-            Some(("2001:db8::1".parse::<IpAddr>().unwrap(), None))
-        );
-        assert_eq!(parse_bridge_address("nonsense"), None);
-    }
-
-    #[test]
-    fn whitelist_warnings() {
-        let mut opts = JitsiOptions::default();
-        opts.config.insert(
-            "deploymentInfo.userRegion".into(),
-            toml::Value::String("eu".into()),
-        );
-        assert_eq!(warnings(&opts).len(), 1);
+    fn tenants_spread_conferences_and_stage_layout() {
+        let opts = JitsiOptions {
+            tenants: vec!["shard-a".into(), "shard-b".into()],
+            layout: Layout::Stage,
+            ..Default::default()
+        };
+        let base = Url::parse("https://meet.example.com/").unwrap();
+        let mut p = plan(Role::Receiver);
+        p.conference = 3;
+        let u = participant_url(&base, &opts, &p, None);
+        assert_eq!(u.path(), "/shard-b/loadtest1", "conference 3 -> tenants[1]");
+        assert_eq!(hash_of(&u)["config.disableTileView"], true);
     }
 }

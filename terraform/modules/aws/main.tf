@@ -1,8 +1,9 @@
 # AWS load-generator fleet for `loadtest provision`.
 #
 # Creates: one key pair, one security group, N instances in one subnet (by
-# default the default VPC's default subnet with the lowest ID, so all instances
-# share one availability zone).
+# default the default VPC's default subnet with the lowest ID among the zones
+# that offer var.instance_type, so all instances share one availability zone
+# where the type exists: c6i.2xlarge, for one, is not offered in every zone).
 # Reachability (security group):
 #   - ingress TCP 22 from var.operator_cidr only;
 #   - ingress Selenium Grid ports only from members of this same security
@@ -17,6 +18,16 @@ data "aws_vpc" "default" {
   default = true
 }
 
+# The region's availability zones that offer the instance type.
+data "aws_ec2_instance_type_offerings" "zones" {
+  location_type = "availability-zone"
+
+  filter {
+    name   = "instance-type"
+    values = [var.instance_type]
+  }
+}
+
 data "aws_subnets" "default" {
   count = var.subnet_id == null ? 1 : 0
 
@@ -29,10 +40,26 @@ data "aws_subnets" "default" {
     name   = "default-for-az"
     values = ["true"]
   }
+
+  filter {
+    name   = "availability-zone"
+    values = data.aws_ec2_instance_type_offerings.zones.locations
+  }
+}
+
+locals {
+  subnet_ids = var.subnet_id != null ? [var.subnet_id] : sort(data.aws_subnets.default[0].ids)
 }
 
 data "aws_subnet" "selected" {
-  id = var.subnet_id != null ? var.subnet_id : sort(data.aws_subnets.default[0].ids)[0]
+  id = length(local.subnet_ids) > 0 ? local.subnet_ids[0] : ""
+
+  lifecycle {
+    precondition {
+      condition     = length(local.subnet_ids) > 0
+      error_message = "No default subnet of the default VPC is in a zone that offers ${var.instance_type} (zones offering it: ${join(", ", data.aws_ec2_instance_type_offerings.zones.locations)}). Pick another instance_type or pass subnet_id."
+    }
+  }
 }
 
 data "aws_ami" "selected" {

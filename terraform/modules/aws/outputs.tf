@@ -26,6 +26,6 @@ output "hub_private_ip" {
 }
 
 output "ssh_user" {
-  description = "Login user for SSH bootstrap (var.ssh_user; ubuntu for Canonical AMIs)."
+  description = "Login user for SSH bootstrap (var.ssh_user; admin for Debian's official AMIs)."
   value       = var.ssh_user
 }

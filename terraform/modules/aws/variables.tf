@@ -25,9 +25,9 @@ variable "server_count" {
 }
 
 variable "image" {
-  description = "An AMI ID (ami-...) or an AMI name pattern looked up among ami_owners (default: Canonical's Ubuntu 24.04 amd64)."
+  description = "An AMI ID (ami-...) or an AMI name pattern looked up among ami_owners (default: Debian 12 amd64, the system the bootstrap is tested on; Ubuntu ships Chromium only as a snap, which a Grid node cannot drive)."
   type        = string
-  default     = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
+  default     = "debian-12-amd64-*"
 }
 
 variable "location" {
@@ -97,19 +97,19 @@ variable "disk_gb" {
 }
 
 variable "subnet_id" {
-  description = "Subnet to launch into (must give instances a public IP route). null = the default VPC's default subnet with the lowest ID."
+  description = "Subnet to launch into (must give instances a public IP route and be in a zone offering instance_type). null = the default VPC's default subnet with the lowest ID among the zones that offer instance_type."
   type        = string
   default     = null
 }
 
 variable "ami_owners" {
-  description = "Owners searched when image is a name pattern. Default: Canonical."
+  description = "Owners searched when image is a name pattern. Default: Debian's official cloud images account."
   type        = list(string)
-  default     = ["099720109477"]
+  default     = ["136693071363"]
 }
 
 variable "ssh_user" {
-  description = "Login user of the image (ubuntu for Canonical's Ubuntu AMIs). Passed through to the ssh_user output."
+  description = "Login user of the image (admin for Debian's official AMIs). Passed through to the ssh_user output."
   type        = string
-  default     = "ubuntu"
+  default     = "admin"
 }

@@ -1,6 +1,8 @@
 # Hetzner Cloud load-generator fleet for `loadtest provision`.
 #
-# Creates: one SSH key, one private network + subnet, one firewall, N servers.
+# Creates: one private network + subnet, one firewall, N servers, and an SSH
+# key only when the project has none with the same public key (see
+# ssh-key-choice/: Hetzner refuses a second copy of a key).
 # Reachability:
 #   - from outside: TCP 22 from var.operator_cidr only (Hetzner Cloud Firewall,
 #     inbound is default-deny once a firewall is attached);
@@ -28,9 +30,25 @@ locals {
 
   # One private network per server, so one() is safe.
   private_ips = [for s in hcloud_server.this : one([for n in s.network : n.ip])]
+
+  # The key the servers get: the fleet's own, or an existing one (name or ID).
+  ssh_key = module.ssh_key.create ? one(hcloud_ssh_key.this[*].id) : module.ssh_key.reuse
+}
+
+# Every key of the project, to find the user's key if it is already there.
+data "hcloud_ssh_keys" "project" {}
+
+module "ssh_key" {
+  source       = "./ssh-key-choice"
+  public_key   = var.ssh_public_key
+  existing     = var.existing_ssh_key
+  project_keys = data.hcloud_ssh_keys.project.ssh_keys
+  fleet        = var.name_prefix
 }
 
 resource "hcloud_ssh_key" "this" {
+  count = module.ssh_key.create ? 1 : 0
+
   name       = "${var.name_prefix}-key"
   public_key = trimspace(var.ssh_public_key)
   labels     = local.common_labels
@@ -92,7 +110,7 @@ resource "hcloud_server" "this" {
   server_type  = var.server_type
   image        = var.image
   location     = var.location
-  ssh_keys     = [hcloud_ssh_key.this.id]
+  ssh_keys     = [local.ssh_key]
   firewall_ids = [hcloud_firewall.this.id]
   user_data    = var.user_data != "" ? var.user_data : null
 
@@ -113,4 +131,11 @@ resource "hcloud_server" "this" {
   # The provider docs require this: without it the server and the subnet are
   # created in parallel and attaching the server to the network fails randomly.
   depends_on = [hcloud_network_subnet.this]
+
+  lifecycle {
+    # Keys are injected at creation only, and a change of ssh_keys replaces the
+    # server (provider docs): which key object a later apply finds must not
+    # rebuild running load generators.
+    ignore_changes = [ssh_keys]
+  }
 }

@@ -25,9 +25,9 @@ variable "server_count" {
 }
 
 variable "image" {
-  description = "Hetzner image name or ID (for example ubuntu-24.04). Must be cloud-init capable if user_data is set."
+  description = "Hetzner image name or ID. Debian 12, the system the bootstrap is tested on (Ubuntu ships Chromium only as a snap, which a Grid node cannot drive). Must be cloud-init capable if user_data is set."
   type        = string
-  default     = "ubuntu-24.04"
+  default     = "debian-12"
 }
 
 variable "location" {
@@ -103,6 +103,12 @@ variable "subnet_cidr" {
 
 variable "network_zone" {
   description = "Network zone of the subnet. Empty string = derived from location (eu-central, us-east, us-west, ap-southeast)."
+  type        = string
+  default     = ""
+}
+
+variable "existing_ssh_key" {
+  description = "Name or ID of an SSH key already in the Hetzner project, given to the servers instead of uploading ssh_public_key. Empty = use a project key with the same public key if there is one, else upload it."
   type        = string
   default     = ""
 }

@@ -25,9 +25,9 @@ variable "server_count" {
 }
 
 variable "image" {
-  description = "IONOS image name, ID or alias (for example ubuntu:latest). Must be cloud-init capable (V1) if user_data is set."
+  description = "IONOS image name, ID or alias. Debian 12 (alias scheme <distro>:<major>; debian:latest would float to the next major), the system the bootstrap is tested on. Must be cloud-init capable (V1) if user_data is set."
   type        = string
-  default     = "ubuntu:latest"
+  default     = "debian:12"
 }
 
 variable "location" {

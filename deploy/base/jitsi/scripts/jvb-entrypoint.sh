@@ -34,10 +34,20 @@ if [ "${JVB_AUTH_PASSWORD:-}" = "" ] || [ "${JVB_AUTH_PASSWORD}" = "CHANGE-ME" ]
 fi
 
 # Advertise the node's address (the NodePort is reachable there; the Services
-# use externalTrafficPolicy: Local). Override with JVB_ADVERTISE_IPS in the
-# jitsi-jvb ConfigMap when nodes sit behind 1:1 NAT.
-if [ -z "${JVB_ADVERTISE_IPS:-}" ] && [ -n "${NODE_IP:-}" ]; then
-  JVB_ADVERTISE_IPS="$NODE_IP"
+# use externalTrafficPolicy: Local), in this order:
+#   1. JVB_ADVERTISE_IPS when set (jitsi-jvb ConfigMap or an overlay patch; for
+#      nodes behind 1:1 NAT, list the public addresses);
+#   2. the node's ExternalIP, written by the node-address init container;
+#   3. the node's hostIP (status.hostIP), private on most managed clusters.
+NODE_ADDRESS_FILE="${NODE_ADDRESS_FILE:-/opt/loadtest-node/external-ip}"
+if [ -z "${JVB_ADVERTISE_IPS:-}" ]; then
+  external=$(head -n 1 "$NODE_ADDRESS_FILE" 2>/dev/null || true)
+  if [ -n "$external" ]; then
+    JVB_ADVERTISE_IPS="$external"
+  elif [ -n "${NODE_IP:-}" ]; then
+    echo "jvb-entrypoint: no ExternalIP for this node; advertising hostIP $NODE_IP (set JVB_ADVERTISE_IPS if clients cannot reach it)" >&2
+    JVB_ADVERTISE_IPS="$NODE_IP"
+  fi
   export JVB_ADVERTISE_IPS
 fi
 

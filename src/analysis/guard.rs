@@ -1,10 +1,12 @@
 //! The saturation guard: was the load generator, not the server, the bottleneck? Pure judgement over
-//! evidence streamed from the results directory.
+//! evidence streamed from the results directory, in the steady window.
 
 use std::path::Path;
 
-use crate::results::{ClientStatRow, EventRow, ServerMetricRow, for_each_row};
+use super::window::{Window, inside};
+use crate::results::{self, ClientStatRow, ReadError, ServerMetricRow, SourceName, names::metric};
 use crate::scenario::Guard;
+use crate::stats;
 
 /// What the guard looks at.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -19,41 +21,20 @@ pub struct Evidence {
     pub cpu_limited: usize,
 }
 
-/// The steady in-call window: from the last participant's media start to the first hang-up (browser
-/// start-up and teardown load the generator but measure nothing). `None` when they do not overlap.
-pub fn steady_window(dir: &Path) -> Option<(String, String)> {
-    let (mut last_media, mut first_left): (Option<String>, Option<String>) = (None, None);
-    let _ = for_each_row(&dir.join("events.csv"), |r: EventRow| {
-        match r.event.as_str() {
-            "media" if last_media.as_ref().is_none_or(|t| r.ts > *t) => last_media = Some(r.ts),
-            "left" if first_left.as_ref().is_none_or(|t| r.ts < *t) => first_left = Some(r.ts),
-            _ => {}
-        }
-    });
-    match (last_media, first_left) {
-        (Some(a), Some(b)) if a < b => Some((a, b)),
-        (Some(a), None) => Some((a, "9999".into())),
-        _ => None,
-    }
-}
-
 /// Stream the evidence out of a results directory (missing files give empty evidence), restricted to
-/// the steady in-call window when there is one.
-pub fn collect(dir: &Path) -> Evidence {
+/// `window` when there is one.
+pub fn collect(dir: &Path, window: Option<&Window>) -> Result<Evidence, ReadError> {
     let mut e = Evidence::default();
-    let window = steady_window(dir);
-    let inside = |ts: &str| {
-        window
-            .as_ref()
-            .is_none_or(|(a, b)| ts >= a.as_str() && ts <= b.as_str())
-    };
-    let _ = for_each_row(&dir.join("server_metrics.csv"), |r: ServerMetricRow| {
-        if r.metric == "generator_cpu_ratio" && r.source != "prometheus-range" && inside(&r.ts) {
+    results::rows(dir, "server_metrics.csv", |r: ServerMetricRow| {
+        if r.metric == metric::GENERATOR_CPU_RATIO
+            && r.source != SourceName::PrometheusRange
+            && inside(window, &r.ts)
+        {
             e.generator_cpu.push(r.value);
         }
-    });
-    let _ = for_each_row(&dir.join("client_stats.csv"), |r: ClientStatRow| {
-        if r.direction == "send" && r.kind == "video" && inside(&r.ts) {
+    })?;
+    results::rows(dir, "client_stats.csv", |r: ClientStatRow| {
+        if r.sent() && r.video() && inside(window, &r.ts) {
             e.send_samples += 1;
             if r.quality_limitation == "cpu" {
                 e.cpu_limited += 1;
@@ -62,17 +43,8 @@ pub fn collect(dir: &Path) -> Evidence {
                 e.send_fps.push(f);
             }
         }
-    });
-    e
-}
-
-fn median(v: &[f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    Some(s[s.len() / 2])
+    })?;
+    Ok(e)
 }
 
 /// Reasons the run is invalid; empty when the generators kept up. `camera_fps` is the frame rate the
@@ -80,12 +52,7 @@ fn median(v: &[f64]) -> Option<f64> {
 pub fn judge(g: &Guard, e: &Evidence, camera_fps: Option<f64>) -> Vec<String> {
     let mut reasons = Vec::new();
     if !e.generator_cpu.is_empty() {
-        let hot = e
-            .generator_cpu
-            .iter()
-            .filter(|&&c| c > g.max_generator_cpu)
-            .count();
-        let share = hot as f64 / e.generator_cpu.len() as f64;
+        let share = stats::share(&e.generator_cpu, |&c| c > g.max_generator_cpu).unwrap_or(0.0);
         if share > g.max_saturated_share {
             reasons.push(format!(
                 "generator CPU above {:.0} % in {:.0} % of samples (allowed {:.0} %)",
@@ -105,7 +72,7 @@ pub fn judge(g: &Guard, e: &Evidence, camera_fps: Option<f64>) -> Vec<String> {
             ));
         }
     }
-    if let (Some(m), Some(cam)) = (median(&e.send_fps), camera_fps)
+    if let (Some(m), Some(cam)) = (stats::median(&e.send_fps), camera_fps)
         && cam > 0.0
         && m < g.min_sender_fps_ratio * cam
     {

@@ -1,10 +1,15 @@
-//! Generator self-monitoring without Prometheus: this machine's CPU, memory and network from `/proc`.
+//! This machine's CPU, memory and network from `/proc`, without Prometheus. When the browsers run
+//! here (the local driver) this machine is a load generator and its rows are `generator_*` from source
+//! `generator:<host>`; when they run on a grid it only controls them, and its rows are `controller_*`
+//! from `controller:<host>`, so the saturation guard never mistakes the controller for a generator.
 
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
 use super::Row;
+use crate::results::SourceName;
+use crate::results::names::metric;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Counters {
@@ -17,8 +22,9 @@ struct Counters {
 
 /// Samples `/proc/stat`, `/proc/meminfo` and `/proc/net/dev` (rates need two samples).
 #[derive(Debug, Default)]
-pub struct Generator {
+pub struct ThisMachine {
     host: String,
+    generator: bool,
     prev: Mutex<Counters>,
 }
 
@@ -26,21 +32,35 @@ fn read(path: &str) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
 }
 
-impl Generator {
-    /// For this machine.
-    pub fn new() -> Generator {
+impl ThisMachine {
+    /// For this machine; `generator` when it runs the browsers.
+    pub fn new(generator: bool) -> ThisMachine {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".into());
-        Generator {
+        ThisMachine {
             host,
+            generator,
             prev: Mutex::default(),
         }
     }
 
     /// The `source` column of its rows.
-    pub fn source(&self) -> String {
-        format!("generator:{}", self.host)
+    pub fn source(&self) -> SourceName {
+        if self.generator {
+            SourceName::Generator(self.host.clone())
+        } else {
+            SourceName::Controller(self.host.clone())
+        }
+    }
+
+    /// A metric's name for this machine's role (`generator_*` or `controller_*`).
+    fn name(&self, generator_metric: &str) -> String {
+        if self.generator {
+            generator_metric.to_string()
+        } else {
+            generator_metric.replacen(metric::GENERATOR_PREFIX, metric::CONTROLLER_PREFIX, 1)
+        }
     }
 
     /// One sample.
@@ -87,7 +107,7 @@ impl Generator {
             rows.push(Row::at(
                 now,
                 &src,
-                "generator_memory_available_bytes",
+                &self.name(metric::GENERATOR_MEMORY_AVAILABLE_BYTES),
                 String::new(),
                 avail * 1024.0,
             ));
@@ -98,7 +118,7 @@ impl Generator {
         rows.push(Row::at(
             now,
             &src,
-            "generator_cores",
+            &self.name(metric::GENERATOR_CORES),
             String::new(),
             cores as f64,
         ));
@@ -118,7 +138,7 @@ impl Generator {
                 rows.push(Row::at(
                     now,
                     &src,
-                    "generator_cpu_ratio",
+                    &self.name(metric::GENERATOR_CPU_RATIO),
                     String::new(),
                     busy.clamp(0.0, 1.0),
                 ));
@@ -127,14 +147,14 @@ impl Generator {
                 rows.push(Row::at(
                     now,
                     &src,
-                    "generator_network_transmit_bytes_per_second",
+                    &self.name(metric::GENERATOR_NETWORK_TRANSMIT_BYTES_PER_SECOND),
                     String::new(),
                     tx.saturating_sub(prev.tx) as f64 / dt,
                 ));
                 rows.push(Row::at(
                     now,
                     &src,
-                    "generator_network_receive_bytes_per_second",
+                    &self.name(metric::GENERATOR_NETWORK_RECEIVE_BYTES_PER_SECOND),
                     String::new(),
                     rx.saturating_sub(prev.rx) as f64 / dt,
                 ));
@@ -142,5 +162,42 @@ impl Generator {
         }
         *prev = cur;
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_after_two_samples_named_for_the_role() {
+        let g = ThisMachine::new(true);
+        let first = g.sample(Utc::now()).unwrap();
+        assert!(
+            first
+                .iter()
+                .all(|r| r.metric != metric::GENERATOR_CPU_RATIO)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let second = g.sample(Utc::now()).unwrap();
+        let cpu = second
+            .iter()
+            .find(|r| r.metric == metric::GENERATOR_CPU_RATIO)
+            .unwrap();
+        assert!((0.0..=1.0).contains(&cpu.value));
+        assert!(matches!(cpu.source, SourceName::Generator(_)));
+        assert!(
+            second
+                .iter()
+                .any(|r| r.metric == metric::GENERATOR_MEMORY_AVAILABLE_BYTES && r.value > 0.0)
+        );
+        // Browsers on a grid: this machine is the controller, never counted as a generator.
+        let c = ThisMachine::new(false);
+        let rows = c.sample(Utc::now()).unwrap();
+        assert!(rows.iter().all(|r| r.metric.starts_with("controller_")));
+        assert!(
+            rows.iter()
+                .all(|r| matches!(r.source, SourceName::Controller(_)))
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! The scenario's `[thresholds]` evaluated against a summary. A threshold whose metric the run did not
-//! measure is `not evaluable`, which is not a pass.
+//! The scenario's `[thresholds]` evaluated against a summary (of a whole run, or of one window of it).
+//! A threshold whose metric the run did not measure is `not evaluable`, which is not a pass.
 
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +73,7 @@ pub fn evaluate(t: &Thresholds, s: &Summary) -> Vec<Check> {
             "max_generator_cpu",
             false,
             l,
-            s.table.generator_cpu_pct.map(|p| p / 100.0),
+            s.table.generator_cpu_ratio,
         ));
     }
     out

@@ -1,0 +1,112 @@
+//! A small HTTP/1.1 server for the pages the tool serves its browsers (hyper): fixed paths, each with
+//! its content type and body, on a port the OS chooses. It stops when dropped.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode, body::Incoming, header};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use url::Url;
+
+/// One served file: content type and body.
+pub type Page = (&'static str, Bytes);
+
+/// A running server; dropping it stops it.
+#[derive(Debug)]
+pub struct Server {
+    base: Url,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Server {
+    /// Serve `pages` (path → page; `/` is also `/index.html`) on `host`, port chosen by the OS.
+    pub async fn start(host: &str, pages: HashMap<&'static str, Page>) -> io::Result<Server> {
+        let listener = TcpListener::bind((host, 0)).await?;
+        let addr = listener.local_addr()?;
+        let base = Url::parse(&format!("http://{addr}/")).map_err(io::Error::other)?;
+        let pages = Arc::new(pages);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    continue;
+                };
+                let pages = pages.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let pages = pages.clone();
+                        async move { Ok::<_, Infallible>(respond(&pages, req.uri().path())) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(sock), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Server { base, task })
+    }
+
+    /// The server's base URL (`http://host:port/`).
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+}
+
+fn respond(pages: &HashMap<&'static str, Page>, path: &str) -> Response<Full<Bytes>> {
+    let path = if path == "/" { "/index.html" } else { path };
+    let (status, ctype, body) = match pages.get(path) {
+        Some((ctype, body)) => (StatusCode::OK, *ctype, body.clone()),
+        None => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            Bytes::from_static(b"not found"),
+        ),
+    };
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(ctype),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn serves_its_pages_and_404s_the_rest() {
+        let pages = HashMap::from([
+            (
+                "/index.html",
+                ("text/html; charset=utf-8", Bytes::from_static(b"<p>hi</p>")),
+            ),
+            ("/a.js", ("text/javascript", Bytes::from_static(b"1;"))),
+        ]);
+        let s = Server::start("127.0.0.1", pages).await.unwrap();
+        let get = |p: &str| reqwest::get(s.base().join(p).unwrap());
+        let r = get("/?room=1").await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+        assert_eq!(r.text().await.unwrap(), "<p>hi</p>");
+        assert_eq!(get("a.js").await.unwrap().text().await.unwrap(), "1;");
+        assert_eq!(get("nope").await.unwrap().status(), 404);
+    }
+}
