@@ -7,6 +7,7 @@ use fantoccini::Client;
 use fantoccini::wd::TimeoutConfiguration;
 use tokio_util::sync::CancellationToken;
 
+use super::quality::QualityWatch;
 use super::sample::{PageState, Sample, health, media_ok};
 use super::{Failure, REASON_CHARS, Shared, fail, step};
 use crate::live::Phase;
@@ -176,6 +177,7 @@ async fn open_page(
         )
         .await;
     inject(client, sh).await?;
+    super::quality::inject(client, sh, plan.id).await;
     Ok(nav)
 }
 
@@ -270,6 +272,8 @@ struct Call<'a> {
     /// This participant's mute switches (the speaker model), and the next one to apply.
     switches: &'a [Switch],
     next_switch: usize,
+    /// What people see: one take per stats sample once media flows.
+    quality: QualityWatch,
 }
 
 /// ICE until it first connects: required once another member is in the room (under the media
@@ -301,6 +305,7 @@ impl<'a> Call<'a> {
             errors: 0,
             switches: sh.talk.get(&plan.id).map_or(&[], Vec::as_slice),
             next_switch: 0,
+            quality: QualityWatch::default(),
         }
     }
 
@@ -393,6 +398,7 @@ impl<'a> Call<'a> {
                 self.watch_ice(&s.state(), row).await?;
                 if self.media == MediaState::Flowing {
                     self.check_health(&s).await?;
+                    self.quality.tick(client, self.sh, id).await;
                 } else {
                     self.check_media(&s, row).await?;
                 }

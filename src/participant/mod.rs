@@ -8,6 +8,7 @@
 
 mod board;
 mod call;
+mod quality;
 pub mod sample;
 pub mod targets;
 
@@ -22,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 pub use board::{Board, Sessions};
+pub use quality::SharedLedger;
 
 use crate::analysis::attribution::Bridges;
 use crate::live::{Phase, Tally};
@@ -83,6 +85,8 @@ pub struct Shared {
     pub connector: Connector,
     /// Who talks when (`[load] speakers = "p59"`; empty otherwise): audio senders' mute switches.
     pub talk: Arc<TalkPlan>,
+    /// What people see (`[media] measure_quality`): the run's one ledger, `None` when off.
+    pub quality: SharedLedger,
 }
 
 /// The HTTP(S) connector WebDriver sessions use.

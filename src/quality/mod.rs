@@ -9,10 +9,12 @@
 
 pub mod clock;
 mod join;
+mod ledger;
 mod take;
 
 pub use clock::{ClockOffset, RoundTrip};
 pub use join::{DelayJoin, DelaySample};
+pub use ledger::Ledger;
 pub use take::{Freeze, RecvStream, SentTrack, Take};
 
 /// The page script: defines `window.__ltQuality`. The Janus page loads it as `quality.js`; on other

@@ -205,6 +205,11 @@ pub enum Event {
     MetricsGap,
     /// A metrics source answered in part.
     MetricsWarning,
+    /// A browser's clock offset to this machine's (detail: `offset_ms=… bound_ms=…`), measured once
+    /// its page loaded and every few minutes when the run measures quality.
+    Clock,
+    /// Measuring what people see failed for this participant (recorded once; the call goes on).
+    QualityWarning,
     /// An event this version does not know.
     #[default]
     #[serde(other)]
@@ -245,6 +250,8 @@ impl Event {
             Event::LimitEnded => "limit_ended",
             Event::MetricsGap => "metrics_gap",
             Event::MetricsWarning => "metrics_warning",
+            Event::Clock => "clock",
+            Event::QualityWarning => "quality_warning",
             Event::Other => "other",
         }
     }

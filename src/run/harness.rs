@@ -26,6 +26,7 @@ use crate::metrics;
 use crate::participant::targets::Target;
 use crate::participant::targets::jwt::Tokens;
 use crate::participant::{self, Board, Sessions, Shared};
+use crate::quality;
 use crate::results::names::RUN;
 use crate::results::{
     self, Event, Fidelity, Outcome, ParticipantRow, Recorder, ResultsDir, RunInfo, RunOutcome,
@@ -136,6 +137,10 @@ impl Harness {
             connector: participant::connector(),
             bridges: Bridges::of(s),
             talk: Arc::new(talk),
+            quality: s
+                .media
+                .measures_quality()
+                .then(|| Arc::new(std::sync::Mutex::new(quality::Ledger::new()))),
         });
         let side = SideTasks::start(s, &shared, endpoint.is_local(), length).await;
         Ok(Harness {

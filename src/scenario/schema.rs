@@ -369,6 +369,19 @@ pub struct Media {
     /// Whether participants receive (subscribe to and decode) remote audio.
     #[serde(default = "yes")]
     pub receive_audio: bool,
+    /// Measure what people see (docs/quality.md): frame codes read on every received video stream
+    /// into `video_quality.csv`. Default: on for generated presets (the only cameras with codes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure_quality: Option<bool>,
+}
+
+impl Media {
+    /// Whether the run measures what people see: `measure_quality`, else whether `video` is a
+    /// generated preset.
+    pub fn measures_quality(&self) -> bool {
+        self.measure_quality
+            .unwrap_or_else(|| crate::media::VIDEO_PRESETS.iter().any(|p| p.name == self.video))
+    }
 }
 
 fn default_video() -> String {
@@ -384,6 +397,7 @@ impl Default for Media {
             video: default_video(),
             audio: default_audio(),
             receive_audio: true,
+            measure_quality: None,
         }
     }
 }
@@ -472,6 +486,15 @@ pub struct Thresholds {
     /// Maximum load-generator CPU use (0..1 of all cores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_generator_cpu: Option<f64>,
+    /// Maximum p95 end-to-end video delay (capture to decoded frame in the receiving page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_video_delay_p95: Option<Dur>,
+    /// Maximum share of watched received-video time that was frozen (0..1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_freeze_share: Option<f64>,
+    /// Minimum 5th-percentile PSNR of received video against the sent picture (dB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_video_psnr_p5: Option<f64>,
 }
 
 /// `[guard]`: a run whose load generators were the bottleneck measured the generators, not the server;

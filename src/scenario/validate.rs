@@ -415,6 +415,7 @@ fn judgement(s: &Scenario) -> Result<(), Invalid> {
         ("thresholds.min_join_ratio", th.min_join_ratio),
         ("thresholds.max_loss_p95", th.max_loss_p95),
         ("thresholds.max_generator_cpu", th.max_generator_cpu),
+        ("thresholds.max_freeze_share", th.max_freeze_share),
     ] {
         if let Some(v) = v
             && !(0.0..=1.0).contains(&v)
@@ -437,6 +438,14 @@ fn judgement(s: &Scenario) -> Result<(), Invalid> {
                 format!("{v} is negative (expected frames per second >= 0)"),
             ));
         }
+    }
+    if let Some(v) = th.min_video_psnr_p5
+        && !(0.0..=99.0).contains(&v)
+    {
+        return Err(Invalid::new(
+            "thresholds.min_video_psnr_p5",
+            format!("{v} is out of range (expected dB from 0 to 99)"),
+        ));
     }
     Ok(())
 }

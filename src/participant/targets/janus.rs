@@ -38,6 +38,10 @@ impl PageServer {
                 "/participant.js",
                 (JS, Bytes::from_static(PAGE_JS.as_bytes())),
             ),
+            (
+                "/quality.js",
+                (JS, Bytes::from_static(crate::quality::QUALITY_JS.as_bytes())),
+            ),
             ("/lib/janus.js", (JS, Bytes::from(std::fs::read(janus_js)?))),
             (
                 "/lib/adapter.js",
@@ -53,13 +57,14 @@ impl PageServer {
     }
 }
 
-/// The page URL for one participant: which Janus, room, name, and what to publish and receive.
+/// The page URL for one participant: which Janus, room, name, what to publish and receive, and
+/// whether it measures what people see: `(receive_audio, measure_quality)`.
 pub fn participant_url(
     page: &Url,
     janus: &Url,
     plan: &ScheduledParticipant,
     publishers: u32,
-    receive_audio: bool,
+    (receive_audio, measure_quality): (bool, bool),
 ) -> Url {
     let flag = |b: bool| if b { "1" } else { "0" };
     let mut u = page.clone();
@@ -70,7 +75,8 @@ pub fn participant_url(
         .append_pair("audio", flag(plan.role.sends_audio()))
         .append_pair("video", flag(plan.role.sends_video()))
         .append_pair("recv_audio", flag(receive_audio))
-        .append_pair("publishers", &publishers.max(1).to_string());
+        .append_pair("publishers", &publishers.max(1).to_string())
+        .append_pair("quality", flag(measure_quality));
     u
 }
 
@@ -121,7 +127,7 @@ mod tests {
             &Url::parse("http://127.0.0.1:8088/janus").unwrap(),
             &plan,
             3,
-            false,
+            (false, true),
         );
         let q: std::collections::HashMap<_, _> = u.query_pairs().into_owned().collect();
         assert_eq!(q["server"], "http://127.0.0.1:8088/janus");
@@ -130,6 +136,7 @@ mod tests {
         assert_eq!(q["audio"], "0");
         assert_eq!(q["recv_audio"], "0");
         assert_eq!(q["publishers"], "3");
+        assert_eq!(q["quality"], "1");
     }
 
     #[tokio::test]

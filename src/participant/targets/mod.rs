@@ -29,6 +29,8 @@ pub enum Target {
         publishers: u32,
         /// Subscribe to audio too.
         receive_audio: bool,
+        /// The page measures what people see (`quality=1`).
+        measure_quality: bool,
     },
     /// Jitsi Meet.
     Jitsi {
@@ -73,6 +75,7 @@ impl Target {
                     // Rooms outlive runs: leave room for a later, larger run in the same room.
                     publishers: s.load.participants_per_conference.max(100),
                     receive_audio: s.media.receive_audio,
+                    measure_quality: s.media.measures_quality(),
                 })
             }
             TargetKind::Jitsi => {
@@ -102,7 +105,14 @@ impl Target {
                 janus,
                 publishers,
                 receive_audio,
-            } => janus::participant_url(page.base(), janus, plan, *publishers, *receive_audio),
+                measure_quality,
+            } => janus::participant_url(
+                page.base(),
+                janus,
+                plan,
+                *publishers,
+                (*receive_audio, *measure_quality),
+            ),
             Target::Jitsi { base, opts, tokens } => {
                 let now = chrono::Utc::now().timestamp();
                 let token = tokens.for_participant(plan, now);
@@ -117,6 +127,11 @@ impl Target {
             Target::Janus { .. } => None,
             Target::Jitsi { .. } => Some(JITSI_PROBE),
         }
+    }
+
+    /// Whether `quality.js` must be injected (the Janus page loads it itself).
+    pub fn injects_quality(&self) -> bool {
+        matches!(self, Target::Jitsi { .. })
     }
 
     /// True when everything participants open is on loopback (then the browser is kept off the network).
