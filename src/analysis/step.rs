@@ -65,6 +65,7 @@ pub fn judge(dir: &Path, window: &Window, camera_fps: Option<f64>) -> Result<Jud
     results::rows(dir, "server_metrics.csv", |r: ServerMetricRow| {
         agg.metric(&r)
     })?;
+    results::rows(dir, results::VIDEO_QUALITY_CSV, |r| agg.video(&r))?;
     let (summary, _) = agg.finish();
     let checks = thresholds::evaluate(&thresholds, &summary);
     let evidence = guard::collect(dir, Some(window))?;

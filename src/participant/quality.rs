@@ -43,8 +43,13 @@ pub(super) async fn inject(client: &Client, sh: &Shared, id: ParticipantId) {
     };
     let detail = match tokio::time::timeout(Duration::from_secs(10), run).await {
         Ok(Ok(serde_json::Value::Bool(true))) => return,
-        Ok(Ok(v)) => format!("quality.js did not start (answered {v}): no MediaStreamTrackProcessor?"),
-        Ok(Err(e)) => format!("injecting quality.js: {}", one_line(&e.to_string(), REASON_CHARS)),
+        Ok(Ok(v)) => {
+            format!("quality.js did not start (answered {v}): no MediaStreamTrackProcessor?")
+        }
+        Ok(Err(e)) => format!(
+            "injecting quality.js: {}",
+            one_line(&e.to_string(), REASON_CHARS)
+        ),
         Err(_) => "injecting quality.js: no answer within 10 s".into(),
     };
     sh.recorder.event(id, Event::QualityWarning, detail).await;

@@ -146,7 +146,10 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert!(l.add(id("c0p0"), clock, &sent, "t2").is_empty(), "it receives nothing");
+        assert!(
+            l.add(id("c0p0"), clock, &sent, "t2").is_empty(),
+            "it receives nothing"
+        );
         // The receiver's next row carries the joined delays.
         let next = Take {
             ts: 2700.0,

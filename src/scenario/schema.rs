@@ -379,8 +379,11 @@ impl Media {
     /// Whether the run measures what people see: `measure_quality`, else whether `video` is a
     /// generated preset.
     pub fn measures_quality(&self) -> bool {
-        self.measure_quality
-            .unwrap_or_else(|| crate::media::VIDEO_PRESETS.iter().any(|p| p.name == self.video))
+        self.measure_quality.unwrap_or_else(|| {
+            crate::media::VIDEO_PRESETS
+                .iter()
+                .any(|p| p.name == self.video)
+        })
     }
 }
 

@@ -40,7 +40,10 @@ impl PageServer {
             ),
             (
                 "/quality.js",
-                (JS, Bytes::from_static(crate::quality::QUALITY_JS.as_bytes())),
+                (
+                    JS,
+                    Bytes::from_static(crate::quality::QUALITY_JS.as_bytes()),
+                ),
             ),
             ("/lib/janus.js", (JS, Bytes::from(std::fs::read(janus_js)?))),
             (
