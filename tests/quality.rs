@@ -11,7 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use loadtest::media::{self, VIDEO_PRESETS};
-use loadtest::quality::{self, DelayJoin, RecvStream, StreamFigures, Take};
+use loadtest::quality::{self, DelayJoin, RecvStream, Take};
+use loadtest::results::VideoQualityRow;
 use loadtest::webdriver::chromedriver::ChromeDriver;
 use quality_support::*;
 use serde_json::{Value, json};
@@ -70,8 +71,8 @@ impl Phase {
         quality::delay_percentiles(&d).0.unwrap()
     }
 
-    fn print(&self, name: &str, receiver: &str, sender: &str) -> StreamFigures {
-        let f = StreamFigures::of(self.stream(receiver, sender));
+    fn print(&self, name: &str, receiver: &str, sender: &str) -> VideoQualityRow {
+        let f = quality::figures(self.stream(receiver, sender));
         let d = quality::delay_percentiles(&self.delays(receiver, sender));
         eprintln!(
             "{name:>7} {receiver}<-{sender}: delay p50/p95 {:?}/{:?} ms, freezes {} / {:.0} ms of {:.0} ms, skipped {}, garbled {}, PSNR p5/p50 {:?}/{:?}, SSIM p5/p50 {:?}/{:?}",
@@ -82,8 +83,8 @@ impl Phase {
             f.observed_ms,
             f.skipped,
             f.garbled,
-            f.psnr_p5,
-            f.psnr_p50,
+            f.psnr_db_p5,
+            f.psnr_db_p50,
             f.ssim_p5,
             f.ssim_p50
         );
@@ -144,7 +145,7 @@ async fn calibrated_against_a_known_delay_frame_loss_and_a_stopped_camera() {
             assert!(f.codes > 100 && f.garbled == 0, "{f:?}");
             assert!(f.freeze_share().unwrap() < 0.05, "{f:?}");
             assert!(
-                f.psnr_p50.unwrap() > 40.0 && f.ssim_p50.unwrap() > 0.95,
+                f.psnr_db_p50.unwrap() > 40.0 && f.ssim_p50.unwrap() > 0.95,
                 "{f:?}"
             );
         }
@@ -167,7 +168,7 @@ async fn calibrated_against_a_known_delay_frame_loss_and_a_stopped_camera() {
     let lossy = Phase::run(&peers, 15).await;
     for r in ["p1", "p2"] {
         let (c, l) = (
-            StreamFigures::of(clean.stream(r, "p0")),
+            quality::figures(clean.stream(r, "p0")),
             lossy.print("drop", r, "p0"),
         );
         assert!(
@@ -175,12 +176,12 @@ async fn calibrated_against_a_known_delay_frame_loss_and_a_stopped_camera() {
             "{l:?}"
         );
         assert!(
-            l.psnr_p5.unwrap() < c.psnr_p5.unwrap() - 10.0,
+            l.psnr_db_p5.unwrap() < c.psnr_db_p5.unwrap() - 10.0,
             "{c:?} {l:?}"
         );
         assert!(l.skipped > 20, "{l:?}");
     }
-    let control = StreamFigures::of(lossy.stream("p2", "p1"));
+    let control = quality::figures(lossy.stream("p2", "p1"));
     assert!(control.freeze_share().unwrap() < 0.1, "{control:?}");
 
     // p0's camera stops: every receiver reports a freeze that began within a second of the stop.

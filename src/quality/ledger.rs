@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::clock::ClockOffset;
 use super::join::{DelayJoin, DelaySample};
 use super::take::Take;
-use super::{StreamFigures, delay_percentiles};
+use super::{delay_percentiles, figures};
 use crate::results::VideoQualityRow;
 use crate::schedule::ParticipantId;
 
@@ -46,7 +46,7 @@ impl Ledger {
         take.recv
             .iter()
             .map(|s| {
-                let f = StreamFigures::of(s);
+                let f = figures(s);
                 let joined = self
                     .delays
                     .remove(&(me.clone(), f.peer.clone()))
@@ -65,33 +65,19 @@ impl Ledger {
 fn row(
     participant: ParticipantId,
     ts: &str,
-    f: StreamFigures,
+    mut row: VideoQualityRow,
     joined: &[DelaySample],
 ) -> VideoQualityRow {
     let delays: Vec<f64> = joined.iter().map(|d| d.delay_ms).collect();
     let (p50, p95) = delay_percentiles(&delays);
-    let round = |v: Option<f64>, d: i32| v.map(|x| (x * 10f64.powi(d)).round() / 10f64.powi(d));
-    let bound = joined.iter().map(|d| d.bound_ms).reduce(f64::max);
-    VideoQualityRow {
-        ts: ts.to_string(),
-        participant,
-        peer: f.peer,
-        frames: f.frames,
-        garbled: f.garbled,
-        skipped: f.skipped,
-        repeated: f.repeated,
-        freeze_count: f.freeze_count,
-        freeze_ms: f.freeze_ms.round(),
-        observed_ms: f.observed_ms.round(),
-        psnr_db_p5: round(f.psnr_p5, 2),
-        psnr_db_p50: round(f.psnr_p50, 2),
-        ssim_p5: round(f.ssim_p5, 4),
-        ssim_p50: round(f.ssim_p50, 4),
-        delay_ms_p50: round(p50, 1),
-        delay_ms_p95: round(p95, 1),
-        delay_bound_ms: round(bound, 1),
-        delay_samples: delays.len() as u32,
-    }
+    let tenth = |v: Option<f64>| v.map(|x| (x * 10.0).round() / 10.0);
+    row.ts = ts.to_string();
+    row.participant = participant;
+    row.delay_ms_p50 = tenth(p50);
+    row.delay_ms_p95 = tenth(p95);
+    row.delay_bound_ms = tenth(joined.iter().map(|d| d.bound_ms).reduce(f64::max));
+    row.delay_samples = delays.len() as u32;
+    row
 }
 
 #[cfg(test)]

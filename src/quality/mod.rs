@@ -17,6 +17,8 @@ pub use join::{DelayJoin, DelaySample};
 pub use ledger::Ledger;
 pub use take::{Freeze, RecvStream, SentTrack, Take};
 
+use crate::results::VideoQualityRow;
+
 /// The page script: defines `window.__ltQuality`. The Janus page loads it as `quality.js`; on other
 /// targets inject it with WebDriver `execute`, then call [`START_SCRIPT`].
 pub const QUALITY_JS: &str = include_str!("../../assets/js/quality.js");
@@ -33,61 +35,29 @@ if (!window.__ltQuality) { done(null); } else {
   window.__ltQuality.take({max_samples: 64}).then(done, function (e) { done({v: 1, error: String(e)}); });
 }";
 
-/// Figures for one received stream over one sampling interval.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct StreamFigures {
-    /// Sender (the page's `peerOf` name), empty when unknown.
-    pub peer: String,
-    /// Frames received.
-    pub frames: u64,
-    /// Frames whose code was read and valid.
-    pub codes: u64,
-    /// Frames whose code was unreadable or failed its checksum.
-    pub garbled: u64,
-    /// Frames the camera produced that never arrived.
-    pub skipped: u64,
-    /// Frames received again with the same content.
-    pub repeated: u64,
-    /// Freezes that began in the interval.
-    pub freeze_count: u32,
-    /// Frozen time in the interval (ms).
-    pub freeze_ms: f64,
-    /// Time the stream was watched in the interval (ms).
-    pub observed_ms: f64,
-    /// PSNR of luma (dB), 5th percentile and median of the interval's samples.
-    pub psnr_p5: Option<f64>,
-    /// See `psnr_p5`.
-    pub psnr_p50: Option<f64>,
-    /// SSIM of luma (0..1), 5th percentile and median.
-    pub ssim_p5: Option<f64>,
-    /// See `ssim_p5`.
-    pub ssim_p50: Option<f64>,
-}
-
-impl StreamFigures {
-    /// The page's per-interval aggregates of `stream`.
-    pub fn of(stream: &RecvStream) -> StreamFigures {
-        let p = |v: &[f64], q: f64| crate::stats::percentile(&mut v.to_vec(), q);
-        StreamFigures {
-            peer: stream.peer.clone().unwrap_or_default(),
-            frames: stream.frames,
-            codes: stream.codes,
-            garbled: stream.garbled,
-            skipped: stream.skipped,
-            repeated: stream.repeated,
-            freeze_count: stream.freeze_count,
-            freeze_ms: stream.freeze_ms,
-            observed_ms: stream.observed_ms,
-            psnr_p5: p(&stream.psnr, 0.05),
-            psnr_p50: p(&stream.psnr, 0.5),
-            ssim_p5: p(&stream.ssim, 0.05),
-            ssim_p50: p(&stream.ssim, 0.5),
-        }
-    }
-
-    /// Share of the watched time the picture was frozen (0..1); `None` when nothing was watched.
-    pub fn freeze_share(&self) -> Option<f64> {
-        (self.observed_ms > 0.0).then(|| (self.freeze_ms / self.observed_ms).clamp(0.0, 1.0))
+/// The `video_quality.csv` row of one received stream over one sampling interval, as the page measured
+/// it: counts, freezes and PSNR/SSIM percentiles (`ts`, `participant` and the delay figures are the
+/// [`Ledger`]'s to fill).
+pub fn figures(stream: &RecvStream) -> VideoQualityRow {
+    let p = |v: &[f64], q: f64, digits: i32| {
+        let scale = 10f64.powi(digits);
+        crate::stats::percentile(&mut v.to_vec(), q).map(|x| (x * scale).round() / scale)
+    };
+    VideoQualityRow {
+        peer: stream.peer.clone().unwrap_or_default(),
+        frames: stream.frames,
+        codes: stream.codes,
+        garbled: stream.garbled,
+        skipped: stream.skipped,
+        repeated: stream.repeated,
+        freeze_count: stream.freeze_count,
+        freeze_ms: stream.freeze_ms.round(),
+        observed_ms: stream.observed_ms.round(),
+        psnr_db_p5: p(&stream.psnr, 0.05, 2),
+        psnr_db_p50: p(&stream.psnr, 0.5, 2),
+        ssim_p5: p(&stream.ssim, 0.05, 4),
+        ssim_p50: p(&stream.ssim, 0.5, 4),
+        ..Default::default()
     }
 }
 
@@ -118,12 +88,12 @@ mod tests {
             ssim: vec![0.99, 0.98],
             ..Default::default()
         };
-        let f = StreamFigures::of(&s);
-        assert_eq!(f.peer, "p1");
-        assert_eq!((f.psnr_p5, f.psnr_p50), (Some(12.0), Some(40.0)));
+        let f = figures(&s);
+        assert_eq!((f.peer.as_str(), f.codes), ("p1", 98));
+        assert_eq!((f.psnr_db_p5, f.psnr_db_p50), (Some(12.0), Some(40.0)));
         assert_eq!(f.ssim_p5, Some(0.98));
         assert_eq!(f.freeze_share(), Some(0.05));
-        assert_eq!(StreamFigures::default().freeze_share(), None);
+        assert_eq!(VideoQualityRow::default().freeze_share(), None);
         assert_eq!(
             delay_percentiles(&[30.0, 10.0, 20.0]),
             (Some(20.0), Some(30.0))

@@ -20,6 +20,8 @@ pub struct VideoQualityRow {
     pub peer: String,
     /// Frames received in the interval.
     pub frames: u64,
+    /// Frames whose code was read and valid.
+    pub codes: u64,
     /// Frames whose code was unreadable or failed its checksum.
     pub garbled: u64,
     /// Camera frames that never arrived.
