@@ -48,14 +48,18 @@ pub struct LimitArgs {
     /// Use the fleet `loadtest provision` set up (as `run --inventory`).
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
+    /// Serve the live state for Prometheus at `http://ADDR/metrics` (as `run --metrics-listen`).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 /// `loadtest limit`: returns the exit code (0 with a server-side answer, 1 without one).
 pub async fn exec(args: LimitArgs) -> anyhow::Result<i32> {
-    let mut sets = args.sets.clone();
-    if let Some(inv) = &args.inventory {
-        sets.splice(0..0, crate::provision::run_overrides(inv)?);
-    }
+    let sets = crate::run::flag_overrides(
+        &args.sets,
+        args.inventory.as_deref(),
+        args.metrics_listen.as_deref(),
+    )?;
     let loaded = scenario::load(&args.scenario, &sets)?;
     for w in &loaded.warnings {
         eprintln!("warning: {w}");

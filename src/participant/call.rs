@@ -160,7 +160,11 @@ async fn join(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    row.join_ms = Some(nav.elapsed().as_millis() as u64);
+    let join_ms = nav.elapsed().as_millis() as u64;
+    row.join_ms = Some(join_ms);
+    if let Some(x) = &sh.export {
+        x.joined(plan.id, &row.node, plan.role, join_ms);
+    }
     sh.board.joined(plan);
     sh.tally.set(plan.id, Phase::InCall);
     sh.recorder
@@ -183,6 +187,8 @@ struct Call<'a> {
     media_at: Option<Instant>,
     unhealthy_since: Option<(Instant, String)>,
     errors: u32,
+    /// The bridge its media goes through, once the page reports a remote address.
+    bridge: String,
 }
 
 impl<'a> Call<'a> {
@@ -195,6 +201,7 @@ impl<'a> Call<'a> {
             media_at: None,
             unhealthy_since: None,
             errors: 0,
+            bridge: String::new(),
         }
     }
 
@@ -207,12 +214,17 @@ impl<'a> Call<'a> {
         let id = self.plan.id;
         loop {
             if let Some(s) = self.sample(client).await? {
-                self.sh.recorder.stats(s.to_rows(id)).await;
                 if row.remote_address.is_empty()
                     && let Some(a) = s.remote_address()
                 {
+                    self.bridge = self.sh.bridges.bridge_of(&a);
                     row.remote_address = a;
                 }
+                let rows = s.to_rows(id);
+                if let Some(x) = &self.sh.export {
+                    x.stats(&self.bridge, &rows);
+                }
+                self.sh.recorder.stats(rows).await;
                 if self.media_at.is_none() {
                     self.check_media(&s, row).await?;
                 } else {

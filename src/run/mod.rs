@@ -40,6 +40,31 @@ pub struct RunArgs {
     /// directory as `webdriver.media_dir` (a `--set` of either wins).
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
+    /// Serve the run's live state for Prometheus at `http://ADDR/metrics` (`export.listen`; loopback
+    /// unless `export.allow_remote = true`), e.g. `127.0.0.1:9464`.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+}
+
+/// The overrides a run's flags add to `--set`: the inventory's first (a `--set` wins over them),
+/// `--metrics-listen` last.
+pub fn flag_overrides(
+    sets: &[Override],
+    inventory: Option<&Path>,
+    metrics_listen: Option<&str>,
+) -> anyhow::Result<Vec<Override>> {
+    let mut sets = sets.to_vec();
+    if let Some(inv) = inventory {
+        sets.splice(0..0, crate::provision::run_overrides(inv)?);
+    }
+    if let Some(addr) = metrics_listen {
+        sets.push(Override::from_flag(
+            "--metrics-listen",
+            "export.listen",
+            addr,
+        ));
+    }
+    Ok(sets)
 }
 
 /// What a finished run says.
@@ -60,10 +85,11 @@ fn default_out(s: &Scenario) -> PathBuf {
 
 /// `loadtest run`: returns the exit code.
 pub async fn exec(args: RunArgs) -> anyhow::Result<i32> {
-    let mut sets = args.sets.clone();
-    if let Some(inv) = &args.inventory {
-        sets.splice(0..0, crate::provision::run_overrides(inv)?);
-    }
+    let sets = flag_overrides(
+        &args.sets,
+        args.inventory.as_deref(),
+        args.metrics_listen.as_deref(),
+    )?;
     let loaded = scenario::load(&args.scenario, &sets)?;
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
