@@ -69,7 +69,9 @@ async fn stand_in(sessions: Arc<AtomicU64>, slots: usize) -> u16 {
                             json!({"value": {"ready": true, "nodes": [{"uri": "http://stand-in", "availability": "UP", "slots": slots}]}}).to_string()
                         }
                         ("POST", ["graphql"]) => {
-                            let n = body.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+                            let n = body
+                                .bytes()
+                                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
                             json!({"data": {"session": {"nodeUri": format!("http://stand-in-node-{}:5555", n % NODES)}}}).to_string()
                         }
                         ("GET", ["session", _, "url"]) => {
@@ -146,7 +148,10 @@ fn raise_nofile() -> u64 {
 
 /// Scrape the run's endpoint every 5 s like a Prometheus would; returns (scrapes, largest body
 /// bytes, series in it, slowest scrape).
-async fn scrape(url: String, stop: Arc<std::sync::atomic::AtomicBool>) -> (u32, usize, usize, Duration) {
+async fn scrape(
+    url: String,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> (u32, usize, usize, Duration) {
     let http = reqwest::Client::new();
     let (mut n, mut bytes, mut series, mut slowest) = (0, 0, 0, Duration::ZERO);
     while !stop.load(Ordering::Relaxed) {
@@ -298,7 +303,11 @@ async fn main() {
         slowest.as_millis()
     );
     let stderr = std::fs::read_to_string(tmp.join("stderr.txt")).unwrap_or_default();
-    for l in stderr.lines().filter(|l| l.contains("warning") || l.contains("error")).take(5) {
+    for l in stderr
+        .lines()
+        .filter(|l| l.contains("warning") || l.contains("error"))
+        .take(5)
+    {
         println!("stderr: {l}");
     }
     let _ = std::fs::remove_dir_all(&tmp);

@@ -3,8 +3,8 @@
 //! participant's phase, role and node only: the results directory stays the one truth.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::schedule::{ParticipantId, Role};
 
@@ -128,7 +128,10 @@ impl Tally {
     /// Where a participant's browser runs, once its session exists.
     pub fn node(&self, id: ParticipantId, node: &str) {
         let interned = match self.nodes.lock() {
-            Ok(mut n) => n.entry(node.to_string()).or_insert_with(|| Arc::from(node)).clone(),
+            Ok(mut n) => n
+                .entry(node.to_string())
+                .or_insert_with(|| Arc::from(node))
+                .clone(),
             Err(_) => Arc::from(node),
         };
         if let Ok(mut r) = self.roster.lock()

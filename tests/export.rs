@@ -37,7 +37,9 @@ async fn ask(prom: &str, path: &str, params: &[(&str, String)]) -> Result<Vec<Se
     let num = |p: &Value| -> (f64, f64) {
         (
             p[0].as_f64().unwrap_or(f64::NAN),
-            p[1].as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN),
+            p[1].as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(f64::NAN),
         )
     };
     Ok(v["data"]["result"]
@@ -161,7 +163,10 @@ async fn prometheus_scrapes_the_local_demo_and_every_dashboard_query_returns_dat
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert!(six_at.is_some(), "Prometheus never saw 6 participants in call");
+    assert!(
+        six_at.is_some(),
+        "Prometheus never saw 6 participants in call"
+    );
     tokio::time::sleep(Duration::from_secs(8)).await;
     let mut empty = Vec::new();
     for (title, q) in &queries {
@@ -176,18 +181,26 @@ async fn prometheus_scrapes_the_local_demo_and_every_dashboard_query_returns_dat
             empty.push(format!("{title}: {q}"));
         }
     }
-    assert!(empty.is_empty(), "panels without data during the run: {empty:#?}");
+    assert!(
+        empty.is_empty(),
+        "panels without data during the run: {empty:#?}"
+    );
 
     let o = child.wait_with_output().unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     let stderr = String::from_utf8_lossy(&o.stderr);
+    // Every participant completed; the verdict (exit 0 or 1) may be `invalid` when other work loads
+    // this machine, which changes nothing here: both sides read the same samples.
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{stderr}");
+    let files = read_results(&out);
+    assert_eq!(
+        (files.info.completed, files.info.failed),
+        (6, 0),
+        "{stderr}"
+    );
     assert!(
-        stderr.contains(&format!("live metrics for Prometheus: http://{listen}/metrics")),
+        stderr.contains(&format!(
+            "live metrics for Prometheus: http://{listen}/metrics"
+        )),
         "{stderr}"
     );
     let t1 = now();
@@ -197,7 +210,11 @@ async fn prometheus_scrapes_the_local_demo_and_every_dashboard_query_returns_dat
     let points = &series.first().expect("an in_call series").1;
     let values: Vec<f64> = points.iter().map(|p| p.1).collect();
     assert!(values[0] < 6.0, "rises: {values:?}");
-    assert_eq!(values.iter().cloned().fold(0.0, f64::max), 6.0, "{values:?}");
+    assert_eq!(
+        values.iter().cloned().fold(0.0, f64::max),
+        6.0,
+        "{values:?}"
+    );
     assert_eq!(*values.last().unwrap(), 0.0, "back to 0: {values:?}");
 
     // The run's start and end, as the annotations show them, inside the run.
@@ -205,11 +222,13 @@ async fn prometheus_scrapes_the_local_demo_and_every_dashboard_query_returns_dat
         let r = range(&prom.url, q, t0, t1).await.unwrap();
         let ms = r.first().and_then(|s| s.1.last()).map(|p| p.1);
         let at = ms.unwrap_or_else(|| panic!("{title}: no data")) / 1000.0;
-        assert!(at >= t0 - 1.0 && at <= t1, "{title}: {at} outside {t0}..{t1}");
+        assert!(
+            at >= t0 - 1.0 && at <= t1,
+            "{title}: {at} outside {t0}..{t1}"
+        );
     }
 
     // The endpoint is a view of the results directory: the same counts...
-    let files = read_results(&out);
     let recv_video = files
         .stats
         .iter()
@@ -228,7 +247,11 @@ async fn prometheus_scrapes_the_local_demo_and_every_dashboard_query_returns_dat
         }
     };
     let fps_count = "sum(loadtest_client_fps_count{direction=\"recv\",kind=\"video\"})";
-    assert_eq!(last(fps_count).await, Some(recv_video), "received video samples");
+    assert_eq!(
+        last(fps_count).await,
+        Some(recv_video),
+        "received video samples"
+    );
     assert_eq!(last("sum(loadtest_join_ms_count)").await, Some(joins));
 
     // ...and the report's received fps median, from the histogram over the same steady window.
@@ -236,9 +259,14 @@ async fn prometheus_scrapes_the_local_demo_and_every_dashboard_query_returns_dat
     // so the two agree within the width of the bucket that holds the report's value.
     let summary: Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
-    let p50 = summary["table"]["recv_fps_p50"].as_f64().expect("report fps p50");
+    let p50 = summary["table"]["recv_fps_p50"]
+        .as_f64()
+        .expect("report fps p50");
     let w = &summary["client"]["window"];
-    let (from, to) = (unix(w["from"].as_str().unwrap()), unix(w["to"].as_str().unwrap()));
+    let (from, to) = (
+        unix(w["from"].as_str().unwrap()),
+        unix(w["to"].as_str().unwrap()),
+    );
     let secs = (to - from).floor() as u64;
     let q = format!(
         "histogram_quantile(0.5, sum by (le) (increase(loadtest_client_fps_bucket{{direction=\"recv\",kind=\"video\"}}[{secs}s])))"
@@ -251,8 +279,17 @@ async fn prometheus_scrapes_the_local_demo_and_every_dashboard_query_returns_dat
     .await
     .unwrap();
     let promql = r.first().map(|s| s.1[0].1).expect("a quantile");
-    let upper = FPS_BUCKETS.iter().position(|b| *b >= p50).expect("in a bucket");
-    let tolerance = FPS_BUCKETS[upper] - if upper == 0 { 0.0 } else { FPS_BUCKETS[upper - 1] };
+    let upper = FPS_BUCKETS
+        .iter()
+        .position(|b| *b >= p50)
+        .expect("in a bucket");
+    let tolerance = FPS_BUCKETS[upper]
+        - if upper == 0 {
+            0.0
+        } else {
+            FPS_BUCKETS[upper - 1]
+        };
+    eprintln!("recv fps p50: report {p50}, PromQL {promql} (tolerance {tolerance})");
     assert!(
         (promql - p50).abs() <= tolerance,
         "PromQL {q} = {promql}, report recv_fps_p50 = {p50}, tolerance {tolerance}"

@@ -22,7 +22,8 @@ pub struct Figure {
 
 /// Frame rates: fine steps around the usual 15, 24, 25 and 30 fps cameras.
 pub const FPS_BUCKETS: &[f64] = &[
-    1.0, 2.0, 5.0, 8.0, 10.0, 12.0, 13.0, 14.0, 15.0, 16.0, 20.0, 24.0, 25.0, 28.0, 30.0, 45.0, 60.0,
+    1.0, 2.0, 5.0, 8.0, 10.0, 12.0, 13.0, 14.0, 15.0, 16.0, 20.0, 24.0, 25.0, 28.0, 30.0, 45.0,
+    60.0,
 ];
 /// Bitrates, kbit/s: audio (~30–60) up to HD simulcast layers.
 pub const BITRATE_BUCKETS: &[f64] = &[

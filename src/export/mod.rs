@@ -267,7 +267,8 @@ impl Exporter {
     pub fn encode(&self) -> String {
         self.count_participants();
         let mut out = String::new();
-        if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+        if let Err(e) =
+            prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
         {
             tracing::warn!(error = %e, "metrics encoding failed");
         }
@@ -412,10 +413,18 @@ mod tests {
         tally.set(id(0, 0), crate::live::Phase::InCall);
         let text = x.encode();
         let in_call = "loadtest_participants{run=\"r1\",phase=\"in_call\",conference=\"0\",node=\"local\",role=\"video\"}";
-        assert_eq!(line(&text, in_call), Some(format!("{in_call} 1").as_str()), "{text}");
+        assert_eq!(
+            line(&text, in_call),
+            Some(format!("{in_call} 1").as_str()),
+            "{text}"
+        );
         tally.set(id(0, 0), crate::live::Phase::Done);
         let text = x.encode();
-        assert_eq!(line(&text, in_call), Some(format!("{in_call} 0").as_str()), "{text}");
+        assert_eq!(
+            line(&text, in_call),
+            Some(format!("{in_call} 0").as_str()),
+            "{text}"
+        );
         assert!(text.contains("# TYPE loadtest_participants gauge"));
         assert!(!text.contains("c0p0"), "never a participant label");
     }
@@ -449,11 +458,15 @@ mod tests {
         }]);
         let text = x.encode();
         let b = "loadtest_client_fps_bucket{run=\"r1\",conference=\"1\",bridge=\"janus\",direction=\"recv\",kind=\"video\",le=";
-        assert!(text.contains(&format!("{b}\"14.0\"}} 0")), "{text}");
-        assert!(text.contains(&format!("{b}\"15.0\"}} 2")), "{text}");
+        assert!(text.contains(&format!("{b}\"14\"}} 0")), "{text}");
+        assert!(text.contains(&format!("{b}\"15\"}} 2")), "{text}");
         assert!(text.contains(&format!("{b}\"+Inf\"}} 3")), "{text}");
         assert!(text.contains("loadtest_client_fps_sum{run=\"r1\",conference=\"1\",bridge=\"janus\",direction=\"recv\",kind=\"video\"} 58.5"));
-        assert!(text.contains("loadtest_join_ms_count{run=\"r1\",conference=\"1\",node=\"\",role=\"\"} 1"));
+        assert!(
+            text.contains(
+                "loadtest_join_ms_count{run=\"r1\",conference=\"1\",node=\"\",role=\"\"} 1"
+            )
+        );
         assert!(text.contains("loadtest_source_up{run=\"r1\",source=\"janus\"} 0"));
         assert!(text.contains("loadtest_metric_gaps_total{run=\"r1\",source=\"janus\"} 1"));
         assert!(line(&text, "loadtest_run_start_time_seconds").is_some());

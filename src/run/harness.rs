@@ -19,9 +19,9 @@ use super::progress;
 use crate::analysis::attribution::Bridges;
 use crate::analysis::{guard, window};
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, InfraError, UsageError};
+use crate::export;
 use crate::live::Tally;
 use crate::media::{self, AudioSource, VideoSource};
-use crate::export;
 use crate::metrics;
 use crate::participant::targets::Target;
 use crate::participant::{self, Board, InRoom, Sessions, Shared};
@@ -290,14 +290,12 @@ async fn start_export(
         .file_name()
         .map_or_else(|| s.name.clone(), |n| n.to_string_lossy().into_owned());
     let x = Arc::new(export::Exporter::new(cfg, &run, tally.clone()));
-    let e = export::Endpoint::start(cfg, x)
-        .await
-        .map_err(|e| {
-            InfraError::new(
-                "the metrics endpoint",
-                format!("{e} (choose another export.listen / --metrics-listen port)"),
-            )
-        })?;
+    let e = export::Endpoint::start(cfg, x).await.map_err(|e| {
+        InfraError::new(
+            "the metrics endpoint",
+            format!("{e} (choose another export.listen / --metrics-listen port)"),
+        )
+    })?;
     if let Some(url) = e.url() {
         eprintln!("live metrics for Prometheus: {url}");
     }

@@ -87,7 +87,10 @@ impl Export {
             None => text.to_string(),
         };
         Some(text.parse::<SocketAddr>().map_err(|_| {
-            format!("{:?} is not an IP:PORT address (expected e.g. \"{DEFAULT_LISTEN}\")", self.listen)
+            format!(
+                "{:?} is not an IP:PORT address (expected e.g. \"{DEFAULT_LISTEN}\")",
+                self.listen
+            )
         }))
     }
 
@@ -101,7 +104,9 @@ impl Export {
 pub fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
@@ -119,10 +124,17 @@ pub(crate) fn validate(e: &Export) -> Result<(), Invalid> {
             ));
         }
     }
-    if let Some(bad) = e.labels.iter().find(|l| !EXPORT_LABELS.contains(&l.as_str())) {
+    if let Some(bad) = e
+        .labels
+        .iter()
+        .find(|l| !EXPORT_LABELS.contains(&l.as_str()))
+    {
         return Err(Invalid::new(
             "export.labels",
-            format!("unknown label {bad:?} (expected some of {})", EXPORT_LABELS.join(", ")),
+            format!(
+                "unknown label {bad:?} (expected some of {})",
+                EXPORT_LABELS.join(", ")
+            ),
         ));
     }
     if e.push_interval.get() < std::time::Duration::from_secs(1) {
@@ -131,7 +143,10 @@ pub(crate) fn validate(e: &Export) -> Result<(), Invalid> {
     if e.job.trim().is_empty() || e.job.contains('/') {
         return Err(Invalid::new(
             "export.job",
-            format!("{:?} is not a job name (expected a word such as \"loadtest\")", e.job),
+            format!(
+                "{:?} is not a job name (expected a word such as \"loadtest\")",
+                e.job
+            ),
         ));
     }
     if e.listen_addr().is_none() && e.push_url.is_none() {
@@ -164,7 +179,11 @@ mod tests {
         assert!(validate(&with("127.0.0.5:9464", false)).is_ok());
         let e = validate(&with("0.0.0.0:9464", false)).unwrap_err();
         assert_eq!(e.key, "export.listen");
-        assert!(e.message.contains("not a loopback address"), "{}", e.message);
+        assert!(
+            e.message.contains("not a loopback address"),
+            "{}",
+            e.message
+        );
         assert!(validate(&with("0.0.0.0:9464", true)).is_ok());
         assert!(validate(&with("10.1.2.3:9464", false)).is_err());
         let e = validate(&with("metrics.example:9464", false)).unwrap_err();
@@ -177,7 +196,12 @@ mod tests {
             labels: vec!["participant".into()],
             ..Export::default()
         };
-        assert!(validate(&e).unwrap_err().message.contains("unknown label \"participant\""));
+        assert!(
+            validate(&e)
+                .unwrap_err()
+                .message
+                .contains("unknown label \"participant\"")
+        );
         assert!(validate(&with("", false)).is_err(), "nothing to export");
         let push_only = Export {
             push_url: Some("http://127.0.0.1:9091".into()),
