@@ -2,7 +2,7 @@
 //! WebDriver server (not a browser: it answers the WebDriver calls the tool makes, with a realistic
 //! stats sample of 10 streams), so only the tool's own CPU and memory are measured.
 //!
-//! `cargo bench --bench orchestrator [-- PARTICIPANTS [STATS_INTERVAL]]` prints the figures recorded in
+//! `cargo bench --bench orchestrator [-- PARTICIPANTS [STATS_INTERVAL [no-export]]]` prints the figures recorded in
 //! docs/benchmarks.md. Target: under 2 MB and under 0.1 % of a core per participant, and 10,000
 //! participants at the default 5 s interval within one core and 1 GB (`-- 10000 5s`). The stand-in
 //! grid has one slot per participant on 50 nodes; the run exports its live state (`--metrics-listen`),
@@ -131,8 +131,8 @@ fn fds_and_threads(pid: u32) -> (usize, usize) {
 }
 
 /// Raise this process's soft open-files limit to its hard limit (the stand-in holds one socket per
-/// session).
-fn raise_nofile() -> u64 {
+/// session); returns the limit it had, which `loadtest` is started with (it raises its own).
+fn raise_nofile() -> libc::rlimit {
     let mut l = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -140,10 +140,13 @@ fn raise_nofile() -> u64 {
     // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut l);
-        l.rlim_cur = l.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        let raised = libc::rlimit {
+            rlim_cur: l.rlim_max,
+            rlim_max: l.rlim_max,
+        };
+        libc::setrlimit(libc::RLIMIT_NOFILE, &raised);
     }
-    l.rlim_cur
+    l
 }
 
 /// Scrape the run's endpoint every 5 s like a Prometheus would; returns (scrapes, largest body
@@ -179,7 +182,9 @@ async fn main() {
         .collect();
     let n: u32 = args.first().and_then(|a| a.parse().ok()).unwrap_or(200);
     let interval = args.get(1).cloned().unwrap_or_else(|| "1s".into());
-    let nofile = raise_nofile();
+    let export = args.get(2).is_none_or(|a| a != "no-export");
+    let user_limit = raise_nofile();
+    let nofile = user_limit.rlim_cur;
     let per_conf = 10.min(n);
     let confs = n.div_ceil(per_conf);
     // Joins spread at 200 per second at most; everyone is in the call for 60 s after the last join.
@@ -207,7 +212,8 @@ async fn main() {
     let bin = env!("CARGO_BIN_EXE_loadtest");
     let out = tmp.join("run");
     let start = Instant::now();
-    let mut child = Command::new(bin)
+    let mut child = Command::new(bin);
+    child
         .args([
             "run",
             "-s",
@@ -215,15 +221,27 @@ async fn main() {
             "--out",
             out.to_str().unwrap(),
             "--no-report",
+        ]);
+    if export {
+        child.args([
             "--metrics-listen",
             &format!("127.0.0.1:{metrics_port}"),
             "--set",
             "export.linger=0s",
-        ])
+        ]);
+    }
+    child
         .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(tmp.join("stderr.txt")).unwrap())
-        .spawn()
-        .unwrap();
+        .stderr(std::fs::File::create(tmp.join("stderr.txt")).unwrap());
+    // SAFETY: setrlimit is async-signal-safe; the child starts with the user's own limit.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        child.pre_exec(move || {
+            libc::setrlimit(libc::RLIMIT_NOFILE, &user_limit);
+            Ok(())
+        });
+    }
+    let mut child = child.spawn().unwrap();
     let pid = child.id();
     let stop_scrape = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let scraper = tokio::spawn(scrape(
@@ -252,6 +270,10 @@ async fn main() {
             if t > to && !steady.contains_key("b") {
                 steady.insert("b", (u.0, Instant::now()));
             }
+            // The hang-up: from the first participant's leave time to the end.
+            if t > Duration::from_secs(duration) && !steady.contains_key("c") {
+                steady.insert("c", (u.0, Instant::now()));
+            }
         }
         if let Ok(Some(_)) = child.try_wait() {
             break;
@@ -262,7 +284,7 @@ async fn main() {
     let code = child.wait().unwrap().code();
     stop_scrape.store(true, Ordering::Relaxed);
     let (scrapes, body, series, slowest) = scraper.await.unwrap();
-    let (a, b) = (steady["a"], steady["b"]);
+    let (a, b, c) = (steady["a"], steady["b"], steady["c"]);
     let steady_core = (b.0 - a.0) / b.1.duration_since(a.1).as_secs_f64();
     let rows = std::fs::read_to_string(out.join("client_stats.csv"))
         .map(|t| t.lines().count().saturating_sub(1))
@@ -271,7 +293,7 @@ async fn main() {
         serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap_or_default())
             .unwrap_or_default();
     println!(
-        "participants {n} ({confs} x {per_conf}), ramp {ramp} s, {duration} s each, stats interval {interval}, open-files limit {nofile}"
+        "participants {n} ({confs} x {per_conf}), ramp {ramp} s, {duration} s each, stats interval {interval}, open-files soft limit loadtest starts with {nofile}"
     );
     println!(
         "exit {code:?}, wall {wall:.1} s, sessions created {}, completed {}, failed {}",
@@ -291,6 +313,11 @@ async fn main() {
         to.as_secs(),
         100.0 * steady_core,
         100.0 * steady_core / n as f64
+    );
+    println!(
+        "hang-up (from {duration} s to the end, {:.1} s): {:.2} s CPU",
+        c.1.elapsed().as_secs_f64(),
+        last.0 - c.0
     );
     println!(
         "peak RSS {:.1} MB, {:.3} MB per participant; peak open files {peak_fds}, peak threads {peak_threads}",

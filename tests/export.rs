@@ -382,11 +382,12 @@ async fn pushes_to_a_real_pushgateway_and_once_more_at_the_end() {
         push_interval: Dur::from_secs(1),
         ..Export::default()
     };
-    let x = Arc::new(Exporter::new(&cfg, "run-1", tally.clone()));
+    let x = Arc::new(Exporter::new(&cfg, "run-1", 1, tally.clone()));
     let endpoint = Endpoint::start(&cfg, x.clone()).await.unwrap();
     assert!(endpoint.url().is_none(), "push only: nothing listens");
     tally.set(who, Phase::InCall);
     x.stats(
+        &mut Default::default(),
         "janus",
         &[ClientStatRow {
             participant: who,

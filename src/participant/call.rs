@@ -189,6 +189,8 @@ struct Call<'a> {
     errors: u32,
     /// The bridge its media goes through, once the page reports a remote address.
     bridge: String,
+    /// Its histograms in the live view, when the run exports one.
+    exported: crate::export::Streams,
 }
 
 impl<'a> Call<'a> {
@@ -202,6 +204,7 @@ impl<'a> Call<'a> {
             unhealthy_since: None,
             errors: 0,
             bridge: String::new(),
+            exported: crate::export::Streams::default(),
         }
     }
 
@@ -222,7 +225,7 @@ impl<'a> Call<'a> {
                 }
                 let rows = s.to_rows(id);
                 if let Some(x) = &self.sh.export {
-                    x.stats(&self.bridge, &rows);
+                    x.stats(&mut self.exported, &self.bridge, &rows);
                 }
                 self.sh.recorder.stats(rows).await;
                 if self.media_at.is_none() {

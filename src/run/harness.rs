@@ -289,7 +289,12 @@ async fn start_export(
         .path()
         .file_name()
         .map_or_else(|| s.name.clone(), |n| n.to_string_lossy().into_owned());
-    let x = Arc::new(export::Exporter::new(cfg, &run, tally.clone()));
+    let x = Arc::new(export::Exporter::new(
+        cfg,
+        &run,
+        most_conferences(s),
+        tally.clone(),
+    ));
     let e = export::Endpoint::start(cfg, x).await.map_err(|e| {
         InfraError::new(
             "the metrics endpoint",
@@ -300,6 +305,15 @@ async fn start_export(
         eprintln!("live metrics for Prometheus: {url}");
     }
     Ok(Some(e))
+}
+
+/// The most conferences the run may hold: `[load]`'s, or the limit search's maximum when it grows
+/// conferences.
+fn most_conferences(s: &Scenario) -> u32 {
+    match &s.limit {
+        Some(l) if l.grow == crate::scenario::Grow::Conferences => l.max.max(s.load.conferences),
+        _ => s.load.conferences,
+    }
 }
 
 /// The browsers' endpoint, then the target; an endpoint already started is stopped on failure.

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 pub use compat::RENAMED;
 pub use duration::Dur;
 pub use error::{Origin, ScenarioError};
-pub use export::{DEFAULT_LISTEN, EXPORT_LABELS, Export, is_loopback};
+pub use export::{AUTO_CONFERENCES, DEFAULT_LISTEN, EXPORT_LABELS, Export, is_loopback};
 pub use limit::{Grow, Increment, Limit};
 pub use overrides::Override;
 pub use schema::*;
