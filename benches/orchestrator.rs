@@ -213,15 +213,14 @@ async fn main() {
     let out = tmp.join("run");
     let start = Instant::now();
     let mut child = Command::new(bin);
-    child
-        .args([
-            "run",
-            "-s",
-            scenario.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--no-report",
-        ]);
+    child.args([
+        "run",
+        "-s",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-report",
+    ]);
     if export {
         child.args([
             "--metrics-listen",

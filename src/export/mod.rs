@@ -254,8 +254,14 @@ impl Exporter {
                         direction: r.direction.clone(),
                         kind: r.kind.clone(),
                     };
-                    let hs = self.figures.iter().map(|f| f.get_or_create_owned(&l)).collect();
-                    handles.streams.push((r.direction.clone(), r.kind.clone(), hs));
+                    let hs = self
+                        .figures
+                        .iter()
+                        .map(|f| f.get_or_create_owned(&l))
+                        .collect();
+                    handles
+                        .streams
+                        .push((r.direction.clone(), r.kind.clone(), hs));
                     handles.streams.len() - 1
                 }
             };

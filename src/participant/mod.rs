@@ -27,6 +27,7 @@ use crate::live::{Phase, Tally};
 use crate::media::PreparedMedia;
 use crate::results::{Event, Outcome, ParticipantRow, Recorder};
 use crate::scenario::{Timeouts, WebDriver};
+use crate::schedule::talk::TalkPlan;
 use crate::schedule::{ParticipantId, ScheduledParticipant};
 use crate::util::text::one_line;
 use crate::webdriver::grid::Grid;
@@ -81,6 +82,8 @@ pub struct Shared {
     pub bridges: Bridges,
     /// One HTTP connector for every session (building a TLS connector per session costs ~40 ms of CPU).
     pub connector: Connector,
+    /// Who talks when (`[load] speakers = "p59"`; empty otherwise): audio senders' mute switches.
+    pub talk: Arc<TalkPlan>,
 }
 
 /// The HTTP(S) connector WebDriver sessions use.
@@ -146,7 +149,8 @@ pub async fn run(
     let outcome = call::in_call(&plan, &sh, &client, &mut row, &leave).await;
     let completed = outcome.is_ok();
     if let Err(Failure(reason)) = &outcome {
-        tracing::info!(participant = %id, %reason, "participant failed");
+        let shown = crate::redact::text(reason);
+        tracing::info!(participant = %id, reason = %shown, "participant failed");
         row.reason = reason.clone();
         sh.recorder.event(id, Event::Failed, reason).await;
         save_artifacts(&client, &sh, id).await;
@@ -233,13 +237,20 @@ async fn create_session(plan: &ScheduledParticipant, sh: &Shared) -> Result<Clie
         .sends_audio()
         .then_some(())
         .and(sh.media.audio.as_deref());
-    let caps = crate::webdriver::capabilities::chrome(
+    let mut caps = crate::webdriver::capabilities::chrome(
         &sh.webdriver,
         sh.local,
         sh.target.loopback_only(),
         video,
         audio,
     );
+    // Node types (Malleus' use-node-types): video senders ask for the sender nodes.
+    let node_type = if plan.role.sends_video() {
+        &sh.webdriver.sender_capabilities
+    } else {
+        &sh.webdriver.receiver_capabilities
+    };
+    crate::webdriver::capabilities::merge(&mut caps, node_type);
     let mut builder = ClientBuilder::new(sh.connector.clone());
     builder.capabilities(caps);
     let connect = builder.connect(sh.webdriver_url.as_str());

@@ -24,6 +24,7 @@ use crate::live::Tally;
 use crate::media::{self, AudioSource, VideoSource};
 use crate::metrics;
 use crate::participant::targets::Target;
+use crate::participant::targets::jwt::Tokens;
 use crate::participant::{self, Board, InRoom, Sessions, Shared};
 use crate::results::names::RUN;
 use crate::results::{
@@ -31,6 +32,7 @@ use crate::results::{
 };
 use crate::scenario::Scenario;
 use crate::schedule::ScheduledParticipant;
+use crate::schedule::talk::TalkPlan;
 use crate::webdriver::{Endpoint, grid};
 
 /// A running test.
@@ -52,17 +54,34 @@ pub struct Harness {
     export: Option<export::Endpoint>,
 }
 
+/// What a test starts with, besides its scenario.
+pub struct Start<'a> {
+    /// The scenario file (relative media paths resolve against its directory).
+    pub file: &'a Path,
+    /// The results directory to create.
+    pub out: &'a Path,
+    /// Browser sessions the endpoint must hold at once (a grid's free slots are checked).
+    pub peak: usize,
+    /// The planned run length, when known (a growing load has none).
+    pub length: Option<Duration>,
+    /// The JWTs participants carry (Jitsi).
+    pub tokens: Tokens,
+    /// Who talks when (`[load] speakers = "p59"`).
+    pub talk: TalkPlan,
+}
+
 impl Harness {
-    /// Prepare the results directory, start the browsers' endpoint (sized for `peak` sessions), check
-    /// the target and start the side tasks. `file` is the scenario file (relative media paths
-    /// resolve against its directory); `length` is the planned run length, when known.
-    pub async fn start(
-        s: &Scenario,
-        file: &Path,
-        out: &Path,
-        peak: usize,
-        length: Option<Duration>,
-    ) -> anyhow::Result<Harness> {
+    /// Prepare the results directory, start the browsers' endpoint, check the target and start the
+    /// side tasks.
+    pub async fn start(s: &Scenario, start: Start<'_>) -> anyhow::Result<Harness> {
+        let Start {
+            file,
+            out,
+            peak,
+            length,
+            tokens,
+            talk,
+        } = start;
         let base = file.parent().unwrap_or(Path::new("."));
         let video = VideoSource::parse(&s.media.video, base).map_err(UsageError)?;
         let audio = AudioSource::parse(&s.media.audio, base).map_err(UsageError)?;
@@ -82,7 +101,7 @@ impl Harness {
         let tally = Arc::new(Tally::default());
         let started = async {
             let export = start_export(s, &dir, &tally).await?;
-            let (endpoint, target) = start_infra(s, peak).await?;
+            let (endpoint, target) = start_infra(s, peak, tokens).await?;
             Ok::<_, InfraError>((endpoint, target, export))
         };
         let (endpoint, target, export) = match started.await {
@@ -127,6 +146,7 @@ impl Harness {
             grid: endpoint.grid(),
             connector: participant::connector(),
             bridges: Bridges::of(s),
+            talk: Arc::new(talk),
         });
         let side = SideTasks::start(s, &shared, endpoint.is_local(), length).await;
         Ok(Harness {
@@ -317,9 +337,13 @@ fn most_conferences(s: &Scenario) -> u32 {
 }
 
 /// The browsers' endpoint, then the target; an endpoint already started is stopped on failure.
-async fn start_infra(s: &Scenario, peak: usize) -> Result<(Endpoint, Target), InfraError> {
+async fn start_infra(
+    s: &Scenario,
+    peak: usize,
+    tokens: Tokens,
+) -> Result<(Endpoint, Target), InfraError> {
     let endpoint = Endpoint::start(&s.webdriver, peak).await?;
-    match Target::prepare(s).await {
+    match Target::prepare(s, tokens).await {
         Ok(t) => Ok((endpoint, t)),
         Err(e) => {
             endpoint.stop().await;
