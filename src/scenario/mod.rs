@@ -9,6 +9,7 @@
 mod compat;
 mod duration;
 mod error;
+mod export;
 mod limit;
 mod overrides;
 mod schema;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 pub use compat::RENAMED;
 pub use duration::Dur;
 pub use error::{Origin, ScenarioError};
+pub use export::{AUTO_CONFERENCES, DEFAULT_LISTEN, EXPORT_LABELS, Export, is_loopback};
 pub use limit::{Grow, Increment, Limit};
 pub use overrides::Override;
 pub use schema::*;
