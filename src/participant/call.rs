@@ -88,6 +88,7 @@ async fn recover_probe(
         return Ok(false);
     }
     inject(client, sh).await?;
+    super::quality::inject(client, sh, id).await;
     let path = s.path.as_deref().unwrap_or("?");
     let detail = format!("the page reloaded or navigated ({path}): probe injected again");
     sh.recorder.event(id, Event::Reload, detail).await;
