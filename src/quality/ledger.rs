@@ -14,11 +14,26 @@ use crate::schedule::ParticipantId;
 /// Delays joined but not yet written, per (receiver, sender).
 type Waiting = HashMap<(String, String), Vec<DelaySample>>;
 
+/// How often the join is drained (orchestrator ms): a drain scans every waiting sample, so draining
+/// at every take would cost O(participants²) per interval in a large run.
+const DRAIN_EVERY_MS: f64 = 500.0;
+
 /// One per run, shared by every participant (behind a mutex: each call is short and never waits).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Ledger {
     join: DelayJoin,
     delays: Waiting,
+    drained_ms: f64,
+}
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Ledger {
+            join: DelayJoin::default(),
+            delays: Waiting::default(),
+            drained_ms: f64::NEG_INFINITY,
+        }
+    }
 }
 
 impl Ledger {
@@ -29,7 +44,8 @@ impl Ledger {
 
     /// Add `participant`'s take (its page clock `clock`), stamped `ts`: one row per received stream.
     /// A row's delay figures are those of its frames joined since its previous row (a frame joins once
-    /// its sender's take covers it, so they lag by up to one interval).
+    /// its sender's take covers it and the join was drained, so they lag by up to one interval and
+    /// [`DRAIN_EVERY_MS`]).
     pub fn add(
         &mut self,
         participant: ParticipantId,
@@ -39,9 +55,13 @@ impl Ledger {
     ) -> Vec<VideoQualityRow> {
         let me = participant.to_string();
         self.join.add_take(&me, clock, take);
-        for d in self.join.drain() {
-            let key = (d.receiver.clone(), d.sender.clone());
-            self.delays.entry(key).or_default().push(d);
+        let now = clock.to_orchestrator(take.ts);
+        if now - self.drained_ms >= DRAIN_EVERY_MS {
+            self.drained_ms = now;
+            for d in self.join.drain() {
+                let key = (d.receiver.clone(), d.sender.clone());
+                self.delays.entry(key).or_default().push(d);
+            }
         }
         take.recv
             .iter()
