@@ -156,6 +156,11 @@ mod tests {
             l.add(id("c0p0"), clock, &sent, "t2").is_empty(),
             "it receives nothing"
         );
+        assert_eq!(
+            l.join.waiting(),
+            4,
+            "300 ms after the last drain: not drained yet"
+        );
         // The receiver's next row carries the joined delays.
         let next = Take {
             ts: 2700.0,
@@ -168,6 +173,7 @@ mod tests {
         let r = &l.add(id("c0p1"), clock, &next, "t3")[0];
         assert_eq!((r.delay_ms_p50, r.delay_ms_p95), (Some(40.0), Some(40.0)));
         assert_eq!((r.delay_bound_ms, r.delay_samples), (Some(2.0), 4));
+        assert_eq!(l.join.waiting(), 0);
         assert_eq!(r.freeze_share(), None, "nothing watched");
         assert_eq!(l.unmatched(), 0);
     }
