@@ -88,5 +88,15 @@ impl NetworkError {
     }
 }
 
+impl From<crate::scenario::profile::BadValue> for NetworkError {
+    fn from(b: crate::scenario::profile::BadValue) -> Self {
+        NetworkError::BadValue {
+            field: b.field,
+            value: b.value,
+            expected: b.expected,
+        }
+    }
+}
+
 /// Result of lab operations.
 pub type Result<T> = std::result::Result<T, NetworkError>;

@@ -80,6 +80,8 @@ pub struct Shared {
     pub bridges: Bridges,
     /// One HTTP connector for every session (building a TLS connector per session costs ~40 ms of CPU).
     pub connector: Connector,
+    /// Where each cohort's browsers sit on the network.
+    pub placements: crate::webdriver::capabilities::Placements,
 }
 
 /// The HTTP(S) connector WebDriver sessions use.
@@ -127,6 +129,7 @@ pub async fn run(
         role: plan.role.to_string(),
         outcome: Outcome::Failed,
         step: plan.step,
+        cohort: plan.cohort.clone().unwrap_or_default(),
         ..Default::default()
     };
     let id = plan.id;
@@ -184,6 +187,10 @@ async fn launch(
     row.session_ms = Some(t0.elapsed().as_millis() as u64);
     let session_id = client.session_id().await.ok().flatten().unwrap_or_default();
     sh.sessions.add(plan.id, &session_id);
+    let browser = client.capabilities().and_then(|c| c.get("chrome"));
+    if let Some(dir) = browser.and_then(|c| c["userDataDir"].as_str()) {
+        sh.sessions.set_browser(plan.id, dir);
+    }
     sh.in_room.send_modify(|n| *n += 1);
     row.node = sh.node_of(&session_id).await;
     tracing::debug!(participant = %plan.id, node = %row.node, "session created");
@@ -232,13 +239,15 @@ async fn create_session(plan: &ScheduledParticipant, sh: &Shared) -> Result<Clie
         .sends_audio()
         .then_some(())
         .and(sh.media.audio.as_deref());
-    let caps = crate::webdriver::capabilities::chrome(
+    let mut caps = crate::webdriver::capabilities::chrome(
         &sh.webdriver,
         sh.local,
         sh.target.loopback_only(),
         video,
         audio,
     );
+    let placement = sh.placements.of(plan.cohort.as_deref());
+    crate::webdriver::capabilities::place(&mut caps, placement);
     let mut builder = ClientBuilder::new(sh.connector.clone());
     builder.capabilities(caps);
     let connect = builder.connect(sh.webdriver_url.as_str());

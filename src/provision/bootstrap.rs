@@ -581,12 +581,14 @@ mod tests {
                     availability: "UP".into(),
                     slots: 16,
                     busy: 0,
+                    ..Default::default()
                 },
                 NodeStatus {
                     uri: "http://10.0.0.11:5555".into(),
                     availability: "UP".into(),
                     slots: 8,
                     busy: 0,
+                    ..Default::default()
                 },
             ],
         };

@@ -24,6 +24,6 @@ pub fn exec(args: ValidateArgs) -> anyhow::Result<i32> {
         eprintln!("warning: {w}");
     }
     let s = &loaded.scenario;
-    print!("{}", schedule::describe(s, &schedule::expand(&s.load)));
+    print!("{}", schedule::describe(s, &schedule::of(s)));
     Ok(EXIT_OK)
 }

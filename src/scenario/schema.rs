@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::Dur;
+use super::cohort::{Cohort, CohortThresholdMap, Disruption};
 use super::limit::Limit;
 use super::sources::Metrics;
 
@@ -48,6 +49,12 @@ pub struct Scenario {
     /// How `loadtest limit` grows the load (ignored by `loadtest run`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<Limit>,
+    /// Participants behind network profiles (`[[cohort]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cohort: Vec<Cohort>,
+    /// Things broken during the run (`[[disruption]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disruption: Vec<Disruption>,
 }
 
 /// The conference server under test.
@@ -389,6 +396,15 @@ pub struct Thresholds {
     /// Maximum load-generator CPU use (0..1 of all cores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_generator_cpu: Option<f64>,
+    /// Maximum p95 recovery time after disruptions (participants that lost media and got it back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_recovery_p95: Option<Dur>,
+    /// Maximum participants that lost media in a disruption and never got it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_never_recovered: Option<u32>,
+    /// Thresholds of one cohort (`[thresholds.cohort.<name>]`).
+    #[serde(default, skip_serializing_if = "CohortThresholdMap::is_empty")]
+    pub cohort: CohortThresholdMap,
 }
 
 /// `[guard]`: a run whose load generators were the bottleneck measured the generators, not the server;

@@ -93,7 +93,58 @@ pub fn chrome(
     caps
 }
 
-/// True when `url`'s host is on loopback (127.0.0.0/8, ::1 or `localhost`).
+/// Where a participant's browser sits on the network.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Placement {
+    /// Wherever the driver starts it (this machine's network, or any Grid node).
+    #[default]
+    Anywhere,
+    /// Started by the local ChromeDriver through a wrapper that puts it inside a network namespace
+    /// ([`crate::network::netns::browser_wrapper`]); it talks to ChromeDriver over pipes.
+    Wrapped(std::path::PathBuf),
+    /// On a Grid node whose stereotype carries [`crate::network::netns::GRID_CAPABILITY`] with this
+    /// value (`"none"` for the unshaped nodes).
+    Network(String),
+}
+
+/// Where each cohort's browsers go, and everyone else's.
+#[derive(Debug, Clone, Default)]
+pub struct Placements {
+    /// By cohort name.
+    pub cohorts: std::collections::HashMap<String, Placement>,
+    /// Participants in no cohort.
+    pub others: Placement,
+}
+
+impl Placements {
+    /// The placement of a participant in `cohort` (or in none).
+    pub fn of(&self, cohort: Option<&str>) -> &Placement {
+        cohort
+            .and_then(|c| self.cohorts.get(c))
+            .unwrap_or(&self.others)
+    }
+}
+
+/// Put a session's browser where `placement` says: the wrapper as the binary (with the pipe
+/// switch), or the Grid capability that picks the node.
+pub fn place(caps: &mut Map<String, Value>, placement: &Placement) {
+    use crate::network::netns::{GRID_CAPABILITY, PIPE_ARG};
+    match placement {
+        Placement::Anywhere => {}
+        Placement::Wrapped(wrapper) => {
+            if let Some(opts) = caps.get_mut("goog:chromeOptions") {
+                opts["binary"] = json!(wrapper.display().to_string());
+                if let Some(args) = opts["args"].as_array_mut() {
+                    args.push(json!(PIPE_ARG));
+                }
+            }
+        }
+        Placement::Network(n) => {
+            caps.insert(GRID_CAPABILITY.into(), json!(n));
+        }
+    }
+}
+
 /// Whether a URL stays on this machine: loopback, or an address of the tool's own lab namespaces
 /// ([`crate::network::addr::RANGE`]), which the root namespace routes nowhere else.
 pub fn is_loopback(url: &url::Url) -> bool {
@@ -137,5 +188,25 @@ mod tests {
                 .contains("proxy-server"),
             "real targets are reached directly"
         );
+    }
+
+    #[test]
+    fn placement_sets_the_wrapper_or_the_grid_network() {
+        let cfg = WebDriver::default();
+        let mut caps = chrome(&cfg, true, true, None, None);
+        place(
+            &mut caps,
+            &Placement::Wrapped("/tmp/browser-lt-0001-c0".into()),
+        );
+        let opts = &caps["goog:chromeOptions"];
+        assert_eq!(opts["binary"], "/tmp/browser-lt-0001-c0");
+        assert!(opts["args"].to_string().contains("--remote-debugging-pipe"));
+        let mut caps = chrome(&cfg, false, false, None, None);
+        place(&mut caps, &Placement::Network("3g".into()));
+        assert_eq!(caps["loadtest:network"], "3g");
+        let before = chrome(&cfg, false, false, None, None);
+        let mut after = before.clone();
+        place(&mut after, &Placement::Anywhere);
+        assert_eq!(before, after);
     }
 }

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
+use super::cohorts::CohortFigures;
+use super::recovery::Recovery;
 use super::{
     Bridge, Client, Conference, Failure, Participants, Series, Summary, Table, Tested, Timelines,
 };
@@ -113,6 +115,10 @@ pub struct Aggregator {
     server_in_window: bool,
     /// Each participant's media server address, from its stats.
     remote: BTreeMap<ParticipantId, String>,
+    /// Per-cohort figures, when the scenario has cohorts.
+    cohorts: Option<CohortFigures>,
+    /// Recovery after disruptions, when the scenario has some.
+    recovery: Option<Recovery>,
 }
 
 /// One participant as the timeline tells it.
@@ -130,7 +136,6 @@ impl Aggregator {
         let bucket_s = scenario.stats.interval.get().as_secs_f64().max(0.5);
         Aggregator {
             info,
-            scenario,
             start,
             window,
             bucket_s,
@@ -155,6 +160,9 @@ impl Aggregator {
             timeline: BTreeMap::new(),
             server_in_window: false,
             remote: BTreeMap::new(),
+            cohorts: CohortFigures::new(&scenario),
+            recovery: Recovery::new(&scenario),
+            scenario,
         }
     }
 
@@ -180,6 +188,9 @@ impl Aggregator {
 
     /// A participants.csv row.
     pub fn participant(&mut self, r: ParticipantRow) {
+        if let Some(c) = &mut self.cohorts {
+            c.participant(&r);
+        }
         self.conference_of.insert(r.participant, r.conference);
         self.participants.push(r);
     }
@@ -188,6 +199,12 @@ impl Aggregator {
     pub fn event(&mut self, r: EventRow) {
         let Some(t) = parse_ts(&r.ts) else { return };
         self.seen(t);
+        if let Some(c) = &mut self.cohorts {
+            c.event(&r);
+        }
+        if let Some(rec) = &mut self.recovery {
+            rec.event(&r);
+        }
         if matches!(r.event, Event::Navigate | Event::Joined | Event::Failed) {
             let p = self.timeline.entry(r.participant.clone()).or_default();
             match r.event {
@@ -214,6 +231,12 @@ impl Aggregator {
             self.remote.insert(r.participant, r.remote_address.clone());
         }
         let inside = self.inside(&r.ts);
+        if let Some(rec) = &mut self.recovery {
+            rec.stat(r);
+        }
+        if inside && let Some(c) = &mut self.cohorts {
+            c.stat(r);
+        }
         if r.sent() && r.video() && inside {
             self.send_fps.extend(r.fps.map(|f| f as f32));
         }
@@ -305,6 +328,14 @@ impl Aggregator {
             conferences,
             failures,
             limit: None,
+            cohorts: self
+                .cohorts
+                .take()
+                .map_or(Vec::new(), |c| c.finish(&self.participants)),
+            disruptions: self
+                .recovery
+                .take()
+                .map(|r| r.finish(self.start, &self.participants)),
         };
         (summary, tl)
     }

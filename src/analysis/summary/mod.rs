@@ -6,6 +6,8 @@
 //! printed text shows percent.
 
 mod aggregate;
+pub mod cohorts;
+pub mod recovery;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -224,6 +226,12 @@ pub struct Summary {
     /// The limit search, when the run was one (`loadtest limit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<super::limit::LimitSummary>,
+    /// Per cohort (empty when the scenario has no `[[cohort]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cohorts: Vec<cohorts::CohortSummary>,
+    /// Disruptions and the recovery after them (absent without `[[disruption]]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disruptions: Option<recovery::Disruptions>,
 }
 
 /// A chart series: (seconds since the run started, value).
