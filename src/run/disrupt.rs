@@ -411,7 +411,8 @@ mod tests {
     #[tokio::test]
     async fn hooks_report_their_exit_code_and_are_bounded() {
         let dir = tempfile::tempdir().unwrap();
-        let d =
+        let d = disruption("kind = \"black_hole\"\nat = \"1s\"\nduration = \"2s\"");
+        let quick =
             disruption("kind = \"black_hole\"\nat = \"1s\"\nduration = \"2s\"\ntimeout = \"1s\"");
         let ok = hook(
             &["sh".into(), "-c".into(), "test \"$LOADTEST_PHASE\" = start && test \"$LOADTEST_DISRUPTION\" = black_hole && test \"$LOADTEST_DURATION\" = 2s".into()],
@@ -439,9 +440,15 @@ mod tests {
             bad.contains("exited 3") && bad.contains("cannot reach pod"),
             "{bad}"
         );
-        let slow = hook(&["sleep".into(), "5".into()], &d, 0, "start", dir.path())
-            .await
-            .unwrap_err();
+        let slow = hook(
+            &["sleep".into(), "5".into()],
+            &quick,
+            0,
+            "start",
+            dir.path(),
+        )
+        .await
+        .unwrap_err();
         assert!(slow.contains("still running after 1s"), "{slow}");
         let missing = hook(&["/nonexistent/hook".into()], &d, 0, "start", dir.path())
             .await

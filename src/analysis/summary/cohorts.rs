@@ -41,6 +41,8 @@ pub struct CohortSummary {
     pub recv_fps_p5: Option<f64>,
     /// Received video bitrate median, kbit/s.
     pub recv_bitrate_kbps_p50: Option<f64>,
+    /// Received packet loss, mean of the samples (0..1): near the link's loss rate.
+    pub loss_mean: Option<f64>,
     /// Received packet loss median (0..1).
     pub loss_p50: Option<f64>,
     /// Received packet loss 95th percentile (0..1).
@@ -199,6 +201,9 @@ impl CohortFigures {
             c.recv_fps_p50 = percentile(&mut bag.fps, 0.5);
             c.recv_fps_p5 = percentile(&mut bag.fps, 0.05);
             c.recv_bitrate_kbps_p50 = percentile(&mut bag.bitrate, 0.5);
+            c.loss_mean = (!bag.loss.is_empty()).then(|| {
+                bag.loss.iter().map(|&v| f64::from(v)).sum::<f64>() / bag.loss.len() as f64
+            });
             c.loss_p50 = percentile(&mut bag.loss, 0.5);
             c.loss_p95 = percentile(&mut bag.loss, 0.95);
             c.jitter_ms_p95 = percentile(&mut bag.jitter, 0.95);

@@ -1,0 +1,596 @@
+//! `loadtest run` with `[[cohort]]`s and `[[disruption]]`s, end to end: the real binary, real
+//! Chromium, a real Janus in the isolated sandbox (this process holds it; the run attaches to its
+//! lab and talks to its control socket), and, for one test, a real Selenium Grid whose network node
+//! (`loadtest network-node`) runs its browsers inside a namespace. Every test lists the kernel's
+//! namespaces, interfaces, TUN devices, qdiscs and routes before and after (with `ip` and `tc`).
+
+mod common;
+mod netlab;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Needs, bin, free_port, read_results, repo, require, selenium_jar};
+use loadtest::results::{Event, Outcome, RunOutcome};
+use loadtest::sandbox::{Options as SandboxOptions, Sandbox};
+use netlab::snapshot;
+use serde_json::Value;
+
+async fn isolated(dir: &Path) -> Sandbox {
+    Sandbox::start(&SandboxOptions {
+        isolated: true,
+        dir: Some(dir.join("janus")),
+        ..SandboxOptions::default()
+    })
+    .await
+    .expect("the isolated sandbox starts (root, janus installed)")
+}
+
+/// One conference of three video senders on the sandbox, stats every second; `extra` adds tables.
+fn scenario(sb: &Sandbox, duration: &str, extra: &str) -> String {
+    format!(
+        r#"name = "network-run"
+
+[target]
+kind = "janus"
+url = "{api}"
+
+[load]
+conferences = 1
+participants_per_conference = 3
+audio_senders = 0
+duration = "{duration}"
+join_delay = "1s"
+
+[media]
+video = "small"
+receive_audio = false
+
+[stats]
+interval = "1s"
+
+[metrics]
+this_machine = false
+
+[metrics.janus]
+admin_url = "{admin}"
+admin_secret_file = "{secret}"
+handles = false
+{extra}
+"#,
+        api = sb.janus_url,
+        admin = sb.admin_url,
+        secret = sb.dir.join("admin_secret").display(),
+    )
+}
+
+fn write(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("scenario.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `loadtest run` (and its report) to completion, off the runtime's threads.
+async fn run(scenario: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "-s".into(),
+        scenario.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    tokio::task::spawn_blocking(move || {
+        Command::new(bin())
+            .args(&args)
+            .env("LOADTEST_CACHE", repo().join(".cache/loadtest"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn summary(out: &Path) -> Value {
+    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn cohort<'a>(s: &'a Value, name: &str) -> &'a Value {
+    s["cohorts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["cohort"] == name)
+        .unwrap_or_else(|| panic!("no cohort {name} in {}", s["cohorts"]))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shaped_cohort_shows_its_delay_and_loss_in_the_report_and_the_clean_one_does_not() {
+    require(&[Needs::Janus, Needs::Chromium]);
+    let before = snapshot();
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = isolated(tmp.path()).await;
+    let file = write(
+        tmp.path(),
+        &scenario(
+            &sb,
+            "40s",
+            r#"
+[[cohort]]
+name = "clean"
+count = 2
+profile = "clean"
+
+[[cohort]]
+name = "shaped"
+count = 1
+profile = { delay = "100ms", loss = "5%" }
+"#,
+        ),
+    );
+    let out = tmp.path().join("run");
+    let o = run(&file, &out, &[]).await;
+    let during_run_labs = sb.network.as_ref().map(|n| n.star.lab().id());
+    sb.stop().await;
+    assert_eq!(snapshot(), before, "nothing left after a normal end");
+    eprintln!("{}", stderr(&o));
+    let r = read_results(&out);
+    assert_eq!(r.info.outcome, RunOutcome::Completed, "{}", stderr(&o));
+    let cohorts: Vec<&str> = r.participants.iter().map(|p| p.cohort.as_str()).collect();
+    assert_eq!(
+        cohorts.iter().filter(|c| **c == "shaped").count(),
+        1,
+        "{cohorts:?}"
+    );
+    let s = summary(&out);
+    let (clean, shaped) = (cohort(&s, "clean"), cohort(&s, "shaped"));
+    eprintln!("lab {during_run_labs:?}\nclean: {clean}\nshaped: {shaped}");
+    let f = |c: &Value, k: &str| c[k].as_f64().unwrap_or(f64::NAN);
+    // Stated tolerances: the shaped cohort's RTT is 200 ms (± 40 ms) above the clean cohort's, its
+    // received loss 5 % (± 2.5 points); the clean cohort's RTT stays under 40 ms and its loss under
+    // 2 % (what it receives from the shaped sender crossed that sender's lossy uplink, and NACKs
+    // recover most of it).
+    let rtt = f(shaped, "rtt_ms_p50") - f(clean, "rtt_ms_p50");
+    assert!((rtt - 200.0).abs() < 40.0, "RTT difference {rtt} ms");
+    assert!(f(clean, "rtt_ms_p50") < 40.0, "clean RTT {clean}");
+    let loss = f(shaped, "loss_mean");
+    assert!((loss - 0.05).abs() < 0.025, "shaped loss {loss}");
+    assert!(f(clean, "loss_mean") < 0.02, "clean loss {clean}");
+    assert_eq!(
+        shaped["profile"],
+        "shaped (clean+custom): delay 100ms each way, loss 5%"
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("## Per cohort"), "{report}");
+    assert!(report.contains("| shaped | shaped (clean+custom): delay 100ms each way, loss 5% |"));
+}
+
+/// The participants' rows that lost media in disruption `i`.
+fn lost<'a>(s: &'a Value, i: usize) -> &'a Value {
+    &s["disruptions"]["disruptions"][i]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn black_holes_of_the_bridge_media_are_recovered_from_or_fail_the_participants() {
+    require(&[Needs::Janus, Needs::Chromium]);
+    let before = snapshot();
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = isolated(tmp.path()).await;
+    // 10 s at +20 s (everyone recovers); 60 s at +45 s, beyond timeouts.unhealthy (everyone fails).
+    let file = write(
+        tmp.path(),
+        &scenario(
+            &sb,
+            "100s",
+            r#"
+[timeouts]
+unhealthy = "20s"
+
+[[disruption]]
+kind = "black_hole"
+at = "20s"
+duration = "10s"
+
+[[disruption]]
+kind = "black_hole"
+at = "45s"
+duration = "60s"
+"#,
+        ),
+    );
+    let out = tmp.path().join("run");
+    let o = run(&file, &out, &[]).await;
+    let net = sb.network.clone().unwrap();
+    let qdiscs_after = Command::new("tc")
+        .args([
+            "-n",
+            net.server.ns.name(),
+            "qdisc",
+            "show",
+            "dev",
+            net.server.iface(),
+        ])
+        .output()
+        .unwrap();
+    sb.stop().await;
+    assert_eq!(snapshot(), before, "nothing left after the run");
+    let r = read_results(&out);
+    eprintln!("{}", stderr(&o));
+    assert_eq!(r.info.outcome, RunOutcome::Failed, "{}", stderr(&o));
+    let q = String::from_utf8_lossy(&qdiscs_after.stdout);
+    assert!(!q.contains("pfifo limit 0"), "the hole was lifted: {q}");
+    let s = summary(&out);
+    let (first, second) = (lost(&s, 0), lost(&s, 1));
+    eprintln!("{first}\n{second}");
+    // The 10 s hole: every participant's media stopped and came back, recovery times reported.
+    assert_eq!(first["in_call"], 3);
+    assert_eq!(first["lost_media"], 3, "{first}");
+    assert_eq!(first["recovered"], 3, "{first}");
+    let p95 = first["recovery_s_p95"].as_f64().unwrap();
+    assert!(p95 <= 5.0, "recovery p95 {p95} s");
+    // The 60 s hole: unhealthy for 20 s fails them all, with that reason; none recovered.
+    assert_eq!(second["lost_media"], 3, "{second}");
+    assert_eq!(second["never_recovered"], 3, "{second}");
+    for p in second["participants"].as_array().unwrap() {
+        let why = p["never_recovered"].as_str().unwrap();
+        assert!(why.starts_with("unhealthy for 20s"), "{why}");
+    }
+    for p in &r.participants {
+        assert_eq!(p.outcome, Outcome::Failed);
+        assert!(p.reason.starts_with("unhealthy for 20s"), "{p:?}");
+    }
+    let kinds: Vec<(String, Event)> = r
+        .events
+        .iter()
+        .filter(|e| e.participant.starts_with("disruption:"))
+        .map(|e| (e.participant.clone(), e.event))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("disruption:0".to_string(), Event::DisruptionStarted),
+            ("disruption:0".to_string(), Event::DisruptionEnded),
+            ("disruption:1".to_string(), Event::DisruptionStarted),
+            ("disruption:1".to_string(), Event::DisruptionEnded),
+        ]
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("## Disruptions"), "{report}");
+    assert!(report.contains("never recovered **3**"), "{report}");
+}
+
+/// Direct children of a process.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|x| x.parse::<u32>().ok());
+            ppid == Some(pid)
+        })
+        .collect()
+}
+
+/// Wait until the run's browsers are in the call (its events file says `media` three times).
+fn wait_for_media(out: &Path, n: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = std::fs::read_to_string(out.join("events.csv")).unwrap_or_default();
+        if text.lines().filter(|l| l.contains(",media,")).count() >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no media within {timeout:?}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_an_error_a_ctrl_c_or_a_crash_nothing_is_left() {
+    require(&[Needs::Janus, Needs::Chromium]);
+    let before = snapshot();
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = isolated(tmp.path()).await;
+    let with_cohort = |browser: &str| {
+        scenario(
+            &sb,
+            "120s",
+            &format!(
+                "\n[webdriver]\nbrowser = \"{browser}\"\n\n[[cohort]]\nname = \"mobile\"\ncount = 2\nprofile = \"4g\"\n"
+            ),
+        )
+    };
+    let lab = |s: &netlab::Snapshot| -> Vec<String> {
+        s.namespaces
+            .iter()
+            .filter(|n| !before.namespaces.contains(*n))
+            .cloned()
+            .collect()
+    };
+    let with_sandbox = snapshot();
+
+    // 1. An error after the cohort's namespace exists: its browser wrapper cannot be written for a
+    //    browser path with a quote in it. Exit 3, and nothing of the run is left.
+    let odd = tmp.path().join("it's");
+    std::fs::create_dir_all(&odd).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/chromium", odd.join("chromium")).unwrap();
+    let file = write(
+        tmp.path(),
+        &with_cohort(&odd.join("chromium").display().to_string()),
+    );
+    let o = run(&file, &tmp.path().join("error"), &[]).await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("browser"), "{}", stderr(&o));
+    assert_eq!(snapshot(), with_sandbox, "nothing left after an error");
+
+    // 2. Ctrl-C in the call: the run hangs up, exits 130 and removes its namespaces.
+    let file = write(tmp.path(), &with_cohort("/usr/bin/chromium"));
+    let out = tmp.path().join("interrupted");
+    let mut child = Command::new(bin())
+        .args(["run", "--no-report", "-s"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .env("LOADTEST_CACHE", repo().join(".cache/loadtest"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out2 = out.clone();
+    tokio::task::spawn_blocking(move || wait_for_media(&out2, 3, Duration::from_secs(120)))
+        .await
+        .unwrap();
+    let during = snapshot();
+    let made = lab(&during);
+    assert_eq!(
+        made.len(),
+        1 + 2,
+        "the sandbox's namespaces and the cohort's: {made:?}"
+    );
+    assert!(
+        !during.tun.is_empty(),
+        "the cohort's link is a TUN pair: {during:?}"
+    );
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(read_results(&out).info.outcome, RunOutcome::Interrupted);
+    assert_eq!(snapshot(), with_sandbox, "nothing left after Ctrl-C");
+
+    // 3. A crash (SIGKILL) leaves the run's namespaces behind; the next run removes them first.
+    let out = tmp.path().join("killed");
+    let mut child = Command::new(bin())
+        .args(["run", "--no-report", "-s"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .env("LOADTEST_CACHE", repo().join(".cache/loadtest"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out2 = out.clone();
+    tokio::task::spawn_blocking(move || wait_for_media(&out2, 3, Duration::from_secs(120)))
+        .await
+        .unwrap();
+    // Its ChromeDriver (a process group of its own) would outlive it: note it to stop it after.
+    let drivers = children_of(child.id());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for pid in drivers {
+        // SAFETY: kill(2) of the process group our killed child started.
+        unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+    }
+    let left = snapshot();
+    assert!(
+        lab(&left).len() > 2,
+        "a crash leaves the cohort's namespace: {left:?}"
+    );
+    let file = write(
+        tmp.path(),
+        &scenario(
+            &sb,
+            "5s",
+            "\n[[cohort]]\nname = \"mobile\"\ncount = 1\nprofile = \"clean\"\n",
+        ),
+    );
+    let o = run(&file, &tmp.path().join("next"), &["--no-report"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Browsers of the killed run may linger as zombies of init; their namespace is gone.
+    assert_eq!(
+        snapshot(),
+        with_sandbox,
+        "the next run removed the leftovers"
+    );
+    sb.stop().await;
+    assert_eq!(snapshot(), before);
+}
+
+/// A hub on free ports, with its event bus.
+struct Hub {
+    url: String,
+    publish: u16,
+    subscribe: u16,
+    _procs: common::Procs,
+}
+
+fn hub(dir: &Path) -> Hub {
+    let (port, publish, subscribe) = (free_port(), free_port(), free_port());
+    std::fs::create_dir_all(dir).unwrap();
+    let toml = format!(
+        "[server]\nhost = \"127.0.0.1\"\nport = {port}\n[events]\npublish = \"tcp://127.0.0.1:{publish}\"\nsubscribe = \"tcp://127.0.0.1:{subscribe}\"\nbind = true\n[sessionqueue]\nsession-request-timeout = 60\nsession-retry-interval = 1\n[distributor]\nreject-unsupported-caps = true\n"
+    );
+    std::fs::write(dir.join("hub.toml"), toml).unwrap();
+    let child = Command::new("java")
+        .args(["-Xmx256m", "-jar"])
+        .arg(selenium_jar())
+        .args(["hub", "--config"])
+        .arg(dir.join("hub.toml"))
+        .args(["--tracing", "false"])
+        .stdout(Stdio::from(
+            std::fs::File::create(dir.join("hub.log")).unwrap(),
+        ))
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join("hub.err")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    Hub {
+        url: format!("http://127.0.0.1:{port}"),
+        publish,
+        subscribe,
+        _procs: common::Procs(vec![child]),
+    }
+}
+
+/// `loadtest network-node` in the background.
+fn network_node(
+    h: &Hub,
+    dir: &Path,
+    name: &str,
+    profile: Option<&str>,
+    target: &str,
+) -> std::process::Child {
+    let port = free_port().to_string();
+    let mut args: Vec<String> = [
+        "network-node",
+        "--name",
+        name,
+        "--hub",
+        &h.url,
+        "--port",
+        &port,
+        "--slots",
+        "2",
+        "--publish-port",
+        &h.publish.to_string(),
+        "--subscribe-port",
+        &h.subscribe.to_string(),
+        "--heap",
+        "256m",
+        "--target",
+        target,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push("--jar".into());
+    args.push(selenium_jar().display().to_string());
+    args.push("--dir".into());
+    args.push(dir.join(name).display().to_string());
+    if let Some(p) = profile {
+        args.extend(["--profile".to_string(), p.to_string()]);
+    }
+    Command::new(bin())
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cohort_on_a_grid_network_node_is_placed_by_its_capability() {
+    require(&[Needs::Janus, Needs::Chromium, Needs::Grid]);
+    let before = snapshot();
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = isolated(tmp.path()).await;
+    let with_sandbox = snapshot();
+    let h = hub(&tmp.path().join("hub"));
+    let mut nodes = vec![
+        network_node(&h, tmp.path(), "none", None, &sb.janus_url),
+        network_node(
+            &h,
+            tmp.path(),
+            "shaped",
+            Some("{ delay = \"80ms\" }"),
+            &sb.janus_url,
+        ),
+    ];
+    let url = h.url.clone();
+    let registered = tokio::task::spawn_blocking(move || {
+        common::wait_until(Duration::from_secs(120), || {
+            common::grid_status(&url)
+                .is_ok_and(|s| s["value"]["nodes"].as_array().is_some_and(|n| n.len() == 2))
+        })
+    })
+    .await
+    .unwrap();
+    assert!(registered, "both network nodes registered");
+    let shaped_ns: Vec<String> = snapshot()
+        .namespaces
+        .into_iter()
+        .filter(|n| !with_sandbox.namespaces.contains(n))
+        .collect();
+    assert_eq!(
+        shaped_ns.len(),
+        1,
+        "the shaped node's namespace: {shaped_ns:?}"
+    );
+    let file = write(
+        tmp.path(),
+        &scenario(
+            &sb,
+            "25s",
+            &format!(
+                "\n[webdriver]\nurl = \"{}\"\n\n[[cohort]]\nname = \"shaped\"\ncount = 1\nprofile = {{ delay = \"80ms\" }}\n",
+                h.url
+            ),
+        ),
+    );
+    let out = tmp.path().join("run");
+    let o = run(&file, &out, &[]).await;
+    for n in &mut nodes {
+        // SAFETY: kill(2) on our own children.
+        unsafe { libc::kill(n.id() as i32, libc::SIGTERM) };
+    }
+    for mut n in nodes {
+        let _ = tokio::task::spawn_blocking(move || n.wait()).await;
+    }
+    drop(h);
+    sb.stop().await;
+    assert_eq!(
+        snapshot(),
+        before,
+        "nothing left after the network nodes stopped"
+    );
+    let r = read_results(&out);
+    assert_eq!(r.info.outcome, RunOutcome::Completed, "{}", stderr(&o));
+    let nodes_of = |cohort: &str| -> Vec<String> {
+        r.participants
+            .iter()
+            .filter(|p| p.cohort == cohort)
+            .map(|p| p.node.clone())
+            .collect()
+    };
+    let (shaped, others) = (nodes_of("shaped"), nodes_of(""));
+    assert_eq!(shaped.len(), 1);
+    assert!(
+        !others.contains(&shaped[0]),
+        "the shaped participant ran on its own node: {shaped:?} vs {others:?}"
+    );
+    let s = summary(&out);
+    let f = |c: &Value, k: &str| c[k].as_f64().unwrap_or(f64::NAN);
+    let (sh, none) = (cohort(&s, "shaped"), cohort(&s, ""));
+    let rtt = f(sh, "rtt_ms_p50") - f(none, "rtt_ms_p50");
+    assert!(
+        (rtt - 160.0).abs() < 40.0,
+        "RTT through the node's link: {sh} vs {none}"
+    );
+}
