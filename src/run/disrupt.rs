@@ -128,7 +128,7 @@ impl Player {
                 Action::End(i) => self.end(i).await,
             }
         }
-        for i in std::mem::take(&mut self.active) {
+        for i in self.active.clone() {
             self.end(i).await;
         }
         let rec = &self.sh.recorder;
