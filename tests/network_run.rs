@@ -282,6 +282,81 @@ fn children_of(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_browsers_fail_alone_and_a_killed_media_server_is_never_recovered_from() {
+    require(&[Needs::Janus, Needs::Chromium]);
+    let before = snapshot();
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = isolated(tmp.path()).await;
+    let janus = loadtest::network::cmd::netns_pids(sb.network.as_ref().unwrap().server.ns.name());
+    let file = write(
+        tmp.path(),
+        &scenario(
+            &sb,
+            "60s",
+            r#"
+[timeouts]
+unhealthy = "10s"
+
+[[cohort]]
+name = "doomed"
+count = 1
+profile = "clean"
+
+[[disruption]]
+kind = "kill_browsers"
+at = "15s"
+count = 1
+cohort = "doomed"
+
+[[disruption]]
+kind = "kill_media_server"
+at = "30s"
+"#,
+        ),
+    );
+    let out = tmp.path().join("run");
+    let o = run(&file, &out, &[]).await;
+    // Killed and not yet reaped by the sandbox, Janus is a zombie: count the ones still running.
+    let janus_after: Vec<i32> = janus
+        .iter()
+        .copied()
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
+            state.is_some_and(|c| c != 'Z')
+        })
+        .collect();
+    sb.stop().await;
+    assert_eq!(snapshot(), before);
+    eprintln!("{}", stderr(&o));
+    assert!(
+        !janus.is_empty() && janus_after.is_empty(),
+        "Janus was killed"
+    );
+    let r = read_results(&out);
+    let doomed = r
+        .participants
+        .iter()
+        .find(|p| p.cohort == "doomed")
+        .unwrap();
+    assert!(r.has_event(doomed.participant, "browser_killed"));
+    assert!(doomed.reason.starts_with("browser lost"), "{doomed:?}");
+    let s = summary(&out);
+    let (kill, server) = (lost(&s, 0), lost(&s, 1));
+    eprintln!("{kill}\n{server}");
+    assert_eq!(
+        kill["killed"],
+        serde_json::json!([doomed.participant.to_string()])
+    );
+    assert_eq!(kill["lost_media"], 0, "the others kept their media: {kill}");
+    assert_eq!(server["in_call"], 2);
+    assert_eq!(server["never_recovered"], 2, "{server}");
+    for p in r.participants.iter().filter(|p| p.cohort.is_empty()) {
+        assert_eq!(p.outcome, Outcome::Failed, "{p:?}");
+    }
+}
+
 /// Wait until the run's browsers are in the call (its events file says `media` three times).
 fn wait_for_media(out: &Path, n: usize, timeout: Duration) {
     let deadline = Instant::now() + timeout;
@@ -556,6 +631,27 @@ async fn a_cohort_on_a_grid_network_node_is_placed_by_its_capability() {
     );
     let out = tmp.path().join("run");
     let o = run(&file, &out, &[]).await;
+    // Then the shaped node is stopped mid-call: its participant's browser ends, the others stay.
+    let shaped_uri = read_results(&out)
+        .participants
+        .iter()
+        .find(|p| p.cohort == "shaped")
+        .map(|p| p.node.clone())
+        .unwrap_or_default();
+    let file = write(
+        tmp.path(),
+        &scenario(
+            &sb,
+            "30s",
+            &format!(
+                "\n[webdriver]\nurl = \"{}\"\n\n[[cohort]]\nname = \"shaped\"\ncount = 1\nprofile = {{ delay = \"80ms\" }}\n\n[[disruption]]\nkind = \"stop_grid_node\"\nat = \"15s\"\nnode = \"{shaped_uri}\"\n",
+                h.url
+            ),
+        ),
+    );
+    let stopped = tmp.path().join("stopped");
+    let o2 = run(&file, &stopped, &["--no-report"]).await;
+    let shaped_node_exited = nodes[1].try_wait().unwrap().is_some();
     for n in &mut nodes {
         // SAFETY: kill(2) on our own children.
         unsafe { libc::kill(n.id() as i32, libc::SIGTERM) };
@@ -588,9 +684,23 @@ async fn a_cohort_on_a_grid_network_node_is_placed_by_its_capability() {
     let s = summary(&out);
     let f = |c: &Value, k: &str| c[k].as_f64().unwrap_or(f64::NAN);
     let (sh, none) = (cohort(&s, "shaped"), cohort(&s, ""));
+    eprintln!("via the Grid: shaped {sh}\nunshaped {none}");
     let rtt = f(sh, "rtt_ms_p50") - f(none, "rtt_ms_p50");
     assert!(
         (rtt - 160.0).abs() < 40.0,
         "RTT through the node's link: {sh} vs {none}"
     );
+    // The stopped node: drained (it exited, and its network node removed its namespace), its
+    // participant's browser ended, the others completed.
+    eprintln!("{}", stderr(&o2));
+    assert!(shaped_node_exited, "a drained node exits");
+    let r = read_results(&stopped);
+    for p in &r.participants {
+        if p.cohort == "shaped" {
+            assert!(r.has_event(p.participant, "browser_killed"), "{p:?}");
+            assert_eq!(p.outcome, Outcome::Failed, "{p:?}");
+        } else {
+            assert_eq!(p.outcome, Outcome::Completed, "{p:?}");
+        }
+    }
 }
