@@ -171,8 +171,8 @@ profile = { delay = "100ms", loss = "5%" }
     assert!(report.contains("| shaped | shaped (clean+custom): delay 100ms each way, loss 5% |"));
 }
 
-/// The participants' rows that lost media in disruption `i`.
-fn lost<'a>(s: &'a Value, i: usize) -> &'a Value {
+/// Disruption `i` of the summary.
+fn lost(s: &Value, i: usize) -> &Value {
     &s["disruptions"]["disruptions"][i]
 }
 
@@ -534,45 +534,25 @@ fn hub(dir: &Path) -> Hub {
     }
 }
 
-/// `loadtest network-node` in the background.
-fn network_node(
-    h: &Hub,
-    dir: &Path,
-    name: &str,
-    profile: Option<&str>,
-    target: &str,
-) -> std::process::Child {
-    let port = free_port().to_string();
-    let mut args: Vec<String> = [
-        "network-node",
-        "--name",
-        name,
-        "--hub",
-        &h.url,
-        "--port",
-        &port,
-        "--slots",
-        "2",
-        "--publish-port",
-        &h.publish.to_string(),
-        "--subscribe-port",
-        &h.subscribe.to_string(),
-        "--heap",
-        "256m",
-        "--target",
-        target,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push("--jar".into());
-    args.push(selenium_jar().display().to_string());
-    args.push("--dir".into());
-    args.push(dir.join(name).display().to_string());
-    if let Some(p) = profile {
-        args.extend(["--profile".to_string(), p.to_string()]);
-    }
+/// `loadtest network-node --name <name> <extra>` in the background.
+fn network_node(h: &Hub, dir: &Path, name: &str, extra: &[&str]) -> std::process::Child {
+    let (port, publish, subscribe) = (free_port(), h.publish, h.subscribe);
+    let jar = selenium_jar();
+    let dir = dir.join(name);
+    let mut args: Vec<String> = vec![
+        format!("--name={name}"),
+        format!("--hub={}", h.url),
+        format!("--port={port}"),
+        "--slots=2".into(),
+        format!("--publish-port={publish}"),
+        format!("--subscribe-port={subscribe}"),
+        "--heap=256m".into(),
+        format!("--jar={}", jar.display()),
+        format!("--dir={}", dir.display()),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
     Command::new(bin())
+        .arg("network-node")
         .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -580,23 +560,13 @@ fn network_node(
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_cohort_on_a_grid_network_node_is_placed_by_its_capability() {
-    require(&[Needs::Janus, Needs::Chromium, Needs::Grid]);
-    let before = snapshot();
-    let tmp = tempfile::tempdir().unwrap();
-    let sb = isolated(tmp.path()).await;
-    let with_sandbox = snapshot();
-    let h = hub(&tmp.path().join("hub"));
-    let mut nodes = vec![
-        network_node(&h, tmp.path(), "none", None, &sb.janus_url),
-        network_node(
-            &h,
-            tmp.path(),
-            "shaped",
-            Some("{ delay = \"80ms\" }"),
-            &sb.janus_url,
-        ),
+/// A hub with an unshaped network node and a shaped one (`shaped`: its extra arguments); returns
+/// when both registered.
+async fn grid_of_network_nodes(dir: &Path, shaped: &[&str]) -> (Hub, Vec<std::process::Child>) {
+    let h = hub(&dir.join("hub"));
+    let nodes = vec![
+        network_node(&h, dir, "none", &[]),
+        network_node(&h, dir, "shaped", shaped),
     ];
     let url = h.url.clone();
     let registered = tokio::task::spawn_blocking(move || {
@@ -608,6 +578,28 @@ async fn a_cohort_on_a_grid_network_node_is_placed_by_its_capability() {
     .await
     .unwrap();
     assert!(registered, "both network nodes registered");
+    (h, nodes)
+}
+
+/// SIGTERM the network nodes and wait for them to remove what they made.
+async fn stop_nodes(nodes: Vec<std::process::Child>) {
+    for mut n in nodes {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(n.id() as i32, libc::SIGTERM) };
+        let _ = tokio::task::spawn_blocking(move || n.wait()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cohort_on_a_grid_network_node_is_placed_by_its_capability() {
+    require(&[Needs::Janus, Needs::Chromium, Needs::Grid]);
+    let before = snapshot();
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = isolated(tmp.path()).await;
+    let with_sandbox = snapshot();
+    let target = format!("--target={}", sb.janus_url);
+    let (h, mut nodes) =
+        grid_of_network_nodes(tmp.path(), &["--profile={ delay = \"80ms\" }", &target]).await;
     let shaped_ns: Vec<String> = snapshot()
         .namespaces
         .into_iter()
@@ -652,13 +644,7 @@ async fn a_cohort_on_a_grid_network_node_is_placed_by_its_capability() {
     let stopped = tmp.path().join("stopped");
     let o2 = run(&file, &stopped, &["--no-report"]).await;
     let shaped_node_exited = nodes[1].try_wait().unwrap().is_some();
-    for n in &mut nodes {
-        // SAFETY: kill(2) on our own children.
-        unsafe { libc::kill(n.id() as i32, libc::SIGTERM) };
-    }
-    for mut n in nodes {
-        let _ = tokio::task::spawn_blocking(move || n.wait()).await;
-    }
+    stop_nodes(nodes).await;
     drop(h);
     sb.stop().await;
     assert_eq!(
@@ -703,4 +689,54 @@ async fn a_cohort_on_a_grid_network_node_is_placed_by_its_capability() {
             assert_eq!(p.outcome, Outcome::Completed, "{p:?}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_network_node_off_the_lab_carries_media_through_its_nat_and_pages_through_its_proxy() {
+    require(&[Needs::Janus, Needs::Chromium, Needs::Grid]);
+    let before = snapshot();
+    let tmp = tempfile::tempdir().unwrap();
+    // The sandbox stands in for a target off the machine: the node does not attach to its lab
+    // (`--egress`), so its browsers reach it the way they would reach a remote deployment.
+    let sb = isolated(tmp.path()).await;
+    let profile = "--profile={ delay = \"60ms\", loss = \"2%\" }";
+    let (h, nodes) = grid_of_network_nodes(tmp.path(), &[profile, "--egress"]).await;
+    let status = common::grid_status(&h.url).unwrap();
+    assert!(
+        status
+            .to_string()
+            .contains("\"loadtest:proxy\":\"http://127.0.0.1:"),
+        "the egress node advertises its proxy: {status}"
+    );
+    let file = write(
+        tmp.path(),
+        &scenario(
+            &sb,
+            "25s",
+            &format!(
+                "\n[webdriver]\nurl = \"{}\"\n\n[[cohort]]\nname = \"shaped\"\ncount = 1\nprofile = {{ delay = \"60ms\", loss = \"2%\" }}\n",
+                h.url
+            ),
+        ),
+    );
+    let out = tmp.path().join("run");
+    let o = run(&file, &out, &[]).await;
+    stop_nodes(nodes).await;
+    drop(h);
+    sb.stop().await;
+    assert_eq!(snapshot(), before, "nothing left");
+    let r = read_results(&out);
+    assert_eq!(r.info.outcome, RunOutcome::Completed, "{}", stderr(&o));
+    let s = summary(&out);
+    let f = |c: &Value, k: &str| c[k].as_f64().unwrap_or(f64::NAN);
+    let (sh, none) = (cohort(&s, "shaped"), cohort(&s, ""));
+    eprintln!("off the lab: shaped {sh}\nunshaped {none}");
+    // Its page and Janus's API came through the proxy (the namespace's only route leads to the
+    // NAT, which carries UDP only), its media through the NAT, shaped on the way.
+    let rtt = f(sh, "rtt_ms_p50") - f(none, "rtt_ms_p50");
+    assert!(
+        (rtt - 120.0).abs() < 40.0,
+        "RTT through the node's link: {rtt} ms"
+    );
+    assert!(f(sh, "loss_mean") < 0.05, "{sh}");
 }

@@ -113,6 +113,10 @@ pub fn browser_wrapper(ns: &str, browser: &Path, dir: &Path) -> Result<PathBuf> 
 /// unshaped nodes.
 pub const GRID_CAPABILITY: &str = "loadtest:network";
 
+/// The capability a network node's stereotype carries when its browsers reach the target through
+/// the tool's HTTP proxy ([`crate::network::egress`]): the proxy URL sessions give `--proxy-server`.
+pub const PROXY_CAPABILITY: &str = "loadtest:proxy";
+
 /// The [`GRID_CAPABILITY`] value of unshaped nodes, and of sessions in no cohort.
 pub const UNSHAPED: &str = crate::scenario::NO_COHORT;
 
@@ -131,14 +135,21 @@ pub fn grid_driver_configuration(
     chromedriver: &Path,
     max_sessions: u32,
 ) -> Result<String> {
-    network_driver_configuration(network, None, browser, wrapper, chromedriver, max_sessions)
+    network_driver_configuration(
+        network,
+        (None, None),
+        browser,
+        wrapper,
+        chromedriver,
+        max_sessions,
+    )
 }
 
 /// [`grid_driver_configuration`] whose stereotype also names the namespace its browsers run in
-/// ([`NAMESPACE_CAPABILITY`]).
+/// ([`NAMESPACE_CAPABILITY`]) and the proxy they reach the target through ([`PROXY_CAPABILITY`]).
 pub fn network_driver_configuration(
     network: &str,
-    namespace: Option<&str>,
+    (namespace, proxy): (Option<&str>, Option<&str>),
     browser: &Path,
     wrapper: Option<&Path>,
     chromedriver: &Path,
@@ -156,6 +167,9 @@ pub fn network_driver_configuration(
     });
     if let Some(ns) = namespace {
         stereotype[NAMESPACE_CAPABILITY] = serde_json::json!(ns);
+    }
+    if let Some(p) = proxy {
+        stereotype[PROXY_CAPABILITY] = serde_json::json!(p);
     }
     let stereotype = stereotype.to_string();
     let driver = chromedriver.display().to_string();

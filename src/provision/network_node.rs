@@ -14,6 +14,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::error::{EXIT_INTERRUPTED, EXIT_OK, InfraError, UsageError};
+use crate::network::egress::EgressLab;
 use crate::network::netns::{UNSHAPED, network_driver_configuration};
 use crate::network::{Cohort, Profile, Star, registry};
 use crate::scenario::ProfileRef;
@@ -32,9 +33,14 @@ pub struct NetworkNodeArgs {
     #[arg(long)]
     pub hub: String,
     /// Attach to the network lab this target lives in (the isolated sandbox's API URL), so the
-    /// browsers reach it through the emulated link.
+    /// browsers reach it, and all its traffic, through the emulated link. Without it (or with
+    /// `--egress`) the link leads off the machine: media through the tool's UDP NAT, pages and
+    /// signalling through its HTTP proxy.
     #[arg(long)]
     pub target: Option<String>,
+    /// Lead off the machine even when `--target` is inside a lab.
+    #[arg(long)]
+    pub egress: bool,
     /// Browser slots.
     #[arg(long, default_value_t = 2)]
     pub slots: u32,
@@ -105,38 +111,66 @@ fn node_toml(a: &NetworkNodeArgs, driver: &str) -> Result<String, UsageError> {
     ))
 }
 
-/// The namespace, link and wrapper of a shaped node.
+/// The namespace, link and wrapper of a shaped node, and the proxy its browsers use (egress).
 struct Shaped {
-    star: Star,
+    net: Net,
     cohort: Cohort,
     wrapper: PathBuf,
+    proxy: Option<String>,
+}
+
+/// Attached to the target's lab, or leading off the machine.
+enum Net {
+    Attached(Star),
+    Egress(EgressLab),
+}
+
+impl Shaped {
+    fn teardown(self) -> crate::network::Result<()> {
+        match self.net {
+            Net::Attached(s) => s.teardown(),
+            Net::Egress(l) => l.teardown(),
+        }
+    }
 }
 
 fn shape(a: &NetworkNodeArgs, profile: Profile, dir: &Path) -> Result<Shaped, InfraError> {
     let err = |e: crate::network::NetworkError| InfraError::new("network node", e.to_string());
     registry::cleanup_leftovers().map_err(err)?;
-    let target = a.target.as_deref().ok_or_else(|| {
-        InfraError::new(
-            "network node",
-            "give --target: the API URL of a target inside the network lab (`loadtest sandbox --isolated` prints it); the lab has no path to targets outside it",
-        )
-    })?;
-    let addr = url::Url::parse(target)
-        .ok()
-        .and_then(|u| u.host_str()?.parse().ok());
-    let router = addr.and_then(Star::router_of).ok_or_else(|| {
-        InfraError::new(
-            "network node",
-            format!("--target {target} is not inside a running network lab"),
-        )
-    })?;
-    let star = Star::attach(&router).map_err(err)?;
-    let cohort = star.add_cohort("n", profile).map_err(err)?;
+    let router = match (&a.target, a.egress) {
+        (Some(target), false) => {
+            let addr = url::Url::parse(target)
+                .ok()
+                .and_then(|u| u.host_str()?.parse().ok());
+            let router = addr.and_then(Star::router_of).ok_or_else(|| {
+                InfraError::new(
+                    "network node",
+                    format!("--target {target} is not inside a running network lab (without --target the node leads off the machine)"),
+                )
+            })?;
+            Some(router)
+        }
+        _ => None,
+    };
+    let (net, cohort, proxy) = match router {
+        Some(r) => {
+            let star = Star::attach(&r).map_err(err)?;
+            let cohort = star.add_cohort("n", profile).map_err(err)?;
+            (Net::Attached(star), cohort, None)
+        }
+        None => {
+            let mut lab = EgressLab::create().map_err(err)?;
+            let cohort = lab.add_cohort("n", profile).map_err(err)?;
+            let proxy = Some(lab.proxy_url());
+            (Net::Egress(lab), cohort, proxy)
+        }
+    };
     let wrapper = cohort.ns.browser_wrapper(&a.browser, dir).map_err(err)?;
     Ok(Shaped {
-        star,
+        net,
         cohort,
         wrapper,
+        proxy,
     })
 }
 
@@ -165,12 +199,22 @@ pub async fn exec(a: NetworkNodeArgs) -> anyhow::Result<i32> {
         }
         None => None,
     };
-    let (ns, wrapper) = match &shaped {
-        Some(s) => (Some(s.cohort.ns.name()), Some(s.wrapper.as_path())),
-        None => (None, None),
+    let (ns, proxy, wrapper) = match &shaped {
+        Some(s) => (
+            Some(s.cohort.ns.name()),
+            s.proxy.as_deref(),
+            Some(s.wrapper.as_path()),
+        ),
+        None => (None, None, None),
     };
-    let driver =
-        network_driver_configuration(&a.name, ns, &a.browser, wrapper, &a.chromedriver, a.slots)?;
+    let driver = network_driver_configuration(
+        &a.name,
+        (ns, proxy),
+        &a.browser,
+        wrapper,
+        &a.chromedriver,
+        a.slots,
+    )?;
     let config = dir.join("node.toml");
     std::fs::write(&config, node_toml(&a, &driver)?)?;
     let log = std::fs::File::create(dir.join("node.log"))?;
@@ -190,10 +234,13 @@ pub async fn exec(a: NetworkNodeArgs) -> anyhow::Result<i32> {
         .map_err(|e| InfraError::new("network node", format!("cannot start java: {e}")))?;
     match &shaped {
         Some(s) => println!(
-            "network node {}: browsers in namespace {} behind {}; node on {}:{} for hub {}",
+            "network node {}: browsers in namespace {} behind {}{}; node on {}:{} for hub {}",
             a.name,
             s.cohort.ns.name(),
             s.cohort.link.profile().describe(),
+            s.proxy.as_ref().map_or(String::new(), |p| format!(
+                "; off the machine (UDP through the tool's NAT, TCP through its proxy {p})"
+            )),
             a.host,
             a.port,
             a.hub
@@ -221,7 +268,7 @@ pub async fn exec(a: NetworkNodeArgs) -> anyhow::Result<i32> {
     // with it.
     tokio::time::sleep(Duration::from_millis(200)).await;
     if let Some(s) = shaped {
-        tokio::task::spawn_blocking(move || s.star.teardown()).await??;
+        tokio::task::spawn_blocking(move || s.teardown()).await??;
     }
     Ok(code)
 }
@@ -251,6 +298,7 @@ mod tests {
             profile: None,
             hub: "http://127.0.0.1:4444".into(),
             target: None,
+            egress: false,
             slots: 3,
             host: "127.0.0.1".into(),
             port: 5557,
@@ -264,7 +312,7 @@ mod tests {
         };
         let driver = network_driver_configuration(
             "shaped",
-            Some("lt-0001-n"),
+            (Some("lt-0001-n"), Some("http://127.0.0.1:4100")),
             &a.browser,
             Some(Path::new("/tmp/browser-lt-0001-n")),
             &a.chromedriver,
@@ -287,5 +335,6 @@ mod tests {
         let stereo: serde_json::Value = serde_json::from_str(stereo).unwrap();
         assert_eq!(stereo["loadtest:network"], "shaped");
         assert_eq!(stereo["loadtest:namespace"], "lt-0001-n");
+        assert_eq!(stereo["loadtest:proxy"], "http://127.0.0.1:4100");
     }
 }

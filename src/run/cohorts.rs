@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
 use crate::error::InfraError;
+use crate::network::egress::EgressLab;
 use crate::network::netns::{GRID_CAPABILITY, Relay, UNSHAPED};
-use crate::network::{LinkControl, Star, registry};
+use crate::network::{Cohort, LinkControl, Star, registry};
 use crate::participant::targets::Target;
 use crate::scenario::Scenario;
 use crate::webdriver::capabilities::{Placement, Placements};
@@ -32,10 +33,16 @@ pub struct Cohorts {
 
 /// What a local run made: its lab, relays and wrapper scripts.
 struct Local {
-    star: Star,
+    net: Net,
     namespaces: Vec<String>,
     _relays: Vec<Relay>,
     _wrappers: tempfile::TempDir,
+}
+
+/// The run's lab: attached to the router of the target's lab, or leading off the machine.
+enum Net {
+    Attached(Star),
+    Egress(EgressLab),
 }
 
 impl Cohorts {
@@ -64,7 +71,11 @@ impl Cohorts {
     pub async fn stop(self) {
         if let Some(l) = self.local {
             let _ = tokio::task::spawn_blocking(move || {
-                if let Err(e) = l.star.teardown() {
+                let done = match l.net {
+                    Net::Attached(star) => star.teardown(),
+                    Net::Egress(lab) => lab.teardown(),
+                };
+                if let Err(e) = done {
                     tracing::warn!("cohorts' network: {e}");
                 }
             })
@@ -99,21 +110,23 @@ fn page_port(target: &Target) -> Result<Option<u16>, InfraError> {
     }
 }
 
-/// The router namespace of the lab the target lives in.
-fn target_router(s: &Scenario) -> Result<String, InfraError> {
+/// The router namespace of the lab the target lives in, if it lives in one; a target on loopback
+/// cannot be reached from a namespace at all.
+fn target_router(s: &Scenario) -> Result<Option<String>, InfraError> {
     let host = url::Url::parse(&s.target.url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_default();
     let addr: Option<Ipv4Addr> = host.parse().ok();
-    addr.and_then(Star::router_of).ok_or_else(|| {
-        InfraError::new(
+    if addr.is_some_and(|a| a.is_loopback()) || host == "localhost" {
+        return Err(InfraError::new(
             "cohorts",
             format!(
-                "the target {host} is not inside a running network lab: cohorts on this machine reach the target through the lab's router. Start the target with `loadtest sandbox --isolated` and point target.url at the address it prints (or run the cohorts on Grid network nodes)"
+                "the target {host} is on loopback, which a cohort's namespace cannot reach: start it with `loadtest sandbox --isolated` and point target.url at the address it prints"
             ),
-        )
-    })
+        ));
+    }
+    Ok(addr.and_then(Star::router_of))
 }
 
 fn local(s: &Scenario, page: Option<u16>) -> Result<Cohorts, InfraError> {
@@ -123,8 +136,12 @@ fn local(s: &Scenario, page: Option<u16>) -> Result<Cohorts, InfraError> {
     if !left.is_empty() {
         tracing::info!(labs = ?left.labs, "removed leftovers of crashed runs");
     }
-    let router = target_router(s)?;
-    let star = Star::attach(&router).map_err(err)?;
+    // Inside the target's lab, through its router; else off the machine through the tool's NAT
+    // and proxy.
+    let mut net = match target_router(s)? {
+        Some(router) => Net::Attached(Star::attach(&router).map_err(err)?),
+        None => Net::Egress(EgressLab::create().map_err(err)?),
+    };
     let wrappers = tempfile::Builder::new()
         .prefix("loadtest-browsers-")
         .tempdir()
@@ -136,7 +153,14 @@ fn local(s: &Scenario, page: Option<u16>) -> Result<Cohorts, InfraError> {
             .profile
             .resolve(&c.name)
             .map_err(|e| InfraError::new(format!("cohort {}", c.name), e.to_string()))?;
-        let cohort = star.add_cohort(&format!("c{k}"), profile).map_err(err)?;
+        let role = format!("c{k}");
+        let (cohort, proxy): (Cohort, Option<String>) = match &mut net {
+            Net::Attached(star) => (star.add_cohort(&role, profile).map_err(err)?, None),
+            Net::Egress(lab) => {
+                let c = lab.add_cohort(&role, profile).map_err(err)?;
+                (c, Some(lab.proxy_url()))
+            }
+        };
         namespaces.push(cohort.ns.name().to_string());
         if let Some(port) = page {
             relays.push(cohort.ns.forward_out(port).map_err(err)?);
@@ -147,11 +171,11 @@ fn local(s: &Scenario, page: Option<u16>) -> Result<Cohorts, InfraError> {
             .map_err(err)?;
         out.placements
             .cohorts
-            .insert(c.name.clone(), Placement::Wrapped(wrapper));
+            .insert(c.name.clone(), Placement::Wrapped { wrapper, proxy });
         out.links.insert(c.name.clone(), cohort.link);
     }
     out.local = Some(Local {
-        star,
+        net,
         namespaces,
         _relays: relays,
         _wrappers: wrappers,
@@ -194,13 +218,26 @@ async fn on_grid(s: &Scenario, grid: &Grid, page: Option<u16>) -> Result<Cohorts
             ),
         ));
     }
+    let proxy_of = |net: &str| {
+        let prefix = format!("{net}=");
+        status
+            .nodes
+            .iter()
+            .flat_map(|n| &n.proxies)
+            .find_map(|p| p.strip_prefix(&prefix).map(str::to_string))
+    };
     let mut out = Cohorts::default();
     for c in &s.cohort {
-        out.placements
-            .cohorts
-            .insert(c.name.clone(), Placement::Network(c.name.clone()));
+        let placement = Placement::Network {
+            name: c.name.clone(),
+            proxy: proxy_of(&c.name),
+        };
+        out.placements.cohorts.insert(c.name.clone(), placement);
     }
-    out.placements.others = Placement::Network(UNSHAPED.into());
+    out.placements.others = Placement::Network {
+        name: UNSHAPED.into(),
+        proxy: None,
+    };
     // Network nodes on this machine: their browsers reach the page through a relay, as local ones do.
     if let Some(port) = page {
         let here = crate::network::cmd::namespaces().unwrap_or_default();

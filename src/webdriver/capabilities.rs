@@ -101,10 +101,21 @@ pub enum Placement {
     Anywhere,
     /// Started by the local ChromeDriver through a wrapper that puts it inside a network namespace
     /// ([`crate::network::netns::browser_wrapper`]); it talks to ChromeDriver over pipes.
-    Wrapped(std::path::PathBuf),
+    Wrapped {
+        /// The wrapper script.
+        wrapper: std::path::PathBuf,
+        /// The HTTP proxy the browser reaches the target through, when its link leads off the
+        /// machine ([`crate::network::egress`]).
+        proxy: Option<String>,
+    },
     /// On a Grid node whose stereotype carries [`crate::network::netns::GRID_CAPABILITY`] with this
     /// value (`"none"` for the unshaped nodes).
-    Network(String),
+    Network {
+        /// The network's name.
+        name: String,
+        /// The node's HTTP proxy ([`crate::network::netns::PROXY_CAPABILITY`]), if it has one.
+        proxy: Option<String>,
+    },
 }
 
 /// Where each cohort's browsers go, and everyone else's.
@@ -129,19 +140,34 @@ impl Placements {
 /// switch), or the Grid capability that picks the node.
 pub fn place(caps: &mut Map<String, Value>, placement: &Placement) {
     use crate::network::netns::{GRID_CAPABILITY, PIPE_ARG};
-    match placement {
-        Placement::Anywhere => {}
-        Placement::Wrapped(wrapper) => {
+    let proxy = match placement {
+        Placement::Anywhere => None,
+        Placement::Wrapped { wrapper, proxy } => {
             if let Some(opts) = caps.get_mut("goog:chromeOptions") {
                 opts["binary"] = json!(wrapper.display().to_string());
                 if let Some(args) = opts["args"].as_array_mut() {
                     args.push(json!(PIPE_ARG));
                 }
             }
+            proxy.as_deref()
         }
-        Placement::Network(n) => {
-            caps.insert(GRID_CAPABILITY.into(), json!(n));
+        Placement::Network { name, proxy } => {
+            caps.insert(GRID_CAPABILITY.into(), json!(name));
+            proxy.as_deref()
         }
+    };
+    // The egress proxy replaces the dead-end proxy of loopback targets: every request goes through it.
+    if let Some(p) = proxy
+        && let Some(args) = caps
+            .get_mut("goog:chromeOptions")
+            .and_then(|o| o["args"].as_array_mut())
+    {
+        args.retain(|a| {
+            a.as_str().is_none_or(|a| {
+                !a.starts_with("--proxy-server=") && !a.starts_with("--proxy-bypass-list=")
+            })
+        });
+        args.push(json!(format!("--proxy-server={p}")));
     }
 }
 
@@ -194,16 +220,29 @@ mod tests {
     fn placement_sets_the_wrapper_or_the_grid_network() {
         let cfg = WebDriver::default();
         let mut caps = chrome(&cfg, true, true, None, None);
-        place(
-            &mut caps,
-            &Placement::Wrapped("/tmp/browser-lt-0001-c0".into()),
-        );
+        let wrapped = Placement::Wrapped {
+            wrapper: "/tmp/browser-lt-0001-c0".into(),
+            proxy: None,
+        };
+        place(&mut caps, &wrapped);
         let opts = &caps["goog:chromeOptions"];
         assert_eq!(opts["binary"], "/tmp/browser-lt-0001-c0");
-        assert!(opts["args"].to_string().contains("--remote-debugging-pipe"));
-        let mut caps = chrome(&cfg, false, false, None, None);
-        place(&mut caps, &Placement::Network("3g".into()));
+        let args = opts["args"].to_string();
+        assert!(args.contains("--remote-debugging-pipe"), "{args}");
+        assert!(args.contains("--proxy-server=http://127.0.0.1:9"), "{args}");
+        let mut caps = chrome(&cfg, false, true, None, None);
+        let network = Placement::Network {
+            name: "3g".into(),
+            proxy: Some("http://127.0.0.1:4100".into()),
+        };
+        place(&mut caps, &network);
         assert_eq!(caps["loadtest:network"], "3g");
+        let args = caps["goog:chromeOptions"]["args"].to_string();
+        assert!(
+            args.contains("\"--proxy-server=http://127.0.0.1:4100\""),
+            "{args}"
+        );
+        assert!(!args.contains(":9\"") && !args.contains("bypass"), "{args}");
         let before = chrome(&cfg, false, false, None, None);
         let mut after = before.clone();
         place(&mut after, &Placement::Anywhere);

@@ -34,6 +34,9 @@ pub struct NodeStatus {
     /// The network namespaces its slots' browsers run in, when the node says
     /// ([`crate::network::netns::NAMESPACE_CAPABILITY`]).
     pub namespaces: Vec<String>,
+    /// `network=proxy` for networks whose browsers reach the target through the node's HTTP proxy
+    /// ([`crate::network::netns::PROXY_CAPABILITY`]).
+    pub proxies: Vec<String>,
 }
 
 /// The grid's state.
@@ -95,6 +98,12 @@ pub fn parse_status(v: &Value) -> Option<GridStatus> {
                             s["stereotype"][crate::network::netns::NAMESPACE_CAPABILITY]
                                 .as_str()
                                 .map(str::to_string)
+                        }),
+                        proxies: each(&|s| {
+                            let st = &s["stereotype"];
+                            let net = st[crate::network::netns::GRID_CAPABILITY].as_str()?;
+                            let proxy = st[crate::network::netns::PROXY_CAPABILITY].as_str()?;
+                            Some(format!("{net}={proxy}"))
                         }),
                         uri: n
                             .get("uri")
