@@ -534,13 +534,12 @@ fn hub(dir: &Path) -> Hub {
     }
 }
 
-/// `loadtest network-node --name <name> <extra>` in the background.
-fn network_node(h: &Hub, dir: &Path, name: &str, extra: &[&str]) -> std::process::Child {
+/// `loadtest network-node <extra>` in the background, its files in `dir/<label>`.
+fn network_node(h: &Hub, dir: &Path, label: &str, extra: &[&str]) -> std::process::Child {
     let (port, publish, subscribe) = (free_port(), h.publish, h.subscribe);
     let jar = selenium_jar();
-    let dir = dir.join(name);
+    let dir = dir.join(label);
     let mut args: Vec<String> = vec![
-        format!("--name={name}"),
         format!("--hub={}", h.url),
         format!("--port={port}"),
         "--slots=2".into(),
@@ -560,12 +559,12 @@ fn network_node(h: &Hub, dir: &Path, name: &str, extra: &[&str]) -> std::process
         .unwrap()
 }
 
-/// A hub with an unshaped network node and a shaped one (`shaped`: its extra arguments); returns
-/// when both registered.
+/// A hub with an unshaped network node and a shaped one (`shaped`: its arguments, network
+/// `shaped` included); returns when both registered.
 async fn grid_of_network_nodes(dir: &Path, shaped: &[&str]) -> (Hub, Vec<std::process::Child>) {
     let h = hub(&dir.join("hub"));
     let nodes = vec![
-        network_node(&h, dir, "none", &[]),
+        network_node(&h, dir, "none", &["--network=none"]),
         network_node(&h, dir, "shaped", shaped),
     ];
     let url = h.url.clone();
@@ -598,8 +597,11 @@ async fn a_cohort_on_a_grid_network_node_is_placed_by_its_capability() {
     let sb = isolated(tmp.path()).await;
     let with_sandbox = snapshot();
     let target = format!("--target={}", sb.janus_url);
-    let (h, mut nodes) =
-        grid_of_network_nodes(tmp.path(), &["--profile={ delay = \"80ms\" }", &target]).await;
+    let (h, mut nodes) = grid_of_network_nodes(
+        tmp.path(),
+        &["--network=shaped={ delay = \"80ms\" }", &target],
+    )
+    .await;
     let shaped_ns: Vec<String> = snapshot()
         .namespaces
         .into_iter()
@@ -699,7 +701,7 @@ async fn a_network_node_off_the_lab_carries_media_through_its_nat_and_pages_thro
     // The sandbox stands in for a target off the machine: the node does not attach to its lab
     // (`--egress`), so its browsers reach it the way they would reach a remote deployment.
     let sb = isolated(tmp.path()).await;
-    let profile = "--profile={ delay = \"60ms\", loss = \"2%\" }";
+    let profile = "--network=shaped={ delay = \"60ms\", loss = \"2%\" }";
     let (h, nodes) = grid_of_network_nodes(tmp.path(), &[profile, "--egress"]).await;
     let status = common::grid_status(&h.url).unwrap();
     assert!(

@@ -1,11 +1,13 @@
-//! `loadtest network-node`: a Selenium Grid node whose browsers run inside a network namespace
-//! behind an emulated link with a profile. Its stereotype carries `loadtest:network = <name>`, so a
-//! run's cohort of that name asks for it and the Grid places the cohort's sessions there; `--name
-//! none` is an unshaped node for everyone else. The node process and ChromeDriver stay in the root
-//! namespace (WebDriver and Grid traffic is never shaped); only the browsers are inside.
+//! `loadtest network-node`: a Selenium Grid node with one driver configuration per network. Each
+//! shaped network's browsers run inside a network namespace behind an emulated link with its
+//! profile; its stereotype carries `loadtest:network = <name>`, so a run's cohort of that name asks
+//! for it and the Grid places the cohort's sessions there. `none` is the unshaped network for
+//! everyone else. The node process and ChromeDriver stay in the root namespace (WebDriver and Grid
+//! traffic is never shaped); only the browsers are inside. `loadtest provision` runs it as the
+//! load servers' node service when the scenario has `[[cohort]]`s.
 //!
 //! It runs until Ctrl-C or SIGTERM (or until the node exits, e.g. drained by a `stop_grid_node`
-//! disruption) and then removes its namespace, link and everything else it made.
+//! disruption) and then removes its namespaces, links and everything else it made.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -22,26 +24,27 @@ use crate::scenario::ProfileRef;
 /// Options of `loadtest network-node`.
 #[derive(Debug, Clone, Args)]
 pub struct NetworkNodeArgs {
-    /// The network's name: a run's `[[cohort]]` of this name asks for it (`none`: an unshaped node).
-    #[arg(long)]
-    pub name: String,
-    /// Its profile: a built-in (`3g`, `4g`, `lte`, `edge`, `lossy-wifi`, `clean`) or a TOML table,
-    /// e.g. `{ delay = "100ms", loss = "5%" }` (not with `--name none`).
-    #[arg(long)]
-    pub profile: Option<String>,
+    /// A network: `NAME=PROFILE` (a built-in such as `3g`, or a TOML table such as
+    /// `{ delay = "100ms", loss = "5%" }`), or `none` (unshaped). Repeatable; a run's `[[cohort]]`
+    /// named NAME asks for it.
+    #[arg(long = "network", value_name = "NAME[=PROFILE]")]
+    pub networks: Vec<String>,
+    /// A file of networks, one `NAME[=PROFILE]` per line (`#` comments), added to `--network`.
+    #[arg(long, value_name = "FILE")]
+    pub networks_file: Option<PathBuf>,
     /// The hub's URL, e.g. `http://10.0.0.10:4444` (its event bus on the same host).
     #[arg(long)]
     pub hub: String,
     /// Attach to the network lab this target lives in (the isolated sandbox's API URL), so the
-    /// browsers reach it, and all its traffic, through the emulated link. Without it (or with
-    /// `--egress`) the link leads off the machine: media through the tool's UDP NAT, pages and
+    /// browsers reach it, and all its traffic, through the emulated links. Without it (or with
+    /// `--egress`) the links lead off the machine: media through the tool's UDP NAT, pages and
     /// signalling through its HTTP proxy.
     #[arg(long)]
     pub target: Option<String>,
     /// Lead off the machine even when `--target` is inside a lab.
     #[arg(long)]
     pub egress: bool,
-    /// Browser slots.
+    /// Browser slots of the node (all networks together).
     #[arg(long, default_value_t = 2)]
     pub slots: u32,
     /// Address the node listens on.
@@ -65,18 +68,98 @@ pub struct NetworkNodeArgs {
     /// ChromeDriver.
     #[arg(long, default_value = "/usr/bin/chromedriver")]
     pub chromedriver: PathBuf,
-    /// Directory for the node's configuration, log and browser wrapper (default: in the cache).
+    /// Directory for the node's log and browser wrappers (default: in the cache).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Where the node's configuration is written (default: `node.toml` in `--dir`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Java heap of the node.
     #[arg(long, default_value = "512m")]
     pub heap: String,
 }
 
+/// One network of the node: its name and, when shaped, its profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Network {
+    /// The `loadtest:network` value.
+    pub name: String,
+    /// `None`: unshaped.
+    pub profile: Option<Profile>,
+}
+
+/// Parse `NAME[=PROFILE]`; only `none` may come without a profile, and it takes none.
+pub fn parse_network(text: &str) -> Result<Network, String> {
+    let (name, profile) = match text.split_once('=') {
+        Some((n, p)) => (n.trim(), Some(p.trim())),
+        None => (text.trim(), None),
+    };
+    let valid = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        return Err(format!(
+            "network {text:?}: expected NAME[=PROFILE], NAME of 1 to 32 letters, digits, '-' or '_'"
+        ));
+    }
+    let profile = match (profile, name == UNSHAPED) {
+        (None, true) => None,
+        (Some(_), true) => return Err(format!("network {text:?}: `none` is unshaped")),
+        (None, false) => return Err(format!("network {text:?}: give its profile, NAME=PROFILE")),
+        (Some(p), false) => {
+            Some(parse_profile(name, p).map_err(|e| format!("network {name}: {e}"))?)
+        }
+    };
+    Ok(Network {
+        name: name.to_string(),
+        profile,
+    })
+}
+
+/// A `NAME=PROFILE` line for `--network` or `--networks-file` (one line, no newline).
+pub fn network_line(name: &str, profile: &ProfileRef) -> Result<String, String> {
+    let value = match profile {
+        ProfileRef::Builtin(b) => b.clone(),
+        ProfileRef::Custom(spec) => toml::Value::try_from(spec)
+            .map_err(|e| format!("cohort {name}: {e}"))?
+            .to_string(),
+    };
+    Ok(format!("{name}={}", value.replace('\n', " ")))
+}
+
+/// The networks of `--network` and `--networks-file`, each name once.
+pub fn networks(a: &NetworkNodeArgs) -> Result<Vec<Network>, String> {
+    let mut lines = a.networks.clone();
+    if let Some(f) = &a.networks_file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| format!("--networks-file {}: {e}", f.display()))?;
+        lines.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    let mut out: Vec<Network> = Vec::new();
+    for l in &lines {
+        let n = parse_network(l)?;
+        if out.iter().any(|o| o.name == n.name) {
+            return Err(format!("network {} is given twice", n.name));
+        }
+        out.push(n);
+    }
+    if out.is_empty() {
+        return Err("give at least one --network".into());
+    }
+    Ok(out)
+}
+
 /// Parse `--profile`: a built-in name, or a TOML table of profile values.
 pub fn parse_profile(name: &str, text: &str) -> Result<Profile, String> {
     let text = text.trim();
-    let r: ProfileRef = if text.starts_with('{') {
+    let r: ProfileRef = if text.starts_with('{') || text.starts_with('"') {
         #[derive(serde::Deserialize)]
         struct T {
             profile: ProfileRef,
@@ -90,8 +173,8 @@ pub fn parse_profile(name: &str, text: &str) -> Result<Profile, String> {
     r.resolve(name).map_err(|e| format!("--profile: {e}"))
 }
 
-/// The node's TOML: server, event bus, node settings and the one driver configuration.
-fn node_toml(a: &NetworkNodeArgs, driver: &str) -> Result<String, UsageError> {
+/// The node's TOML: server, event bus, node settings and the driver configurations.
+fn node_toml(a: &NetworkNodeArgs, drivers: &str) -> Result<String, UsageError> {
     let hub = url::Url::parse(&a.hub).map_err(|e| UsageError(format!("--hub {}: {e}", a.hub)))?;
     let host = hub
         .host_str()
@@ -101,7 +184,7 @@ fn node_toml(a: &NetworkNodeArgs, driver: &str) -> Result<String, UsageError> {
          [events]\npublish = \"tcp://{host}:{pp}\"\nsubscribe = \"tcp://{host}:{sp}\"\n\n\
          [node]\ngrid-url = \"{hub}\"\ndetect-drivers = false\nselenium-manager = false\n\
          max-sessions = {slots}\noverride-max-sessions = true\nsession-timeout = 300\n\
-         heartbeat-period = 5\n\n{driver}",
+         heartbeat-period = 5\n\n{drivers}",
         h = a.host,
         p = a.port,
         pp = a.publish_port,
@@ -111,11 +194,11 @@ fn node_toml(a: &NetworkNodeArgs, driver: &str) -> Result<String, UsageError> {
     ))
 }
 
-/// The namespace, link and wrapper of a shaped node, and the proxy its browsers use (egress).
-struct Shaped {
+/// What the node's shaped networks need: one lab (attached to the target's, or leading off the
+/// machine) with a namespace, link and browser wrapper per network.
+struct Lab {
     net: Net,
-    cohort: Cohort,
-    wrapper: PathBuf,
+    shaped: Vec<(String, Cohort, PathBuf)>,
     proxy: Option<String>,
 }
 
@@ -125,7 +208,7 @@ enum Net {
     Egress(EgressLab),
 }
 
-impl Shaped {
+impl Lab {
     fn teardown(self) -> crate::network::Result<()> {
         match self.net {
             Net::Attached(s) => s.teardown(),
@@ -134,7 +217,11 @@ impl Shaped {
     }
 }
 
-fn shape(a: &NetworkNodeArgs, profile: Profile, dir: &Path) -> Result<Shaped, InfraError> {
+fn make_lab(
+    a: &NetworkNodeArgs,
+    shaped: Vec<(String, Profile)>,
+    dir: &Path,
+) -> Result<Lab, InfraError> {
     let err = |e: crate::network::NetworkError| InfraError::new("network node", e.to_string());
     registry::cleanup_leftovers().map_err(err)?;
     let router = match (&a.target, a.egress) {
@@ -152,24 +239,28 @@ fn shape(a: &NetworkNodeArgs, profile: Profile, dir: &Path) -> Result<Shaped, In
         }
         _ => None,
     };
-    let (net, cohort, proxy) = match router {
-        Some(r) => {
-            let star = Star::attach(&r).map_err(err)?;
-            let cohort = star.add_cohort("n", profile).map_err(err)?;
-            (Net::Attached(star), cohort, None)
-        }
-        None => {
-            let mut lab = EgressLab::create().map_err(err)?;
-            let cohort = lab.add_cohort("n", profile).map_err(err)?;
-            let proxy = Some(lab.proxy_url());
-            (Net::Egress(lab), cohort, proxy)
-        }
+    let mut net = match router {
+        Some(r) => Net::Attached(Star::attach(&r).map_err(err)?),
+        None => Net::Egress(EgressLab::create().map_err(err)?),
     };
-    let wrapper = cohort.ns.browser_wrapper(&a.browser, dir).map_err(err)?;
-    Ok(Shaped {
+    let mut out = Vec::new();
+    for (k, (name, profile)) in shaped.into_iter().enumerate() {
+        let role = format!("n{k}");
+        let cohort = match &mut net {
+            Net::Attached(star) => star.add_cohort(&role, profile),
+            Net::Egress(lab) => lab.add_cohort(&role, profile),
+        }
+        .map_err(err)?;
+        let wrapper = cohort.ns.browser_wrapper(&a.browser, dir).map_err(err)?;
+        out.push((name, cohort, wrapper));
+    }
+    let proxy = match &net {
+        Net::Egress(lab) => Some(lab.proxy_url()),
+        Net::Attached(_) => None,
+    };
+    Ok(Lab {
         net,
-        cohort,
-        wrapper,
+        shaped: out,
         proxy,
     })
 }
@@ -179,44 +270,59 @@ pub async fn exec(a: NetworkNodeArgs) -> anyhow::Result<i32> {
     if !a.jar.is_file() {
         return Err(UsageError(format!("--jar {}: no such file", a.jar.display())).into());
     }
-    let unshaped = a.name == UNSHAPED;
-    let profile = match (&a.profile, unshaped) {
-        (Some(_), true) => {
-            return Err(UsageError("--name none is unshaped: give no --profile".into()).into());
-        }
-        (None, false) => return Err(UsageError("give --profile".into()).into()),
-        (Some(p), false) => Some(parse_profile(&a.name, p).map_err(UsageError)?),
-        (None, true) => None,
-    };
-    let dir = a.dir.clone().unwrap_or_else(|| {
-        crate::media::cache_dir().join(format!("network-node-{}-{}", a.name, a.port))
-    });
+    let nets = networks(&a).map_err(UsageError)?;
+    let dir = a
+        .dir
+        .clone()
+        .unwrap_or_else(|| crate::media::cache_dir().join(format!("network-node-{}", a.port)));
     std::fs::create_dir_all(&dir)?;
-    let shaped = match profile {
-        Some(p) => {
-            let (a2, d2) = (a.clone(), dir.clone());
-            Some(tokio::task::spawn_blocking(move || shape(&a2, p, &d2)).await??)
+    let shaped: Vec<(String, Profile)> = nets
+        .iter()
+        .filter_map(|n| n.profile.clone().map(|p| (n.name.clone(), p)))
+        .collect();
+    let lab = if shaped.is_empty() {
+        None
+    } else {
+        let (a2, d2) = (a.clone(), dir.clone());
+        Some(tokio::task::spawn_blocking(move || make_lab(&a2, shaped, &d2)).await??)
+    };
+    let mut drivers = String::new();
+    for n in &nets {
+        let placed = lab
+            .as_ref()
+            .and_then(|l| l.shaped.iter().find(|(name, _, _)| *name == n.name));
+        let (ns, proxy, wrapper) = match placed {
+            Some((_, c, w)) => (
+                Some(c.ns.name()),
+                lab.as_ref().and_then(|l| l.proxy.as_deref()),
+                Some(w.as_path()),
+            ),
+            None => (None, None, None),
+        };
+        drivers.push_str(&network_driver_configuration(
+            &n.name,
+            (ns, proxy),
+            &a.browser,
+            wrapper,
+            &a.chromedriver,
+            a.slots,
+        )?);
+        drivers.push('\n');
+        match placed {
+            Some((_, c, _)) => println!(
+                "network {}: browsers in namespace {} behind {}",
+                n.name,
+                c.ns.name(),
+                c.link.profile().describe()
+            ),
+            None => println!("network {}: unshaped", n.name),
         }
-        None => None,
-    };
-    let (ns, proxy, wrapper) = match &shaped {
-        Some(s) => (
-            Some(s.cohort.ns.name()),
-            s.proxy.as_deref(),
-            Some(s.wrapper.as_path()),
-        ),
-        None => (None, None, None),
-    };
-    let driver = network_driver_configuration(
-        &a.name,
-        (ns, proxy),
-        &a.browser,
-        wrapper,
-        &a.chromedriver,
-        a.slots,
-    )?;
-    let config = dir.join("node.toml");
-    std::fs::write(&config, node_toml(&a, &driver)?)?;
+    }
+    if let Some(p) = lab.as_ref().and_then(|l| l.proxy.as_ref()) {
+        println!("off the machine: UDP through the tool's NAT, TCP through its proxy {p}");
+    }
+    let config = a.config.clone().unwrap_or_else(|| dir.join("node.toml"));
+    std::fs::write(&config, node_toml(&a, &drivers)?)?;
     let log = std::fs::File::create(dir.join("node.log"))?;
     let mut node = tokio::process::Command::new("java")
         .arg(format!("-Xmx{}", a.heap))
@@ -232,24 +338,7 @@ pub async fn exec(a: NetworkNodeArgs) -> anyhow::Result<i32> {
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| InfraError::new("network node", format!("cannot start java: {e}")))?;
-    match &shaped {
-        Some(s) => println!(
-            "network node {}: browsers in namespace {} behind {}{}; node on {}:{} for hub {}",
-            a.name,
-            s.cohort.ns.name(),
-            s.cohort.link.profile().describe(),
-            s.proxy.as_ref().map_or(String::new(), |p| format!(
-                "; off the machine (UDP through the tool's NAT, TCP through its proxy {p})"
-            )),
-            a.host,
-            a.port,
-            a.hub
-        ),
-        None => println!(
-            "network node none (unshaped): node on {}:{} for hub {}",
-            a.host, a.port, a.hub
-        ),
-    }
+    println!("node on {}:{} for hub {}", a.host, a.port, a.hub);
     println!(
         "log in {}; press Ctrl-C to stop",
         dir.join("node.log").display()
@@ -263,12 +352,22 @@ pub async fn exec(a: NetworkNodeArgs) -> anyhow::Result<i32> {
             EXIT_OK
         }
     };
-    let _ = node.kill().await;
+    // Stopped gracefully, the node ends its sessions and drivers; killed after 5 s.
+    if let Some(pid) = node.id() {
+        // SAFETY: kill(2) of our own child, by the pid it was started with.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    }
+    if tokio::time::timeout(Duration::from_secs(5), node.wait())
+        .await
+        .is_err()
+    {
+        let _ = node.kill().await;
+    }
     // Give the node's browsers a moment to go with it; whatever is left in the namespace is killed
     // with it.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    if let Some(s) = shaped {
-        tokio::task::spawn_blocking(move || s.teardown()).await??;
+    if let Some(l) = lab {
+        tokio::task::spawn_blocking(move || l.teardown()).await??;
     }
     Ok(code)
 }
@@ -292,10 +391,68 @@ mod tests {
     }
 
     #[test]
-    fn the_node_config_carries_the_network_and_the_namespace() {
-        let a = NetworkNodeArgs {
-            name: "shaped".into(),
-            profile: None,
+    fn a_cohort_profile_becomes_a_network_line_that_parses_back() {
+        let spec: crate::scenario::profile::ProfileSpec =
+            toml::from_str("base = \"4g\"\ndelay = \"100ms\"\nloss = \"5%\"").unwrap();
+        let line = network_line("shaped", &ProfileRef::Custom(spec)).unwrap();
+        assert!(!line.contains('\n'), "{line}");
+        let n = parse_network(&line).unwrap();
+        let p = n.profile.unwrap();
+        assert_eq!(
+            (p.delay, p.up.map(|r| r.bits_per_sec())),
+            (Duration::from_millis(100), Some(9_000_000))
+        );
+        let line = network_line("m", &ProfileRef::Builtin("3g".into())).unwrap();
+        assert_eq!(line, "m=3g");
+    }
+
+    #[test]
+    fn networks_are_named_with_profiles_and_none_is_unshaped() {
+        let n = parse_network("shaped={ delay = \"100ms\" }").unwrap();
+        assert_eq!(n.name, "shaped");
+        assert_eq!(n.profile.unwrap().delay, Duration::from_millis(100));
+        assert_eq!(
+            parse_network("mobile=3g").unwrap().profile.unwrap().name,
+            "3g"
+        );
+        assert_eq!(
+            parse_network("wifi=\"lossy-wifi\"")
+                .unwrap()
+                .profile
+                .unwrap()
+                .name,
+            "lossy-wifi"
+        );
+        assert_eq!(parse_network(" none ").unwrap().profile, None);
+        for (bad, why) in [
+            ("none=3g", "unshaped"),
+            ("mobile", "give its profile"),
+            ("a b=3g", "NAME[=PROFILE]"),
+            ("m=6g", "lossy-wifi"),
+        ] {
+            let e = parse_network(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("networks");
+        std::fs::write(
+            &file,
+            "# the scenario's cohorts\nnone\nshaped={ loss = \"5%\" }\n",
+        )
+        .unwrap();
+        let mut a = args();
+        a.networks = vec!["mobile=4g".into()];
+        a.networks_file = Some(file);
+        let names: Vec<String> = networks(&a).unwrap().into_iter().map(|n| n.name).collect();
+        assert_eq!(names, ["mobile", "none", "shaped"]);
+        a.networks.push("none".into());
+        assert!(networks(&a).unwrap_err().contains("twice"));
+    }
+
+    fn args() -> NetworkNodeArgs {
+        NetworkNodeArgs {
+            networks: Vec::new(),
+            networks_file: None,
             hub: "http://127.0.0.1:4444".into(),
             target: None,
             egress: false,
@@ -308,8 +465,14 @@ mod tests {
             browser: PathBuf::from("/usr/bin/chromium"),
             chromedriver: PathBuf::from("/usr/bin/chromedriver"),
             dir: None,
+            config: None,
             heap: "256m".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn the_node_config_carries_the_network_and_the_namespace() {
+        let a = args();
         let driver = network_driver_configuration(
             "shaped",
             (Some("lt-0001-n"), Some("http://127.0.0.1:4100")),
