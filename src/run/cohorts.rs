@@ -208,7 +208,7 @@ async fn on_grid(s: &Scenario, grid: &Grid, page: Option<u16>) -> Result<Cohorts
         return Err(InfraError::new(
             "cohorts on the Grid",
             format!(
-                "no node carries {GRID_CAPABILITY} = {} (the Grid has: {}); start them with `loadtest network-node` (or `loadtest provision --network-node` on a fleet)",
+                "no node carries {GRID_CAPABILITY} = {} (the Grid has: {}); start them with `loadtest network-node --network NAME=PROFILE` (on a fleet: `loadtest provision --scenario` with the cohorts)",
                 missing.join(", "),
                 if free.is_empty() {
                     "no network nodes".to_string()
