@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use fantoccini::Client;
 use loadtest::network::netns::{GRID_CAPABILITY, grid_driver_configuration};
 use loadtest::network::{Profile, ProfileSpec};
-use loadtest::sandbox::{Options as SandboxOptions, Sandbox};
+use loadtest::sandbox::Sandbox;
 use loadtest::webdriver::chromedriver::ChromeDriver;
 use netlab::browser::*;
 use netlab::*;
@@ -26,16 +26,6 @@ fn profile(toml_text: &str) -> Profile {
         .unwrap()
         .resolve()
         .unwrap()
-}
-
-async fn isolated(dir: &Path) -> Sandbox {
-    Sandbox::start(&SandboxOptions {
-        isolated: true,
-        dir: Some(dir.join("janus")),
-        ..SandboxOptions::default()
-    })
-    .await
-    .expect("the isolated sandbox starts (root, janus installed)")
 }
 
 /// The isolated sandbox with one cohort behind `p`, the page relayed into the cohort's namespace and

@@ -13,19 +13,9 @@ use std::time::{Duration, Instant};
 
 use common::{Needs, bin, free_port, read_results, repo, require, selenium_jar};
 use loadtest::results::{Event, Outcome, RunOutcome};
-use loadtest::sandbox::{Options as SandboxOptions, Sandbox};
-use netlab::snapshot;
+use loadtest::sandbox::Sandbox;
+use netlab::{isolated, snapshot};
 use serde_json::Value;
-
-async fn isolated(dir: &Path) -> Sandbox {
-    Sandbox::start(&SandboxOptions {
-        isolated: true,
-        dir: Some(dir.join("janus")),
-        ..SandboxOptions::default()
-    })
-    .await
-    .expect("the isolated sandbox starts (root, janus installed)")
-}
 
 /// One conference of three video senders on the sandbox, stats every second; `extra` adds tables.
 fn scenario(sb: &Sandbox, duration: &str, extra: &str) -> String {
@@ -265,6 +255,25 @@ duration = "60s"
     assert!(report.contains("never recovered **3**"), "{report}");
 }
 
+/// `loadtest run` in the background, returned once its three participants have media.
+async fn run_in_call(file: &Path, out: &Path) -> std::process::Child {
+    let child = Command::new(bin())
+        .args(["run", "--no-report", "-s"])
+        .arg(file)
+        .arg("--out")
+        .arg(out)
+        .env("LOADTEST_CACHE", repo().join(".cache/loadtest"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = out.to_path_buf();
+    tokio::task::spawn_blocking(move || wait_for_media(&out, 3, Duration::from_secs(120)))
+        .await
+        .unwrap();
+    child
+}
+
 /// Direct children of a process.
 fn children_of(pid: u32) -> Vec<u32> {
     std::fs::read_dir("/proc")
@@ -414,20 +423,7 @@ async fn after_an_error_a_ctrl_c_or_a_crash_nothing_is_left() {
     // 2. Ctrl-C in the call: the run hangs up, exits 130 and removes its namespaces.
     let file = write(tmp.path(), &with_cohort("/usr/bin/chromium"));
     let out = tmp.path().join("interrupted");
-    let mut child = Command::new(bin())
-        .args(["run", "--no-report", "-s"])
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .env("LOADTEST_CACHE", repo().join(".cache/loadtest"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out2 = out.clone();
-    tokio::task::spawn_blocking(move || wait_for_media(&out2, 3, Duration::from_secs(120)))
-        .await
-        .unwrap();
+    let mut child = run_in_call(&file, &out).await;
     let during = snapshot();
     let made = lab(&during);
     assert_eq!(
@@ -450,20 +446,7 @@ async fn after_an_error_a_ctrl_c_or_a_crash_nothing_is_left() {
 
     // 3. A crash (SIGKILL) leaves the run's namespaces behind; the next run removes them first.
     let out = tmp.path().join("killed");
-    let mut child = Command::new(bin())
-        .args(["run", "--no-report", "-s"])
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .env("LOADTEST_CACHE", repo().join(".cache/loadtest"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out2 = out.clone();
-    tokio::task::spawn_blocking(move || wait_for_media(&out2, 3, Duration::from_secs(120)))
-        .await
-        .unwrap();
+    let mut child = run_in_call(&file, &out).await;
     // Its ChromeDriver (a process group of its own) would outlive it: note it to stop it after.
     let drivers = children_of(child.id());
     child.kill().unwrap();
@@ -495,6 +478,17 @@ async fn after_an_error_a_ctrl_c_or_a_crash_nothing_is_left() {
     );
     sb.stop().await;
     assert_eq!(snapshot(), before);
+}
+
+/// The scenario on a Grid at `hub` with one participant in cohort `shaped` (`profile`), and `extra`.
+fn on_grid(sb: &Sandbox, hub: &str, duration: &str, profile: &str, extra: &str) -> String {
+    scenario(
+        sb,
+        duration,
+        &format!(
+            "\n[webdriver]\nurl = \"{hub}\"\n\n[[cohort]]\nname = \"shaped\"\ncount = 1\nprofile = {profile}\n{extra}"
+        ),
+    )
 }
 
 /// A hub on free ports, with its event bus.
@@ -614,14 +608,7 @@ async fn a_cohort_on_a_grid_network_node_is_placed_by_its_capability() {
     );
     let file = write(
         tmp.path(),
-        &scenario(
-            &sb,
-            "25s",
-            &format!(
-                "\n[webdriver]\nurl = \"{}\"\n\n[[cohort]]\nname = \"shaped\"\ncount = 1\nprofile = {{ delay = \"80ms\" }}\n",
-                h.url
-            ),
-        ),
+        &on_grid(&sb, &h.url, "25s", r#"{ delay = "80ms" }"#, ""),
     );
     let out = tmp.path().join("run");
     let o = run(&file, &out, &[]).await;
@@ -632,16 +619,12 @@ async fn a_cohort_on_a_grid_network_node_is_placed_by_its_capability() {
         .find(|p| p.cohort == "shaped")
         .map(|p| p.node.clone())
         .unwrap_or_default();
+    let extra = format!(
+        "\n[[disruption]]\nkind = \"stop_grid_node\"\nat = \"15s\"\nnode = \"{shaped_uri}\"\n"
+    );
     let file = write(
         tmp.path(),
-        &scenario(
-            &sb,
-            "30s",
-            &format!(
-                "\n[webdriver]\nurl = \"{}\"\n\n[[cohort]]\nname = \"shaped\"\ncount = 1\nprofile = {{ delay = \"80ms\" }}\n\n[[disruption]]\nkind = \"stop_grid_node\"\nat = \"15s\"\nnode = \"{shaped_uri}\"\n",
-                h.url
-            ),
-        ),
+        &on_grid(&sb, &h.url, "30s", r#"{ delay = "80ms" }"#, &extra),
     );
     let stopped = tmp.path().join("stopped");
     let o2 = run(&file, &stopped, &["--no-report"]).await;
@@ -712,14 +695,7 @@ async fn a_network_node_off_the_lab_carries_media_through_its_nat_and_pages_thro
     );
     let file = write(
         tmp.path(),
-        &scenario(
-            &sb,
-            "25s",
-            &format!(
-                "\n[webdriver]\nurl = \"{}\"\n\n[[cohort]]\nname = \"shaped\"\ncount = 1\nprofile = {{ delay = \"60ms\", loss = \"2%\" }}\n",
-                h.url
-            ),
-        ),
+        &on_grid(&sb, &h.url, "25s", r#"{ delay = "60ms", loss = "2%" }"#, ""),
     );
     let out = tmp.path().join("run");
     let o = run(&file, &out, &[]).await;

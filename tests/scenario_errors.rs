@@ -318,6 +318,14 @@ fn cohorts_and_disruptions_get_located_messages() {
             "thresholds.cohort.m.max_loss_p95: 5 is out of range",
         ),
         (
+            &format!(
+                "{}\n[thresholds.cohort.m]\nmax_generator_cpu = 0.5\n",
+                cohort("count = 1\nprofile = \"3g\"")
+            ),
+            &[],
+            "thresholds.cohort.m.max_generator_cpu: max_generator_cpu has no per-cohort figure",
+        ),
+        (
             &disruption("kind = \"black_hole\"\nat = \"10s\""),
             &[],
             "bad.toml:16:1: disruption.0.duration: a black-hole needs a duration (expected e.g. \"10s\")",

@@ -99,16 +99,26 @@ pub fn evaluate(t: &Thresholds, s: &Summary) -> Vec<Check> {
             d.map(|d| d.never_recovered as f64),
         ));
     }
+    if let Some(l) = t.max_rtt_p95 {
+        let ms = l.get().as_secs_f64() * 1000.0;
+        out.push(check("max_rtt_p95", false, ms, s.client.rtt_ms_p95));
+    }
     for (name, c) in &t.cohort {
         let row = s.cohorts.iter().find(|r| &r.cohort == name);
-        let key = |k: &str| format!("cohort.{name}.{k}");
         let val = |f: fn(&CohortSummary) -> Option<f64>| row.and_then(f);
+        let secs = |d: Option<crate::scenario::Dur>| d.map(|d| d.get().as_secs_f64());
         let bounds = [
             (
                 "min_join_ratio",
                 true,
                 c.min_join_ratio,
                 val(|r| r.join_ratio),
+            ),
+            (
+                "max_join_time_p95",
+                false,
+                secs(c.max_join_time_p95),
+                val(|r| r.join_ms_p95.map(|ms| ms / 1000.0)),
             ),
             (
                 "min_recv_fps_p50",
@@ -126,13 +136,13 @@ pub fn evaluate(t: &Thresholds, s: &Summary) -> Vec<Check> {
             (
                 "max_rtt_p95",
                 false,
-                c.max_rtt_p95.map(|d| d.get().as_secs_f64() * 1000.0),
+                secs(c.max_rtt_p95).map(|s| s * 1000.0),
                 val(|r| r.rtt_ms_p95),
             ),
         ];
         for (k, min, limit, actual) in bounds {
             if let Some(l) = limit {
-                out.push(check(&key(k), min, l, actual));
+                out.push(check(&format!("cohort.{name}.{k}"), min, l, actual));
             }
         }
     }
@@ -181,10 +191,12 @@ mod tests {
             cohort: "3g".into(),
             recv_fps_p5: Some(4.0),
             rtt_ms_p95: Some(320.0),
+            join_ms_p95: Some(2500.0),
             ..Default::default()
         });
+        s.client.rtt_ms_p95 = Some(120.0);
         let mut t: Thresholds = toml::from_str(
-            "max_recovery_p95 = \"5s\"\nmax_never_recovered = 0\n[cohort.3g]\nmin_recv_fps_p5 = 5\nmax_rtt_p95 = \"400ms\"\n[cohort.wifi]\nmax_loss_p95 = 0.1",
+            "max_recovery_p95 = \"5s\"\nmax_never_recovered = 0\nmax_rtt_p95 = \"100ms\"\n[cohort.3g]\nmin_recv_fps_p5 = 5\nmax_rtt_p95 = \"400ms\"\nmax_join_time_p95 = \"2s\"\n[cohort.wifi]\nmax_loss_p95 = 0.1",
         )
         .unwrap();
         let c = evaluate(&t, &s);
@@ -194,12 +206,14 @@ mod tests {
             [
                 ("max_recovery_p95", Status::NotEvaluable),
                 ("max_never_recovered", Status::NotEvaluable),
+                ("max_rtt_p95", Status::Fail),
+                ("cohort.3g.max_join_time_p95", Status::Fail),
                 ("cohort.3g.min_recv_fps_p5", Status::Fail),
                 ("cohort.3g.max_rtt_p95", Status::Pass),
                 ("cohort.wifi.max_loss_p95", Status::NotEvaluable),
             ]
         );
-        assert_eq!(c[3].limit, "≤ 400");
+        assert_eq!(c[5].limit, "≤ 400");
         s.disruptions = Some(crate::analysis::summary::recovery::Disruptions {
             recovery_s_p95: Some(6.0),
             never_recovered: 1,

@@ -175,14 +175,19 @@ impl Player {
                 DisruptionKind::KillMediaServer => self.sandbox("kill").await,
             },
         };
+        if result.is_ok() {
+            self.active.push(i);
+        }
+        self.record(i, Event::DisruptionStarted, result).await;
+    }
+
+    /// The event of disruption `i`: `done` on success, `disruption_failed` with the reason.
+    async fn record(&self, i: usize, done: Event, result: Result<String, String>) {
         let (event, detail) = match result {
-            Ok(done) => {
-                self.active.push(i);
-                (Event::DisruptionStarted, done)
-            }
+            Ok(what) => (done, what),
             Err(why) => (Event::DisruptionFailed, why),
         };
-        let detail = format!("{}: {detail}", d.kind.as_str());
+        let detail = format!("{}: {detail}", self.disruptions[i].kind.as_str());
         self.sh
             .recorder
             .event(disruption_key(i), event, detail)
@@ -200,15 +205,7 @@ impl Player {
             (None, None, DisruptionKind::BlackHole) => self.black_hole(&d, false).await,
             _ => Ok("over".to_string()),
         };
-        let (event, detail) = match result {
-            Ok(done) => (Event::DisruptionEnded, done),
-            Err(why) => (Event::DisruptionFailed, why),
-        };
-        let detail = format!("{}: {detail}", d.kind.as_str());
-        self.sh
-            .recorder
-            .event(disruption_key(i), event, detail)
-            .await;
+        self.record(i, Event::DisruptionEnded, result).await;
     }
 
     async fn sandbox(&self, line: &str) -> Result<String, String> {

@@ -2,8 +2,6 @@
 //! time, for a duration). docs/scenario.md is the user-facing copy; docs/network.md explains how a
 //! cohort's browsers are put behind their profile.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::Dur;
@@ -184,30 +182,6 @@ impl Disruption {
         self.command.is_some()
     }
 }
-
-/// `[thresholds.cohort.<name>]`: the quality of one cohort (the per-cohort table's figures).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct CohortThresholds {
-    /// Minimum share of the cohort's scheduled participants that joined with media (0..1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_join_ratio: Option<f64>,
-    /// Minimum median received video frame rate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_recv_fps_p50: Option<f64>,
-    /// Minimum 5th-percentile received video frame rate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_recv_fps_p5: Option<f64>,
-    /// Maximum p95 received packet-loss ratio (0..1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_loss_p95: Option<f64>,
-    /// Maximum p95 round-trip time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_rtt_p95: Option<Dur>,
-}
-
-/// Per-cohort thresholds by cohort name.
-pub type CohortThresholdMap = BTreeMap<String, CohortThresholds>;
 
 #[cfg(test)]
 mod tests {

@@ -109,6 +109,14 @@ pub(super) fn cohorts(s: &Scenario) -> Result<(), Invalid> {
                 ),
             ));
         }
+        if let Some(k) = t.not_per_cohort().first() {
+            return Err(Invalid::new(
+                key(k),
+                format!(
+                    "{k} has no per-cohort figure (expected min_join_ratio, max_join_time_p95, min_recv_fps_p50, min_recv_fps_p5, max_loss_p95 or max_rtt_p95)"
+                ),
+            ));
+        }
         ratio(&key("min_join_ratio"), t.min_join_ratio)?;
         ratio(&key("max_loss_p95"), t.max_loss_p95)?;
         fps(&key("min_recv_fps_p50"), t.min_recv_fps_p50)?;

@@ -26,18 +26,19 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// A series as sampled live, and as backfilled from Prometheus' range API.
 type LiveAndRange = (Series, Series);
 
-/// Values kept for percentiles.
+/// Values kept for percentiles (of received streams).
 #[derive(Default)]
-struct Bag {
-    fps: Vec<f32>,
-    bitrate: Vec<f32>,
-    loss: Vec<f32>,
-    jitter: Vec<f32>,
-    rtt: Vec<f32>,
+pub(super) struct Bag {
+    pub(super) fps: Vec<f32>,
+    pub(super) bitrate: Vec<f32>,
+    pub(super) loss: Vec<f32>,
+    pub(super) jitter: Vec<f32>,
+    pub(super) rtt: Vec<f32>,
 }
 
 impl Bag {
-    fn push(&mut self, r: &ClientStatRow) {
+    /// One received stream's row.
+    pub(super) fn push(&mut self, r: &ClientStatRow) {
         if r.video() {
             self.fps.extend(r.fps.map(|v| v as f32));
             self.bitrate.extend(r.bitrate_kbps.map(|v| v as f32));

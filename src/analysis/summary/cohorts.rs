@@ -55,13 +55,10 @@ pub struct CohortSummary {
     pub rtt_ms_p95: Option<f64>,
 }
 
+/// A cohort's received-stream values and join times.
 #[derive(Default)]
 struct Bag {
-    fps: Vec<f32>,
-    bitrate: Vec<f32>,
-    loss: Vec<f32>,
-    jitter: Vec<f32>,
-    rtt: Vec<f32>,
+    streams: super::aggregate::Bag,
     joins: Vec<f32>,
 }
 
@@ -150,20 +147,12 @@ impl CohortFigures {
         }
     }
 
-    /// A client_stats.csv row inside the window.
+    /// A client_stats.csv row inside the window (received streams count, as in the main table).
     pub fn stat(&mut self, r: &ClientStatRow) {
-        let k = self.cohort(r.participant);
-        let bag = &mut self.bags[k];
-        bag.rtt.extend(r.rtt_ms.map(|v| v as f32));
-        if !r.received() {
-            return;
+        if r.received() {
+            let k = self.cohort(r.participant);
+            self.bags[k].streams.push(r);
         }
-        if r.video() {
-            bag.fps.extend(r.fps.map(|v| v as f32));
-            bag.bitrate.extend(r.bitrate_kbps.map(|v| v as f32));
-        }
-        bag.loss.extend(r.loss_ratio.map(|v| v as f32));
-        bag.jitter.extend(r.jitter_ms.map(|v| v as f32));
     }
 
     /// The table: one row per cohort, then one for participants in none (when there are any);
@@ -193,11 +182,18 @@ impl CohortFigures {
                 }
             }
         }
-        for (c, bag) in out.iter_mut().zip(self.bags.iter_mut()) {
+        for (
+            c,
+            Bag {
+                streams: bag,
+                joins,
+            },
+        ) in out.iter_mut().zip(self.bags.iter_mut())
+        {
             c.scheduled = c.scheduled.max(c.completed + c.failed);
             c.join_ratio = (c.scheduled > 0).then(|| c.joined as f64 / c.scheduled as f64);
-            c.join_ms_p50 = percentile(&mut bag.joins, 0.5);
-            c.join_ms_p95 = percentile(&mut bag.joins, 0.95);
+            c.join_ms_p50 = percentile(joins, 0.5);
+            c.join_ms_p95 = percentile(joins, 0.95);
             c.recv_fps_p50 = percentile(&mut bag.fps, 0.5);
             c.recv_fps_p5 = percentile(&mut bag.fps, 0.05);
             c.recv_bitrate_kbps_p50 = percentile(&mut bag.bitrate, 0.5);
