@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  build-essential pkg-config libssl-dev ca-certificates curl jq procps iproute2 tcpdump
+  build-essential pkg-config libssl-dev openssl ca-certificates curl jq procps iproute2 tcpdump
   chromium chromium-driver
   janus janus-demos
   prometheus prometheus-node-exporter

@@ -69,7 +69,7 @@ pub async fn exec(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run(a) => crate::run::exec(a).await,
         Command::Limit(a) => crate::limit::exec(a).await,
-        Command::Validate(a) => crate::run::validate::exec(a),
+        Command::Validate(a) => crate::run::validate::exec(a).await,
         Command::Report(a) => crate::report::exec(a),
         Command::Plan(a) => crate::plan::exec(a),
         Command::Provision(a) => crate::provision::exec_provision(*a).await,

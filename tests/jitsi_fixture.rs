@@ -19,45 +19,155 @@ use tokio::io::AsyncWriteExt;
 /// Beacons the fixture sent: (kind, room, id).
 type Beacons = Arc<Mutex<Vec<(String, String, String)>>>;
 
-/// Serves the fixture's index.html for every path and records `/__fixture/{joined,left}` beacons.
+/// The members of `room` now: joined and not left (what the FIXTURE focus counts).
+fn members(b: &Beacons, room: &str) -> Vec<String> {
+    let b = b.lock().unwrap();
+    let mut ids: Vec<String> = Vec::new();
+    for (kind, r, id) in b.iter().filter(|(_, r, _)| r == room) {
+        let _ = r;
+        match kind.as_str() {
+            "joined" if !ids.contains(id) => ids.push(id.clone()),
+            "left" => ids.retain(|x| x != id),
+            _ => {}
+        }
+    }
+    ids
+}
+
+/// How the FIXTURE server behaves.
+#[derive(Clone, Default)]
+struct Opts {
+    /// Verify tokens on `/__fixture/connect` (like prosody's token auth): signature, `exp`, and a
+    /// `room` claim of the room or `*`.
+    verify: Option<(jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)>,
+    /// Serve the load-test client (`/_load-test/<room>` and its script); stock installs do not.
+    load_test_client: bool,
+}
+
+/// What the FIXTURE server saw.
+#[derive(Clone, Default)]
+struct Seen {
+    beacons: Beacons,
+    /// Every token presented on `/__fixture/connect`, with the room and whether it was accepted.
+    tokens: Arc<Mutex<Vec<(String, String, bool)>>>,
+    /// Paths requested.
+    paths: Arc<Mutex<Vec<String>>>,
+}
+
+/// Whether the server accepts `token` for `room` (`None`: no verification configured).
+fn verify(opts: &Opts, token: Option<&str>, room: &str) -> bool {
+    let Some((key, alg)) = &opts.verify else {
+        return true;
+    };
+    let Some(token) = token else { return false };
+    let mut v = jsonwebtoken::Validation::new(*alg);
+    v.validate_aud = false;
+    v.leeway = 0;
+    match jsonwebtoken::decode::<Value>(token, key, &v) {
+        Ok(data) => data.claims["room"] == "*" || data.claims["room"] == room,
+        Err(_) => false,
+    }
+}
+
+/// Serves the fixture's index.html for every path, records `/__fixture/{joined,left}` beacons,
+/// answers `/__fixture/members?room=` from them and `/__fixture/connect` (token check).
 async fn fixture_server() -> (String, Beacons) {
+    let (base, seen) = fixture(Opts {
+        load_test_client: true,
+        ..Opts::default()
+    })
+    .await;
+    (base, seen.beacons)
+}
+
+async fn fixture(opts: Opts) -> (String, Seen) {
     let page = std::fs::read(repo().join("tests/fixtures/jitsi-app/index.html")).unwrap();
-    let beacons: Beacons = Arc::default();
+    let seen = Seen::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/", listener.local_addr().unwrap());
-    let b = beacons.clone();
+    let s2 = seen.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut sock, _)) = listener.accept().await else {
                 continue;
             };
-            let (page, b) = (page.clone(), b.clone());
+            let (page, seen, opts) = (page.clone(), s2.clone(), opts.clone());
             tokio::spawn(async move {
                 let Some((head, _)) = read_request(&mut sock, &mut Vec::new()).await else {
                     return;
                 };
                 let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let url = url::Url::parse(&format!("http://x{target}")).unwrap();
-                let resp = if let Some(kind) = url.path().strip_prefix("/__fixture/") {
-                    let q: std::collections::HashMap<_, _> =
-                        url.query_pairs().into_owned().collect();
-                    b.lock().unwrap().push((
-                        kind.to_string(),
-                        q.get("room").cloned().unwrap_or_default(),
-                        q.get("id").cloned().unwrap_or_default(),
-                    ));
-                    b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_vec()
-                } else {
-                    let mut r = format!("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", page.len()).into_bytes();
-                    r.extend_from_slice(&page);
-                    r
-                };
+                seen.paths.lock().unwrap().push(url.path().to_string());
+                let resp = respond(&url, &page, &seen, &opts);
                 let _ = sock.write_all(&resp).await;
                 let _ = sock.shutdown().await;
             });
         }
     });
-    (base, beacons)
+    (base, seen)
+}
+
+fn http(status: &str, ctype: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!("HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nCache-Control: no-store\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+/// The FIXTURE load-test client script: what the real page's `libs/load-test-participant.min.js`
+/// is for the preflight (the page itself is index.html in load-test mode).
+const LOAD_TEST_CLIENT: &str = "/* FIXTURE load-test-participant.min.js (not the real client) */\nwindow.__fixtureLoadTestClient = true;\n";
+
+fn respond(url: &url::Url, page: &[u8], seen: &Seen, opts: &Opts) -> Vec<u8> {
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    let room = q.get("room").cloned().unwrap_or_default();
+    let path = url.path();
+    let load_test = path.contains("/_load-test/");
+    if load_test && !opts.load_test_client {
+        // docker-jitsi-meet mounts an empty folder at /usr/share/jitsi-meet/load-test
+        return http("404 Not Found", "text/html", b"<h1>404 Not Found</h1>");
+    }
+    if path.ends_with("/libs/load-test-participant.min.js") {
+        return http("200 OK", "text/javascript", LOAD_TEST_CLIENT.as_bytes());
+    }
+    match path {
+        "/__fixture/config-whitelist" => {
+            let list = std::fs::read(repo().join("assets/jitsi/config-whitelist.txt")).unwrap();
+            http("200 OK", "text/plain", &list)
+        }
+        "/__fixture/members" => {
+            let body = json!({ "members": members(&seen.beacons, &room) }).to_string();
+            http("200 OK", "application/json", body.as_bytes())
+        }
+        "/__fixture/connect" => {
+            let token = q.get("token").map(String::as_str);
+            let ok = verify(opts, token, &room);
+            if let Some(t) = token {
+                seen.tokens.lock().unwrap().push((t.to_string(), room, ok));
+            }
+            if ok {
+                http("200 OK", "text/plain", b"ok")
+            } else {
+                http("403 Forbidden", "text/plain", b"not allowed")
+            }
+        }
+        p if p.starts_with("/__fixture/") => {
+            seen.beacons.lock().unwrap().push((
+                p["/__fixture/".len()..].to_string(),
+                room,
+                q.get("id").cloned().unwrap_or_default(),
+            ));
+            b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_vec()
+        }
+        _ if load_test => {
+            // the real page loads its client from libs/ next to it
+            let tag = b"<script src=\"libs/load-test-participant.min.js?v=1\"></script>";
+            let mut body = page.to_vec();
+            body.extend_from_slice(tag);
+            http("200 OK", "text/html; charset=utf-8", &body)
+        }
+        _ => http("200 OK", "text/html; charset=utf-8", page),
+    }
 }
 
 fn count(b: &Beacons, kind: &str) -> usize {
@@ -109,8 +219,9 @@ async fn urls_and_probes_in_a_real_browser() {
         );
         opts.config
             .insert("channelLastN".into(), toml::Value::Integer(5));
+        // One page alone: the FIXTURE focus starts the media session at once.
         let url = jitsi::participant_url(
-            &url::Url::parse(&base).unwrap(),
+            &url::Url::parse(&format!("{base}?fixture.minParticipants=1")).unwrap(),
             &opts,
             &plan("c0p0", Role::AudioVideo),
             Some("t0k3n"),
@@ -138,7 +249,8 @@ async fn urls_and_probes_in_a_real_browser() {
         let seen = c
             .execute(
                 "return {p2p: config.p2p.enabled, subject: config.subject, lastN: config.channelLastN, \
-                 name: APP.params['userInfo.displayName'], jwt: APP.query.jwt, tenant: FIXTURE.tenant, load: FIXTURE.isLoadTest, \
+                 name: APP.params['userInfo.displayName'], jwt: FIXTURE.isLoadTest ? APP.query.jwt : APP.params.jwt, \
+                 jwtInQuery: APP.query.jwt !== undefined, tenant: FIXTURE.tenant, load: FIXTURE.isLoadTest, \
                  prejoin: config.prejoinConfig.enabled, muted: config.startWithVideoMuted === undefined}",
                 vec![],
             )
@@ -147,6 +259,7 @@ async fn urls_and_probes_in_a_real_browser() {
         assert_eq!(
             seen,
             json!({"p2p": false, "subject": "a=b&c #1 \"q\"", "lastN": 5, "name": "c0p0", "jwt": "t0k3n", "tenant": "acme",
+                   "jwtInQuery": page == JitsiPage::LoadTest,
                    "load": page == JitsiPage::LoadTest, "prejoin": false, "muted": true}),
             "{page:?}"
         );
@@ -222,7 +335,7 @@ async fn loadtest_run_against_the_fixture() {
         &scenario,
         format!(
             "name = \"jitsi-fixture\"\n[target]\nkind = \"jitsi\"\nurl = \"{base}\"\n[target.jitsi]\njwt_env = \"LT_TEST_JWT\"\n\
-             [load]\nconferences = 1\nparticipants = 2\nsenders = 2\naudio_senders = 0\nduration = \"8s\"\njoin_delay = \"1s\"\n\
+             [load]\nconferences = 1\nparticipants_per_conference = 2\nvideo_senders = 2\naudio_senders = 0\nduration = \"8s\"\njoin_delay = \"1s\"\n\
              [media]\nvideo = \"tiny\"\nreceive_audio = false\n[stats]\ninterval = \"1s\"\n\
              [metrics]\ntimeout = \"700ms\"\n\
              [[metrics.jvb]]\nname = \"jvb-fixture\"\nurl = \"{jvb}\"\nmedia_address = \"127.0.0.1\"\n\
@@ -232,7 +345,14 @@ async fn loadtest_run_against_the_fixture() {
     )
     .unwrap();
     let out = tmp.path().join("run");
-    let secret = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRlc3Q.sig";
+    // A shared static token: room "*" (it opens every room) and an expiry after the run.
+    let secret = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({ "room": "*", "exp": chrono::Utc::now().timestamp() + 3600, "aud": "jitsi" }),
+        &jsonwebtoken::EncodingKey::from_secret(b"static-token-signing-key").unwrap(),
+    )
+    .unwrap();
+    let secret = secret.as_str();
     let o = std::process::Command::new(bin())
         .args([
             "run",
@@ -245,13 +365,14 @@ async fn loadtest_run_against_the_fixture() {
         .env("LOADTEST_CACHE", repo().join(".cache/loadtest"))
         .output()
         .unwrap();
+    let r = read_results(&out);
     assert_eq!(
         o.status.code(),
         Some(0),
-        "{}",
+        "{:?}\n{}",
+        r.participants,
         String::from_utf8_lossy(&o.stderr)
     );
-    let r = read_results(&out);
     assert_eq!(
         r.participants
             .iter()
@@ -302,7 +423,7 @@ async fn loadtest_run_against_the_fixture() {
         if path.is_file() {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             assert!(
-                !text.contains(secret) && !text.contains("c2VjcmV0LXRlc3Q"),
+                !text.contains(secret) && !text.contains(secret.split('.').nth(1).unwrap()),
                 "secret in {}",
                 path.display()
             );
@@ -326,7 +447,7 @@ async fn a_participant_that_never_joins_fails_with_its_reason() {
         &scenario,
         format!(
             "[target]\nkind = \"jitsi\"\nurl = \"{base}?fixture.failJoin=true\"\n\
-             [load]\nconferences = 1\nparticipants = 1\nduration = \"5s\"\naudio_senders = 0\n[media]\nvideo = \"tiny\"\n[timeouts]\njoin = \"4s\"\n"
+             [load]\nconferences = 1\nparticipants_per_conference = 1\nduration = \"5s\"\naudio_senders = 0\n[media]\nvideo = \"tiny\"\n[timeouts]\njoin = \"4s\"\n"
         ),
     )
     .unwrap();
@@ -351,4 +472,677 @@ async fn a_participant_that_never_joins_fails_with_its_reason() {
         "{}",
         r.participants[0].reason
     );
+}
+
+/// A scenario against the FIXTURE server at `base` (`[target]` prepared, the rest from `rest`), run to
+/// its end with `env`; returns the process output, the results and their directory.
+fn run_scenario(
+    base: &str,
+    target_extra: &str,
+    rest: &str,
+    env: &[(&str, &str)],
+) -> (
+    std::process::Output,
+    RunFiles,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("jitsi.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"jitsi-fixture\"\n[target]\nkind = \"jitsi\"\nurl = \"{base}\"\n{target_extra}\n{rest}\n"
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let o = std::process::Command::new(bin())
+        .args([
+            "run",
+            "-s",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--no-report",
+        ])
+        .envs(env.iter().copied())
+        .env("LOADTEST_CACHE", repo().join(".cache/loadtest"))
+        .output()
+        .unwrap();
+    let r = read_results(&out);
+    (o, r, tmp, out)
+}
+
+fn completed(r: &RunFiles) -> usize {
+    r.participants
+        .iter()
+        .filter(|p| p.outcome == Outcome::Completed)
+        .count()
+}
+
+/// Defect 1: jicofo starts no media session for one member, so a one-person conference has no ICE
+/// at all; it must still join (in the room) and complete. Failed before: "not joined within 30s
+/// (phase connecting, ice -)".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_person_conference_joins_and_completes() {
+    require(&[Needs::Chromium]);
+    let (base, _b) = fixture_server().await;
+    let (o, r, _tmp, _) = run_scenario(
+        &base,
+        "",
+        "[load]\nconferences = 1\nparticipants_per_conference = 1\naudio_senders = 0\nduration = \"6s\"\n\
+         [media]\nvideo = \"tiny\"\n[stats]\ninterval = \"1s\"\n[timeouts]\njoin = \"10s\"\n",
+        &[],
+    );
+    assert_eq!(
+        completed(&r),
+        1,
+        "{:?}\n{}",
+        r.participants,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let p = &r.participants[0];
+    assert!(p.join_ms.is_some_and(|ms| ms < 10_000), "{p:?}");
+    assert_eq!(p.ice_ms, None, "no media session alone: {p:?}");
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.event.as_str() == "media" && e.detail.contains("alone"))
+    );
+}
+
+/// Defect 1: with `join_delay = 40s` the first member is in the room 40 s before the second; joined
+/// is the MUC join, ICE is required (and timed) once the second member is in. Failed before: the
+/// first participant was "not joined within 30s (phase connecting, ice -)".
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_member_joins_at_once_and_gets_ice_when_the_second_arrives() {
+    require(&[Needs::Chromium]);
+    let (base, _b) = fixture_server().await;
+    let (o, r, _tmp, _) = run_scenario(
+        &base,
+        "",
+        "[load]\nconferences = 1\nparticipants_per_conference = 2\naudio_senders = 0\nduration = \"46s\"\njoin_delay = \"40s\"\n\
+         [media]\nvideo = \"tiny\"\nreceive_audio = false\n[stats]\ninterval = \"1s\"\n",
+        &[],
+    );
+    assert_eq!(
+        completed(&r),
+        2,
+        "{:?}\n{}",
+        r.participants,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let first = r
+        .participants
+        .iter()
+        .find(|p| p.participant.index == 0)
+        .unwrap();
+    let second = r
+        .participants
+        .iter()
+        .find(|p| p.participant.index == 1)
+        .unwrap();
+    assert!(
+        first.join_ms.is_some_and(|ms| ms < 10_000),
+        "joined without waiting: {first:?}"
+    );
+    let ice = first
+        .ice_ms
+        .expect("ICE connected once the second member came");
+    assert!(
+        (35_000..60_000).contains(&ice),
+        "ICE only after the second joined: {first:?}"
+    );
+    assert!(second.ice_ms.is_some_and(|ms| ms < 15_000), "{second:?}");
+    assert!(
+        r.video_peers(first.participant).contains("abcd1234"),
+        "media flowed after the wait"
+    );
+    assert!(r.has_event(first.participant, "ice"));
+}
+
+/// Defect 4: ICE `failed` during the join is not final (lib-jitsi-meet restarts ICE); it gets the
+/// unhealthy grace. Failed before: "join failed: ICE failed (APP.conference.getConnectionState() ===
+/// "failed")" at once. A failure that lasts fails after the grace, with that reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn ice_failed_while_joining_gets_the_grace_of_an_ice_restart() {
+    require(&[Needs::Chromium]);
+    let (base, _b) = fixture_server().await;
+    let load = "[load]\nconferences = 1\nparticipants_per_conference = 2\naudio_senders = 0\nduration = \"12s\"\n\
+                [media]\nvideo = \"tiny\"\nreceive_audio = false\n[stats]\ninterval = \"1s\"\n[timeouts]\nunhealthy = \"5s\"\n";
+    let recovering = format!("{base}?fixture.iceFail=true&fixture.iceRecoverMs=2500");
+    let (o, r, _tmp, _) = run_scenario(&recovering, "", load, &[]);
+    assert_eq!(
+        completed(&r),
+        2,
+        "{:?}\n{}",
+        r.participants,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for p in &r.participants {
+        assert!(
+            r.has_event(p.participant, "unhealthy"),
+            "the failure was seen"
+        );
+        assert!(r.has_event(p.participant, "recovered"));
+        assert!(p.ice_ms.is_some(), "{p:?}");
+    }
+    let lasting = format!("{base}?fixture.iceFail=true");
+    let (_, r, _tmp, _) = run_scenario(&lasting, "", &load.replace("12s", "25s"), &[]);
+    for p in &r.participants {
+        assert_eq!(p.outcome, Outcome::Failed, "{p:?}");
+        assert!(
+            p.reason
+                .contains("ICE failed for 5s before it ever connected"),
+            "{}",
+            p.reason
+        );
+    }
+}
+
+/// Defect 3: after an app reload the probe is injected again (event `reload`) and the participant
+/// goes on; a redirect to the auth-error page fails with that reason. Failed before: every sample
+/// after the reload said `window.__lt` missing, so "unhealthy for 6s: not in the room (phase loading)".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reloaded_page_gets_its_probe_again_and_an_auth_error_is_named() {
+    require(&[Needs::Chromium]);
+    let (base, _b) = fixture_server().await;
+    let load = "[load]\nconferences = 1\nparticipants_per_conference = 2\naudio_senders = 0\nduration = \"22s\"\n\
+                [media]\nvideo = \"tiny\"\nreceive_audio = false\n[stats]\ninterval = \"1s\"\n[timeouts]\nunhealthy = \"6s\"\n";
+    let reloading = format!("{base}?fixture.reloadAfterMs=3000");
+    let (o, r, _tmp, _) = run_scenario(&reloading, "", load, &[]);
+    assert_eq!(
+        completed(&r),
+        2,
+        "{:?}\n{}",
+        r.participants,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for p in &r.participants {
+        assert!(r.has_event(p.participant, "reload"), "{:?}", r.events);
+    }
+    let refused = format!("{base}?fixture.authErrorAfterMs=3000");
+    let (_, r, _tmp, _) = run_scenario(&refused, "", load, &[]);
+    for p in &r.participants {
+        assert_eq!(p.outcome, Outcome::Failed, "{p:?}");
+        assert!(p.reason.contains("auth-error page"), "{}", p.reason);
+    }
+}
+
+/// Every file under `dir` (recursively) and the process output must hold none of `secrets`.
+fn assert_nowhere(dir: &std::path::Path, o: &std::process::Output, secrets: &[&str]) {
+    let mut texts = vec![
+        (
+            "stdout".to_string(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+        ),
+        (
+            "stderr".to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        ),
+    ];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                texts.push((
+                    p.display().to_string(),
+                    String::from_utf8_lossy(&bytes).to_string(),
+                ));
+            }
+        }
+    }
+    assert!(texts.len() > 6, "the results directory has its files");
+    for (name, text) in &texts {
+        for s in secrets {
+            assert!(!text.contains(s), "a secret is in {name}");
+        }
+    }
+}
+
+/// A token per participant: HS256 minted from a secret in the environment, RS256 from a key file with
+/// a JaaS-style `kid`; the FIXTURE verifies signature, room claim and expiry on the XMPP connect.
+/// A static token signed with another key is refused (the auth-error page). No token or secret is written anywhere
+/// under the results directory (console logs of failed participants included) or printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_are_minted_per_participant_verified_and_never_written() {
+    require(&[Needs::Chromium]);
+    let load = "[load]\nconferences = 2\nparticipants_per_conference = 2\naudio_senders = 0\nduration = \"20s\"\n\
+                [media]\nvideo = \"tiny\"\nreceive_audio = false\n[stats]\ninterval = \"1s\"\n";
+    // HS256.
+    let secret = "fixture-hs256-secret-0123456789";
+    let key = jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()).unwrap();
+    let (base, seen) = fixture(Opts {
+        verify: Some((key, jsonwebtoken::Algorithm::HS256)),
+        ..Opts::default()
+    })
+    .await;
+    let (o, r, _tmp, out) = run_scenario(
+        &base,
+        "[target.jitsi]\njwt_secret_env = \"LT_TEST_JWT_SECRET\"\njwt_claims = { iss = \"loadtest-test\", context = { group = \"g1\" } }\n",
+        load,
+        &[("LT_TEST_JWT_SECRET", secret)],
+    );
+    assert_eq!(
+        completed(&r),
+        4,
+        "{:?}\n{}",
+        r.participants,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let tokens = seen.tokens.lock().unwrap().clone();
+    let mut distinct: Vec<&String> = tokens.iter().map(|(t, _, _)| t).collect();
+    distinct.sort();
+    distinct.dedup();
+    assert!(
+        distinct.len() >= 4,
+        "one token per participant: {}",
+        distinct.len()
+    );
+    for (t, room, ok) in &tokens {
+        assert!(ok, "accepted");
+        let claims = loadtest::participant::targets::jwt::decode(t).unwrap();
+        assert_eq!(
+            claims.room.as_deref(),
+            Some(room.as_str()),
+            "the participant's own room"
+        );
+    }
+    let mut secrets: Vec<&str> = distinct.iter().map(|t| t.as_str()).collect();
+    secrets.push(secret);
+    assert_nowhere(&out, &o, &secrets);
+
+    // RS256 with a kid (JaaS-style), the key from a PEM file.
+    let tmp = tempfile::tempdir().unwrap();
+    let (private, public) = (tmp.path().join("key.pem"), tmp.path().join("pub.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&private)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+        && std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&private)
+            .arg("-out")
+            .arg(&public)
+            .status()
+            .unwrap()
+            .success();
+    assert!(ok, "openssl makes a test key pair");
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(&std::fs::read(&public).unwrap()).unwrap();
+    let (base, seen) = fixture(Opts {
+        verify: Some((key, jsonwebtoken::Algorithm::RS256)),
+        ..Opts::default()
+    })
+    .await;
+    let (o, r, _tmp2, out) = run_scenario(
+        &base,
+        &format!(
+            "[target.jitsi]\njwt_key_file = \"{}\"\njwt_kid = \"vpaas-magic-cookie-test/abc123\"\njwt_claims = {{ iss = \"chat\", sub = \"vpaas-magic-cookie-test\" }}\n",
+            private.display()
+        ),
+        load,
+        &[],
+    );
+    assert_eq!(
+        completed(&r),
+        4,
+        "{:?}\n{}",
+        r.participants,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let tokens = seen.tokens.lock().unwrap().clone();
+    assert!(tokens.len() >= 4 && tokens.iter().all(|(_, _, ok)| *ok));
+    let header = jsonwebtoken::decode_header(&tokens[0].0).unwrap();
+    assert_eq!(
+        header.kid.as_deref(),
+        Some("vpaas-magic-cookie-test/abc123")
+    );
+    let minted: Vec<&str> = tokens.iter().map(|(t, _, _)| t.as_str()).collect();
+    assert_nowhere(&out, &o, &minted);
+
+    // A static token signed with another key (its claims pass the preflight): the server refuses it,
+    // the participants fail on the auth-error page, and their console logs (which held the XMPP URL
+    // with token=) are written without it. (An expired one is refused before the run: preflight test.)
+    let expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({ "room": "*", "exp": chrono::Utc::now().timestamp() + 3600, "aud": "jitsi" }),
+        &jsonwebtoken::EncodingKey::from_secret(b"some-other-signing-key").unwrap(),
+    )
+    .unwrap();
+    let key = jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()).unwrap();
+    let (base, _seen) = fixture(Opts {
+        verify: Some((key, jsonwebtoken::Algorithm::HS256)),
+        ..Opts::default()
+    })
+    .await;
+    let one = load.replace("conferences = 2", "conferences = 1");
+    let (o, r, _tmp3, out) = run_scenario(
+        &base,
+        "[target.jitsi]\njwt_env = \"LT_TEST_STATIC_JWT\"\n",
+        &one,
+        &[("LT_TEST_STATIC_JWT", expired.as_str())],
+    );
+    for p in &r.participants {
+        assert!(p.reason.contains("auth-error page"), "{p:?}");
+    }
+    let logs = std::fs::read_dir(out.join("artifacts"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        })
+        .count();
+    assert!(
+        logs >= 1,
+        "console logs of the failed participants were saved"
+    );
+    assert_nowhere(&out, &o, &[expired.as_str(), secret]);
+}
+
+/// Defect 6: the warnings `validate` prints name exactly the `config.*` overrides the full app drops,
+/// by the app's rule (an entry allows everything under it). The FIXTURE applies that rule in a real
+/// browser. Failed before: `debug` and `p2p.useStunTurn` were warned about but applied.
+#[tokio::test(flavor = "multi_thread")]
+async fn whitelist_warnings_match_what_the_app_drops() {
+    require(&[Needs::Chromium]);
+    let (base, _b) = fixture_server().await;
+    let keys = [
+        "debug",
+        "p2p.useStunTurn",
+        "deploymentInfo.userRegion",
+        "channelLastN",
+        "analytics.rtcstatsEndpoint",
+    ];
+    let mut opts = JitsiOptions::default();
+    for k in keys {
+        opts.config.insert(k.into(), toml::Value::Boolean(true));
+    }
+    let url = jitsi::participant_url(
+        &url::Url::parse(&format!("{base}?fixture.minParticipants=1")).unwrap(),
+        &opts,
+        &plan("c0p0", Role::Receiver),
+        None,
+    );
+    let driver = loadtest::webdriver::chromedriver::ChromeDriver::start(std::path::Path::new(
+        "/usr/bin/chromedriver",
+    ))
+    .await
+    .unwrap();
+    let caps =
+        loadtest::webdriver::capabilities::chrome(&WebDriver::default(), true, true, None, None);
+    let mut b = ClientBuilder::native();
+    b.capabilities(caps);
+    let c = b.connect(driver.url().as_str()).await.unwrap();
+    c.goto(url.as_str()).await.unwrap();
+    let dropped = c
+        .execute("return FIXTURE.droppedConfig", vec![])
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    driver.stop().await;
+    let mut dropped: Vec<String> = serde_json::from_value(dropped).unwrap();
+    dropped.sort();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("w.toml");
+    let config: String = keys.iter().map(|k| format!("\"{k}\" = true\n")).collect();
+    std::fs::write(
+        &scenario,
+        format!(
+            "[target]\nkind = \"jitsi\"\nurl = \"{base}\"\n[target.jitsi.config]\n{config}[load]\nconferences = 1\nparticipants_per_conference = 1\nduration = \"5s\"\n"
+        ),
+    )
+    .unwrap();
+    let o = loadtest(&["validate", "-s", scenario.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let mut warned: Vec<String> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("warning: target.jitsi.config."))
+        .map(|l| l.split(':').next().unwrap().to_string())
+        .collect();
+    warned.sort();
+    assert_eq!(
+        dropped,
+        ["analytics.rtcstatsEndpoint", "deploymentInfo.userRegion"]
+    );
+    assert_eq!(warned, dropped, "{stderr}");
+}
+
+/// Defect 7: the load-test page reports a failed connection only on the console; the failure reason
+/// carries its last error lines. Failed before: "not joined within 5s (phase loading, ice -)" alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_load_test_page_failure_names_its_console_errors() {
+    require(&[Needs::Chromium]);
+    let (base, _b) = fixture_server().await;
+    let (_, r, _tmp, _) = run_scenario(
+        &format!("{base}?fixture.connError=true"),
+        "[target.jitsi]\npage = \"load-test\"\n",
+        "[load]\nconferences = 1\nparticipants_per_conference = 1\nduration = \"5s\"\naudio_senders = 0\n[media]\nvideo = \"tiny\"\n[timeouts]\njoin = \"5s\"\n",
+        &[],
+    );
+    let p = &r.participants[0];
+    assert_eq!(p.outcome, Outcome::Failed);
+    assert!(p.reason.contains("not joined within 5s"), "{}", p.reason);
+    assert!(
+        p.reason
+            .contains("console: Participant 0: Connection Failed!"),
+        "{}",
+        p.reason
+    );
+}
+
+/// Defect 8: with P2P on, the page has two connections; only the JVB connection's selected pair is
+/// the bridge. The rows say which connection they come from, and the sample's address is the JVB
+/// connection's (the unit test `the_bridge_address_comes_from_the_jvb_connection` shows the old
+/// first-row rule picking a P2P row).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bridge_address_is_the_jvb_connections_with_p2p_on() {
+    require(&[Needs::Chromium]);
+    let (base, _b) = fixture_server().await;
+    let driver = loadtest::webdriver::chromedriver::ChromeDriver::start(std::path::Path::new(
+        "/usr/bin/chromedriver",
+    ))
+    .await
+    .unwrap();
+    let caps =
+        loadtest::webdriver::capabilities::chrome(&WebDriver::default(), true, true, None, None);
+    let mut b = ClientBuilder::native();
+    b.capabilities(caps);
+    let c = b.connect(driver.url().as_str()).await.unwrap();
+    let url = jitsi::participant_url(
+        &url::Url::parse(&format!(
+            "{base}?fixture.minParticipants=1&fixture.p2p=true"
+        ))
+        .unwrap(),
+        &JitsiOptions::default(),
+        &plan("c0p0", Role::AudioVideo),
+        None,
+    );
+    c.goto(url.as_str()).await.unwrap();
+    let probe = std::fs::read_to_string(repo().join("assets/js/jitsi-probe.js")).unwrap();
+    let stats = std::fs::read_to_string(repo().join("assets/js/stats.js")).unwrap();
+    c.execute(&probe, vec![]).await.unwrap();
+    let jvb_pair = "var d = arguments[arguments.length-1]; var pc = APP.conference._room.jvbJingleSession.peerconnection.peerconnection; \
+        pc.getStats().then(function (r) { var by = {}; r.forEach(function (s) { by[s.id] = s; }); var out = null; \
+        r.forEach(function (s) { if (s.type === 'transport' && s.selectedCandidatePairId) { var p = by[s.selectedCandidatePairId]; var rc = by[p.remoteCandidateId]; out = rc.address + ':' + rc.port; } }); d(out); });";
+    let mut sample = loadtest::participant::sample::Sample::default();
+    let mut raw = Value::Null;
+    for _ in 0..40 {
+        raw = c.execute_async(&stats, vec![]).await.unwrap();
+        let rows = raw["rows"].as_array().cloned().unwrap_or_default();
+        let p2p = rows
+            .iter()
+            .any(|r| r["bridge"] == false && r["remote_address"].is_string());
+        let jvb = rows
+            .iter()
+            .any(|r| r["bridge"] == true && r["remote_address"].is_string());
+        if p2p && jvb {
+            sample = serde_json::from_value(raw.clone()).unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let expected = c.execute_async(jvb_pair, vec![]).await.unwrap();
+    c.close().await.unwrap();
+    driver.stop().await;
+    let rows = raw["rows"].as_array().unwrap();
+    let p2p_addr = rows
+        .iter()
+        .find(|r| r["bridge"] == false)
+        .and_then(|r| r["remote_address"].as_str())
+        .expect("rows of the P2P connection");
+    assert_ne!(Some(p2p_addr), expected.as_str(), "two different pairs");
+    assert_eq!(
+        sample.remote_address().as_deref(),
+        expected.as_str(),
+        "{raw}"
+    );
+}
+
+/// Defect 2: stock installs do not ship the load-test client. `run` fetches the page and its client
+/// script first and fails early (exit 3, how to install it) instead of every participant timing out
+/// ("not joined within ..., phase loading" before); `validate --check` says the same, and judges a
+/// static token's room claim and expiry without printing it (exit 2).
+#[tokio::test(flavor = "multi_thread")]
+async fn preflight_finds_a_missing_load_test_client_and_a_refused_token() {
+    require(&[Needs::Chromium]);
+    let (stock, seen) = fixture(Opts::default()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |name: &str, base: &str, extra: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "[target]\nkind = \"jitsi\"\nurl = \"{base}\"\n[target.jitsi]\npage = \"load-test\"\n{extra}\
+                 [load]\nconferences = 2\nparticipants_per_conference = 1\nduration = \"5s\"\n"
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let sc = write("stock.toml", &stock, "");
+    let out = tmp.path().join("run");
+    let o = loadtest(&[
+        "run",
+        "-s",
+        sc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("the load-test client is not installed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ENABLE_LOAD_TEST_CLIENT"),
+        "says how to install it: {err}"
+    );
+    assert!(
+        !seen
+            .paths
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p.starts_with("/__fixture/")),
+        "no browser joined"
+    );
+    let o = loadtest(&["validate", "--check", "-s", sc.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("FAIL"));
+
+    // With the client installed, and a shared token whose room claim is one room and that expires
+    // before the run ends: bad token configuration, named without the token.
+    let (with_client, _) = fixture(Opts {
+        load_test_client: true,
+        ..Opts::default()
+    })
+    .await;
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({ "room": "loadtest0", "exp": chrono::Utc::now().timestamp() + 3 }),
+        &jsonwebtoken::EncodingKey::from_secret(b"preflight-secret-0123").unwrap(),
+    )
+    .unwrap();
+    let sc = write(
+        "token.toml",
+        &with_client,
+        "jwt_env = \"LT_PREFLIGHT_JWT\"\n",
+    );
+    let o = std::process::Command::new(bin())
+        .args(["validate", "--check", "-s", sc.to_str().unwrap()])
+        .env("LT_PREFLIGHT_JWT", &token)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("refuses rooms loadtest1"), "{stdout}");
+    assert!(stdout.contains("before the run ends"), "{stdout}");
+    assert!(
+        stdout.contains("the load-test client is installed"),
+        "{stdout}"
+    );
+    assert_nowhere(tmp.path(), &o, &[token.as_str()]);
+    let good = write("good.toml", &with_client, "");
+    let o = loadtest(&["validate", "--check", "-s", good.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+/// `speakers = "p59"` on Jitsi: the switches go through the app's own mute
+/// (`APP.conference.muteAudio`, so the bridge's dominant-speaker logic sees them), on both pages.
+#[tokio::test(flavor = "multi_thread")]
+async fn p59_switches_go_through_the_apps_mute() {
+    require(&[Needs::Chromium]);
+    let (base, _b) = fixture_server().await;
+    for page in ["app", "load-test"] {
+        let (o, r, _tmp, _) = run_scenario(
+            &base,
+            &format!("[target.jitsi]\npage = \"{page}\"\n"),
+            "[load]\nconferences = 1\nparticipants_per_conference = 2\nvideo_senders = 0\nduration = \"10s\"\nspeakers = \"p59\"\nseed = 3\n\
+             [media]\naudio = \"tone\"\n[stats]\ninterval = \"1s\"\n",
+            &[],
+        );
+        assert_eq!(
+            completed(&r),
+            2,
+            "{page}: {:?}\n{}",
+            r.participants,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let switches: Vec<_> = r
+            .events
+            .iter()
+            .filter(|e| matches!(e.event.as_str(), "talk" | "silent"))
+            .collect();
+        assert!(switches.len() >= 4, "{page}: {switches:?}");
+        assert!(
+            switches.iter().all(|e| e.detail.is_empty()),
+            "{page}: applied by APP.conference.muteAudio: {switches:?}"
+        );
+    }
 }

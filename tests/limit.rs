@@ -11,34 +11,13 @@ use std::time::Duration;
 use common::*;
 use loadtest::network::Rate;
 use loadtest::results::{ClientStatRow, LimitInfo, StepRow, Stop, read_csv};
-use loadtest::sandbox::{Options as SandboxOptions, Sandbox};
+use loadtest::sandbox::Sandbox;
 
-/// The isolated sandbox: Janus in its own namespace, reached over a veth the test can cap.
-async fn isolated(dir: &Path) -> Sandbox {
-    let base = 21000 + (free_port() % 40) * 1000;
-    Sandbox::start(&SandboxOptions {
-        http_port: 0,
-        admin_port: 0,
-        rtp_ports: format!("{base}-{}", base + 999),
-        dir: Some(dir.join("janus")),
-        isolated: true,
-        ..SandboxOptions::default()
-    })
-    .await
-    .expect("the isolated Janus sandbox starts (root, iproute2)")
-}
-
-/// The `--set`s that point `scenarios/local-janus-limit.toml` at a sandbox.
+/// The `--set`s that point `scenarios/local-janus-limit.toml` at a sandbox, Janus's process included.
 fn at_sandbox(sb: &Sandbox) -> Vec<String> {
-    vec![
-        format!("target.url={}", sb.janus_url),
-        format!("metrics.janus.admin_url={}", sb.admin_url),
-        format!(
-            "metrics.janus.admin_secret_file={}",
-            sb.dir.join("admin_secret").display()
-        ),
-        format!("metrics.process.0.media_address={}", sb.media_ip),
-    ]
+    let mut sets = sandbox_sets(sb);
+    sets.push(format!("metrics.process.0.media_address={}", sb.media_ip));
+    sets
 }
 
 fn limit_args<'a>(sets: &'a [String], out: &'a Path) -> Vec<&'a str> {
@@ -78,7 +57,7 @@ fn first_step_bitrate(out: &Path, first: &StepRow) -> f64 {
 async fn a_capped_link_gives_the_limit_it_was_cut_for() {
     require(&[Needs::Janus, Needs::Chromium]);
     let tmp = tempfile::tempdir().unwrap();
-    let sb = isolated(tmp.path()).await;
+    let sb = sandbox(tmp.path(), true).await;
     let out = tmp.path().join("run");
     let mut sets = at_sandbox(&sb);
     sets.push("limit.max=4".into());
@@ -118,7 +97,7 @@ async fn a_capped_link_gives_the_limit_it_was_cut_for() {
         .find(|r| r.load == failed)
         .unwrap();
     assert!(
-        ["recv_fps", "loss", "join"]
+        ["recv_fps", "recv_bitrate", "loss", "join"]
             .iter()
             .any(|s| blamed.reason.contains(s)),
         "{blamed:?}"
@@ -182,14 +161,7 @@ async fn saturated_generators_end_the_search_without_a_server_answer() {
     let tmp = tempfile::tempdir().unwrap();
     let sb = janus(tmp.path()).await;
     let out = tmp.path().join("run");
-    let mut sets = vec![
-        format!("target.url={}", sb.janus_url),
-        format!("metrics.janus.admin_url={}", sb.admin_url),
-        format!(
-            "metrics.janus.admin_secret_file={}",
-            sb.dir.join("admin_secret").display()
-        ),
-    ];
+    let mut sets = at_sandbox(&sb);
     // VGA video and audio, sent and received, on this machine's two cores: the browsers give way.
     for s in [
         "media.video=vga",
@@ -230,14 +202,7 @@ async fn ctrl_c_in_a_step_leaves_nothing_and_reports_the_steps_so_far() {
     let tmp = tempfile::tempdir().unwrap();
     let sb = janus(tmp.path()).await;
     let out = tmp.path().join("run");
-    let mut sets = vec![
-        format!("target.url={}", sb.janus_url),
-        format!("metrics.janus.admin_url={}", sb.admin_url),
-        format!(
-            "metrics.janus.admin_secret_file={}",
-            sb.dir.join("admin_secret").display()
-        ),
-    ];
+    let mut sets = at_sandbox(&sb);
     sets.push("limit.max=5".into());
     let child = spawn_loadtest(&limit_args(&sets, &out));
     let pid = child.id();
@@ -271,5 +236,37 @@ async fn ctrl_c_in_a_step_leaves_nothing_and_reports_the_steps_so_far() {
         !steps(&out).is_empty(),
         "the first step's window is in steps.csv"
     );
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grid_without_slots_for_the_next_step_ends_the_search_without_a_server_answer() {
+    require(&[Needs::Janus, Needs::Chromium, Needs::Grid]);
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = janus(tmp.path()).await;
+    let grid = start_grid(&tmp.path().join("grid"), 4);
+    let out = tmp.path().join("run");
+    let mut sets = at_sandbox(&sb);
+    sets.push(format!("webdriver.url={}/wd/hub", grid.url));
+    sets.push("limit.max=4".into());
+    sets.push("limit.confirm=false".into());
+    // Conferences of two on four slots: the third conference has no room.
+    let o = loadtest(&limit_args(&sets, &out));
+    let text = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    let info = limit_json(&out);
+    assert_eq!(info.stopped, Stop::GridExhausted, "{info:?}");
+    assert!(
+        info.verdict
+            .starts_with("grid exhausted after 4 participants"),
+        "{}",
+        info.verdict
+    );
+    assert_eq!(
+        steps(&out).len(),
+        2,
+        "two steps were judged before the grid ran out"
+    );
+    assert_eq!(grid_sessions(&grid.url), 0, "every session closed");
     sb.stop().await;
 }

@@ -84,7 +84,9 @@ fn metric(t: u32, source: &str, metric: &str, labels: &str, value: f64) -> Serve
     }
 }
 
-/// The FIXTURE run: 2 conferences × 2 participants; c1p1 joined, then failed.
+/// The FIXTURE run: 2 conferences × 2 participants; c1p1 joined, then failed. Its run.json and
+/// scenario.toml are written in results format 1 (`planned`/`ok`, `participants`/`senders`) on purpose:
+/// the report reads the previous format.
 fn fixture() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");

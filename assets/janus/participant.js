@@ -494,6 +494,15 @@
       } catch (e) { return null; }
     },
     leave: leave,
+    // The speaker model's mute: the published audio track's enabled flag (janus.js muteAudio), as a
+    // conferencing app mutes; true when applied.
+    setAudioMuted: function (muted) {
+      try {
+        if (!pub || !cfg.audio) return false;
+        if (muted) pub.muteAudio(); else pub.unmuteAudio();
+        return true;
+      } catch (e) { warn('setAudioMuted', errText(e)); return false; }
+    },
   };
 
   try { start(); } catch (e) { fail('start', e); }

@@ -8,9 +8,16 @@
 //     target: 'jitsi',
 //     state(): { phase: 'loading'|'connecting'|'joined'|'left'|'failed', joined: bool, ice: string|null,
 //                error: string|null, members: number|null, detail: string },   // never throws
+//              joined = in the room (the MUC). ICE is reported, never judged here: jicofo starts no media
+//              session before a second member is in (min-participants = 2, jicofo reference.conf), and
+//              lib-jitsi-meet recovers a failed ICE with ICE/session restarts; the driver decides.
 //     pcs(): RTCPeerConnection[],                 // JVB (and P2P, if any) peer connections, open ones only
+//     isBridge(pc): bool,                         // pc is the JVB connection (not P2P): its selected pair
+//                                                 // is the bridge address (torture getBridgeIp)
 //     peerOf(pc, inboundRtpStat): string|null,    // remote endpoint id owning the stat's SSRC
 //     leave(): Promise<void>,                     // orderly leave (full app: APP.conference.leaveRoom(true))
+//     setAudioMuted(muted): bool,                 // APP.conference.muteAudio(muted) on both pages: the app's
+//                                                 // own mute, so the bridge's dominant speaker and lastN see it
 //   };
 //   window.__ltConsole: [{ ts, level, text }]     // last 500 console messages / uncaught errors
 //
@@ -20,7 +27,7 @@
 (function () {
     'use strict';
 
-    var PROBE_VERSION = 1;
+    var PROBE_VERSION = 3;
     var w = window;
 
     // ------------------------------------------------------------------ console capture (installed once)
@@ -185,17 +192,12 @@
             } else if (perr) {
                 out.phase = 'failed';
                 out.error = perr;
-            } else if (out.ice === 'failed') {
-                out.phase = 'failed';
-                out.error = 'ICE failed (' + (lt ? 'APP.room' : 'APP.conference') + '.getConnectionState() === "failed")';
             } else if (!A || !room) {
                 out.phase = 'loading';
-            } else if (joined && (out.ice === 'connected' || out.ice === 'completed')) {
+            } else if (joined) {
                 S.everJoined = true;
                 out.phase = 'joined';
-            } else if (S.everJoined && joined) {
-                out.phase = 'joined'; // transient ICE 'checking'/'disconnected' after joining: see `ice`
-            } else if (S.everJoined && !joined) {
+            } else if (S.everJoined) {
                 out.phase = 'failed';
                 out.error = 'left the conference unexpectedly (isJoined() became false)';
             } else {
@@ -351,12 +353,32 @@
         return S.leaving;
     }
 
+    function isBridge(pc) {
+        var jvb = safe(function () { return roomOf(app()).jvbJingleSession.peerconnection.peerconnection; }, null);
+        return !!jvb && pc === jvb;
+    }
+
+    // The app's own mute (full app and load-test page both have APP.conference.muteAudio(mute)).
+    function setAudioMuted(muted) {
+        try {
+            var A = app();
+            if (!A || !A.conference || typeof A.conference.muteAudio !== 'function') { return false; }
+            A.conference.muteAudio(!!muted);
+            return true;
+        } catch (e) {
+            S.lastError = 'muteAudio: ' + str(e);
+            return false;
+        }
+    }
+
     var lt = {
         target: 'jitsi',
         state: state,
         pcs: pcs,
         peerOf: peerOf,
-        leave: leave
+        leave: leave,
+        isBridge: isBridge,
+        setAudioMuted: setAudioMuted
     };
     // non-enumerable: the enumerable shape stays exactly the shared contract
     Object.defineProperty(lt, '__probeVersion', { value: PROBE_VERSION, enumerable: false });

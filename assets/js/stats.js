@@ -1,8 +1,12 @@
 // loadtest: per-sample WebRTC stats probe, run with WebDriver execute/async.
 // The last argument is the callback; it is called exactly once with
-//   { ts, state, rows: [ {peer, direction, kind, bitrate_kbps, fps, width, height,
+//   { ts, path, probe_missing, state, rows: [ {peer, direction, kind, bitrate_kbps, fps, width, height,
 //     packets_lost, loss_ratio, jitter_ms, rtt_ms, freeze_count, freeze_ms, concealed_ratio,
-//     quality_limitation, remote_address, bytes} ] }
+//     quality_limitation, remote_address, bridge, talk_ratio, solo_ratio, bytes} ] }
+// talk_ratio / solo_ratio (received audio, only while assets/js/talk-meter.js runs): share of the
+// interval the peer was heard talking, and talking as the only remote speaker.
+// `bridge` is false for rows of a connection that is not the media server's (Jitsi's P2P connection:
+// window.__lt.isBridge(pc)); the bridge attribution reads only bridge rows.
 // Works on any page that defines window.__lt (state(), pcs(), peerOf(pc, stat)).
 // Rates are deltas against the previous sample of the same stats object, kept in
 // window.__ltStatsPrev, and use RTCStats.timestamp (not wall clock). Never throws.
@@ -12,10 +16,13 @@ var __ltDone = arguments[arguments.length - 1];
   var called = false;
   var rows = [];
   var state = null;
+  var missing = false;  // window.__lt is gone (the page reloaded or navigated): the driver re-injects
   function finish() {
     if (called) return;
     called = true;
-    try { done({ ts: Date.now(), state: state, rows: rows }); } catch (e) { /* nothing left to do */ }
+    var path = null;
+    try { path = String(window.location.pathname); } catch (e) { }
+    try { done({ ts: Date.now(), path: path, probe_missing: missing, state: state, rows: rows }); } catch (e) { /* nothing left to do */ }
   }
   function num(v) { return (typeof v === 'number' && isFinite(v)) ? v : null; }
   function round(v, digits) {
@@ -41,6 +48,7 @@ var __ltDone = arguments[arguments.length - 1];
   try {
     var lt = window.__lt;
     if (!lt || typeof lt.state !== 'function') {
+      missing = true;
       state = defaultState('window.__lt missing');
       clearTimeout(guard);
       finish();
@@ -63,6 +71,8 @@ var __ltDone = arguments[arguments.length - 1];
     var jobs = pcs.map(function (pc) {
       var pcId = window.__ltPcIds.get(pc);
       if (pcId === undefined) { pcId = ++window.__ltPcSeq; window.__ltPcIds.set(pc, pcId); }
+      var bridgePc = true;
+      try { bridgePc = typeof lt.isBridge === 'function' ? lt.isBridge(pc) !== false : true; } catch (e) { bridgePc = true; }
       return Promise.resolve().then(function () { return pc.getStats(); }).then(function (report) {
         var byId = {};
         var list = [];
@@ -133,6 +143,9 @@ var __ltDone = arguments[arguments.length - 1];
             concealed_ratio: null,
             quality_limitation: null,
             remote_address: remoteAddress(pair),
+            bridge: bridgePc,
+            talk_ratio: null,
+            solo_ratio: null,
             bytes: bytes,
           };
           if (recv) {
@@ -151,6 +164,17 @@ var __ltDone = arguments[arguments.length - 1];
               // Share of the interval's played-out samples that were concealed (synthesised for lost or late audio).
               var dc = cur.conc - prev.conc, ds = cur.samples - prev.samples;
               if (ds > 0 && dc >= 0) row.concealed_ratio = round(Math.min(dc / ds, 1), 4);
+            }
+            if (kind === 'audio' && window.__ltTalk && window.__ltTalk.peers[row.peer]) {
+              var tm = window.__ltTalk, tp = tm.peers[row.peer];
+              var talkPrev = window.__ltTalkPrev || (window.__ltTalkPrev = {});
+              var q = talkPrev[row.peer];
+              if (q && tm.elapsed_ms > q.elapsed) {
+                var span = tm.elapsed_ms - q.elapsed;
+                row.talk_ratio = round(Math.min(1, (tp.talk_ms - q.talk) / span), 4);
+                row.solo_ratio = round(Math.min(1, (tp.solo_ms - q.solo) / span), 4);
+              }
+              talkPrev[row.peer] = { talk: tp.talk_ms, solo: tp.solo_ms, elapsed: tm.elapsed_ms };
             }
             if (kind === 'video') {
               row.freeze_count = num(s.freezeCount);

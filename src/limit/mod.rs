@@ -20,46 +20,34 @@ use crate::analysis::Window;
 use crate::analysis::step::{self, Judgement};
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError};
 use crate::live::Phase;
+use crate::participant::targets::jwt::Tokens;
 use crate::results::steps::LIMIT_JSON;
 use crate::results::{
     self, Event, LimitInfo, StepBridgeRow, StepRow, StepVerdict, Stop, names::RUN,
 };
-use crate::run::Harness;
-use crate::scenario::{self, Grow, Limit, Override, Scenario};
+use crate::run::{Harness, ScenarioArgs, harness};
+use crate::scenario::{Grow, Limit, Scenario};
+use crate::schedule::talk::TalkPlan;
 use crate::schedule::{self, ParticipantId};
 use search::{Next, Outcome, Search};
 
 /// Options of `loadtest limit`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LimitArgs {
-    /// The scenario file (TOML) with a `[limit]` section and `[thresholds]`; a bare name not in the
-    /// working directory is looked up in scenarios/.
-    #[arg(long, short = 's', value_name = "FILE")]
-    pub scenario: PathBuf,
-    /// Override a scenario key, e.g. `--set limit.max=20` (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub sets: Vec<Override>,
+    /// The scenario, with a `[limit]` section and `[thresholds]`.
+    #[command(flatten)]
+    pub input: ScenarioArgs,
     /// Results directory (default: `results/<UTC time>-<scenario name>-limit`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Do not write the report at the end.
     #[arg(long)]
     pub no_report: bool,
-    /// Use the fleet `loadtest provision` set up (as `run --inventory`).
-    #[arg(long, value_name = "FILE")]
-    pub inventory: Option<PathBuf>,
 }
 
 /// `loadtest limit`: returns the exit code (0 with a server-side answer, 1 without one).
 pub async fn exec(args: LimitArgs) -> anyhow::Result<i32> {
-    let mut sets = args.sets.clone();
-    if let Some(inv) = &args.inventory {
-        sets.splice(0..0, crate::provision::run_overrides(inv)?);
-    }
-    let loaded = scenario::load(&args.scenario, &sets)?;
-    for w in &loaded.warnings {
-        eprintln!("warning: {w}");
-    }
+    let loaded = args.input.load()?;
     let s = loaded.scenario;
     let cfg = checked(&s, &loaded.path)?;
     let out = args.out.clone().unwrap_or_else(|| {
@@ -92,7 +80,13 @@ fn checked(s: &Scenario, file: &Path) -> Result<Limit, UsageError> {
             file.display()
         ))
     })?;
-    if s.thresholds == Default::default() {
+    if s.load.speakers != crate::scenario::Speakers::All {
+        return Err(UsageError(format!(
+            "{}: load.speakers works on a fixed schedule (loadtest run); a growing run keeps every audio sender's microphone open (expected speakers = \"all\")",
+            file.display()
+        )));
+    }
+    if s.thresholds == Default::default() && cfg.min_recv_bitrate_ratio.is_none() {
         return Err(UsageError(format!(
             "{}: [thresholds] is empty, so no step could fail (expected e.g. min_join_ratio or min_recv_fps_p5; see docs/limit.md)",
             file.display()
@@ -116,6 +110,8 @@ struct Executor<'a> {
     stack: Vec<Added>,
     fresh: u32,
     step: u32,
+    /// The first window's received video bitrate p50: what `min_recv_bitrate_ratio` compares with.
+    baseline_kbps: Option<f64>,
 }
 
 /// Run the search into `out`; returns `limit.json`.
@@ -129,8 +125,19 @@ pub async fn search(
         Grow::Conferences => s.load.participants_per_conference,
         Grow::ParticipantsPerConference => s.load.conferences,
     });
-    let peak = usize::try_from(u64::from(cfg.max) * per_unit).unwrap_or(usize::MAX);
-    let h = Harness::start(s, file, out, peak, None).await?;
+    // A grid must hold the first step; later steps check their own slots and end the search
+    // "grid exhausted" rather than failing it up front.
+    let first = usize::try_from(u64::from(cfg.start.min(cfg.max)) * per_unit).unwrap_or(usize::MAX);
+    let start = harness::Start {
+        file,
+        out,
+        peak: first,
+        length: None,
+        tokens: Tokens::load(&s.target.jitsi).map_err(UsageError)?,
+        // The speaker model is planned over a fixed schedule; a growing run has none.
+        talk: TalkPlan::new(),
+    };
+    let h = Harness::start(s, start).await?;
     let mut ex = Executor {
         s,
         cfg: cfg.clone(),
@@ -138,6 +145,7 @@ pub async fn search(
         stack: Vec::new(),
         fresh: 0,
         step: 0,
+        baseline_kbps: None,
     };
     let mut searcher = Search::new(cfg.clone());
     let mut rows: Vec<StepRow> = Vec::new();
@@ -295,6 +303,9 @@ impl Executor<'_> {
             };
             let dir = self.h.path();
             let j = step::judge(&dir, &window, self.h.camera_fps())?;
+            if self.step == 1 && w == 1 {
+                self.baseline_kbps = j.summary.client.recv_bitrate_kbps_p50;
+            }
             let row = self.row(load, w, &window, &j);
             let bridges = bridge_rows(self.step, w, &j);
             let verdict = row.verdict;
@@ -340,6 +351,19 @@ impl Executor<'_> {
         if self.s.thresholds.min_join_ratio.is_none() && s.participants.failed > 0 {
             missed.push(format!("{} participants failed", s.participants.failed));
         }
+        let kbps = s.client.recv_bitrate_kbps_p50;
+        let ratio = bitrate_ratio(kbps, self.baseline_kbps);
+        if let Some(min) = self.cfg.min_recv_bitrate_ratio {
+            match ratio {
+                Some(r) if r < min => missed.push(format!(
+                    "min_recv_bitrate_ratio was {r:.2} (threshold {min}; {:.0} of the first step's {:.0} kbit/s)",
+                    kbps.unwrap_or_default(),
+                    self.baseline_kbps.unwrap_or_default()
+                )),
+                Some(_) => {}
+                None => missed.push("min_recv_bitrate_ratio not measured".into()),
+            }
+        }
         let (verdict, reason) = if !j.generator_bound.is_empty() {
             (StepVerdict::GeneratorBound, j.generator_bound.join("; "))
         } else if !missed.is_empty() {
@@ -362,6 +386,8 @@ impl Executor<'_> {
             join_ms_p95: r2(s.participants.join_ms_p95),
             recv_fps_p50: r2(s.client.recv_fps_p50),
             recv_fps_p5: r2(s.client.recv_fps_p5),
+            recv_bitrate_kbps_p50: r2(kbps),
+            recv_bitrate_ratio: r4(ratio),
             loss_p95: r4(s.client.loss_p95),
             rtt_ms_p95: r2(s.client.rtt_ms_p95),
             generator_cpu_ratio: r4(s.table.generator_cpu_ratio),
@@ -370,6 +396,14 @@ impl Executor<'_> {
             verdict,
             reason,
         }
+    }
+}
+
+/// A window's received video bitrate as a share of the first window's.
+fn bitrate_ratio(kbps: Option<f64>, baseline: Option<f64>) -> Option<f64> {
+    match (kbps, baseline) {
+        (Some(k), Some(b)) if b > 0.0 => Some(k / b),
+        _ => None,
     }
 }
 

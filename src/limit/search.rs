@@ -123,6 +123,7 @@ mod tests {
             hold: Dur::from_secs(10),
             confirm: true,
             resolution,
+            min_recv_bitrate_ratio: None,
         }
     }
 

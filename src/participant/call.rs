@@ -7,15 +7,21 @@ use fantoccini::Client;
 use fantoccini::wd::TimeoutConfiguration;
 use tokio_util::sync::CancellationToken;
 
-use super::sample::{Sample, health, media_ok};
+use super::sample::{PageState, Sample, health, media_ok};
 use super::{Failure, REASON_CHARS, Shared, fail, step};
 use crate::live::Phase;
 use crate::redact;
 use crate::results::{Event, ParticipantRow};
-use crate::schedule::ScheduledParticipant;
+use crate::schedule::talk::Switch;
+use crate::schedule::{ParticipantId, ScheduledParticipant};
 use crate::util::text::one_line;
 
 const STATS_JS: &str = include_str!("../../assets/js/stats.js");
+const TALK_METER_JS: &str = include_str!("../../assets/js/talk-meter.js");
+const MUTE_JS: &str = include_str!("../../assets/js/mute.js");
+
+/// As good as never: the leave time of a growing run's participants (they leave when asked).
+const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Consecutive failed samples after which the browser counts as lost.
 const LOST_AFTER: u32 = 3;
@@ -26,6 +32,65 @@ async fn sample(client: &Client) -> Result<Sample, String> {
         .await
         .map_err(|e| one_line(&e.to_string(), REASON_CHARS))?;
     serde_json::from_value(v).map_err(|e| format!("stats probe returned an unexpected shape: {e}"))
+}
+
+/// With a speaker model, what the receivers hear is measured in the page (assets/js/talk-meter.js).
+async fn install_talk_meter(client: &Client, sh: &Shared) -> Result<(), Failure> {
+    if sh.talk.is_empty() {
+        return Ok(());
+    }
+    let js = client.execute(TALK_METER_JS, vec![]);
+    step(sh, Duration::from_secs(10), "talk meter", js).await?;
+    Ok(())
+}
+
+/// The page's last error-level console lines, as `; console: a | b` (empty when none): the load-test
+/// page reports a failed connection only there.
+async fn console_errors(client: &Client) -> String {
+    let js = "return (window.__ltConsole || []).filter(function (e) { return e.level === 'error'; })\
+              .slice(-3).map(function (e) { return e.text; });";
+    let lines = match tokio::time::timeout(Duration::from_secs(5), client.execute(js, vec![])).await
+    {
+        Ok(Ok(serde_json::Value::Array(v))) => v,
+        _ => return String::new(),
+    };
+    let lines: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.as_str())
+        .map(|l| one_line(l, 160))
+        .collect();
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; console: {}", lines.join(" | "))
+    }
+}
+
+/// A page that lost its probe (an app reload, a redirect) gets it again (event `reload`), so the
+/// participant goes on if the app recovers; Jitsi's auth-error page is a failure with that reason.
+/// True when the probe was injected again (sample once more).
+async fn recover_probe(
+    client: &Client,
+    sh: &Shared,
+    id: ParticipantId,
+    s: &Sample,
+) -> Result<bool, Failure> {
+    if s.on_auth_error_page() {
+        return fail(
+            "redirected to the auth-error page (static/authError.html): the deployment refused the token",
+        );
+    }
+    if !s.probe_missing {
+        return Ok(false);
+    }
+    if sh.target.probe_js().is_none() {
+        return Ok(false);
+    }
+    inject(client, sh).await?;
+    let path = s.path.as_deref().unwrap_or("?");
+    let detail = format!("the page reloaded or navigated ({path}): probe injected again");
+    sh.recorder.event(id, Event::Reload, detail).await;
+    Ok(true)
 }
 
 /// Page, join, media and the call; `Ok` when the participant stayed its whole time with media.
@@ -110,16 +175,17 @@ async fn open_page(
             format!("{} ms", nav.elapsed().as_millis()),
         )
         .await;
-    if let Some(js) = sh.target.probe_js() {
-        step(
-            sh,
-            Duration::from_secs(10),
-            "probe injection",
-            client.execute(js, vec![]),
-        )
-        .await?;
-    }
+    inject(client, sh).await?;
     Ok(nav)
+}
+
+/// The target's probe (the Janus page has its own) and, with a speaker model, the talk meter.
+async fn inject(client: &Client, sh: &Shared) -> Result<(), Failure> {
+    if let Some(js) = sh.target.probe_js() {
+        let run = client.execute(js, vec![]);
+        step(sh, Duration::from_secs(10), "probe injection", run).await?;
+    }
+    install_talk_meter(client, sh).await
 }
 
 /// Wait until the page says it is in the room.
@@ -133,7 +199,10 @@ async fn join(
     let t = &sh.timeouts;
     let deadline = Instant::now() + t.join.get();
     let last = loop {
-        let s = step(sh, Duration::from_secs(15), "join probe", sample(client)).await?;
+        let mut s = step(sh, Duration::from_secs(15), "join probe", sample(client)).await?;
+        if recover_probe(client, sh, plan.id, &s).await? {
+            s = step(sh, Duration::from_secs(15), "join probe", sample(client)).await?;
+        }
         let state = s.state();
         if state.phase == "failed" {
             return fail(format!(
@@ -148,14 +217,15 @@ async fn join(
         }
         if Instant::now() > deadline {
             return fail(format!(
-                "not joined within {} (phase {}, ice {}{})",
+                "not joined within {} (phase {}, ice {}{}){}",
                 t.join,
                 state.phase,
                 state.ice.unwrap_or_else(|| "-".into()),
                 state
                     .error
                     .map(|e| format!(", error {e}"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                console_errors(client).await
             ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -173,29 +243,103 @@ async fn join(
     Ok(())
 }
 
+/// Where the media check stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MediaState {
+    /// Media is due (deadline from `Call::due_from`) and not flowing yet.
+    Pending,
+    /// Alone in the room without a media session: nothing is due until someone else joins.
+    Alone,
+    /// Media flowed; health checks from here on.
+    Flowing,
+}
+
 /// The call: media flowing first, then periodic stats and health until it is time to leave.
 struct Call<'a> {
     plan: &'a ScheduledParticipant,
     sh: &'a Shared,
     joined_at: Instant,
-    /// When it leaves by its schedule (`None`: only when asked to, in a run that grows).
-    leave_at: Option<Instant>,
+    leave_at: Instant,
+    media: MediaState,
+    /// When media (own and remote) became due: joined, or someone joined a participant left alone.
+    due_from: Instant,
     media_at: Option<Instant>,
+    ice: IceWatch,
     unhealthy_since: Option<(Instant, String)>,
     errors: u32,
+    /// This participant's mute switches (the speaker model), and the next one to apply.
+    switches: &'a [Switch],
+    next_switch: usize,
+}
+
+/// ICE until it first connects: required once another member is in the room (under the media
+/// deadline); a `failed` state gets the unhealthy grace, as lib-jitsi-meet restarts ICE.
+#[derive(Debug, Default)]
+struct IceWatch {
+    others_since: Option<Instant>,
+    failed_since: Option<Instant>,
+    connected_at: Option<Instant>,
 }
 
 impl<'a> Call<'a> {
     fn new(plan: &'a ScheduledParticipant, sh: &'a Shared) -> Call<'a> {
+        let now = Instant::now();
         Call {
             plan,
             sh,
-            joined_at: Instant::now(),
-            leave_at: sh.start.checked_add(plan.leave_offset),
+            joined_at: now,
+            // A growing run's participants leave when asked, not by the clock.
+            leave_at: sh
+                .start
+                .checked_add(plan.leave_offset)
+                .unwrap_or_else(|| now + NEVER),
+            media: MediaState::Pending,
+            due_from: now,
             media_at: None,
+            ice: IceWatch::default(),
             unhealthy_since: None,
             errors: 0,
+            switches: sh.talk.get(&plan.id).map_or(&[], Vec::as_slice),
+            next_switch: 0,
         }
+    }
+
+    /// Apply the speaker model's switches that are due: the state at the latest one (skipping any
+    /// passed while the page was busy), through the page's own mute; `talk`/`silent` events.
+    async fn apply_talk(&mut self, client: &Client) {
+        let now = Instant::now();
+        let mut due = None;
+        while let Some(sw) = self.switches.get(self.next_switch)
+            && self.sh.start + sw.at <= now
+        {
+            due = Some(*sw);
+            self.next_switch += 1;
+        }
+        let Some(sw) = due else { return };
+        let applied = tokio::time::timeout(
+            Duration::from_secs(5),
+            client.execute(MUTE_JS, vec![serde_json::Value::Bool(!sw.talking)]),
+        )
+        .await;
+        let detail = match applied {
+            Ok(Ok(serde_json::Value::Bool(true))) => String::new(),
+            Ok(Ok(_)) => "the page has no mute to apply".into(),
+            Ok(Err(e)) => one_line(&e.to_string(), REASON_CHARS),
+            Err(_) => "no answer within 5 s".into(),
+        };
+        let event = if sw.talking {
+            Event::Talk
+        } else {
+            Event::Silent
+        };
+        self.sh.recorder.event(self.plan.id, event, detail).await;
+    }
+
+    /// When the next switch is due.
+    fn next_switch_at(&self) -> Option<Instant> {
+        self.switches
+            .get(self.next_switch)
+            .map(|sw| self.sh.start + sw.at)
     }
 
     async fn run(
@@ -205,7 +349,40 @@ impl<'a> Call<'a> {
         leave: &CancellationToken,
     ) -> Result<(), Failure> {
         let id = self.plan.id;
+        if !self.switches.is_empty() {
+            // Muted unless the model says this participant is talking now.
+            let muted = self
+                .switches
+                .iter()
+                .take_while(|sw| self.sh.start + sw.at <= Instant::now())
+                .last()
+                .is_none_or(|sw| !sw.talking);
+            let _ = client
+                .execute(MUTE_JS, vec![serde_json::Value::Bool(muted)])
+                .await;
+        }
+        let mut next_sample = Instant::now();
         loop {
+            self.apply_talk(client).await;
+            if Instant::now() < next_sample {
+                let wake = self
+                    .next_switch_at()
+                    .map_or(next_sample, |t| t.min(next_sample))
+                    .min(self.leave_at);
+                tokio::select! {
+                    _ = tokio::time::sleep_until(wake.into()) => {}
+                    _ = self.sh.cancel.cancelled() => {
+                        self.sh.recorder.event(id, Event::Interrupted, "hanging up").await;
+                        return if self.media_at.is_some() { Ok(()) } else { fail("interrupted before media flowed") };
+                    }
+                    _ = leave.cancelled() => {
+                        return if self.media_at.is_some() { Ok(()) } else { fail("asked to leave before media flowed") };
+                    }
+                }
+                if Instant::now() < self.leave_at {
+                    continue;
+                }
+            }
             if let Some(s) = self.sample(client).await? {
                 self.sh.recorder.stats(s.to_rows(id)).await;
                 if row.remote_address.is_empty()
@@ -213,33 +390,24 @@ impl<'a> Call<'a> {
                 {
                     row.remote_address = a;
                 }
-                if self.media_at.is_none() {
-                    self.check_media(&s, row).await?;
-                } else {
+                self.watch_ice(&s.state(), row).await?;
+                if self.media == MediaState::Flowing {
                     self.check_health(&s).await?;
+                } else {
+                    self.check_media(&s, row).await?;
                 }
             }
             let now = Instant::now();
-            let left = self.leave_at.map(|t| t.saturating_duration_since(now));
-            if left.is_some_and(|d| d.is_zero()) {
+            if now >= self.leave_at {
                 break;
             }
             // Sample fast until media flows, then at the stats interval.
-            let pause = if self.media_at.is_none() {
-                Duration::from_secs(1).min(self.sh.stats_interval)
-            } else {
+            let pause = if self.media == MediaState::Flowing {
                 self.sh.stats_interval
+            } else {
+                Duration::from_secs(1).min(self.sh.stats_interval)
             };
-            tokio::select! {
-                _ = tokio::time::sleep(left.map_or(pause, |d| pause.min(d))) => {}
-                _ = self.sh.cancel.cancelled() => {
-                    self.sh.recorder.event(id, Event::Interrupted, "hanging up").await;
-                    return if self.media_at.is_some() { Ok(()) } else { fail("interrupted before media flowed") };
-                }
-                _ = leave.cancelled() => {
-                    return if self.media_at.is_some() { Ok(()) } else { fail("asked to leave before media flowed") };
-                }
-            }
+            next_sample = now + pause.min(self.leave_at - now);
         }
         if self.media_at.is_none() {
             return fail(format!(
@@ -254,7 +422,13 @@ impl<'a> Call<'a> {
 
     /// One sample; `None` after a failed one, a failure after [`LOST_AFTER`] in a row.
     async fn sample(&mut self, client: &Client) -> Result<Option<Sample>, Failure> {
-        match sample(client).await {
+        let mut got = sample(client).await;
+        if let Ok(s) = &got
+            && recover_probe(client, self.sh, self.plan.id, s).await?
+        {
+            got = sample(client).await;
+        }
+        match got {
             Ok(s) => {
                 self.errors = 0;
                 Ok(Some(s))
@@ -273,13 +447,97 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// Remote media is due once a remote sender is in (it may join after us).
+    /// ICE until it first connects (afterwards [`health`] judges it): record when it connected;
+    /// fail when another member has been in for the media timeout without it, or when it stayed
+    /// `failed` longer than the unhealthy timeout.
+    async fn watch_ice(&mut self, st: &PageState, row: &mut ParticipantRow) -> Result<(), Failure> {
+        let (sh, id, now) = (self.sh, self.plan.id, Instant::now());
+        if self.ice.connected_at.is_some() {
+            return Ok(());
+        }
+        if st.ice_up() {
+            self.ice.connected_at = Some(now);
+            row.ice_ms = Some(self.joined_at.elapsed().as_millis() as u64);
+            if self.ice.failed_since.take().is_some() {
+                sh.recorder
+                    .event(id, Event::Recovered, "ICE connected")
+                    .await;
+            }
+            let detail = format!("members={}", st.members.unwrap_or(-1));
+            sh.recorder.event(id, Event::Ice, detail).await;
+            return Ok(());
+        }
+        self.ice.others_since = match self.ice.others_since {
+            Some(t) if st.others_present() => Some(t),
+            _ if st.others_present() => Some(now),
+            _ => None,
+        };
+        if st.ice.as_deref() == Some("failed") {
+            let since = *self.ice.failed_since.get_or_insert(now);
+            if since == now {
+                let why = "ICE failed before connecting; waiting for an ICE restart";
+                sh.recorder.event(id, Event::Unhealthy, why).await;
+            }
+            if now - since > sh.timeouts.unhealthy.get() {
+                return fail(format!(
+                    "ICE failed for {} before it ever connected",
+                    sh.timeouts.unhealthy
+                ));
+            }
+        } else if self.ice.failed_since.take().is_some() {
+            sh.recorder
+                .event(id, Event::Recovered, "ICE no longer failed")
+                .await;
+        }
+        let expected = self.plan.role.sends()
+            || sh
+                .board
+                .remote_senders_since(self.plan, sh.receive_audio)
+                .is_some();
+        if let Some(since) = self.ice.others_since
+            && expected
+            && now > since + sh.timeouts.media.get()
+        {
+            return fail(format!(
+                "ICE not connected within {} after another member joined (ice {})",
+                sh.timeouts.media,
+                st.ice.as_deref().unwrap_or("-")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Own media is due once a media session can exist (someone else is in, or ICE is up); remote
+    /// media once a remote sender is in (it may join after us).
     async fn check_media(&mut self, s: &Sample, row: &mut ParticipantRow) -> Result<(), Failure> {
         let sh = self.sh;
+        let now = Instant::now();
+        if s.state().alone() {
+            if self.media_at.is_none() {
+                self.media_at = Some(now);
+                sh.tally.media(self.plan.id);
+                row.media_ms = Some(self.joined_at.elapsed().as_millis() as u64);
+                let detail = "alone in the room: no media session until someone else joins";
+                sh.recorder.event(self.plan.id, Event::Media, detail).await;
+            }
+            self.media = MediaState::Alone;
+            return Ok(());
+        }
+        if self.media == MediaState::Alone {
+            self.media = MediaState::Pending;
+            self.due_from = now;
+        }
         let remote_since = sh.board.remote_senders_since(self.plan, sh.receive_audio);
-        match media_ok(s, self.plan.role, remote_since.is_some()) {
+        // A speaker the model mutes need not be sending audio.
+        let role = if self.switches.is_empty() {
+            self.plan.role
+        } else {
+            self.plan.role.without_audio()
+        };
+        match media_ok(s, role, remote_since.is_some()) {
             Ok(()) => {
-                self.media_at = Some(Instant::now());
+                self.media = MediaState::Flowing;
+                self.media_at = Some(now);
                 sh.tally.media(self.plan.id);
                 row.media_ms = Some(self.joined_at.elapsed().as_millis() as u64);
                 let detail = if remote_since.is_some() {
@@ -291,9 +549,9 @@ impl<'a> Call<'a> {
                 Ok(())
             }
             Err(missing) => {
-                let due = remote_since.map_or(self.joined_at, |r| r.max(self.joined_at))
+                let due = remote_since.map_or(self.due_from, |r| r.max(self.due_from))
                     + sh.timeouts.media.get();
-                if Instant::now() > due {
+                if now > due {
                     return fail(format!(
                         "media never flowing within {}: {missing}",
                         sh.timeouts.media

@@ -28,6 +28,7 @@ use crate::live::{Phase, Tally};
 use crate::media::PreparedMedia;
 use crate::results::{Event, Outcome, ParticipantRow, Recorder};
 use crate::scenario::{Timeouts, WebDriver};
+use crate::schedule::talk::TalkPlan;
 use crate::schedule::{ParticipantId, ScheduledParticipant};
 use crate::util::text::one_line;
 use crate::webdriver::grid::Grid;
@@ -82,6 +83,8 @@ pub struct Shared {
     pub connector: Connector,
     /// Where each cohort's browsers sit on the network.
     pub placements: crate::webdriver::capabilities::Placements,
+    /// Who talks when (`[load] speakers = "p59"`; empty otherwise): audio senders' mute switches.
+    pub talk: Arc<TalkPlan>,
 }
 
 /// The HTTP(S) connector WebDriver sessions use.
@@ -148,7 +151,8 @@ pub async fn run(
     let outcome = call::in_call(&plan, &sh, &client, &mut row, &leave).await;
     let completed = outcome.is_ok();
     if let Err(Failure(reason)) = &outcome {
-        tracing::info!(participant = %id, %reason, "participant failed");
+        let shown = crate::redact::text(reason);
+        tracing::info!(participant = %id, reason = %shown, "participant failed");
         row.reason = reason.clone();
         sh.recorder.event(id, Event::Failed, reason).await;
         save_artifacts(&client, &sh, id).await;
@@ -246,6 +250,14 @@ async fn create_session(plan: &ScheduledParticipant, sh: &Shared) -> Result<Clie
         video,
         audio,
     );
+    // Node types (Malleus' use-node-types): video senders ask for the sender nodes.
+    let node_type = if plan.role.sends_video() {
+        &sh.webdriver.sender_capabilities
+    } else {
+        &sh.webdriver.receiver_capabilities
+    };
+    crate::webdriver::capabilities::merge(&mut caps, node_type);
+    // The cohort's placement last: its node capability and proxy win over a node type's.
     let placement = sh.placements.of(plan.cohort.as_deref());
     crate::webdriver::capabilities::place(&mut caps, placement);
     let mut builder = ClientBuilder::new(sh.connector.clone());

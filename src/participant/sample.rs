@@ -54,11 +54,28 @@ pub struct StreamStats {
     quality_limitation: Option<String>,
     #[serde(default)]
     remote_address: Option<String>,
+    #[serde(default)]
+    talk_ratio: Option<f64>,
+    #[serde(default)]
+    solo_ratio: Option<f64>,
+    /// A row of the media server's connection (false: Jitsi's P2P connection).
+    #[serde(default = "yes")]
+    bridge: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One sample: the page state and its streams.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Sample {
+    /// The page's `location.pathname`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// `window.__lt` is gone: the page reloaded or navigated away.
+    #[serde(default)]
+    pub probe_missing: bool,
     /// Page state.
     #[serde(default)]
     pub state: Option<PageState>,
@@ -67,9 +84,31 @@ pub struct Sample {
     pub rows: Vec<StreamStats>,
 }
 
+impl PageState {
+    /// ICE connected (or completed) with the media server: a media session exists.
+    pub(crate) fn ice_up(&self) -> bool {
+        matches!(self.ice.as_deref(), Some("connected" | "completed"))
+    }
+    /// Someone else is in the room (the page counts itself).
+    pub(crate) fn others_present(&self) -> bool {
+        self.members.is_some_and(|m| m >= 2)
+    }
+    /// Alone in the room without a media session: Jitsi's focus starts none before a second member
+    /// joins (jicofo `min-participants = 2`), so there is nothing to send to yet.
+    pub(crate) fn alone(&self) -> bool {
+        self.members == Some(1) && !self.ice_up()
+    }
+}
+
 impl Sample {
     pub(crate) fn state(&self) -> PageState {
         self.state.clone().unwrap_or_default()
+    }
+    /// On Jitsi's auth-error page (`static/authError.html`, where the app sends a refused token).
+    pub(crate) fn on_auth_error_page(&self) -> bool {
+        self.path
+            .as_deref()
+            .is_some_and(|p| p.ends_with("/static/authError.html"))
     }
     pub(crate) fn flowing(&self, direction: &str, kind: Option<&str>) -> bool {
         self.rows.iter().any(|r| {
@@ -78,10 +117,12 @@ impl Sample {
                 && r.bitrate_kbps.is_some_and(|b| b > 0.0)
         })
     }
-    /// The media server address: the first stream's selected-pair remote address.
-    pub(crate) fn remote_address(&self) -> Option<String> {
+    /// The media server address: the selected-pair remote address of the bridge connection's first
+    /// stream (never the P2P connection's, which goes to another participant).
+    pub fn remote_address(&self) -> Option<String> {
         self.rows
             .iter()
+            .filter(|r| r.bridge)
             .find_map(|r| r.remote_address.clone().filter(|a| !a.is_empty()))
     }
     pub(crate) fn to_rows(&self, participant: ParticipantId) -> Vec<ClientStatRow> {
@@ -106,6 +147,8 @@ impl Sample {
                 freeze_count: r.freeze_count.map(|x| x as u64),
                 freeze_ms: round(r.freeze_ms, 0),
                 concealed_ratio: round(r.concealed_ratio, 4),
+                talk_ratio: round(r.talk_ratio, 4),
+                solo_ratio: round(r.solo_ratio, 4),
                 quality_limitation: r.quality_limitation.clone().unwrap_or_default(),
                 remote_address: r.remote_address.clone().unwrap_or_default(),
             })
@@ -160,13 +203,36 @@ mod tests {
             direction: direction.into(),
             kind: kind.into(),
             bitrate_kbps: kbps,
+            bridge: true,
             ..Default::default()
         }
+    }
+
+    /// Defect 8: with P2P on, rows of both connections are sorted together; the bridge is the JVB
+    /// connection's pair. Failed before: the first row (a P2P one here) won.
+    #[test]
+    fn the_bridge_address_comes_from_the_jvb_connection() {
+        let p2p = StreamStats {
+            remote_address: Some("192.0.2.9:50000".into()),
+            bridge: false,
+            ..stream("recv", "audio", Some(30.0))
+        };
+        let jvb = StreamStats {
+            remote_address: Some("10.0.0.5:10000".into()),
+            ..stream("recv", "video", Some(300.0))
+        };
+        let s = Sample {
+            rows: vec![p2p, jvb],
+            ..Default::default()
+        };
+        assert_eq!(s.remote_address().as_deref(), Some("10.0.0.5:10000"));
     }
 
     #[test]
     fn media_check_follows_role_and_remote_presence() {
         let s = Sample {
+            path: None,
+            probe_missing: false,
             state: None,
             rows: vec![
                 stream("send", "video", Some(200.0)),
@@ -184,6 +250,8 @@ mod tests {
         );
         assert!(media_ok(&Sample::default(), Role::Receiver, false).is_ok());
         let first = Sample {
+            path: None,
+            probe_missing: false,
             state: None,
             rows: vec![stream("send", "video", None)],
         };

@@ -169,6 +169,11 @@ pub fn build_limit(l: &LimitSummary) -> Vec<(&'static str, Chart)> {
         line("loss p95 (%)", &|r| r.loss_p95.map(|v| v * 100.0))
             .styled(Style::Points)
             .on_secondary(),
+        line("received kbit/s p50 vs first step (%)", &|r| {
+            r.recv_bitrate_ratio.map(|v| v * 100.0)
+        })
+        .styled(Style::Points)
+        .on_secondary(),
     ];
     levels.extend(marks(fps_top));
     let mut bridge_series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();

@@ -60,6 +60,10 @@ pub struct ParticipantRow {
     pub page_ms: Option<u64>,
     /// Navigation until in the room.
     pub join_ms: Option<u64>,
+    /// In the room until ICE connected with the media server (absent before format 2's later
+    /// releases, and when no media session ever started, e.g. alone in a Jitsi room).
+    #[serde(default)]
+    pub ice_ms: Option<u64>,
     /// In the room until media flowed.
     pub media_ms: Option<u64>,
     /// `completed` or `failed`.
@@ -116,6 +120,13 @@ pub struct ClientStatRow {
     /// Received audio: share of the interval's played-out samples that were concealed (0..1).
     #[serde(default)]
     pub concealed_ratio: Option<f64>,
+    /// Received audio with `[load] speakers = "p59"`: share of the interval the peer was heard
+    /// talking (mean power above -40 dBFS, sampled every 100 ms).
+    #[serde(default)]
+    pub talk_ratio: Option<f64>,
+    /// The same, talking as the only remote speaker heard.
+    #[serde(default)]
+    pub solo_ratio: Option<f64>,
     /// Sender's quality-limitation reason (`none`, `cpu`, `bandwidth`, `other`).
     pub quality_limitation: String,
     /// Remote address of the selected candidate pair (the media server).

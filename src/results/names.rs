@@ -159,8 +159,16 @@ pub enum Event {
     Page,
     /// In the room.
     Joined,
+    /// The page reloaded or navigated (the probe was injected again; detail: the page path).
+    Reload,
+    /// ICE connected with the media server (detail: members in the room).
+    Ice,
     /// Own media sent and, once a remote sender is in, remote media received.
     Media,
+    /// The speaker model unmuted this participant (detail: how the page applied it).
+    Talk,
+    /// The speaker model muted it.
+    Silent,
     /// One stats sample failed.
     SampleFailed,
     /// In-call health check failed (detail: why).
@@ -224,7 +232,11 @@ impl Event {
             Event::PageSlow => "page_slow",
             Event::Page => "page",
             Event::Joined => "joined",
+            Event::Reload => "reload",
+            Event::Ice => "ice",
             Event::Media => "media",
+            Event::Talk => "talk",
+            Event::Silent => "silent",
             Event::SampleFailed => "sample_failed",
             Event::Unhealthy => "unhealthy",
             Event::Recovered => "recovered",

@@ -50,6 +50,12 @@ pub struct StepRow {
     pub recv_fps_p50: Option<f64>,
     /// Received video frame rate in the window, 5th percentile.
     pub recv_fps_p5: Option<f64>,
+    /// Received video bitrate in the window, median, kbit/s.
+    #[serde(default)]
+    pub recv_bitrate_kbps_p50: Option<f64>,
+    /// `recv_bitrate_kbps_p50` as a share of the first step's (`[limit] min_recv_bitrate_ratio`).
+    #[serde(default)]
+    pub recv_bitrate_ratio: Option<f64>,
     /// Received packet loss in the window, 95th percentile (0..1).
     pub loss_p95: Option<f64>,
     /// Round-trip time in the window, 95th percentile, ms.

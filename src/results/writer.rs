@@ -154,7 +154,7 @@ impl std::fmt::Debug for Record {
 
 impl Recorder {
     /// Append an event, timestamped now. `who` is a participant id or [`super::names::RUN`] /
-    /// [`super::names::METRICS`].
+    /// [`super::names::METRICS`]. Secrets in the detail are masked ([`crate::redact::text`]).
     pub async fn event(
         &self,
         who: impl std::fmt::Display,
@@ -165,13 +165,14 @@ impl Recorder {
             ts: now(),
             participant: who.to_string(),
             event,
-            detail: detail.into(),
+            detail: crate::redact::text(&detail.into()),
         };
         let _ = self.tx.send(Record::Event(row)).await;
     }
 
-    /// Append a participant's final row.
-    pub async fn participant(&self, row: ParticipantRow) {
+    /// Append a participant's final row (secrets in its reason masked).
+    pub async fn participant(&self, mut row: ParticipantRow) {
+        row.reason = crate::redact::text(&row.reason);
         let _ = self.tx.send(Record::Participant(row)).await;
     }
 

@@ -26,6 +26,7 @@ use crate::live::Tally;
 use crate::media::{self, AudioSource, VideoSource};
 use crate::metrics;
 use crate::participant::targets::Target;
+use crate::participant::targets::jwt::Tokens;
 use crate::participant::{self, Board, Sessions, Shared};
 use crate::results::names::RUN;
 use crate::results::{
@@ -33,6 +34,7 @@ use crate::results::{
 };
 use crate::scenario::Scenario;
 use crate::schedule::ScheduledParticipant;
+use crate::schedule::talk::TalkPlan;
 use crate::webdriver::{Endpoint, grid};
 
 /// A running test.
@@ -56,17 +58,34 @@ pub struct Harness {
     roster: Roster,
 }
 
+/// What a test starts with, besides its scenario.
+pub struct Start<'a> {
+    /// The scenario file (relative media paths resolve against its directory).
+    pub file: &'a Path,
+    /// The results directory to create.
+    pub out: &'a Path,
+    /// Browser sessions the endpoint must hold at once (a grid's free slots are checked).
+    pub peak: usize,
+    /// The planned run length, when known (a growing load has none).
+    pub length: Option<Duration>,
+    /// The JWTs participants carry (Jitsi).
+    pub tokens: Tokens,
+    /// Who talks when (`[load] speakers = "p59"`).
+    pub talk: TalkPlan,
+}
+
 impl Harness {
-    /// Prepare the results directory, start the browsers' endpoint (sized for `peak` sessions), check
-    /// the target and start the side tasks. `file` is the scenario file (relative media paths
-    /// resolve against its directory); `length` is the planned run length, when known.
-    pub async fn start(
-        s: &Scenario,
-        file: &Path,
-        out: &Path,
-        peak: usize,
-        length: Option<Duration>,
-    ) -> anyhow::Result<Harness> {
+    /// Prepare the results directory, start the browsers' endpoint, check the target and start the
+    /// side tasks.
+    pub async fn start(s: &Scenario, start: Start<'_>) -> anyhow::Result<Harness> {
+        let Start {
+            file,
+            out,
+            peak,
+            length,
+            tokens,
+            talk,
+        } = start;
         let base = file.parent().unwrap_or(Path::new("."));
         let video = VideoSource::parse(&s.media.video, base).map_err(UsageError)?;
         let audio = AudioSource::parse(&s.media.audio, base).map_err(UsageError)?;
@@ -80,7 +99,7 @@ impl Harness {
         };
         let (dir, mut info) = prepare(s, out, fidelity)?;
         let (recorder, writer) = dir.spawn_writer()?;
-        let (endpoint, target, cohorts) = match start_infra(s, peak).await {
+        let (endpoint, target, cohorts) = match start_infra(s, peak, tokens).await {
             Ok(v) => v,
             Err(e) => {
                 recorder.event(RUN, Event::Error, e.to_string()).await;
@@ -122,6 +141,7 @@ impl Harness {
             connector: participant::connector(),
             bridges: Bridges::of(s),
             placements: cohorts.placements.clone(),
+            talk: Arc::new(talk),
         });
         let side = SideTasks::start(s, &shared, endpoint.is_local(), length).await;
         let roster = Roster::default();
@@ -277,9 +297,13 @@ fn prepare(s: &Scenario, out: &Path, fidelity: Fidelity) -> anyhow::Result<(Resu
 
 /// The browsers' endpoint, the target, then the cohorts' network; an endpoint already started is
 /// stopped on failure.
-async fn start_infra(s: &Scenario, peak: usize) -> Result<(Endpoint, Target, Cohorts), InfraError> {
+async fn start_infra(
+    s: &Scenario,
+    peak: usize,
+    tokens: Tokens,
+) -> Result<(Endpoint, Target, Cohorts), InfraError> {
     let endpoint = Endpoint::start(&s.webdriver, peak).await?;
-    let ready = match Target::prepare(s).await {
+    let ready = match Target::prepare(s, tokens).await {
         Ok(t) => Cohorts::start(s, &t, endpoint.grid().as_ref())
             .await
             .map(|c| (t, c)),

@@ -14,21 +14,50 @@ use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{EXIT_FAILED, EXIT_OK};
+use crate::error::{EXIT_FAILED, EXIT_OK, UsageError};
+use crate::participant::targets::jwt::Tokens;
+use crate::participant::targets::preflight;
 use crate::results::RunInfo;
 use crate::scenario::{self, Override, Scenario};
 use crate::schedule::{self, ScheduledParticipant};
 pub use harness::Harness;
 
-/// Options of `loadtest run`.
+/// The scenario options `run`, `limit` and `validate` share.
 #[derive(Debug, Clone, clap::Args)]
-pub struct RunArgs {
+pub struct ScenarioArgs {
     /// The scenario file (TOML); a bare name not in the working directory is looked up in scenarios/.
     #[arg(long, short = 's', value_name = "FILE")]
     pub scenario: PathBuf,
     /// Override a scenario key, e.g. `--set load.participants_per_conference=5` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<Override>,
+    /// Use the fleet `loadtest provision` set up: its hub as `webdriver.url` and its media
+    /// directory as `webdriver.media_dir` (a `--set` of either wins).
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+}
+
+impl ScenarioArgs {
+    /// Load the scenario (the inventory's overrides first, then `--set`) and print its warnings.
+    pub fn load(&self) -> anyhow::Result<scenario::Loaded> {
+        let mut sets = self.sets.clone();
+        if let Some(inv) = &self.inventory {
+            sets.splice(0..0, crate::provision::run_overrides(inv)?);
+        }
+        let loaded = scenario::load(&self.scenario, &sets)?;
+        for w in &loaded.warnings {
+            eprintln!("warning: {w}");
+        }
+        Ok(loaded)
+    }
+}
+
+/// Options of `loadtest run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The scenario.
+    #[command(flatten)]
+    pub input: ScenarioArgs,
     /// Results directory (default: `results/<UTC time>-<scenario name>`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -38,10 +67,6 @@ pub struct RunArgs {
     /// Do not write the report at the end (`loadtest report DIR` writes it later).
     #[arg(long)]
     pub no_report: bool,
-    /// Use the fleet `loadtest provision` set up: its hub as `webdriver.url` and its media
-    /// directory as `webdriver.media_dir` (a `--set` of either wins).
-    #[arg(long, value_name = "FILE")]
-    pub inventory: Option<PathBuf>,
 }
 
 /// What a finished run says.
@@ -62,14 +87,7 @@ fn default_out(s: &Scenario) -> PathBuf {
 
 /// `loadtest run`: returns the exit code.
 pub async fn exec(args: RunArgs) -> anyhow::Result<i32> {
-    let mut sets = args.sets.clone();
-    if let Some(inv) = &args.inventory {
-        sets.splice(0..0, crate::provision::run_overrides(inv)?);
-    }
-    let loaded = scenario::load(&args.scenario, &sets)?;
-    for w in &loaded.warnings {
-        eprintln!("warning: {w}");
-    }
+    let loaded = args.input.load()?;
     let s = loaded.scenario;
     let plans = schedule::of(&s);
     if args.dry_run {
@@ -116,9 +134,21 @@ pub async fn run(
     file: &Path,
     out: &Path,
 ) -> anyhow::Result<RunSummary> {
-    let peak = schedule::peak_sessions(&plans);
-    let length = schedule::run_length(&plans);
-    let mut h = Harness::start(&s, file, out, peak, Some(length)).await?;
+    // A token or key that cannot be read, or one the room would refuse, is bad input: nothing starts.
+    let tokens = Tokens::load(&s.target.jitsi).map_err(UsageError)?;
+    let refused = preflight::token_problems(&tokens, &plans, chrono::Utc::now().timestamp());
+    if !refused.is_empty() {
+        return Err(UsageError(refused.join("; ")).into());
+    }
+    let start = harness::Start {
+        file,
+        out,
+        peak: schedule::peak_sessions(&plans),
+        length: Some(schedule::run_length(&plans)),
+        tokens,
+        talk: schedule::talk::plan(&s.load, &plans),
+    };
+    let mut h = Harness::start(&s, start).await?;
     // Nobody leaves early in a fixed schedule: this token is never cancelled.
     h.spawn(plans, &CancellationToken::new()).await;
     h.finish().await

@@ -1,29 +1,95 @@
-//! `loadtest validate`: load and check a scenario, print its warnings and schedule; start nothing.
+//! `loadtest validate`: load and check a scenario, print its warnings and schedule; with `--check`,
+//! also reach the target and say what would fail (start no browser).
 
-use std::path::PathBuf;
-
-use crate::error::EXIT_OK;
-use crate::scenario::{self, Override};
-use crate::schedule;
+use super::ScenarioArgs;
+use crate::error::{EXIT_BAD_INPUT, EXIT_INFRA, EXIT_OK};
+use crate::participant::targets::Target;
+use crate::participant::targets::jwt::Tokens;
+use crate::participant::targets::preflight;
+use crate::scenario::{self, Scenario};
+use crate::schedule::{self, ScheduledParticipant};
 
 /// Options of `loadtest validate`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ValidateArgs {
-    /// The scenario file (TOML); a bare name not in the working directory is looked up in scenarios/.
-    #[arg(long, short = 's', value_name = "FILE")]
-    pub scenario: PathBuf,
-    /// Override a scenario key, e.g. `--set load.participants_per_conference=5` (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub sets: Vec<Override>,
+    /// The scenario.
+    #[command(flatten)]
+    pub input: ScenarioArgs,
+    /// Also reach the target, check the load-test client (when used) and the token's room claim and
+    /// expiry (never printing it): exit 3 when the target or client is missing, 2 for a bad token.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// `loadtest validate`: print the schedule, start nothing.
-pub fn exec(args: ValidateArgs) -> anyhow::Result<i32> {
-    let loaded = scenario::load(&args.scenario, &args.sets)?;
-    for w in &loaded.warnings {
-        eprintln!("warning: {w}");
-    }
+pub async fn exec(args: ValidateArgs) -> anyhow::Result<i32> {
+    let loaded = args.input.load()?;
     let s = &loaded.scenario;
-    print!("{}", schedule::describe(s, &schedule::of(s)));
-    Ok(EXIT_OK)
+    let plans = schedule::of(s);
+    print!("{}", schedule::describe(s, &plans));
+    if !args.check {
+        return Ok(EXIT_OK);
+    }
+    let (lines, code) = check(s, &plans).await;
+    println!("\ncheck:");
+    for l in lines {
+        println!("  {l}");
+    }
+    Ok(code)
+}
+
+/// What `run` would find before anyone joins: lines to print and the exit code.
+pub async fn check(s: &Scenario, plans: &[ScheduledParticipant]) -> (Vec<String>, i32) {
+    let mut lines = Vec::new();
+    let mut code = EXIT_OK;
+    let tokens = match Tokens::load(&s.target.jitsi) {
+        Ok(t) => {
+            let now = chrono::Utc::now().timestamp();
+            let problems = preflight::token_problems(&t, plans, now);
+            if problems.is_empty() {
+                lines.push(format!("ok    token: {}", describe(&t)));
+            }
+            for p in problems {
+                lines.push(format!("FAIL  {p}"));
+                code = EXIT_BAD_INPUT;
+            }
+            t
+        }
+        Err(e) => {
+            lines.push(format!("FAIL  {e}"));
+            code = EXIT_BAD_INPUT;
+            Tokens::None
+        }
+    };
+    match Target::prepare(s, tokens).await {
+        Ok(_) => lines.push(format!(
+            "ok    {} target {} answers{}",
+            s.target.kind.as_str(),
+            crate::redact::url(&s.target.url),
+            if s.target.jitsi.page == scenario::JitsiPage::LoadTest
+                && s.target.kind == scenario::TargetKind::Jitsi
+            {
+                "; the load-test client is installed"
+            } else {
+                ""
+            }
+        )),
+        Err(e) => {
+            lines.push(format!("FAIL  {e}"));
+            code = EXIT_INFRA;
+        }
+    }
+    (lines, code)
+}
+
+fn describe(t: &Tokens) -> &'static str {
+    match t {
+        Tokens::None => "none configured",
+        Tokens::Static(_) => {
+            "one static token; its room claim covers every room and it outlives the run"
+        }
+        Tokens::Mint(_) => {
+            "one minted per participant; the key signs and the room claim is the participant's"
+        }
+    }
 }

@@ -115,6 +115,10 @@ pub struct Limit {
     /// resolution (0: no bisection).
     #[serde(default)]
     pub resolution: u32,
+    /// A step also fails when its received video bitrate p50 falls below this share of the first
+    /// step's (0..1): a server or link short of bandwidth lowers bitrate before it drops frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_recv_bitrate_ratio: Option<f64>,
 }
 
 fn one() -> u32 {

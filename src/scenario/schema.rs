@@ -130,15 +130,45 @@ pub struct JitsiOptions {
     /// `#interfaceConfig.<key>=<value>` overrides.
     #[serde(default)]
     pub interface_config: BTreeMap<String, toml::Value>,
-    /// Name of the environment variable holding the JWT (never the token itself).
+    /// Name of the environment variable holding one JWT for everyone (never the token itself); it
+    /// needs `room: "*"` to open every room.
     #[serde(default)]
     pub jwt_env: Option<String>,
+    /// Name of the environment variable holding an HS256 secret: one token minted per participant.
+    #[serde(default)]
+    pub jwt_secret_env: Option<String>,
+    /// An RS256 private key (PEM): one token minted per participant (JaaS-style).
+    #[serde(default)]
+    pub jwt_key_file: Option<PathBuf>,
+    /// `kid` header of minted tokens (JaaS: `<AppID>/<key id>`).
+    #[serde(default)]
+    pub jwt_kid: Option<String>,
+    /// Claims of minted tokens on top of the defaults (`iss`, `aud`, `sub`, `context`, ...).
+    #[serde(default)]
+    pub jwt_claims: toml::Table,
+    /// `tile` (the app's tile view) or `stage` (`config.disableTileView`: one large video).
+    #[serde(default)]
+    pub layout: Layout,
+    /// Tenants conferences are spread over, round-robin (instead of one `tenant`).
+    #[serde(default)]
+    pub tenants: Vec<String>,
     /// Receivers discard received frames (`config.flags.runInLiteMode`), saving generator CPU.
     #[serde(default)]
     pub lite_mode: bool,
     /// `config.deploymentInfo.userRegion`, assigned round-robin by participant.
     #[serde(default)]
     pub regions: Vec<String>,
+}
+
+/// The video layout a Jitsi participant shows, which decides the receiver constraints it sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Tile view: every participant's video, sized by the tile count.
+    #[default]
+    Tile,
+    /// Stage view: the dominant speaker large (`config.disableTileView = true`).
+    Stage,
 }
 
 /// `[target.janus]`
@@ -204,6 +234,13 @@ pub struct WebDriver {
     /// `acceptInsecureCerts` capability (self-signed staging servers).
     #[serde(default)]
     pub accept_insecure_certs: bool,
+    /// Capabilities merged into video senders' session requests (a grid places them on nodes whose
+    /// stereotype matches, e.g. `{ "nodename:applicationName" = "sender" }`).
+    #[serde(default)]
+    pub sender_capabilities: toml::Table,
+    /// Capabilities merged into everyone else's session requests.
+    #[serde(default)]
+    pub receiver_capabilities: toml::Table,
 }
 
 fn default_chromedriver() -> PathBuf {
@@ -227,6 +264,8 @@ impl Default for WebDriver {
             browser_version: None,
             media_dir: None,
             accept_insecure_certs: false,
+            sender_capabilities: toml::Table::new(),
+            receiver_capabilities: toml::Table::new(),
         }
     }
 }
@@ -257,6 +296,26 @@ pub struct Load {
     /// Room name prefix; room `i` is `<room_prefix><i>`.
     #[serde(default = "default_room_prefix")]
     pub room_prefix: String,
+    /// Suffixes spread over conferences round-robin: room `i` is `<room_prefix><i><suffix>`.
+    #[serde(default)]
+    pub room_suffixes: Vec<String>,
+    /// Who talks when: `all` (every audio sender all the time) or `p59` (ITU-T P.59 conversation).
+    #[serde(default)]
+    pub speakers: Speakers,
+    /// Seed of the speaker model (one sequence per conference; the same seed repeats a run's talk).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// Who talks when.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Speakers {
+    /// Every audio sender sends all the time.
+    #[default]
+    All,
+    /// A seeded ITU-T P.59 conversation per conference mutes and unmutes audio senders.
+    P59,
 }
 
 fn default_room_prefix() -> String {
@@ -264,6 +323,30 @@ fn default_room_prefix() -> String {
 }
 
 impl Load {
+    /// A one-conference, one-participant shape of 30 s with every default (tests, examples).
+    pub fn default_shape() -> Load {
+        Load {
+            conferences: 1,
+            participants_per_conference: 1,
+            video_senders: None,
+            audio_senders: None,
+            duration: Dur::from_secs(30),
+            join_delay: None,
+            ramp: None,
+            room_prefix: default_room_prefix(),
+            room_suffixes: Vec::new(),
+            speakers: Speakers::All,
+            seed: 0,
+        }
+    }
+    /// The room of conference `c`: `<room_prefix><c>` and the conference's suffix, if any.
+    pub fn room(&self, c: u32) -> String {
+        let suffix = match self.room_suffixes.len() {
+            0 => "",
+            n => self.room_suffixes[c as usize % n].as_str(),
+        };
+        format!("{}{c}{suffix}", self.room_prefix)
+    }
     /// Video senders per conference after defaults.
     pub fn video_sender_count(&self) -> u32 {
         self.video_senders

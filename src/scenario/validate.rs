@@ -84,6 +84,14 @@ fn limit(s: &Scenario) -> Result<(), Invalid> {
             ),
         ));
     }
+    if let Some(r) = l.min_recv_bitrate_ratio
+        && !(r > 0.0 && r <= 1.0)
+    {
+        return Err(Invalid::new(
+            "limit.min_recv_bitrate_ratio",
+            format!("{r} is not a share of the first step's bitrate (expected 0 < ratio <= 1)"),
+        ));
+    }
     let samples = s.stats.interval.get() * 2;
     if l.hold.get() < samples {
         return Err(Invalid::new(
@@ -148,6 +156,20 @@ fn load(s: &Scenario) -> Result<(), Invalid> {
             "give either join_delay (per participant within a conference) or ramp (the whole run), not both",
         ));
     }
+    for sfx in &load.room_suffixes {
+        if sfx.is_empty()
+            || !sfx
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Invalid::new(
+                "load.room_suffixes",
+                format!(
+                    "{sfx:?} is not a usable room name suffix (expected letters, digits, '-' or '_')"
+                ),
+            ));
+        }
+    }
     if load.room_prefix.is_empty()
         || !load
             .room_prefix
@@ -172,25 +194,24 @@ fn target(s: &Scenario) -> Result<(), Invalid> {
     match s.target.kind {
         TargetKind::Jitsi => {
             let j = &s.target.jitsi;
-            if let Some(var) = &j.jwt_env {
-                match std::env::var(var) {
-                    Ok(v) if !v.trim().is_empty() => {}
-                    _ => {
-                        return Err(Invalid::new(
-                            "target.jitsi.jwt_env",
-                            format!(
-                                "environment variable {var} is not set (expected it to hold the JWT)"
-                            ),
-                        ));
-                    }
+            tokens(j)?;
+            for (key, t) in j
+                .tenant
+                .iter()
+                .map(|t| ("target.jitsi.tenant", t))
+                .chain(j.tenants.iter().map(|t| ("target.jitsi.tenants", t)))
+            {
+                if t.is_empty() || t.contains('/') || t.contains('#') || t.contains('?') {
+                    return Err(Invalid::new(
+                        key,
+                        format!("{t:?} is not a tenant name (expected one path segment)"),
+                    ));
                 }
             }
-            if let Some(t) = &j.tenant
-                && (t.is_empty() || t.contains('/') || t.contains('#') || t.contains('?'))
-            {
+            if j.tenant.is_some() && !j.tenants.is_empty() {
                 return Err(Invalid::new(
-                    "target.jitsi.tenant",
-                    format!("{t:?} is not a tenant name (expected one path segment)"),
+                    "target.jitsi.tenants",
+                    "give either tenant (one) or tenants (spread over conferences), not both",
                 ));
             }
         }
@@ -222,6 +243,66 @@ fn target(s: &Scenario) -> Result<(), Invalid> {
         }
     }
 
+    Ok(())
+}
+
+/// At most one token source, its variable set, its key file there; `jwt_kid`/`jwt_claims` only
+/// for minted tokens.
+fn tokens(j: &super::JitsiOptions) -> Result<(), Invalid> {
+    let given: Vec<&str> = [
+        ("jwt_env", j.jwt_env.is_some()),
+        ("jwt_secret_env", j.jwt_secret_env.is_some()),
+        ("jwt_key_file", j.jwt_key_file.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, on)| on.then_some(k))
+    .collect();
+    if given.len() > 1 {
+        return Err(Invalid::new(
+            format!("target.jitsi.{}", given[1]),
+            format!(
+                "give one token source, not {} (jwt_env: one static token; jwt_secret_env or jwt_key_file: one minted per participant)",
+                given.join(" and ")
+            ),
+        ));
+    }
+    for (key, var) in [
+        ("target.jitsi.jwt_env", &j.jwt_env),
+        ("target.jitsi.jwt_secret_env", &j.jwt_secret_env),
+    ] {
+        if let Some(var) = var
+            && std::env::var(var).map_or(true, |v| v.trim().is_empty())
+        {
+            return Err(Invalid::new(
+                key,
+                format!(
+                    "environment variable {var} is not set (expected it to hold the token or secret)"
+                ),
+            ));
+        }
+    }
+    if let Some(f) = &j.jwt_key_file
+        && !f.is_file()
+    {
+        return Err(Invalid::new(
+            "target.jitsi.jwt_key_file",
+            format!(
+                "{} does not exist (expected an RSA private key in PEM)",
+                f.display()
+            ),
+        ));
+    }
+    let minted = j.jwt_secret_env.is_some() || j.jwt_key_file.is_some();
+    if !minted && (j.jwt_kid.is_some() || !j.jwt_claims.is_empty()) {
+        return Err(Invalid::new(
+            if j.jwt_kid.is_some() {
+                "target.jitsi.jwt_kid"
+            } else {
+                "target.jitsi.jwt_claims"
+            },
+            "only minted tokens take a kid or claims (set jwt_secret_env or jwt_key_file)",
+        ));
+    }
     Ok(())
 }
 

@@ -2,8 +2,18 @@
 
 use super::{JitsiPage, Scenario, TargetKind};
 
-/// `config.*` keys the full app ignores from the URL unless the deployment whitelists them.
-const NOT_WHITELISTED: &[&str] = &["debug", "callStatsID", "p2p.useStunTurn", "deploymentInfo"];
+/// The full app's URL whitelist (jitsi-meet `configWhitelist.ts`, see the file's header).
+const WHITELIST: &str = include_str!("../../assets/jitsi/config-whitelist.txt");
+
+/// Whether the full app takes `config.<key>` from the URL: some whitelist entry is the key or one of
+/// its dotted prefixes (an entry allows everything under it).
+pub fn whitelisted(key: &str) -> bool {
+    WHITELIST
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .filter(|e| !e.is_empty())
+        .any(|e| key == e || key.strip_prefix(e).is_some_and(|r| r.starts_with('.')))
+}
 
 /// Warnings about a loaded scenario (they never stop a run).
 pub fn warnings(s: &Scenario) -> Vec<String> {
@@ -12,17 +22,12 @@ pub fn warnings(s: &Scenario) -> Vec<String> {
         return Vec::new();
     }
     let mut out = Vec::new();
-    for k in opts.config.keys() {
-        if NOT_WHITELISTED
-            .iter()
-            .any(|w| k == w || k.starts_with(&format!("{w}.")))
-        {
-            out.push(format!(
-                "target.jitsi.config.{k}: the full app ignores this URL override unless the deployment adds it to extraConfigWhitelist"
-            ));
-        }
+    for k in opts.config.keys().filter(|k| !whitelisted(k)) {
+        out.push(format!(
+            "target.jitsi.config.{k}: the full app ignores this URL override unless the deployment adds it to extraConfigWhitelist"
+        ));
     }
-    if !opts.regions.is_empty() {
+    if !opts.regions.is_empty() && !whitelisted("deploymentInfo.userRegion") {
         out.push("target.jitsi.regions: config.deploymentInfo is not URL-whitelisted in the full app; it works on the load-test page".into());
     }
     out
@@ -30,10 +35,38 @@ pub fn warnings(s: &Scenario) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::whitelisted;
+
+    /// The app's rule: an entry allows itself and everything under it. Failed before on `debug` and
+    /// `p2p.useStunTurn`, which the old fixed list called not whitelisted.
+    #[test]
+    fn whitelist_follows_the_apps_rule() {
+        for yes in [
+            "debug",
+            "p2p.useStunTurn",
+            "p2p.enabled",
+            "testing.testMode",
+            "analytics.disabled",
+            "disableTileView",
+        ] {
+            assert!(whitelisted(yes), "{yes}");
+        }
+        for no in [
+            "deploymentInfo.userRegion",
+            "analytics.rtcstatsEndpoint",
+            "p2pX",
+            "debugX",
+            "analytics",
+        ] {
+            assert!(!whitelisted(no), "{no}");
+        }
+    }
+
     #[test]
     fn whitelist_warnings() {
-        let src = "[target]\nkind = \"jitsi\"\nurl = \"https://meet.example\"\n[target.jitsi.config]\n\"deploymentInfo.userRegion\" = \"eu\"\n[load]\nconferences = 1\nparticipants_per_conference = 2\nduration = \"10s\"\n";
+        let src = "[target]\nkind = \"jitsi\"\nurl = \"https://meet.example\"\n[target.jitsi.config]\n\"deploymentInfo.userRegion\" = \"eu\"\ndebug = true\n\"p2p.useStunTurn\" = true\n[load]\nconferences = 1\nparticipants_per_conference = 2\nduration = \"10s\"\n";
         let s = super::super::parse(src, std::path::Path::new("w.toml"), &[]).unwrap();
         assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(s.warnings[0].contains("deploymentInfo.userRegion"));
     }
 }

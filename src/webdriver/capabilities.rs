@@ -62,7 +62,8 @@ pub fn chrome(
     }
     if cfg.headless {
         args.push("--headless=new".into());
-        args.push("--window-size=1280,720".into());
+        // The newest Malleus' window (jitsi-meet tests/wdio.conf.ts); the app sizes tiles from it.
+        args.push("--window-size=1280,1024".into());
     }
     if let Some(v) = video {
         args.push(format!("--use-file-for-fake-video-capture={}", v.display()));
@@ -171,6 +172,31 @@ pub fn place(caps: &mut Map<String, Value>, placement: &Placement) {
     }
 }
 
+/// Merge a node type's capabilities (`[webdriver] sender_capabilities` / `receiver_capabilities`)
+/// into a session request: tables merge key by key, anything else replaces; `goog:chromeOptions.args`
+/// are appended to, not replaced.
+pub fn merge(caps: &mut Map<String, Value>, extra: &toml::Table) {
+    let Ok(Value::Object(extra)) = serde_json::to_value(extra) else {
+        return;
+    };
+    for (k, v) in extra {
+        merge_value(caps.entry(k).or_insert(Value::Null), v, false);
+    }
+}
+
+fn merge_value(into: &mut Value, from: Value, append: bool) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                let append = k == "args";
+                merge_value(a.entry(k).or_insert(Value::Null), v, append);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if append => a.extend(b),
+        (slot, v) => *slot = v,
+    }
+}
+
 /// Whether a URL stays on this machine: loopback, or an address of the tool's own lab namespaces
 /// ([`crate::network::addr::RANGE`]), which the root namespace routes nowhere else.
 pub fn is_loopback(url: &url::Url) -> bool {
@@ -247,5 +273,22 @@ mod tests {
         let mut after = before.clone();
         place(&mut after, &Placement::Anywhere);
         assert_eq!(before, after);
+    }
+
+    #[test]
+    fn node_type_capabilities_merge_into_the_request() {
+        let mut caps = chrome(&WebDriver::default(), false, false, None, None);
+        let extra: toml::Table = toml::from_str(
+            "\"nodename:applicationName\" = \"sender\"\nbrowserVersion = \"stable\"\n[\"goog:chromeOptions\"]\nargs = [\"--x\"]\n",
+        )
+        .unwrap();
+        merge(&mut caps, &extra);
+        assert_eq!(caps["nodename:applicationName"], "sender");
+        assert_eq!(caps["browserVersion"], "stable");
+        let args = caps["goog:chromeOptions"]["args"].as_array().unwrap();
+        assert!(
+            args.iter().any(|a| a == "--x") && args.len() > 5,
+            "args are appended to"
+        );
     }
 }

@@ -88,16 +88,35 @@ pub fn free_port() -> u16 {
 
 /// A Janus sandbox on free ports with its own RTP range.
 pub async fn janus(dir: &Path) -> Sandbox {
+    sandbox(dir, false).await
+}
+
+/// A Janus sandbox on free ports; `isolated`: in its own network namespace behind a veth the test can
+/// cap (root, iproute2).
+pub async fn sandbox(dir: &Path, isolated: bool) -> Sandbox {
     let base = 21000 + (free_port() % 40) * 1000;
     Sandbox::start(&SandboxOptions {
         http_port: 0,
         admin_port: 0,
         rtp_ports: format!("{base}-{}", base + 999),
         dir: Some(dir.join("janus")),
+        isolated,
         ..SandboxOptions::default()
     })
     .await
     .expect("the Janus sandbox starts (run ./scripts/setup.sh first)")
+}
+
+/// The `--set`s that point a scenario's target and Janus admin source at a sandbox.
+pub fn sandbox_sets(sb: &Sandbox) -> Vec<String> {
+    vec![
+        format!("target.url={}", sb.janus_url),
+        format!("metrics.janus.admin_url={}", sb.admin_url),
+        format!(
+            "metrics.janus.admin_secret_file={}",
+            sb.dir.join("admin_secret").display()
+        ),
+    ]
 }
 
 fn selenium_jar_path() -> PathBuf {
@@ -132,27 +151,34 @@ impl Drop for Procs {
 /// A real Selenium Grid 4: one hub and one node (Chromium via chromedriver), on loopback.
 pub struct Grid {
     pub url: String,
+    /// The node of a one-node grid.
     pub node_uri: String,
+    /// Every node, in the order given.
+    pub node_uris: Vec<String>,
     pub procs: Procs,
 }
 
 pub fn start_grid(dir: &Path, slots: usize) -> Grid {
+    let mut g = start_grid_nodes(dir, &[(slots, "")]);
+    g.node_uri = g.node_uris.remove(0);
+    g
+}
+
+/// A real Selenium Grid 4: one hub and one node per `(slots, stereotype extra)`; the extra is JSON
+/// members added to the node's stereotype, e.g. `"nodename:applicationName": "sender"`.
+pub fn start_grid_nodes(dir: &Path, nodes: &[(usize, &str)]) -> Grid {
     let jar = selenium_jar();
-    let (hub, publish, subscribe, node) = (free_port(), free_port(), free_port(), free_port());
+    let (hub, publish, subscribe) = (free_port(), free_port(), free_port());
     std::fs::create_dir_all(dir).unwrap();
     let hub_toml = format!(
         "[server]\nhost = \"127.0.0.1\"\nport = {hub}\n[events]\npublish = \"tcp://127.0.0.1:{publish}\"\nsubscribe = \"tcp://127.0.0.1:{subscribe}\"\nbind = true\n[sessionqueue]\nsession-request-timeout = 60\nsession-retry-interval = 1\n[distributor]\nreject-unsupported-caps = true\n"
     );
-    let node_toml = format!(
-        "[server]\nhost = \"127.0.0.1\"\nport = {node}\n[events]\npublish = \"tcp://127.0.0.1:{publish}\"\nsubscribe = \"tcp://127.0.0.1:{subscribe}\"\n[node]\ngrid-url = \"http://127.0.0.1:{hub}\"\ndetect-drivers = false\nselenium-manager = false\nmax-sessions = {slots}\noverride-max-sessions = true\nsession-timeout = 300\nheartbeat-period = 5\n[[node.driver-configuration]]\ndisplay-name = \"Chromium (Debian)\"\nwebdriver-executable = \"/usr/bin/chromedriver\"\nmax-sessions = {slots}\nstereotype = '{{\"browserName\": \"chrome\", \"goog:chromeOptions\": {{\"binary\": \"/usr/bin/chromium\"}}}}'\n"
-    );
     std::fs::write(dir.join("hub.toml"), hub_toml).unwrap();
-    std::fs::write(dir.join("node.toml"), node_toml).unwrap();
     let spawn = |role: &str| {
         Command::new("java")
             .args(["-Xmx256m", "-jar"])
             .arg(&jar)
-            .arg(role)
+            .arg(if role == "hub" { "hub" } else { "node" })
             .arg("--config")
             .arg(dir.join(format!("{role}.toml")))
             .args(["--tracing", "false"])
@@ -165,7 +191,24 @@ pub fn start_grid(dir: &Path, slots: usize) -> Grid {
             .spawn()
             .unwrap()
     };
-    let procs = Procs(vec![spawn("hub"), spawn("node")]);
+    let mut procs = vec![spawn("hub")];
+    let mut node_uris = Vec::new();
+    for (i, (slots, extra)) in nodes.iter().enumerate() {
+        let node = free_port();
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(", {extra}")
+        };
+        let node_toml = format!(
+            "[server]\nhost = \"127.0.0.1\"\nport = {node}\n[events]\npublish = \"tcp://127.0.0.1:{publish}\"\nsubscribe = \"tcp://127.0.0.1:{subscribe}\"\n[node]\ngrid-url = \"http://127.0.0.1:{hub}\"\ndetect-drivers = false\nselenium-manager = false\nmax-sessions = {slots}\noverride-max-sessions = true\nsession-timeout = 300\nheartbeat-period = 5\n[[node.driver-configuration]]\ndisplay-name = \"Chromium (Debian)\"\nwebdriver-executable = \"/usr/bin/chromedriver\"\nmax-sessions = {slots}\nstereotype = '{{\"browserName\": \"chrome\", \"goog:chromeOptions\": {{\"binary\": \"/usr/bin/chromium\"}}{extra}}}'\n"
+        );
+        let name = format!("node{i}");
+        std::fs::write(dir.join(format!("{name}.toml")), node_toml).unwrap();
+        procs.push(spawn(&name));
+        node_uris.push(format!("http://127.0.0.1:{node}"));
+    }
+    let procs = Procs(procs);
     let url = format!("http://127.0.0.1:{hub}");
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
@@ -173,7 +216,7 @@ pub fn start_grid(dir: &Path, slots: usize) -> Grid {
             && s["value"]["ready"] == true
             && s["value"]["nodes"]
                 .as_array()
-                .is_some_and(|n| !n.is_empty())
+                .is_some_and(|n| n.len() == nodes.len())
         {
             break;
         }
@@ -186,7 +229,8 @@ pub fn start_grid(dir: &Path, slots: usize) -> Grid {
     }
     Grid {
         url,
-        node_uri: format!("http://127.0.0.1:{node}"),
+        node_uri: String::new(),
+        node_uris,
         procs,
     }
 }

@@ -235,9 +235,9 @@ def _builtin_selectors() -> dict[str, dict[str, tuple[str, str]]]:
     src = (REPO / "src/metrics/prometheus.rs").read_text()
     body = src[src.index("pub fn builtins("):]
     body = body[: body.index("\n}\n")]
-    scen = (REPO / "src/scenario/mod.rs").read_text()
+    scen = "\n".join(p.read_text() for p in sorted((REPO / "src/scenario").glob("*.rs")))
     m = re.search(r'fn default_namespace\(\) -> String \{\s*"([^"]+)"', scen)
-    assert m, "default_namespace() not found in src/scenario/mod.rs"
+    assert m, "default_namespace() not found in src/scenario/"
     ns = m.group(1)
     sels = {}
     for var, fmt in re.findall(r'let (jvb\w*) = format!\("((?:[^"\\]|\\.)*)"\);', body):
@@ -245,7 +245,8 @@ def _builtin_selectors() -> dict[str, dict[str, tuple[str, str]]]:
         sels[var] = {k: (op, v) for k, op, v in re.findall(r'(\w+)(=~|!=|!~|=)"([^"]*)"', text)}
     assert sels, "no `let jvb… = format!(…)` selectors in builtins(): update this test with the new structure"
     used = set(re.findall(r"\{\{\{(\w+)\}", body))
-    jvb_queries = re.findall(r'q\(\s*"(jvb_\w+)"', body)
+    # Query names are constants of results::names::metric (`metric::JVB_CPU_CORES`) or literals.
+    jvb_queries = re.findall(r'q\(\s*(?:"(jvb_\w+)"|metric::(JVB_\w+))', body)
     assert jvb_queries and used <= set(sels) | {"i"}, (used, sels)
     return sels
 

@@ -314,7 +314,9 @@ impl Aggregator {
         let table = self.table(&participants, &client, &bridges);
         let tested = self.tested(generators);
         let info = &self.info;
+        let shards = super::shards(&conferences, &bridges);
         let summary = Summary {
+            shards,
             tested,
             interrupted: info.ended_at.is_none() || info.outcome == RunOutcome::Interrupted,
             invalid_reasons: if info.valid {

@@ -221,6 +221,9 @@ pub struct Summary {
     pub bridges: Vec<Bridge>,
     /// Conferences.
     pub conferences: Vec<Conference>,
+    /// Conferences and participants per shard, when bridge names carry one (`shard-<k>-jvb-<i>`).
+    #[serde(default)]
+    pub shards: Vec<Shard>,
     /// Failed participants.
     pub failures: Vec<Failure>,
     /// The limit search, when the run was one (`loadtest limit`).
@@ -232,6 +235,51 @@ pub struct Summary {
     /// Disruptions and the recovery after them (absent without `[[disruption]]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disruptions: Option<recovery::Disruptions>,
+}
+
+/// One shard of a sharded deployment (`deploy/` names bridges `shard-<k>-jvb-<i>`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Shard {
+    /// `shard-<k>`.
+    pub shard: String,
+    /// Conferences with a participant on one of its bridges.
+    pub conferences: usize,
+    /// Participants attributed to its bridges.
+    pub participants: usize,
+}
+
+/// The shard a bridge name carries (`shard-3-jvb-0` → `shard-3`; a pod name with a suffix too).
+pub fn shard_of(bridge: &str) -> Option<String> {
+    let rest = bridge
+        .find("shard-")
+        .map(|i| &bridge[i + "shard-".len()..])?;
+    let k: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    (!k.is_empty() && rest[k.len()..].starts_with("-jvb")).then(|| format!("shard-{k}"))
+}
+
+/// Conferences and participants per shard, from the conferences' and bridges' attributions.
+pub fn shards(conferences: &[Conference], bridges: &[Bridge]) -> Vec<Shard> {
+    let mut out: BTreeMap<String, Shard> = BTreeMap::new();
+    for b in bridges {
+        if let Some(k) = shard_of(&b.name) {
+            let e = out.entry(k.clone()).or_insert_with(|| Shard {
+                shard: k,
+                ..Shard::default()
+            });
+            e.participants += b.participants;
+        }
+    }
+    for c in conferences {
+        let mut ks: Vec<String> = c.bridges.iter().filter_map(|b| shard_of(b)).collect();
+        ks.sort();
+        ks.dedup();
+        for k in ks {
+            if let Some(e) = out.get_mut(&k) {
+                e.conferences += 1;
+            }
+        }
+    }
+    out.into_values().collect()
 }
 
 /// A chart series: (seconds since the run started, value).
@@ -289,4 +337,58 @@ pub fn summarize(dir: &Path) -> Result<(Summary, Timelines), ReadError> {
         f.console_log = dir.join(&log).is_file().then_some(log);
     }
     Ok((summary, tl))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_come_from_bridge_names() {
+        assert_eq!(shard_of("shard-3-jvb-0").as_deref(), Some("shard-3"));
+        assert_eq!(
+            shard_of("jitsi/shard-12-jvb-1-abcde").as_deref(),
+            Some("shard-12")
+        );
+        assert_eq!(shard_of("jvb-fixture"), None);
+        assert_eq!(shard_of("shard-x-jvb-0"), None);
+        let bridge = |name: &str, n| Bridge {
+            name: name.into(),
+            participants: n,
+            ..Default::default()
+        };
+        let conf = |c, b: &[&str]| Conference {
+            conference: c,
+            bridges: b.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        let s = shards(
+            &[
+                conf(0, &["shard-0-jvb-0"]),
+                conf(1, &["shard-0-jvb-1"]),
+                conf(2, &["shard-1-jvb-0"]),
+            ],
+            &[
+                bridge("shard-0-jvb-0", 4),
+                bridge("shard-0-jvb-1", 3),
+                bridge("shard-1-jvb-0", 5),
+                bridge("10.0.0.9", 2),
+            ],
+        );
+        assert_eq!(
+            s,
+            [
+                Shard {
+                    shard: "shard-0".into(),
+                    conferences: 2,
+                    participants: 7
+                },
+                Shard {
+                    shard: "shard-1".into(),
+                    conferences: 1,
+                    participants: 5
+                },
+            ]
+        );
+    }
 }

@@ -1,16 +1,17 @@
 //! The `jitsi` target: room URLs with `#config.*` overrides, like the torture suite's participants.
 //!
 //! Differences from the torture suite, on purpose: every hash value is JSON and percent-encoded (the
-//! suite truncates values holding `=` or `&`); the JWT goes in the query string (`?jwt=`, read by every
-//! jitsi-meet version and by the load-test page); P2P is off by default so media and stats go through
-//! the bridge; both prejoin switches are sent.
+//! suite truncates values holding `=` or `&`); P2P is off by default so media and stats go through
+//! the bridge; both prejoin switches are sent. The JWT goes where each page reads it: the full app
+//! reads `#jwt=` first (jitsi-meet `parseJWTFromURLParams`, as torture sends it), so it stays out of
+//! web-server access logs and `Referer` headers; the load-test page reads only `?jwt=`.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 use url::Url;
 
-use crate::scenario::{JitsiOptions, JitsiPage};
+use crate::scenario::{JitsiOptions, JitsiPage, Layout};
 use crate::schedule::{Role, ScheduledParticipant};
 
 /// Characters percent-encoded in hash values: everything but unreserved characters and a few safe ones.
@@ -129,7 +130,11 @@ pub fn participant_url(
     plan: &ScheduledParticipant,
     jwt: Option<&str>,
 ) -> Url {
-    let mut m = MeetUrl::new(base, opts.tenant.as_deref(), opts.page, &plan.room);
+    let tenant = match opts.tenants.len() {
+        0 => opts.tenant.as_deref(),
+        n => Some(opts.tenants[plan.conference as usize % n].as_str()),
+    };
+    let mut m = MeetUrl::new(base, tenant, opts.page, &plan.room);
     for (k, v) in DEFAULTS {
         m.set(k, json(v));
     }
@@ -152,14 +157,29 @@ pub fn participant_url(
         m.set("config.deploymentInfo.userRegion", Value::String(r.clone()));
     }
     m.set("userInfo.displayName", Value::String(plan.id.to_string()));
+    // Stage view asks the bridge for the dominant speaker large; tile view for every tile (both pages
+    // follow config.disableTileView; the load-test page through its `stageView` default).
+    m.set(
+        "config.disableTileView",
+        Value::Bool(opts.layout == Layout::Stage),
+    );
+    if opts.page == JitsiPage::LoadTest {
+        m.set("numClients", Value::from(1));
+    }
     for (k, v) in &opts.config {
         m.set(&format!("config.{k}"), to_json(v));
     }
     for (k, v) in &opts.interface_config {
         m.set(&format!("interfaceConfig.{k}"), to_json(v));
     }
-    if let Some(t) = jwt {
-        m.query("jwt", t);
+    match (jwt, opts.page) {
+        (Some(t), JitsiPage::App) => {
+            m.set("jwt", Value::String(t.to_string()));
+        }
+        (Some(t), JitsiPage::LoadTest) => {
+            m.query("jwt", t);
+        }
+        (None, _) => {}
     }
     m.build()
 }
@@ -215,8 +235,10 @@ mod tests {
         let base = Url::parse("https://meet.example.com/").unwrap();
         let u = participant_url(&base, &opts, &plan(Role::Receiver), Some("tok.en"));
         assert_eq!(u.path(), "/acme/loadtest1");
-        assert_eq!(u.query(), Some("jwt=tok.en"));
+        assert_eq!(u.query(), None, "the full app's token is in the hash");
         let h = hash_of(&u);
+        assert_eq!(h["jwt"], "tok.en");
+        assert_eq!(h["config.disableTileView"], false);
         assert_eq!(h["config.startWithVideoMuted"], Value::Bool(true));
         assert_eq!(h["config.disableInitialGUM"], Value::Bool(true));
         assert_eq!(h["config.flags.runInLiteMode"], Value::Bool(true));
@@ -238,10 +260,16 @@ mod tests {
             ..Default::default()
         };
         let base = Url::parse("https://meet.example.com/base/").unwrap();
-        let u = participant_url(&base, &opts, &plan(Role::AudioVideo), None);
+        let u = participant_url(&base, &opts, &plan(Role::AudioVideo), Some("tok.en"));
         assert_eq!(u.path(), "/base/_load-test/loadtest1");
-        assert_eq!(u.query(), None);
+        assert_eq!(
+            u.query(),
+            Some("jwt=tok.en"),
+            "the load-test page reads only ?jwt="
+        );
         let h = hash_of(&u);
+        assert!(!h.contains_key("jwt"));
+        assert_eq!(h["numClients"], 1);
         assert!(!h.contains_key("config.startWithVideoMuted"));
         assert!(!h.contains_key("config.startWithAudioMuted"));
         assert_eq!(h["config.p2p.enabled"], Value::Bool(false));
@@ -253,5 +281,20 @@ mod tests {
             Value::Bool(false),
             "video senders still need getUserMedia"
         );
+    }
+
+    #[test]
+    fn tenants_spread_conferences_and_stage_layout() {
+        let opts = JitsiOptions {
+            tenants: vec!["shard-a".into(), "shard-b".into()],
+            layout: Layout::Stage,
+            ..Default::default()
+        };
+        let base = Url::parse("https://meet.example.com/").unwrap();
+        let mut p = plan(Role::Receiver);
+        p.conference = 3;
+        let u = participant_url(&base, &opts, &p, None);
+        assert_eq!(u.path(), "/shard-b/loadtest1", "conference 3 -> tenants[1]");
+        assert_eq!(hash_of(&u)["config.disableTileView"], true);
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod janus;
 pub mod jitsi;
+pub mod jwt;
+pub mod preflight;
 
 use std::time::Duration;
 
@@ -34,14 +36,15 @@ pub enum Target {
         base: Url,
         /// Target options.
         opts: Box<JitsiOptions>,
-        /// The JWT read from the environment, if configured.
-        jwt: Option<String>,
+        /// Where participants' tokens come from.
+        tokens: jwt::Tokens,
     },
 }
 
 impl Target {
-    /// Check the server answers and start what the target needs (the Janus page server).
-    pub async fn prepare(s: &Scenario) -> Result<Target, InfraError> {
+    /// Check the server answers and start what the target needs (the Janus page server); `tokens`
+    /// are the Jitsi participants' ([`jwt::Tokens::load`]).
+    pub async fn prepare(s: &Scenario, tokens: jwt::Tokens) -> Result<Target, InfraError> {
         let what = || {
             format!(
                 "{} target {}",
@@ -76,22 +79,22 @@ impl Target {
                 http.get(url.clone()).send().await.map_err(|e| {
                     InfraError::new(what(), format!("unreachable: {}", e.without_url()))
                 })?;
-                let jwt = s
-                    .target
-                    .jitsi
-                    .jwt_env
-                    .as_ref()
-                    .and_then(|v| std::env::var(v).ok());
+                if s.target.jitsi.page == crate::scenario::JitsiPage::LoadTest {
+                    let page = preflight::load_test_page(&url, &s.target.jitsi, &s.load.room(0));
+                    preflight::load_test_client(&http, &page)
+                        .await
+                        .map_err(|e| InfraError::new(what(), e))?;
+                }
                 Ok(Target::Jitsi {
                     base: url,
                     opts: Box::new(s.target.jitsi.clone()),
-                    jwt,
+                    tokens,
                 })
             }
         }
     }
 
-    /// The URL a participant opens (may hold the JWT: never log it unredacted).
+    /// The URL a participant opens (may hold its JWT: never log it unredacted).
     pub fn url(&self, plan: &ScheduledParticipant) -> Url {
         match self {
             Target::Janus {
@@ -100,8 +103,10 @@ impl Target {
                 publishers,
                 receive_audio,
             } => janus::participant_url(page.base(), janus, plan, *publishers, *receive_audio),
-            Target::Jitsi { base, opts, jwt } => {
-                jitsi::participant_url(base, opts, plan, jwt.as_deref())
+            Target::Jitsi { base, opts, tokens } => {
+                let now = chrono::Utc::now().timestamp();
+                let token = tokens.for_participant(plan, now);
+                jitsi::participant_url(base, opts, plan, token.as_deref())
             }
         }
     }

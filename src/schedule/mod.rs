@@ -5,6 +5,8 @@
 //! every conference joins at `i × join_delay` (conferences fill in parallel); with `ramp`, every join of
 //! the run is spread evenly over the ramp, interleaving conferences. Everyone stays `duration`.
 
+pub mod talk;
+
 use std::fmt;
 use std::ops::Range;
 use std::time::Duration;
@@ -46,6 +48,10 @@ impl Role {
     /// Sends audio.
     pub fn sends_audio(self) -> bool {
         matches!(self, Role::AudioVideo | Role::Audio)
+    }
+    /// The same role without audio (what is due from an audio sender the speaker model may mute).
+    pub fn without_audio(self) -> Role {
+        Role::new(self.sends_video(), false)
     }
     /// Sends anything.
     pub fn sends(self) -> bool {
@@ -266,7 +272,7 @@ impl Block {
                     },
                     order: k,
                     conference: c,
-                    room: format!("{}{c}", load.room_prefix),
+                    room: load.room(c),
                     index: i,
                     role: Role::new(i < video, i < audio),
                     join_offset: join,
@@ -423,6 +429,7 @@ mod tests {
             join_delay: delay_ms.map(Dur::from_millis),
             ramp: ramp_ms.map(Dur::from_millis),
             room_prefix: "r".into(),
+            ..Load::default_shape()
         }
     }
 
@@ -515,6 +522,14 @@ mod tests {
             .map(|k| k.map(|k| cohorts[k].name.clone()))
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn room_suffixes_spread_over_conferences() {
+        let mut l = load(3, 1, 1, 1, None, None);
+        l.room_suffixes = vec!["-a".into(), "-b".into()];
+        let rooms: Vec<String> = expand(&l).into_iter().map(|p| p.room).collect();
+        assert_eq!(rooms, ["r0-a", "r1-b", "r2-a"]);
     }
 
     #[test]
