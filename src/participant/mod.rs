@@ -17,11 +17,10 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder};
 use serde_json::Value;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-pub use board::{Board, Sessions};
+pub use board::{Board, InRoom, Sessions};
 
 use crate::analysis::attribution::Bridges;
 use crate::live::{Phase, Tally};
@@ -63,6 +62,8 @@ pub struct Shared {
     pub recorder: Recorder,
     /// Live counts.
     pub tally: Arc<Tally>,
+    /// The live view for Prometheus, when the run exports one; it sees the rows the recorder gets.
+    pub export: Option<Arc<crate::export::Exporter>>,
     /// Set on SIGINT/SIGTERM: stop joining, hang up.
     pub cancel: CancellationToken,
     /// Open sessions.
@@ -70,7 +71,7 @@ pub struct Shared {
     /// Conference membership.
     pub board: Board,
     /// Participants with a session that have not left yet (the hang-up barrier).
-    pub in_room: watch::Sender<usize>,
+    pub in_room: InRoom,
     /// Where screenshots and console logs go.
     pub artifacts: PathBuf,
     /// Run start.
@@ -195,8 +196,9 @@ async fn launch(
     if let Some(dir) = browser.and_then(|c| c["userDataDir"].as_str()) {
         sh.sessions.set_browser(plan.id, dir);
     }
-    sh.in_room.send_modify(|n| *n += 1);
+    sh.in_room.enter();
     row.node = sh.node_of(&session_id).await;
+    sh.tally.node(plan.id, &row.node);
     tracing::debug!(participant = %plan.id, node = %row.node, "session created");
     sh.recorder
         .event(
@@ -213,10 +215,9 @@ async fn launch(
 async fn end_session(plan: &ScheduledParticipant, sh: &Shared, client: Client, barrier: bool) {
     hang_up(&client, sh, plan.id).await;
     sh.board.left(plan);
-    sh.in_room.send_modify(|n| *n = n.saturating_sub(1));
+    sh.in_room.leave();
     if barrier {
-        let mut rx = sh.in_room.subscribe();
-        let _ = tokio::time::timeout(sh.timeouts.hangup.get(), rx.wait_for(|n| *n == 0)).await;
+        let _ = tokio::time::timeout(sh.timeouts.hangup.get(), sh.in_room.until_empty()).await;
     }
     let rec = &sh.recorder;
     match tokio::time::timeout(Duration::from_secs(10), client.close()).await {

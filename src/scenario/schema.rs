@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Dur;
 use super::cohort::{Cohort, Disruption};
+use super::export::Export;
 use super::limit::Limit;
 use super::sources::Metrics;
 
@@ -55,6 +56,9 @@ pub struct Scenario {
     /// Things broken during the run (`[[disruption]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disruption: Vec<Disruption>,
+    /// The live state served to Prometheus (absent: not exported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<Export>,
 }
 
 /// The conference server under test.
