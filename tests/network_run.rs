@@ -55,6 +55,16 @@ handles = false
     )
 }
 
+/// What every test starts from: the kernel's network state before it, a temporary directory and the
+/// isolated sandbox.
+async fn start(needs: &[Needs]) -> (netlab::Snapshot, tempfile::TempDir, Sandbox) {
+    require(needs);
+    let before = snapshot();
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = isolated(tmp.path()).await;
+    (before, tmp, sb)
+}
+
 fn write(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("scenario.toml");
     std::fs::write(&p, text).unwrap();
@@ -102,10 +112,7 @@ fn cohort<'a>(s: &'a Value, name: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shaped_cohort_shows_its_delay_and_loss_in_the_report_and_the_clean_one_does_not() {
-    require(&[Needs::Janus, Needs::Chromium]);
-    let before = snapshot();
-    let tmp = tempfile::tempdir().unwrap();
-    let sb = isolated(tmp.path()).await;
+    let (before, tmp, sb) = start(&[Needs::Janus, Needs::Chromium]).await;
     let file = write(
         tmp.path(),
         &scenario(
@@ -168,10 +175,7 @@ fn lost(s: &Value, i: usize) -> &Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_browsers_fail_alone_and_black_holes_are_recovered_from_or_fail_the_participants() {
-    require(&[Needs::Janus, Needs::Chromium]);
-    let before = snapshot();
-    let tmp = tempfile::tempdir().unwrap();
-    let sb = isolated(tmp.path()).await;
+    let (before, tmp, sb) = start(&[Needs::Janus, Needs::Chromium]).await;
     // One browser killed at +14 s (the others keep their media); a 10 s black-hole at +18 s (everyone
     // recovers); a 60 s one at +36 s, beyond timeouts.unhealthy (everyone fails, with that reason).
     let file = write(
@@ -336,10 +340,7 @@ fn wait_for_media(out: &Path, n: usize, timeout: Duration) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn after_an_error_a_ctrl_c_or_a_crash_nothing_is_left() {
-    require(&[Needs::Janus, Needs::Chromium]);
-    let before = snapshot();
-    let tmp = tempfile::tempdir().unwrap();
-    let sb = isolated(tmp.path()).await;
+    let (before, tmp, sb) = start(&[Needs::Janus, Needs::Chromium]).await;
     let with_cohort = |browser: &str| {
         scenario(
             &sb,
@@ -560,10 +561,7 @@ async fn stop_nodes(nodes: Vec<std::process::Child>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cohort_on_a_grid_network_node_is_placed_by_its_capability() {
-    require(&[Needs::Janus, Needs::Chromium, Needs::Grid]);
-    let before = snapshot();
-    let tmp = tempfile::tempdir().unwrap();
-    let sb = isolated(tmp.path()).await;
+    let (before, tmp, sb) = start(&[Needs::Janus, Needs::Chromium, Needs::Grid]).await;
     let with_sandbox = snapshot();
     let target = format!("--target={}", sb.janus_url);
     let (h, mut nodes) = grid_of_network_nodes(
@@ -649,12 +647,9 @@ async fn a_cohort_on_a_grid_network_node_is_placed_by_its_capability() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_network_node_off_the_lab_carries_media_through_its_nat_and_pages_through_its_proxy() {
-    require(&[Needs::Janus, Needs::Chromium, Needs::Grid]);
-    let before = snapshot();
-    let tmp = tempfile::tempdir().unwrap();
     // The sandbox stands in for a target off the machine: the node does not attach to its lab
     // (`--egress`), so its browsers reach it the way they would reach a remote deployment.
-    let sb = isolated(tmp.path()).await;
+    let (before, tmp, sb) = start(&[Needs::Janus, Needs::Chromium, Needs::Grid]).await;
     let profile = "--network=shaped={ delay = \"60ms\", loss = \"2%\" }";
     let (h, nodes) = grid_of_network_nodes(tmp.path(), &[profile, "--egress"]).await;
     let status = common::grid_status(&h.url).unwrap();
