@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
+use super::bag::Bag;
 use super::cohorts::CohortFigures;
 use super::recovery::Recovery;
 use super::{
@@ -25,29 +26,6 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// A series as sampled live, and as backfilled from Prometheus' range API.
 type LiveAndRange = (Series, Series);
-
-/// Values kept for percentiles (of received streams).
-#[derive(Default)]
-pub(super) struct Bag {
-    pub(super) fps: Vec<f32>,
-    pub(super) bitrate: Vec<f32>,
-    pub(super) loss: Vec<f32>,
-    pub(super) jitter: Vec<f32>,
-    pub(super) rtt: Vec<f32>,
-}
-
-impl Bag {
-    /// One received stream's row.
-    pub(super) fn push(&mut self, r: &ClientStatRow) {
-        if r.video() {
-            self.fps.extend(r.fps.map(|v| v as f32));
-            self.bitrate.extend(r.bitrate_kbps.map(|v| v as f32));
-        }
-        self.loss.extend(r.loss_ratio.map(|v| v as f32));
-        self.jitter.extend(r.jitter_ms.map(|v| v as f32));
-        self.rtt.extend(r.rtt_ms.map(|v| v as f32));
-    }
-}
 
 /// The metric kinds a bridge has.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -58,7 +58,7 @@ pub struct CohortSummary {
 /// A cohort's received-stream values and join times.
 #[derive(Default)]
 struct Bag {
-    streams: super::aggregate::Bag,
+    streams: super::bag::Bag,
     joins: Vec<f32>,
 }
 

@@ -6,6 +6,7 @@
 //! printed text shows percent.
 
 mod aggregate;
+mod bag;
 pub mod cohorts;
 pub mod recovery;
 
