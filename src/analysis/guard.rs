@@ -26,25 +26,37 @@ pub struct Evidence {
 pub fn collect(dir: &Path, window: Option<&Window>) -> Result<Evidence, ReadError> {
     let mut e = Evidence::default();
     results::rows(dir, "server_metrics.csv", |r: ServerMetricRow| {
+        e.metric(&r, window)
+    })?;
+    results::rows(dir, "client_stats.csv", |r: ClientStatRow| {
+        e.stat(&r, window)
+    })?;
+    Ok(e)
+}
+
+impl Evidence {
+    /// One server_metrics.csv row: generator CPU of a live source inside `window`.
+    pub fn metric(&mut self, r: &ServerMetricRow, window: Option<&Window>) {
         if r.metric == metric::GENERATOR_CPU_RATIO
             && r.source != SourceName::PrometheusRange
             && inside(window, &r.ts)
         {
-            e.generator_cpu.push(r.value);
+            self.generator_cpu.push(r.value);
         }
-    })?;
-    results::rows(dir, "client_stats.csv", |r: ClientStatRow| {
+    }
+
+    /// One client_stats.csv row: sent video inside `window`.
+    pub fn stat(&mut self, r: &ClientStatRow, window: Option<&Window>) {
         if r.sent() && r.video() && inside(window, &r.ts) {
-            e.send_samples += 1;
+            self.send_samples += 1;
             if r.quality_limitation == "cpu" {
-                e.cpu_limited += 1;
+                self.cpu_limited += 1;
             }
             if let Some(f) = r.fps {
-                e.send_fps.push(f);
+                self.send_fps.push(f);
             }
         }
-    })?;
-    Ok(e)
+    }
 }
 
 /// Reasons the run is invalid; empty when the generators kept up. `camera_fps` is the frame rate the
