@@ -6,6 +6,9 @@
 //! printed text shows percent.
 
 mod aggregate;
+mod bag;
+pub mod cohorts;
+pub mod recovery;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -227,6 +230,12 @@ pub struct Summary {
     /// The limit search, when the run was one (`loadtest limit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<super::limit::LimitSummary>,
+    /// Per cohort (empty when the scenario has no `[[cohort]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cohorts: Vec<cohorts::CohortSummary>,
+    /// Disruptions and the recovery after them (absent without `[[disruption]]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disruptions: Option<recovery::Disruptions>,
 }
 
 /// One shard of a sharded deployment (`deploy/` names bridges `shard-<k>-jvb-<i>`).
