@@ -1,7 +1,9 @@
 //! The link emulator's own CPU cost: UDP (1200-byte datagrams, like video RTP) from a cohort
 //! namespace through an emulated link to a server namespace at several offered rates, measured as the
 //! emulator thread's CPU time (`/proc/self/task/<tid>/stat`), for two profiles: delay + jitter + loss
-//! without a rate limit, and the same with a rate limit just above the offered rate (queue work).
+//! without a rate limit, and the same with a rate limit just above the offered rate (queue work);
+//! both through a link to the router (TUN ⇄ TUN) and through a link off the lab (TUN ⇄ the tool's
+//! UDP NAT, whose `sendto` per datagram runs on the emulator's thread).
 //!
 //! `cargo bench --bench emulator` (root needed) prints the table recorded in docs/benchmarks.md.
 
@@ -10,7 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use loadtest::network::{Profile, ProfileSpec, Star};
+use loadtest::network::egress::EgressLab;
+use loadtest::network::{Cohort, Profile, ProfileSpec, Star};
 
 const SIZE: usize = 1200;
 const SECS: f64 = 5.0;
@@ -67,11 +70,18 @@ fn main() {
             }
         }
     });
+    let mut egress = EgressLab::create().unwrap();
     let cases = [
-        ("delay 20ms, jitter 5ms, loss 1%", None),
-        ("same + rate limit", Some(())),
+        ("delay 20ms, jitter 5ms, loss 1%", None, false),
+        ("same + rate limit", Some(()), false),
+        (
+            "delay 20ms, jitter 5ms, loss 1%, off the lab (NAT)",
+            None,
+            true,
+        ),
+        ("same + rate limit, off the lab (NAT)", Some(()), true),
     ];
-    for (i, (name, limited)) in cases.iter().enumerate() {
+    for (i, (name, limited, nat)) in cases.iter().enumerate() {
         for mbit in [5.0, 20.0, 50.0, 100.0, 200.0] {
             let mut text = "delay = \"20ms\"\njitter = \"5ms\"\nloss = \"1%\"\n".to_string();
             if limited.is_some() {
@@ -81,7 +91,11 @@ fn main() {
                 ));
             }
             let role = format!("c{i}{}", mbit as u32);
-            let cohort = star.add_cohort(&role, profile(&text)).unwrap();
+            let cohort: Cohort = if *nat {
+                egress.add_cohort(&role, profile(&text)).unwrap()
+            } else {
+                star.add_cohort(&role, profile(&text)).unwrap()
+            };
             let sock = cohort
                 .ns
                 .run_in(|| UdpSocket::bind("0.0.0.0:0"))

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use crate::deploy::DeployArgs;
 use crate::limit::LimitArgs;
 use crate::plan::PlanArgs;
+use crate::provision::network_node::NetworkNodeArgs;
 use crate::provision::{DestroyArgs, GridArgs, ProvisionArgs};
 use crate::report::ReportArgs;
 use crate::run::RunArgs;
@@ -39,6 +40,8 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Inspect the Selenium Grid: nodes, slots, sessions, queue.
     Grid(GridArgs),
+    /// A Grid node whose browsers sit behind an emulated network (a cohort's `loadtest:network`).
+    NetworkNode(NetworkNodeArgs),
     /// Scaffold shards and scale bridges in the vendored Kubernetes manifests (`deploy/`).
     Deploy(DeployArgs),
     /// Start the local demo target (Janus on loopback) until Ctrl-C.
@@ -72,6 +75,7 @@ pub async fn exec(cli: Cli) -> anyhow::Result<i32> {
         Command::Provision(a) => crate::provision::exec_provision(*a).await,
         Command::Destroy(a) => crate::provision::exec_destroy(a).await,
         Command::Grid(a) => crate::provision::exec_grid(a).await,
+        Command::NetworkNode(a) => crate::provision::network_node::exec(a).await,
         Command::Deploy(a) => crate::deploy::exec(a),
         Command::Sandbox(a) => crate::sandbox::exec(a).await,
     }

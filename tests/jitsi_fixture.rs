@@ -189,6 +189,7 @@ fn plan(id: &str, role: Role) -> ScheduledParticipant {
         join_offset: Duration::ZERO,
         leave_offset: Duration::ZERO,
         step: None,
+        cohort: None,
     }
 }
 

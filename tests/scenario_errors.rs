@@ -237,6 +237,177 @@ fn bad_inputs_each_get_one_located_message() {
 }
 
 #[test]
+fn cohorts_and_disruptions_get_located_messages() {
+    let cohort = |body: &str| format!("{GOOD}\n[[cohort]]\nname = \"m\"\n{body}\n");
+    let disruption = |body: &str| {
+        format!(
+            "{GOOD}\n[[cohort]]\nname = \"m\"\ncount = 1\nprofile = \"3g\"\n\n[[disruption]]\n{body}\n"
+        )
+    };
+    let cases: &[(&str, &[&str], &str)] = &[
+        (
+            &cohort("share = 0.5\ncount = 1\nprofile = \"3g\""),
+            &[],
+            "bad.toml:13:9: cohort.0.share: give either share",
+        ),
+        (
+            &cohort("count = 1\nprofile = \"6g\""),
+            &[],
+            "bad.toml:14:11: cohort.0.profile: \"6g\" is not valid: expected a built-in profile (clean, 3g, 4g, lte, lossy-wifi, edge) or a table of values",
+        ),
+        (
+            &cohort("count = 1\nprofile = { delay = \"100ms\", loss = \"five\" }"),
+            &[],
+            "bad.toml:14:37: cohort.0.profile.loss: \"five\" is not valid: expected a share from 0 to 1, or \"5%\"",
+        ),
+        (
+            &cohort("count = 1\nprofile = { lag = \"1s\" }"),
+            &[],
+            "bad.toml:14:13: cohort.0.profile.lag: unknown field `lag`, expected one of `base`",
+        ),
+        (
+            &cohort("count = 4\nprofile = \"3g\""),
+            &[],
+            "bad.toml:13:9: cohort.0.count: the cohorts so far take 4 participants of each conference, but a conference has 3",
+        ),
+        (
+            &cohort("share = 0.1\nprofile = \"3g\""),
+            &[],
+            "cohort.0.share: gives no participant of a conference of 3",
+        ),
+        (
+            &cohort(
+                "count = 1\nprofile = \"3g\"\n[[cohort]]\nname = \"m\"\ncount = 1\nprofile = \"4g\"",
+            ),
+            &[],
+            "cohort.1.name: \"m\" names another [[cohort]] too",
+        ),
+        (
+            &format!("{GOOD}\n[[cohort]]\nname = \"none\"\ncount = 1\nprofile = \"3g\"\n"),
+            &[],
+            "cohort.0.name: \"none\" stands for participants in no cohort",
+        ),
+        (
+            &cohort(
+                "count = 1\nprofile = \"3g\"\n[[cohort.change]]\nat = \"10s\"\nprofile = \"5g\"",
+            ),
+            &[],
+            "cohort.0.change.0.profile: \"5g\" is not valid",
+        ),
+        (
+            &cohort(
+                "count = 1\nprofile = \"3g\"\n[[cohort.change]]\nat = \"10s\"\nprofile = \"edge\"",
+            ),
+            &["webdriver.url=http://127.0.0.1:4444"],
+            "cohort.0.change.0: profile changes need the local driver",
+        ),
+        (
+            &format!(
+                "{}\n[thresholds.cohort.mobile]\nmin_recv_fps_p5 = 5\n",
+                cohort("count = 1\nprofile = \"3g\"")
+            ),
+            &[],
+            "thresholds.cohort.mobile: no [[cohort]] is named \"mobile\" (expected one of: m)",
+        ),
+        (
+            &format!(
+                "{}\n[thresholds.cohort.m]\nmax_loss_p95 = 5\n",
+                cohort("count = 1\nprofile = \"3g\"")
+            ),
+            &[],
+            "thresholds.cohort.m.max_loss_p95: 5 is out of range",
+        ),
+        (
+            &format!(
+                "{}\n[thresholds.cohort.m]\nmax_generator_cpu = 0.5\n",
+                cohort("count = 1\nprofile = \"3g\"")
+            ),
+            &[],
+            "thresholds.cohort.m.max_generator_cpu: max_generator_cpu has no per-cohort figure",
+        ),
+        (
+            &disruption("kind = \"black_hole\"\nat = \"10s\""),
+            &[],
+            "bad.toml:16:1: disruption.0.duration: a black-hole needs a duration (expected e.g. \"10s\")",
+        ),
+        (
+            &disruption("kind = \"unplug\"\nat = \"10s\""),
+            &[],
+            "bad.toml:17:8: disruption.0.kind: unknown variant `unplug`, expected one of `kill_browsers`, `stop_grid_node`, `black_hole`, `kill_media_server`",
+        ),
+        (
+            &disruption(
+                "kind = \"black_hole\"\nat = \"10s\"\nduration = \"5s\"\ncohort = \"wifi\"",
+            ),
+            &[],
+            "disruption.0.cohort: no [[cohort]] is named \"wifi\"",
+        ),
+        (
+            &disruption("kind = \"kill_browsers\"\nat = \"10s\"\ncount = 3\ncohort = \"m\""),
+            &[],
+            "disruption.0.count: 3 browsers, but only 2 participants can be chosen",
+        ),
+        (
+            &disruption("kind = \"kill_browsers\"\nat = \"10s\""),
+            &[],
+            "disruption.0.count: give how many browsers to kill",
+        ),
+        (
+            &disruption("kind = \"stop_grid_node\"\nat = \"10s\""),
+            &[],
+            "disruption.0.kind: stop_grid_node needs a Grid (webdriver.url) or a command hook",
+        ),
+        (
+            &disruption("kind = \"kill_media_server\"\nat = \"10s\"\ncommand = []"),
+            &[],
+            "disruption.0.command: is empty",
+        ),
+        (
+            &disruption(
+                "kind = \"kill_media_server\"\nat = \"10s\"\ncommand = [\"kubectl\"]\nend_command = [\"true\"]",
+            ),
+            &[],
+            "disruption.0.end_command: runs at at + duration: give a duration",
+        ),
+        (
+            &disruption("kind = \"kill_media_server\"\nat = \"10s\"\ncount = 1"),
+            &[],
+            "disruption.0.count: count does not apply to kind kill_media_server",
+        ),
+    ];
+    let wrong: Vec<String> = cases
+        .iter()
+        .map(|(src, sets, want)| (err(src, sets), want))
+        .filter(|(got, want)| !got.contains(*want))
+        .map(|(got, want)| format!("want: {want}\n got: {got}"))
+        .collect();
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+    // A good one: cohorts are spread over each conference and named in the schedule.
+    let good = disruption(
+        "kind = \"black_hole\"\nat = \"10s\"\nduration = \"5s\"\n\n[[disruption]]\nkind = \"kill_media_server\"\nat = \"20s\"\ncommand = [\"./bridge-disruption.sh\", \"jvb-0\"]",
+    );
+    let s = scenario::parse(&good, Path::new("good.toml"), &[])
+        .unwrap()
+        .scenario;
+    let plans = loadtest::schedule::of(&s);
+    let in_m = plans.iter().filter(|p| p.cohort.as_deref() == Some("m"));
+    assert_eq!(in_m.count(), 2, "one per conference");
+    let text = loadtest::schedule::describe(&s, &plans);
+    assert!(
+        text.contains("cohort m: 1 of each conference behind profile 3g"),
+        "{text}"
+    );
+    assert!(
+        text.contains("disruption 1: kill_media_server at +20s (command hook)"),
+        "{text}"
+    );
+    // The resolved scenario round-trips (it is written into the results directory).
+    let back = scenario::Scenario::from_results(&s.to_toml()).unwrap();
+    assert_eq!(back.cohort, s.cohort);
+    assert_eq!(back.disruption, s.disruption);
+}
+
+#[test]
 fn the_cli_exits_2_and_starts_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("bad.toml");

@@ -11,7 +11,9 @@
 #                                            and it may come up without an address)
 #   sh bootstrap.sh apply hub|node        -> installs staged/<role>.toml and (re)starts the service
 #                                            only if the config, the jar or the command changed;
-#                                            prints "changed <role>" or "unchanged <role>"
+#                                            prints "changed <role>" or "unchanged <role>". A staged
+#                                            <role>.command (and <role>.networks) replaces the java
+#                                            command: the node as `loadtest network-node`, for cohorts
 #   sh bootstrap.sh stop hub|node         -> stops and removes the service; "stopped <role>" / "absent <role>"
 #   sh bootstrap.sh status URL            -> GET URL/status (the hub's, seen from this host)
 #   sh bootstrap.sh logtail hub|node      -> the last lines of the role's log
@@ -175,7 +177,7 @@ Description=loadtest Selenium Grid $1
 After=network-online.target
 
 [Service]
-ExecStart=/usr/bin/env $(command_line "$1")
+ExecStart=/usr/bin/env $(cat "$LT_DIR/$1.cmd")
 WorkingDirectory=$LT_DIR
 Restart=on-failure
 RestartSec=3
@@ -206,9 +208,15 @@ apply() {
     staged="$LT_DIR/staged/$role.toml"
     [ -f "$staged" ] || { echo "no staged config $staged" >&2; exit 2; }
     [ -f "$LT_JAR" ] || { echo "no jar at $LT_JAR" >&2; exit 2; }
-    command_line "$role" >"$LT_DIR/staged/$role.cmd"
+    # A staged command (the node as `loadtest network-node`, for cohorts) replaces the plain one.
+    if [ -f "$LT_DIR/staged/$role.command" ]; then
+        cp "$LT_DIR/staged/$role.command" "$LT_DIR/staged/$role.cmd"
+    else
+        command_line "$role" >"$LT_DIR/staged/$role.cmd"
+    fi
     changed=no
-    for f in toml cmd; do
+    for f in toml cmd networks; do
+        [ -f "$LT_DIR/staged/$role.$f" ] || continue
         if ! cmp -s "$LT_DIR/staged/$role.$f" "$LT_DIR/$role.$f"; then
             cp "$LT_DIR/staged/$role.$f" "$LT_DIR/$role.$f"
             changed=yes
@@ -236,7 +244,7 @@ apply() {
             stop_pid "$role" || true
             # setsid + all three streams redirected: the SSH channel closes, the process stays.
             # shellcheck disable=SC2046
-            setsid $(command_line "$role") </dev/null >>"$LT_DIR/$role.log" 2>&1 &
+            setsid $(cat "$LT_DIR/$role.cmd") </dev/null >>"$LT_DIR/$role.log" 2>&1 &
             echo $! >"$(pidfile "$role")"
             changed=yes
         fi

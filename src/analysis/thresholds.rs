@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::summary::Summary;
+use super::summary::cohorts::CohortSummary;
 use crate::scenario::Thresholds;
 
 /// The outcome of one threshold.
@@ -95,6 +96,75 @@ pub fn evaluate(t: &Thresholds, s: &Summary) -> Vec<Check> {
         let actual = video.and_then(|v| v.video_psnr_db_p5);
         out.push(check("min_video_psnr_p5", true, l, actual));
     }
+    let d = s.disruptions.as_ref();
+    if let Some(l) = t.max_recovery_p95 {
+        // No participant lost media: nothing to recover from, which meets any bound.
+        let p95 = d.map(|d| {
+            d.recovery_s_p95
+                .or((d.disruptions.iter().all(|x| x.recovered == 0)).then_some(0.0))
+        });
+        out.push(check(
+            "max_recovery_p95",
+            false,
+            l.get().as_secs_f64(),
+            p95.flatten(),
+        ));
+    }
+    if let Some(l) = t.max_never_recovered {
+        out.push(check(
+            "max_never_recovered",
+            false,
+            f64::from(l),
+            d.map(|d| d.never_recovered as f64),
+        ));
+    }
+    if let Some(l) = t.max_rtt_p95 {
+        let ms = l.get().as_secs_f64() * 1000.0;
+        out.push(check("max_rtt_p95", false, ms, s.client.rtt_ms_p95));
+    }
+    for (name, c) in &t.cohort {
+        let row = s.cohorts.iter().find(|r| &r.cohort == name);
+        let val = |f: fn(&CohortSummary) -> Option<f64>| row.and_then(f);
+        let secs = |d: Option<crate::scenario::Dur>| d.map(|d| d.get().as_secs_f64());
+        let bounds = [
+            (
+                "min_join_ratio",
+                true,
+                c.min_join_ratio,
+                val(|r| r.join_ratio),
+            ),
+            (
+                "max_join_time_p95",
+                false,
+                secs(c.max_join_time_p95),
+                val(|r| r.join_ms_p95.map(|ms| ms / 1000.0)),
+            ),
+            (
+                "min_recv_fps_p50",
+                true,
+                c.min_recv_fps_p50,
+                val(|r| r.recv_fps_p50),
+            ),
+            (
+                "min_recv_fps_p5",
+                true,
+                c.min_recv_fps_p5,
+                val(|r| r.recv_fps_p5),
+            ),
+            ("max_loss_p95", false, c.max_loss_p95, val(|r| r.loss_p95)),
+            (
+                "max_rtt_p95",
+                false,
+                secs(c.max_rtt_p95).map(|s| s * 1000.0),
+                val(|r| r.rtt_ms_p95),
+            ),
+        ];
+        for (k, min, limit, actual) in bounds {
+            if let Some(l) = limit {
+                out.push(check(&format!("cohort.{name}.{k}"), min, l, actual));
+            }
+        }
+    }
     out
 }
 
@@ -164,5 +234,46 @@ mod tests {
         );
         assert_eq!(c[0].actual, Some(0.15));
         assert_eq!(c[0].limit, "≤ 0.1");
+    }
+
+    #[test]
+    fn cohorts_and_recovery_are_judged_by_name() {
+        let mut s = Summary::default();
+        s.cohorts.push(CohortSummary {
+            cohort: "3g".into(),
+            recv_fps_p5: Some(4.0),
+            rtt_ms_p95: Some(320.0),
+            join_ms_p95: Some(2500.0),
+            ..Default::default()
+        });
+        s.client.rtt_ms_p95 = Some(120.0);
+        let mut t: Thresholds = toml::from_str(
+            "max_recovery_p95 = \"5s\"\nmax_never_recovered = 0\nmax_rtt_p95 = \"100ms\"\n[cohort.3g]\nmin_recv_fps_p5 = 5\nmax_rtt_p95 = \"400ms\"\nmax_join_time_p95 = \"2s\"\n[cohort.wifi]\nmax_loss_p95 = 0.1",
+        )
+        .unwrap();
+        let c = evaluate(&t, &s);
+        let got: Vec<(&str, Status)> = c.iter().map(|c| (c.threshold.as_str(), c.status)).collect();
+        assert_eq!(
+            got,
+            [
+                ("max_recovery_p95", Status::NotEvaluable),
+                ("max_never_recovered", Status::NotEvaluable),
+                ("max_rtt_p95", Status::Fail),
+                ("cohort.3g.max_join_time_p95", Status::Fail),
+                ("cohort.3g.min_recv_fps_p5", Status::Fail),
+                ("cohort.3g.max_rtt_p95", Status::Pass),
+                ("cohort.wifi.max_loss_p95", Status::NotEvaluable),
+            ]
+        );
+        assert_eq!(c[5].limit, "≤ 400");
+        s.disruptions = Some(crate::analysis::summary::recovery::Disruptions {
+            recovery_s_p95: Some(6.0),
+            never_recovered: 1,
+            ..Default::default()
+        });
+        t.cohort.clear();
+        let c = evaluate(&t, &s);
+        assert_eq!(c[0].status, Status::Fail);
+        assert_eq!(c[1].status, Status::Fail);
     }
 }

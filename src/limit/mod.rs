@@ -204,7 +204,9 @@ impl Executor<'_> {
             return Ok(StepResult::Stopped(Stop::Interrupted));
         }
         let at = sh.start.elapsed();
-        let plans = schedule::grow(&self.s.load, self.cfg.grow, self.fresh, add, self.step, at);
+        let mut plans = schedule::grow(&self.s.load, self.cfg.grow, self.fresh, add, self.step, at);
+        let per = self.s.load.participants_per_conference;
+        schedule::assign_cohorts(&mut plans, &self.s.cohort, per);
         if let Some(g) = self.h.grid()
             && let Ok(status) = g.status().await
             && status.free_slots() < plans.len()

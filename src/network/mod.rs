@@ -15,10 +15,12 @@
 //! [`emulator`] (delay, jitter, loss, rate and black-holes over TUN, in both directions),
 //! [`netns`] (running code, commands and browsers inside a namespace; TCP relays across namespaces),
 //! [`star`] (the topology the sandbox and cohorts use: a router namespace with servers and cohorts
-//! around it).
+//! around it), [`egress`] (cohorts whose link leads off the machine through the tool's UDP NAT and
+//! HTTP proxy, for targets outside the lab).
 
 pub mod addr;
 pub mod cmd;
+pub mod egress;
 pub mod emulator;
 pub mod lab;
 pub mod netns;
@@ -84,6 +86,16 @@ impl NetworkError {
             field: field.into(),
             value: value.into(),
             expected: expected.into(),
+        }
+    }
+}
+
+impl From<crate::scenario::profile::BadValue> for NetworkError {
+    fn from(b: crate::scenario::profile::BadValue) -> Self {
+        NetworkError::BadValue {
+            field: b.field,
+            value: b.value,
+            expected: b.expected,
         }
     }
 }

@@ -113,6 +113,17 @@ pub fn browser_wrapper(ns: &str, browser: &Path, dir: &Path) -> Result<PathBuf> 
 /// unshaped nodes.
 pub const GRID_CAPABILITY: &str = "loadtest:network";
 
+/// The capability a network node's stereotype carries when its browsers reach the target through
+/// the tool's HTTP proxy ([`crate::network::egress`]): the proxy URL sessions give `--proxy-server`.
+pub const PROXY_CAPABILITY: &str = "loadtest:proxy";
+
+/// The [`GRID_CAPABILITY`] value of unshaped nodes, and of sessions in no cohort.
+pub const UNSHAPED: &str = crate::scenario::NO_COHORT;
+
+/// The capability a network node's stereotype carries to name the namespace its browsers run in, so
+/// a run on the same machine can relay its participant page into it. Sessions never ask for it.
+pub const NAMESPACE_CAPABILITY: &str = "loadtest:namespace";
+
 /// A Selenium Grid 4 node `[[node.driver-configuration]]` (TOML) whose sessions carry
 /// [`GRID_CAPABILITY`] = `network`. With a `wrapper` (see [`browser_wrapper`]) its browsers start
 /// inside that namespace while the node and ChromeDriver stay in the root namespace, so WebDriver and
@@ -124,17 +135,43 @@ pub fn grid_driver_configuration(
     chromedriver: &Path,
     max_sessions: u32,
 ) -> Result<String> {
+    network_driver_configuration(
+        network,
+        (None, None),
+        browser,
+        wrapper,
+        chromedriver,
+        max_sessions,
+    )
+}
+
+/// [`grid_driver_configuration`] whose stereotype also names the namespace its browsers run in
+/// ([`NAMESPACE_CAPABILITY`]) and the proxy they reach the target through ([`PROXY_CAPABILITY`]).
+pub fn network_driver_configuration(
+    network: &str,
+    (namespace, proxy): (Option<&str>, Option<&str>),
+    browser: &Path,
+    wrapper: Option<&Path>,
+    chromedriver: &Path,
+    max_sessions: u32,
+) -> Result<String> {
     let mut opts =
         serde_json::json!({ "binary": wrapper.unwrap_or(browser).display().to_string() });
     if wrapper.is_some() {
         opts["args"] = serde_json::json!([PIPE_ARG]);
     }
-    let stereotype = serde_json::json!({
+    let mut stereotype = serde_json::json!({
         "browserName": "chrome",
         GRID_CAPABILITY: network,
         "goog:chromeOptions": opts,
-    })
-    .to_string();
+    });
+    if let Some(ns) = namespace {
+        stereotype[NAMESPACE_CAPABILITY] = serde_json::json!(ns);
+    }
+    if let Some(p) = proxy {
+        stereotype[PROXY_CAPABILITY] = serde_json::json!(p);
+    }
+    let stereotype = stereotype.to_string();
     let driver = chromedriver.display().to_string();
     if stereotype.contains('\'') || driver.contains('"') || network.contains('"') {
         return Err(NetworkError::bad(

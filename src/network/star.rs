@@ -88,6 +88,22 @@ impl Star {
         })
     }
 
+    /// The router namespace of the running lab whose addresses include `addr` (e.g. the isolated
+    /// sandbox's Janus), if one does.
+    pub fn router_of(addr: Ipv4Addr) -> Option<String> {
+        if !addr::in_range(addr) {
+            return None;
+        }
+        let block = addr.octets()[2];
+        registry::records()
+            .into_iter()
+            .filter(|r| r.block == Some(block) && r.owner_alive())
+            .find_map(|r| {
+                let router = r.lab_id()?.name("r").ok()?;
+                r.namespaces.contains(&router).then_some(router)
+            })
+    }
+
     /// The lab (for caps and black-holes on any of its veths).
     pub fn lab(&self) -> &Lab {
         &self.lab
@@ -147,5 +163,14 @@ impl Star {
     /// Remove everything now.
     pub fn teardown(self) -> Result<()> {
         self.lab.teardown()
+    }
+
+    /// Remove everything now, through a shared reference (idempotent: what is dropped later has
+    /// nothing left to remove).
+    pub fn remove(&self) -> Result<()> {
+        match self.lab.inner.teardown().into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }

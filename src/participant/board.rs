@@ -10,27 +10,45 @@ use tokio::sync::watch;
 
 use crate::schedule::{ParticipantId, Role, ScheduledParticipant};
 
-/// Sessions alive right now, so none is left behind whatever happens.
+/// Sessions alive right now, so none is left behind whatever happens, and their browsers' profile
+/// directories (a local browser's processes carry it on their command line).
 #[derive(Debug, Clone, Default)]
-pub struct Sessions(Arc<Mutex<HashMap<ParticipantId, String>>>);
+pub struct Sessions {
+    open: Arc<Mutex<HashMap<ParticipantId, String>>>,
+    browsers: Arc<Mutex<HashMap<ParticipantId, String>>>,
+}
 
 impl Sessions {
     pub(crate) fn add(&self, participant: ParticipantId, session: &str) {
-        if let Ok(mut m) = self.0.lock() {
+        if let Ok(mut m) = self.open.lock() {
             m.insert(participant, session.to_string());
         }
     }
+    pub(crate) fn set_browser(&self, participant: ParticipantId, user_data_dir: &str) {
+        if let Ok(mut m) = self.browsers.lock() {
+            m.insert(participant, user_data_dir.to_string());
+        }
+    }
     pub(crate) fn remove(&self, participant: ParticipantId) {
-        if let Ok(mut m) = self.0.lock() {
+        if let Ok(mut m) = self.open.lock() {
             m.remove(&participant);
         }
     }
     /// Sessions not closed yet: (participant, session id).
     pub fn open(&self) -> Vec<(ParticipantId, String)> {
-        self.0
+        self.open
             .lock()
             .map(|m| m.iter().map(|(a, b)| (*a, b.clone())).collect())
             .unwrap_or_default()
+    }
+    /// The open session of a participant.
+    pub fn session_of(&self, participant: ParticipantId) -> Option<String> {
+        self.open.lock().ok()?.get(&participant).cloned()
+    }
+    /// The browser profile directory (`--user-data-dir`) of a participant's session, as the driver
+    /// reported it.
+    pub fn browser_of(&self, participant: ParticipantId) -> Option<String> {
+        self.browsers.lock().ok()?.get(&participant).cloned()
     }
 }
 

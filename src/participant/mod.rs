@@ -84,6 +84,8 @@ pub struct Shared {
     pub bridges: Bridges,
     /// One HTTP connector for every session (building a TLS connector per session costs ~40 ms of CPU).
     pub connector: Connector,
+    /// Where each cohort's browsers sit on the network.
+    pub placements: crate::webdriver::capabilities::Placements,
     /// Who talks when (`[load] speakers = "p59"`; empty otherwise): audio senders' mute switches.
     pub talk: Arc<TalkPlan>,
     /// What people see (`[media] measure_quality`): the run's one ledger, `None` when off.
@@ -135,6 +137,7 @@ pub async fn run(
         role: plan.role.to_string(),
         outcome: Outcome::Failed,
         step: plan.step,
+        cohort: plan.cohort.clone().unwrap_or_default(),
         ..Default::default()
     };
     let id = plan.id;
@@ -193,6 +196,10 @@ async fn launch(
     row.session_ms = Some(t0.elapsed().as_millis() as u64);
     let session_id = client.session_id().await.ok().flatten().unwrap_or_default();
     sh.sessions.add(plan.id, &session_id);
+    let browser = client.capabilities().and_then(|c| c.get("chrome"));
+    if let Some(dir) = browser.and_then(|c| c["userDataDir"].as_str()) {
+        sh.sessions.set_browser(plan.id, dir);
+    }
     sh.in_room.enter();
     row.node = sh.node_of(&session_id).await;
     sh.tally.node(plan.id, &row.node);
@@ -255,6 +262,9 @@ async fn create_session(plan: &ScheduledParticipant, sh: &Shared) -> Result<Clie
         &sh.webdriver.receiver_capabilities
     };
     crate::webdriver::capabilities::merge(&mut caps, node_type);
+    // The cohort's placement last: its node capability and proxy win over a node type's.
+    let placement = sh.placements.of(plan.cohort.as_deref());
+    crate::webdriver::capabilities::place(&mut caps, placement);
     let mut builder = ClientBuilder::new(sh.connector.clone());
     builder.capabilities(caps);
     let connect = builder.connect(sh.webdriver_url.as_str());

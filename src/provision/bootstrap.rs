@@ -26,6 +26,11 @@ pub struct Plan {
     pub per_core: u32,
     /// Fixed slots per node (`--slots`), instead of cores × `per_core`.
     pub slots: Option<u32>,
+    /// The scenario's cohorts as `loadtest network-node` networks (`none` first); empty: plain
+    /// Chromium nodes.
+    pub networks: Vec<String>,
+    /// This loadtest binary, uploaded to nodes that run network nodes.
+    pub loadtest: Option<PathBuf>,
 }
 
 /// What one host's bootstrap did.
@@ -317,6 +322,10 @@ fn steps<R: Remote>(
             "node",
             node_toml(inv, host.grid_address(), &hub_addr, slots),
         ));
+        if network_node(&mut s, inv, i, plan, slots)? {
+            log("network node: uploaded loadtest");
+            outcome.changes.push("loadtest".into());
+        }
     }
     for (name, toml) in roles {
         s.sh(
@@ -335,6 +344,61 @@ fn steps<R: Remote>(
         s.script("stop node", "stop node")?;
     }
     Ok(())
+}
+
+/// With networks in the plan, the node service is `loadtest network-node` (one driver
+/// configuration per network, browsers of shaped ones in namespaces): upload the binary (true when
+/// it changed) and stage its command and networks; without, unstage them (a plain node again).
+fn network_node<R: Remote>(
+    s: &mut Steps<'_, R>,
+    inv: &Inventory,
+    i: usize,
+    plan: &Plan,
+    slots: u32,
+) -> Result<bool, ProvisionError> {
+    let dir = s.dir.clone();
+    let q = |p: &str| shell_quote(p);
+    let (Some(bin), false) = (&plan.loadtest, plan.networks.is_empty()) else {
+        s.sh(
+            "network node",
+            &format!(
+                "rm -f {}/staged/node.command {}/staged/node.networks",
+                q(&dir),
+                q(&dir)
+            ),
+            b"",
+        )?;
+        return Ok(false);
+    };
+    let remote = format!("{dir}/loadtest-{}", env!("CARGO_PKG_VERSION"));
+    let uploaded = s.upload_if_changed("upload loadtest", bin, &remote)?;
+    s.sh("upload loadtest", &format!("chmod 755 {}", q(&remote)), b"")?;
+    let g = &inv.grid;
+    let hub = inv
+        .hub_index()
+        .map(|h| url_host(inv.hosts[h].grid_address()))
+        .ok_or_else(|| s.fail("network node", "the inventory has no hub"))?;
+    let command = format!(
+        "{remote} network-node --networks-file={dir}/node.networks --hub=http://{hub}:{hp} \
+         --host={host} --port={np} --slots={slots} --publish-port={pp} --subscribe-port={sp} \
+         --jar={jar} --heap={heap} --dir={dir}/network-node --config={dir}/node.toml.net\n",
+        hp = g.hub_port,
+        host = inv.hosts[i].grid_address(),
+        np = g.node_port,
+        pp = g.publish_port,
+        sp = g.subscribe_port,
+        jar = s.jar,
+        heap = s.heap,
+    );
+    let networks = plan.networks.join("\n") + "\n";
+    for (name, text) in [("command", command), ("networks", networks)] {
+        s.sh(
+            "network node",
+            &format!("cat > {}/staged/node.{name}", q(&dir)),
+            text.as_bytes(),
+        )?;
+    }
+    Ok(uploaded)
 }
 
 /// Make sure `host`'s private address (when it differs from the SSH address) is configured on the
@@ -464,6 +528,8 @@ mod tests {
             media: vec![],
             per_core: per_core("small"),
             slots: None,
+            networks: Vec::new(),
+            loadtest: None,
         };
         assert_eq!(slots_for(2, &plan), 16);
         plan.per_core = per_core("vga");
@@ -532,6 +598,105 @@ mod tests {
     }
 
     #[test]
+    fn cohorts_turn_the_node_into_a_network_node() {
+        let inv = inv();
+        let (jar, bin) = (
+            tempfile::NamedTempFile::new().unwrap(),
+            tempfile::NamedTempFile::new().unwrap(),
+        );
+        let plan = Plan {
+            jar: jar.path().to_path_buf(),
+            media: vec![],
+            per_core: 8,
+            slots: Some(3),
+            networks: vec!["none".into(), "shaped={ delay = \"100ms\" }".into()],
+            loadtest: Some(bin.path().to_path_buf()),
+        };
+        let mut fake = Fake::default();
+        let o = bootstrap_host(&mut fake, &inv, 1, &plan, &|_| {});
+        assert!(o.error.is_none(), "{:?}", o.error);
+        assert!(
+            o.changes.contains(&"loadtest".to_string()),
+            "{:?}",
+            o.changes
+        );
+        assert!(
+            fake.uploads.iter().any(|u| u.contains("/loadtest-")),
+            "{:?}",
+            fake.uploads
+        );
+        let staged = fake
+            .cmds
+            .iter()
+            .find(|c| c.contains("staged/node.command"))
+            .unwrap();
+        assert!(staged.starts_with("cat > "), "{staged}");
+        let plain = Plan {
+            networks: Vec::new(),
+            loadtest: None,
+            ..plan
+        };
+        let mut fake = Fake::default();
+        bootstrap_host(&mut fake, &inv, 1, &plain, &|_| {});
+        assert!(
+            fake.cmds
+                .iter()
+                .any(|c| c.starts_with("rm -f") && c.contains("staged/node.command")),
+            "without cohorts the node is a plain node again: {:?}",
+            fake.cmds
+        );
+    }
+
+    /// The real script, on this machine (no systemd: a pidfile service): a staged command is the
+    /// node's service, applied once, unchanged the second time, stopped.
+    #[test]
+    fn the_script_runs_a_staged_node_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        std::fs::create_dir_all(dir.path().join("staged")).unwrap();
+        std::fs::write(dir.path().join("bootstrap.sh"), SCRIPT).unwrap();
+        std::fs::write(dir.path().join("x.jar"), "jar").unwrap();
+        let node = dir.path().join("fake-node");
+        std::fs::write(
+            &node,
+            "#!/bin/sh\ntrap 'kill $!; exit 0' TERM\nsleep 300 &\nwait\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(dir.path().join("staged/node.toml"), "[node]\n").unwrap();
+        let cmd = format!("{} --config={d}/node.toml.net\n", node.display());
+        std::fs::write(dir.path().join("staged/node.command"), &cmd).unwrap();
+        std::fs::write(dir.path().join("staged/node.networks"), "none\n").unwrap();
+        let script = |args: &[&str]| {
+            let out = std::process::Command::new("sh")
+                .arg(dir.path().join("bootstrap.sh"))
+                .args(args)
+                .env("LT_DIR", dir.path())
+                .env("LT_JAR", dir.path().join("x.jar"))
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        if std::fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd") {
+            eprintln!("skipped: this machine runs systemd (the script would install a unit)");
+            return;
+        }
+        assert_eq!(script(&["apply", "node"]), "changed node");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("node.cmd")).unwrap(),
+            cmd
+        );
+        assert!(dir.path().join("node.networks").is_file());
+        let pid = std::fs::read_to_string(dir.path().join("node.pid")).unwrap();
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", pid.trim())).unwrap();
+        assert!(String::from_utf8_lossy(&cmdline).contains("node.toml.net"));
+        assert_eq!(script(&["apply", "node"]), "unchanged node");
+        assert_eq!(script(&["stop", "node"]), "stopped node");
+        assert!(!std::path::Path::new(&format!("/proc/{}", pid.trim())).exists());
+    }
+
+    #[test]
     fn steps_for_a_non_root_login_go_through_sudo() {
         let mut inv = inv();
         inv.ssh.user = "admin".into();
@@ -541,6 +706,8 @@ mod tests {
             media: vec![],
             per_core: 8,
             slots: None,
+            networks: Vec::new(),
+            loadtest: None,
         };
         let mut fake = Fake::default();
         let o = bootstrap_host(&mut fake, &inv, 0, &plan, &|_| {});
@@ -581,12 +748,14 @@ mod tests {
                     availability: "UP".into(),
                     slots: 16,
                     busy: 0,
+                    ..Default::default()
                 },
                 NodeStatus {
                     uri: "http://10.0.0.11:5555".into(),
                     availability: "UP".into(),
                     slots: 8,
                     busy: 0,
+                    ..Default::default()
                 },
             ],
         };

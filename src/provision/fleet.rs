@@ -36,6 +36,22 @@ pub(super) fn media_plan(args: &ProvisionArgs) -> anyhow::Result<(Vec<PathBuf>, 
     Ok((files, bootstrap::per_core(&media.video)))
 }
 
+/// The networks of the scenario's `[[cohort]]`s, as `loadtest network-node` lines (`none` first).
+fn networks_plan(args: &ProvisionArgs) -> anyhow::Result<Vec<String>> {
+    let Some(p) = &args.scenario else {
+        return Ok(Vec::new());
+    };
+    let s = crate::scenario::load(p, &[])?.scenario;
+    if s.cohort.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut lines = vec![crate::network::netns::UNSHAPED.to_string()];
+    for c in &s.cohort {
+        lines.push(super::network_node::network_line(&c.name, &c.profile).map_err(UsageError)?);
+    }
+    Ok(lines)
+}
+
 /// The fleet-wide bootstrap inputs, after checking the jar and preparing the media.
 fn plan(args: &ProvisionArgs) -> anyhow::Result<Plan> {
     if !args.selenium_jar.is_file() {
@@ -46,11 +62,24 @@ fn plan(args: &ProvisionArgs) -> anyhow::Result<Plan> {
         .into());
     }
     let (media, per_core) = media_plan(args)?;
+    let networks = networks_plan(args)?;
+    let loadtest = if networks.is_empty() {
+        None
+    } else {
+        Some(std::env::current_exe().map_err(|e| {
+            InfraError::new(
+                "network nodes",
+                format!("the loadtest binary to upload: {e}"),
+            )
+        })?)
+    };
     Ok(Plan {
         jar: args.selenium_jar.clone(),
         media,
         per_core,
         slots: args.slots,
+        networks,
+        loadtest,
     })
 }
 

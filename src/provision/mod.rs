@@ -13,6 +13,7 @@ mod fleet;
 mod grid;
 pub mod inventory;
 pub mod kubernetes;
+pub mod network_node;
 pub mod root;
 pub mod settings;
 pub mod ssh;

@@ -80,6 +80,10 @@ pub struct ParticipantRow {
     /// The step of a growing run (`loadtest limit`) it joined in; empty in a fixed run.
     #[serde(default)]
     pub step: Option<u32>,
+    /// The `[[cohort]]` whose network its browser sat behind; empty when none (and in results
+    /// written before cohorts existed).
+    #[serde(default)]
+    pub cohort: String,
 }
 
 /// `client_stats.csv`: one row per participant, RTP stream and sample.

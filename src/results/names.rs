@@ -210,6 +210,16 @@ pub enum Event {
     Clock,
     /// Measuring what people see failed for this participant (recorded once; the call goes on).
     QualityWarning,
+    /// A disruption began (`participant` is `disruption:<index>`; detail: what was done).
+    DisruptionStarted,
+    /// A disruption ended (detail: what was undone, a hook's exit code).
+    DisruptionEnded,
+    /// A disruption could not be applied, or its hook failed (detail: why).
+    DisruptionFailed,
+    /// A disruption ended this participant's browser (detail: `disruption:<index>` and how).
+    BrowserKilled,
+    /// A cohort's network profile changed (`participant` is `cohort:<name>`; detail: the profile).
+    ProfileChanged,
     /// An event this version does not know.
     #[default]
     #[serde(other)]
@@ -252,6 +262,11 @@ impl Event {
             Event::MetricsWarning => "metrics_warning",
             Event::Clock => "clock",
             Event::QualityWarning => "quality_warning",
+            Event::DisruptionStarted => "disruption_started",
+            Event::DisruptionEnded => "disruption_ended",
+            Event::DisruptionFailed => "disruption_failed",
+            Event::BrowserKilled => "browser_killed",
+            Event::ProfileChanged => "profile_changed",
             Event::Other => "other",
         }
     }
@@ -275,6 +290,21 @@ impl fmt::Display for Event {
 pub const RUN: &str = "run";
 /// The `participant` column of metrics events.
 pub const METRICS: &str = "metrics";
+
+/// The `participant` column of a disruption's events: `disruption:<index in [[disruption]]>`.
+pub fn disruption_key(index: usize) -> String {
+    format!("disruption:{index}")
+}
+
+/// The disruption index of a `participant` cell written by [`disruption_key`].
+pub fn disruption_index(participant: &str) -> Option<usize> {
+    participant.strip_prefix("disruption:")?.parse().ok()
+}
+
+/// The `participant` column of a cohort's events: `cohort:<name>`.
+pub fn cohort_key(name: &str) -> String {
+    format!("cohort:{name}")
+}
 
 #[cfg(test)]
 mod tests {
@@ -320,5 +350,7 @@ mod tests {
             .unwrap();
         assert_eq!(back.event, Event::Other);
         assert_eq!(Event::PageSlow.as_str(), "page_slow");
+        assert_eq!(disruption_index(&disruption_key(3)), Some(3));
+        assert_eq!(disruption_index("run"), None);
     }
 }

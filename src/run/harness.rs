@@ -15,6 +15,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::RunSummary;
+use super::cohorts::Cohorts;
+use super::disrupt::{Roster, Timeline};
 use super::progress;
 use crate::analysis::attribution::Bridges;
 use crate::analysis::{guard, window};
@@ -52,6 +54,9 @@ pub struct Harness {
     camera_fps: Option<f64>,
     guard: crate::scenario::Guard,
     hangup: Duration,
+    cohorts: Cohorts,
+    timeline: Timeline,
+    roster: Roster,
     export: Option<export::Endpoint>,
 }
 
@@ -102,10 +107,10 @@ impl Harness {
         let tally = Arc::new(Tally::default());
         let started = async {
             let export = start_export(s, &dir, &tally).await?;
-            let (endpoint, target) = start_infra(s, peak, tokens).await?;
-            Ok::<_, InfraError>((endpoint, target, export))
+            let (endpoint, target, cohorts) = start_infra(s, peak, tokens).await?;
+            Ok::<_, InfraError>((endpoint, target, cohorts, export))
         };
-        let (endpoint, target, export) = match started.await {
+        let (endpoint, target, cohorts, export) = match started.await {
             Ok(v) => v,
             Err(e) => {
                 recorder.event(RUN, Event::Error, e.to_string()).await;
@@ -147,6 +152,7 @@ impl Harness {
             grid: endpoint.grid(),
             connector: participant::connector(),
             bridges: Bridges::of(s),
+            placements: cohorts.placements.clone(),
             talk: Arc::new(talk),
             quality: s
                 .media
@@ -154,6 +160,9 @@ impl Harness {
                 .then(|| Arc::new(std::sync::Mutex::new(quality::Ledger::new()))),
         });
         let side = SideTasks::start(s, &shared, endpoint.is_local(), length).await;
+        let roster = Roster::default();
+        let (links, results) = (cohorts.links.clone(), dir.path().to_path_buf());
+        let timeline = Timeline::start(s, shared.clone(), links, roster.clone(), results);
         Ok(Harness {
             dir,
             info,
@@ -166,6 +175,9 @@ impl Harness {
             camera_fps: video.fps(),
             guard: s.guard.clone(),
             hangup: s.timeouts.hangup.get(),
+            cohorts,
+            timeline,
+            roster,
             export,
         })
     }
@@ -180,6 +192,9 @@ impl Harness {
     pub async fn spawn(&mut self, plans: Vec<ScheduledParticipant>, leave: &CancellationToken) {
         let sh = &self.shared;
         sh.tally.schedule(plans.iter().map(|p| (p.id, p.role)));
+        if let Ok(mut r) = self.roster.lock() {
+            r.extend(plans.iter().map(|p| (p.id, p.cohort.clone())));
+        }
         self.info.scheduled += plans.len();
         for plan in plans {
             let detail = format!(
@@ -231,6 +246,7 @@ impl Harness {
     /// Wait for everyone, tear down, judge the generators and write the final `run.json`.
     pub async fn finish(mut self) -> anyhow::Result<RunSummary> {
         self.wait().await;
+        self.timeline.stop().await;
         let metric_gaps = self.side.stop(&self.shared).await;
         let interrupted = self.shared.cancel.is_cancelled();
         let rec = self.shared.recorder.clone();
@@ -242,6 +258,7 @@ impl Harness {
         drop(self.shared);
         self.writer.await??;
         self.endpoint.stop().await;
+        self.cohorts.stop().await;
         judge_generators(&self.guard, &self.dir, &mut self.info, self.camera_fps);
         self.dir.write_run(&self.info)?;
         if let Some(e) = self.export.take() {
@@ -341,15 +358,22 @@ fn most_conferences(s: &Scenario) -> u32 {
     }
 }
 
-/// The browsers' endpoint, then the target; an endpoint already started is stopped on failure.
+/// The browsers' endpoint, the target, then the cohorts' network; an endpoint already started is
+/// stopped on failure.
 async fn start_infra(
     s: &Scenario,
     peak: usize,
     tokens: Tokens,
-) -> Result<(Endpoint, Target), InfraError> {
+) -> Result<(Endpoint, Target, Cohorts), InfraError> {
     let endpoint = Endpoint::start(&s.webdriver, peak).await?;
-    match Target::prepare(s, tokens).await {
-        Ok(t) => Ok((endpoint, t)),
+    let ready = match Target::prepare(s, tokens).await {
+        Ok(t) => Cohorts::start(s, &t, endpoint.grid().as_ref())
+            .await
+            .map(|c| (t, c)),
+        Err(e) => Err(e),
+    };
+    match ready {
+        Ok((t, c)) => Ok((endpoint, t, c)),
         Err(e) => {
             endpoint.stop().await;
             Err(e)
@@ -538,7 +562,8 @@ async fn watch_signals(cancel: CancellationToken, sessions: Sessions, webdriver:
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    eprintln!("stopping at once: deleting open sessions");
+    eprintln!("stopping at once: deleting open sessions, removing the cohorts' network");
+    let _ = tokio::task::spawn_blocking(crate::network::lab::teardown_all).await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()

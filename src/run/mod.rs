@@ -4,6 +4,8 @@
 //! signals: the machinery a growing load test shares) and waits for it. `validate` ([`validate`]) is a
 //! run that starts nothing.
 
+pub mod cohorts;
+pub mod disrupt;
 pub mod harness;
 pub mod progress;
 pub mod validate;
@@ -98,7 +100,7 @@ fn default_out(s: &Scenario) -> PathBuf {
 pub async fn exec(args: RunArgs) -> anyhow::Result<i32> {
     let loaded = args.input.load()?;
     let s = loaded.scenario;
-    let plans = schedule::expand(&s.load);
+    let plans = schedule::of(&s);
     if args.dry_run {
         print!("{}", schedule::describe(&s, &plans));
         return Ok(EXIT_OK);

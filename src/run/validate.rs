@@ -25,7 +25,7 @@ pub struct ValidateArgs {
 pub async fn exec(args: ValidateArgs) -> anyhow::Result<i32> {
     let loaded = args.input.load()?;
     let s = &loaded.scenario;
-    let plans = schedule::expand(&s.load);
+    let plans = schedule::of(s);
     print!("{}", schedule::describe(s, &plans));
     if !args.check {
         return Ok(EXIT_OK);

@@ -177,6 +177,16 @@ fn key_at(src: &str, span: &Range<usize>) -> Option<String> {
             {
                 return true;
             }
+            // Arrays of tables: `cohort.0.profile`.
+            for (i, item) in v.get_ref().as_array().into_iter().flatten().enumerate() {
+                if let Some(t) = item.get_ref().as_table() {
+                    path.push(i.to_string());
+                    if walk(t, at, path) {
+                        return true;
+                    }
+                    path.pop();
+                }
+            }
             if inside(k.span(), at) || inside(v.span(), at) {
                 return true;
             }
@@ -207,5 +217,11 @@ mod tests {
         let s = span_of(src, "load.participants").unwrap();
         assert_eq!(&src[s], "3");
         assert_eq!(key_at(src, &(31..32)).as_deref(), Some("load.participants"));
+        let src = "[[cohort]]\nname = \"a\"\n[[cohort]]\nprofile = { lag = 1 }\n";
+        let at = src.find("lag").unwrap();
+        assert_eq!(
+            key_at(src, &(at..at + 3)).as_deref(),
+            Some("cohort.1.profile.lag")
+        );
     }
 }

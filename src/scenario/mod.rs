@@ -6,19 +6,23 @@
 //! key and the expected form. [`Scenario::from_results`] reads the resolved copy a run wrote into its
 //! results directory (old key names included), without re-validating it.
 
+mod cohort;
 mod compat;
 mod duration;
 mod error;
 mod export;
 mod limit;
 mod overrides;
+pub mod profile;
 mod schema;
 mod sources;
 mod validate;
+mod validate_cohorts;
 mod warnings;
 
 use std::path::{Path, PathBuf};
 
+pub use cohort::*;
 pub use compat::RENAMED;
 pub use duration::Dur;
 pub use error::{Origin, ScenarioError};

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::Dur;
+use super::cohort::{Cohort, Disruption};
 use super::export::Export;
 use super::limit::Limit;
 use super::sources::Metrics;
@@ -49,6 +50,12 @@ pub struct Scenario {
     /// How `loadtest limit` grows the load (ignored by `loadtest run`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<Limit>,
+    /// Participants behind network profiles (`[[cohort]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cohort: Vec<Cohort>,
+    /// Things broken during the run (`[[disruption]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disruption: Vec<Disruption>,
     /// The live state served to Prometheus (absent: not exported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<Export>,
@@ -490,6 +497,9 @@ pub struct Thresholds {
     /// Maximum p95 received packet-loss ratio (0..1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_loss_p95: Option<f64>,
+    /// Maximum p95 round-trip time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rtt_p95: Option<Dur>,
     /// Maximum load-generator CPU use (0..1 of all cores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_generator_cpu: Option<f64>,
@@ -502,6 +512,35 @@ pub struct Thresholds {
     /// Minimum 5th-percentile PSNR of received video against the sent picture (dB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_video_psnr_p5: Option<f64>,
+    /// Maximum p95 recovery time after disruptions (participants that lost media and got it back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_recovery_p95: Option<Dur>,
+    /// Maximum participants that lost media in a disruption and never got it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_never_recovered: Option<u32>,
+    /// Thresholds of one cohort (`[thresholds.cohort.<name>]`): the keys above that have a
+    /// per-cohort figure.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cohort: BTreeMap<String, Thresholds>,
+}
+
+impl Thresholds {
+    /// The keys set here that have no per-cohort figure (refused in `[thresholds.cohort.<name>]`).
+    pub fn not_per_cohort(&self) -> Vec<&'static str> {
+        [
+            ("max_generator_cpu", self.max_generator_cpu.is_some()),
+            ("max_recovery_p95", self.max_recovery_p95.is_some()),
+            ("max_never_recovered", self.max_never_recovered.is_some()),
+            ("max_video_delay_p95", self.max_video_delay_p95.is_some()),
+            ("max_freeze_share", self.max_freeze_share.is_some()),
+            ("min_video_psnr_p5", self.min_video_psnr_p5.is_some()),
+            ("cohort", !self.cohort.is_empty()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(k, _)| k)
+        .collect()
+    }
 }
 
 /// `[guard]`: a run whose load generators were the bottleneck measured the generators, not the server;

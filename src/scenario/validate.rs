@@ -25,7 +25,29 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
             check_url("export.push_url", u)?;
         }
     }
-    limit(s)
+    limit(s)?;
+    super::validate_cohorts::cohorts(s)?;
+    super::validate_cohorts::disruptions(s)
+}
+
+pub(super) fn ratio(key: &str, v: Option<f64>) -> Result<(), Invalid> {
+    match v {
+        Some(v) if !(0.0..=1.0).contains(&v) => Err(Invalid::new(
+            key,
+            format!("{v} is out of range (expected a ratio from 0 to 1)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn fps(key: &str, v: Option<f64>) -> Result<(), Invalid> {
+    match v {
+        Some(v) if v.is_nan() || v < 0.0 => Err(Invalid::new(
+            key,
+            format!("{v} is negative (expected frames per second >= 0)"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `[limit]`: a search that can grow and holds long enough to be judged.
@@ -402,49 +424,15 @@ fn metrics(s: &Scenario) -> Result<(), Invalid> {
 /// `[guard]` and `[thresholds]`: ratios in range.
 fn judgement(s: &Scenario) -> Result<(), Invalid> {
     let g = &s.guard;
-    for (key, v) in [
-        ("guard.max_generator_cpu", g.max_generator_cpu),
-        ("guard.max_saturated_share", g.max_saturated_share),
-        ("guard.max_cpu_limited_share", g.max_cpu_limited_share),
-        ("guard.min_sender_fps_ratio", g.min_sender_fps_ratio),
-    ] {
-        if !(0.0..=1.0).contains(&v) {
-            return Err(Invalid::new(
-                key,
-                format!("{v} is out of range (expected a ratio from 0 to 1)"),
-            ));
-        }
-    }
-
+    ratio("guard.max_generator_cpu", Some(g.max_generator_cpu))?;
+    ratio("guard.max_saturated_share", Some(g.max_saturated_share))?;
+    ratio("guard.max_cpu_limited_share", Some(g.max_cpu_limited_share))?;
+    ratio("guard.min_sender_fps_ratio", Some(g.min_sender_fps_ratio))?;
     let th = &s.thresholds;
-    for (key, v) in [
-        ("thresholds.min_join_ratio", th.min_join_ratio),
-        ("thresholds.max_loss_p95", th.max_loss_p95),
-        ("thresholds.max_generator_cpu", th.max_generator_cpu),
-        ("thresholds.max_freeze_share", th.max_freeze_share),
-    ] {
-        if let Some(v) = v
-            && !(0.0..=1.0).contains(&v)
-        {
-            return Err(Invalid::new(
-                key,
-                format!("{v} is out of range (expected a ratio from 0 to 1)"),
-            ));
-        }
-    }
-    for (key, v) in [
-        ("thresholds.min_recv_fps_p50", th.min_recv_fps_p50),
-        ("thresholds.min_recv_fps_p5", th.min_recv_fps_p5),
-    ] {
-        if let Some(v) = v
-            && (v.is_nan() || v < 0.0)
-        {
-            return Err(Invalid::new(
-                key,
-                format!("{v} is negative (expected frames per second >= 0)"),
-            ));
-        }
-    }
+    ratio("thresholds.min_join_ratio", th.min_join_ratio)?;
+    ratio("thresholds.max_loss_p95", th.max_loss_p95)?;
+    ratio("thresholds.max_generator_cpu", th.max_generator_cpu)?;
+    ratio("thresholds.max_freeze_share", th.max_freeze_share)?;
     if let Some(v) = th.min_video_psnr_p5
         && !(0.0..=99.0).contains(&v)
     {
@@ -453,7 +441,8 @@ fn judgement(s: &Scenario) -> Result<(), Invalid> {
             format!("{v} is out of range (expected dB from 0 to 99)"),
         ));
     }
-    Ok(())
+    fps("thresholds.min_recv_fps_p50", th.min_recv_fps_p50)?;
+    fps("thresholds.min_recv_fps_p5", th.min_recv_fps_p5)
 }
 
 fn check_url(key: &str, text: &str) -> Result<(), Invalid> {

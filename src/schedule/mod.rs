@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::{Grow, Load};
+use crate::scenario::{Cohort, Grow, Load, Scenario};
 
 /// What a participant sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -142,14 +142,65 @@ pub struct ScheduledParticipant {
     pub leave_offset: Duration,
     /// The step of a growing run (`loadtest limit`) it joined in.
     pub step: Option<u32>,
+    /// The `[[cohort]]` whose network it sits behind (`None`: this machine's own network).
+    pub cohort: Option<String>,
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
 }
 
+/// The scenario's schedule: the load shape expanded ([`expand`]) and its cohorts assigned
+/// ([`assign_cohorts`]).
+pub fn of(s: &Scenario) -> Vec<ScheduledParticipant> {
+    let mut plans = expand(&s.load);
+    assign_cohorts(&mut plans, &s.cohort, s.load.participants_per_conference);
+    plans
+}
+
+/// Which cohort (index into `cohorts`) each participant index of a conference of `per` belongs to.
+/// Each cohort's members ([`Cohort::members`]) are spread evenly over the indices (a smooth weighted
+/// round robin, ties to the earlier cohort), so a cohort holds senders and receivers alike; the rest
+/// belong to none.
+pub fn cohort_pattern(cohorts: &[Cohort], per: u32) -> Vec<Option<usize>> {
+    let mut weights: Vec<(Option<usize>, i64)> = cohorts
+        .iter()
+        .enumerate()
+        .map(|(k, c)| (Some(k), i64::from(c.members(per))))
+        .collect();
+    let taken: i64 = weights.iter().map(|w| w.1).sum();
+    weights.push((None, (i64::from(per) - taken).max(0)));
+    let total: i64 = weights.iter().map(|w| w.1).sum();
+    let mut current = vec![0i64; weights.len()];
+    (0..per)
+        .map(|_| {
+            for (c, w) in current.iter_mut().zip(&weights) {
+                *c += w.1;
+            }
+            let best = (0..weights.len())
+                .max_by_key(|&k| (current[k], std::cmp::Reverse(k)))
+                .unwrap_or(0);
+            current[best] -= total;
+            weights[best].0
+        })
+        .collect()
+}
+
+/// Put each participant in its cohort by its index within its conference; indices past `per` (a run
+/// growing participants per conference) repeat the pattern of the first `per`.
+pub fn assign_cohorts(plans: &mut [ScheduledParticipant], cohorts: &[Cohort], per: u32) {
+    let pattern = cohort_pattern(cohorts, per);
+    if cohorts.is_empty() || pattern.is_empty() {
+        return;
+    }
+    for p in plans {
+        p.cohort = pattern[p.index as usize % pattern.len()].map(|k| cohorts[k].name.clone());
+    }
+}
+
 /// Expand the load shape into the schedule, sorted by join time (ties by conference). The shape is
-/// validated (at most [`crate::scenario::MAX_PARTICIPANTS`]), so the counts fit.
+/// validated (at most [`crate::scenario::MAX_PARTICIPANTS`]), so the counts fit. Cohorts are not
+/// assigned here ([`of`] does).
 pub fn expand(load: &Load) -> Vec<ScheduledParticipant> {
     let block = Block {
         conferences: 0..load.conferences,
@@ -227,6 +278,7 @@ impl Block {
                     join_offset: join,
                     leave_offset: self.stay.map_or(Duration::MAX, |d| join.saturating_add(d)),
                     step: self.step,
+                    cohort: None,
                 });
             }
         }
@@ -300,6 +352,34 @@ pub fn describe(s: &crate::scenario::Scenario, plans: &[ScheduledParticipant]) -
         s.media.receive_audio
     );
     let _ = writeln!(out, "stats every {}", s.stats.interval);
+    for c in &s.cohort {
+        let profile = c
+            .profile
+            .resolve(&c.name)
+            .map(|p| p.name)
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "cohort {}: {} of each conference behind profile {profile}{}",
+            c.name,
+            c.members(s.load.participants_per_conference),
+            if c.change.is_empty() {
+                String::new()
+            } else {
+                format!(", {} change(s)", c.change.len())
+            }
+        );
+    }
+    for (i, d) in s.disruption.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "disruption {i}: {} at +{}{}{}",
+            d.kind.as_str(),
+            d.at,
+            d.duration.map_or(String::new(), |x| format!(" for {x}")),
+            if d.hooked() { " (command hook)" } else { "" }
+        );
+    }
     for c in 0..s.load.conferences {
         let conf: Vec<&ScheduledParticipant> = plans.iter().filter(|p| p.conference == c).collect();
         let Some(first) = conf.first() else { continue };
@@ -312,11 +392,14 @@ pub fn describe(s: &crate::scenario::Scenario, plans: &[ScheduledParticipant]) -
         for p in conf {
             let _ = writeln!(
                 out,
-                "  {:<8} {:<12} join +{:>8.1}s  leave +{:>8.1}s",
+                "  {:<8} {:<12} join +{:>8.1}s  leave +{:>8.1}s{}",
                 p.id.to_string(),
                 p.role.as_str(),
                 p.join_offset.as_secs_f64(),
-                p.leave_offset.as_secs_f64()
+                p.leave_offset.as_secs_f64(),
+                p.cohort
+                    .as_ref()
+                    .map_or(String::new(), |c| format!("  cohort {c}"))
             );
         }
     }
@@ -392,6 +475,53 @@ mod tests {
         let ids: Vec<String> = s.iter().map(|p| p.id.to_string()).collect();
         assert_eq!(ids, ["c0p2", "c1p2", "c2p2"]);
         assert!(s.iter().all(|p| p.role == Role::Receiver));
+    }
+
+    fn cohort(name: &str, share: Option<f64>, count: Option<u32>) -> Cohort {
+        Cohort {
+            name: name.into(),
+            share,
+            count,
+            profile: crate::scenario::ProfileRef::Builtin("3g".into()),
+            change: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn cohorts_are_spread_over_each_conference() {
+        let cohorts = [cohort("a", None, Some(2)), cohort("b", Some(0.25), None)];
+        let pattern = cohort_pattern(&cohorts, 8);
+        let count = |k: Option<usize>| pattern.iter().filter(|p| **p == k).count();
+        assert_eq!((count(Some(0)), count(Some(1)), count(None)), (2, 2, 4));
+        assert_ne!(
+            pattern[0], pattern[1],
+            "spread, not in a block: {pattern:?}"
+        );
+        let mut plans = expand(&load(2, 8, 2, 2, None, None));
+        assign_cohorts(&mut plans, &cohorts, 8);
+        for c in 0..2 {
+            let a = plans
+                .iter()
+                .filter(|p| p.conference == c && p.cohort.as_deref() == Some("a"))
+                .count();
+            assert_eq!(a, 2, "every conference has its share");
+        }
+        // A growing run repeats the pattern for new indices.
+        let mut grown = grow(
+            &load(1, 8, 2, 2, None, None),
+            Grow::ParticipantsPerConference,
+            8,
+            8,
+            1,
+            Duration::ZERO,
+        );
+        assign_cohorts(&mut grown, &cohorts, 8);
+        let got: Vec<Option<String>> = grown.iter().map(|p| p.cohort.clone()).collect();
+        let want: Vec<Option<String>> = pattern
+            .iter()
+            .map(|k| k.map(|k| cohorts[k].name.clone()))
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

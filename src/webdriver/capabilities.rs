@@ -94,6 +94,84 @@ pub fn chrome(
     caps
 }
 
+/// Where a participant's browser sits on the network.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Placement {
+    /// Wherever the driver starts it (this machine's network, or any Grid node).
+    #[default]
+    Anywhere,
+    /// Started by the local ChromeDriver through a wrapper that puts it inside a network namespace
+    /// ([`crate::network::netns::browser_wrapper`]); it talks to ChromeDriver over pipes.
+    Wrapped {
+        /// The wrapper script.
+        wrapper: std::path::PathBuf,
+        /// The HTTP proxy the browser reaches the target through, when its link leads off the
+        /// machine ([`crate::network::egress`]).
+        proxy: Option<String>,
+    },
+    /// On a Grid node whose stereotype carries [`crate::network::netns::GRID_CAPABILITY`] with this
+    /// value (`"none"` for the unshaped nodes).
+    Network {
+        /// The network's name.
+        name: String,
+        /// The node's HTTP proxy ([`crate::network::netns::PROXY_CAPABILITY`]), if it has one.
+        proxy: Option<String>,
+    },
+}
+
+/// Where each cohort's browsers go, and everyone else's.
+#[derive(Debug, Clone, Default)]
+pub struct Placements {
+    /// By cohort name.
+    pub cohorts: std::collections::HashMap<String, Placement>,
+    /// Participants in no cohort.
+    pub others: Placement,
+}
+
+impl Placements {
+    /// The placement of a participant in `cohort` (or in none).
+    pub fn of(&self, cohort: Option<&str>) -> &Placement {
+        cohort
+            .and_then(|c| self.cohorts.get(c))
+            .unwrap_or(&self.others)
+    }
+}
+
+/// Put a session's browser where `placement` says: the wrapper as the binary (with the pipe
+/// switch), or the Grid capability that picks the node.
+pub fn place(caps: &mut Map<String, Value>, placement: &Placement) {
+    use crate::network::netns::{GRID_CAPABILITY, PIPE_ARG};
+    let proxy = match placement {
+        Placement::Anywhere => None,
+        Placement::Wrapped { wrapper, proxy } => {
+            if let Some(opts) = caps.get_mut("goog:chromeOptions") {
+                opts["binary"] = json!(wrapper.display().to_string());
+                if let Some(args) = opts["args"].as_array_mut() {
+                    args.push(json!(PIPE_ARG));
+                }
+            }
+            proxy.as_deref()
+        }
+        Placement::Network { name, proxy } => {
+            caps.insert(GRID_CAPABILITY.into(), json!(name));
+            proxy.as_deref()
+        }
+    };
+    // The egress proxy replaces the dead-end proxy of loopback targets: every request goes through it.
+    if let Some(p) = proxy
+        && let Some(args) = caps
+            .get_mut("goog:chromeOptions")
+            .and_then(|o| o["args"].as_array_mut())
+    {
+        args.retain(|a| {
+            a.as_str().is_none_or(|a| {
+                !a.starts_with("--proxy-server=") && !a.starts_with("--proxy-bypass-list=")
+            })
+        });
+        args.push(json!(format!("--proxy-server={p}")));
+    }
+}
+
 /// Merge a node type's capabilities (`[webdriver] sender_capabilities` / `receiver_capabilities`)
 /// into a session request: tables merge key by key, anything else replaces; `goog:chromeOptions.args`
 /// are appended to, not replaced.
@@ -119,7 +197,6 @@ fn merge_value(into: &mut Value, from: Value, append: bool) {
     }
 }
 
-/// True when `url`'s host is on loopback (127.0.0.0/8, ::1 or `localhost`).
 /// Whether a URL stays on this machine: loopback, or an address of the tool's own lab namespaces
 /// ([`crate::network::addr::RANGE`]), which the root namespace routes nowhere else.
 pub fn is_loopback(url: &url::Url) -> bool {
@@ -163,6 +240,39 @@ mod tests {
                 .contains("proxy-server"),
             "real targets are reached directly"
         );
+    }
+
+    #[test]
+    fn placement_sets_the_wrapper_or_the_grid_network() {
+        let cfg = WebDriver::default();
+        let mut caps = chrome(&cfg, true, true, None, None);
+        let wrapped = Placement::Wrapped {
+            wrapper: "/tmp/browser-lt-0001-c0".into(),
+            proxy: None,
+        };
+        place(&mut caps, &wrapped);
+        let opts = &caps["goog:chromeOptions"];
+        assert_eq!(opts["binary"], "/tmp/browser-lt-0001-c0");
+        let args = opts["args"].to_string();
+        assert!(args.contains("--remote-debugging-pipe"), "{args}");
+        assert!(args.contains("--proxy-server=http://127.0.0.1:9"), "{args}");
+        let mut caps = chrome(&cfg, false, true, None, None);
+        let network = Placement::Network {
+            name: "3g".into(),
+            proxy: Some("http://127.0.0.1:4100".into()),
+        };
+        place(&mut caps, &network);
+        assert_eq!(caps["loadtest:network"], "3g");
+        let args = caps["goog:chromeOptions"]["args"].to_string();
+        assert!(
+            args.contains("\"--proxy-server=http://127.0.0.1:4100\""),
+            "{args}"
+        );
+        assert!(!args.contains(":9\"") && !args.contains("bypass"), "{args}");
+        let before = chrome(&cfg, false, false, None, None);
+        let mut after = before.clone();
+        place(&mut after, &Placement::Anywhere);
+        assert_eq!(before, after);
     }
 
     #[test]

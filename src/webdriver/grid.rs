@@ -15,8 +15,10 @@ use crate::error::InfraError;
 const JSON_UTF8: &str = "application/json; charset=utf-8";
 
 /// One node as `/status` reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NodeStatus {
+    /// The Grid's id of the node (for draining it).
+    pub id: String,
     /// Node URI.
     pub uri: String,
     /// `UP`, `DRAINING`, `DOWN`.
@@ -25,6 +27,16 @@ pub struct NodeStatus {
     pub slots: usize,
     /// Slots with a session.
     pub busy: usize,
+    /// Ids of the sessions it holds.
+    pub sessions: Vec<String>,
+    /// The networks its slots' stereotypes carry ([`crate::network::netns::GRID_CAPABILITY`]).
+    pub networks: Vec<String>,
+    /// The network namespaces its slots' browsers run in, when the node says
+    /// ([`crate::network::netns::NAMESPACE_CAPABILITY`]).
+    pub namespaces: Vec<String>,
+    /// `network=proxy` for networks whose browsers reach the target through the node's HTTP proxy
+    /// ([`crate::network::netns::PROXY_CAPABILITY`]).
+    pub proxies: Vec<String>,
 }
 
 /// The grid's state.
@@ -63,7 +75,36 @@ pub fn parse_status(v: &Value) -> Option<GridStatus> {
                 .iter()
                 .map(|n| {
                     let slots = n.get("slots").and_then(Value::as_array);
+                    let each = |f: &dyn Fn(&Value) -> Option<String>| -> Vec<String> {
+                        let mut v: Vec<String> =
+                            slots.map_or(Vec::new(), |s| s.iter().filter_map(f).collect());
+                        v.sort();
+                        v.dedup();
+                        v
+                    };
                     NodeStatus {
+                        id: n
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        sessions: each(&|s| s["session"]["sessionId"].as_str().map(str::to_string)),
+                        networks: each(&|s| {
+                            s["stereotype"][crate::network::netns::GRID_CAPABILITY]
+                                .as_str()
+                                .map(str::to_string)
+                        }),
+                        namespaces: each(&|s| {
+                            s["stereotype"][crate::network::netns::NAMESPACE_CAPABILITY]
+                                .as_str()
+                                .map(str::to_string)
+                        }),
+                        proxies: each(&|s| {
+                            let st = &s["stereotype"];
+                            let net = st[crate::network::netns::GRID_CAPABILITY].as_str()?;
+                            let proxy = st[crate::network::netns::PROXY_CAPABILITY].as_str()?;
+                            Some(format!("{net}={proxy}"))
+                        }),
                         uri: n
                             .get("uri")
                             .and_then(Value::as_str)
@@ -162,6 +203,28 @@ impl Grid {
         v["data"]["session"]["nodeUri"].as_str().map(str::to_string)
     }
 
+    /// Drain a node (`POST /se/grid/distributor/node/<id>/drain`): it takes no new session and
+    /// shuts down once its sessions end. `secret` is the Grid's registration secret, if it has one.
+    pub async fn drain(&self, node_id: &str, secret: &str) -> Result<(), String> {
+        let url = self
+            .base
+            .join(&format!("se/grid/distributor/node/{node_id}/drain"))
+            .map_err(|e| e.to_string())?;
+        let r = self
+            .http
+            .post(url)
+            .header("X-REGISTRATION-SECRET", secret)
+            .header(reqwest::header::CONTENT_TYPE, JSON_UTF8)
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("the Grid answered {} to the drain", r.status()))
+        }
+    }
+
     /// One `/graphql` query; `None` when the grid does not answer with JSON.
     async fn graphql(&self, query: &str) -> Option<Value> {
         let r = self
@@ -206,11 +269,17 @@ mod tests {
     #[test]
     fn status_counts_free_slots() {
         let v = json!({"value":{"ready":true,"message":"Selenium Grid ready.","nodes":[
-            {"uri":"http://127.0.0.1:5555","availability":"UP","slots":[{"session":null},{"session":{"sessionId":"x"}}]},
+            {"id":"n1","uri":"http://127.0.0.1:5555","availability":"UP","slots":[
+                {"session":null,"stereotype":{"browserName":"chrome","loadtest:network":"3g"}},
+                {"session":{"sessionId":"x"},"stereotype":{"browserName":"chrome","loadtest:network":"3g"}}]},
             {"uri":"http://127.0.0.1:5556","availability":"DOWN","slots":[{"session":null}]}]}});
         let s = parse_status(&v).unwrap();
         assert_eq!(s.free_slots(), 1);
         assert_eq!(s.sessions(), 1);
+        assert_eq!(s.nodes[0].id, "n1");
+        assert_eq!(s.nodes[0].sessions, ["x"]);
+        assert_eq!(s.nodes[0].networks, ["3g"]);
+        assert!(s.nodes[1].networks.is_empty());
         assert!(parse_status(&json!({"value":{}})).is_none());
     }
 }

@@ -230,3 +230,14 @@ pub fn blast(sock: &UdpSocket, to: SocketAddr, mbit: f64, secs: f64, size: usize
     }
     sent
 }
+
+/// The isolated sandbox (Janus in its own namespace behind the server link), files in `dir/janus`.
+pub async fn isolated(dir: &std::path::Path) -> loadtest::sandbox::Sandbox {
+    loadtest::sandbox::Sandbox::start(&loadtest::sandbox::Options {
+        isolated: true,
+        dir: Some(dir.join("janus")),
+        ..loadtest::sandbox::Options::default()
+    })
+    .await
+    .expect("the isolated sandbox starts (root, janus installed)")
+}

@@ -5,6 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
+use super::bag::Bag;
+use super::cohorts::CohortFigures;
+use super::recovery::Recovery;
 use super::{
     Bridge, Client, Conference, Failure, Participants, Series, Summary, Table, Tested, Timelines,
 };
@@ -23,28 +26,6 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// A series as sampled live, and as backfilled from Prometheus' range API.
 type LiveAndRange = (Series, Series);
-
-/// Values kept for percentiles.
-#[derive(Default)]
-struct Bag {
-    fps: Vec<f32>,
-    bitrate: Vec<f32>,
-    loss: Vec<f32>,
-    jitter: Vec<f32>,
-    rtt: Vec<f32>,
-}
-
-impl Bag {
-    fn push(&mut self, r: &ClientStatRow) {
-        if r.video() {
-            self.fps.extend(r.fps.map(|v| v as f32));
-            self.bitrate.extend(r.bitrate_kbps.map(|v| v as f32));
-        }
-        self.loss.extend(r.loss_ratio.map(|v| v as f32));
-        self.jitter.extend(r.jitter_ms.map(|v| v as f32));
-        self.rtt.extend(r.rtt_ms.map(|v| v as f32));
-    }
-}
 
 /// The metric kinds a bridge has.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -115,6 +96,10 @@ pub struct Aggregator {
     remote: BTreeMap<ParticipantId, String>,
     /// What people saw.
     seen: super::seen::Seen,
+    /// Per-cohort figures, when the scenario has cohorts.
+    cohorts: Option<CohortFigures>,
+    /// Recovery after disruptions, when the scenario has some.
+    recovery: Option<Recovery>,
 }
 
 /// One participant as the timeline tells it.
@@ -132,7 +117,6 @@ impl Aggregator {
         let bucket_s = scenario.stats.interval.get().as_secs_f64().max(0.5);
         Aggregator {
             info,
-            scenario,
             start,
             window,
             bucket_s,
@@ -158,6 +142,9 @@ impl Aggregator {
             server_in_window: false,
             remote: BTreeMap::new(),
             seen: Default::default(),
+            cohorts: CohortFigures::new(&scenario),
+            recovery: Recovery::new(&scenario),
+            scenario,
         }
     }
 
@@ -183,6 +170,9 @@ impl Aggregator {
 
     /// A participants.csv row.
     pub fn participant(&mut self, r: ParticipantRow) {
+        if let Some(c) = &mut self.cohorts {
+            c.participant(&r);
+        }
         self.conference_of.insert(r.participant, r.conference);
         self.seen
             .participant(r.participant, r.conference, &r.bridge);
@@ -193,6 +183,12 @@ impl Aggregator {
     pub fn event(&mut self, r: EventRow) {
         let Some(t) = parse_ts(&r.ts) else { return };
         self.seen(t);
+        if let Some(c) = &mut self.cohorts {
+            c.event(&r);
+        }
+        if let Some(rec) = &mut self.recovery {
+            rec.event(&r);
+        }
         if matches!(r.event, Event::Navigate | Event::Joined | Event::Failed) {
             let p = self.timeline.entry(r.participant.clone()).or_default();
             match r.event {
@@ -227,6 +223,12 @@ impl Aggregator {
             self.remote.insert(r.participant, r.remote_address.clone());
         }
         let inside = self.inside(&r.ts);
+        if let Some(rec) = &mut self.recovery {
+            rec.stat(r);
+        }
+        if inside && let Some(c) = &mut self.cohorts {
+            c.stat(r);
+        }
         if r.sent() && r.video() && inside {
             self.send_fps.extend(r.fps.map(|f| f as f32));
         }
@@ -324,6 +326,14 @@ impl Aggregator {
             conferences,
             failures,
             limit: None,
+            cohorts: self
+                .cohorts
+                .take()
+                .map_or(Vec::new(), |c| c.finish(&self.participants)),
+            disruptions: self
+                .recovery
+                .take()
+                .map(|r| r.finish(self.start, &self.participants)),
         };
         (summary, tl)
     }

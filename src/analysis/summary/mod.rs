@@ -6,6 +6,9 @@
 //! printed text shows percent.
 
 mod aggregate;
+mod bag;
+pub mod cohorts;
+pub mod recovery;
 pub mod seen;
 
 use std::collections::BTreeMap;
@@ -232,6 +235,12 @@ pub struct Summary {
     /// What people saw (`video_quality.csv`), when the run measured it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video: Option<Video>,
+    /// Per cohort (empty when the scenario has no `[[cohort]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cohorts: Vec<cohorts::CohortSummary>,
+    /// Disruptions and the recovery after them (absent without `[[disruption]]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disruptions: Option<recovery::Disruptions>,
 }
 
 /// One shard of a sharded deployment (`deploy/` names bridges `shard-<k>-jvb-<i>`).

@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::loss::LossModel;
+use super::nat::Nat;
 use super::pipe::{Fate, Params, Pipe};
 use super::profile::{Change, Profile, Step};
 use super::tun::Tun;
@@ -120,8 +121,8 @@ pub struct LinkControl {
     shared: Arc<Shared>,
     /// The TUN device inside the shaped namespace (its default route).
     pub inner: Iface,
-    /// Its peer in the other namespace.
-    pub outer: Iface,
+    /// Its peer in the other namespace (`None`: the link leads to the tool's UDP NAT).
+    pub outer: Option<Iface>,
     /// Address of the shaped namespace on the link.
     pub inner_addr: Ipv4Addr,
     /// Address of the peer.
@@ -130,11 +131,8 @@ pub struct LinkControl {
 
 impl std::fmt::Debug for LinkControl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "LinkControl({} <-> {})",
-            self.inner.name, self.outer.name
-        )
+        let outer = self.outer.as_ref().map_or("NAT", |o| o.name.as_str());
+        write!(f, "LinkControl({} <-> {outer})", self.inner.name)
     }
 }
 
@@ -221,9 +219,36 @@ impl Running {
 
 type Packet = Vec<u8>;
 
+/// Where the link leads: a TUN device in another namespace, or the tool's UDP NAT.
+enum Outer {
+    Tun(Tun),
+    Nat(Nat),
+}
+
+impl Outer {
+    fn send(&mut self, pkt: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Outer::Tun(t) => t.send(pkt),
+            Outer::Nat(n) => n.send(pkt),
+        }
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Outer::Tun(t) => t.recv(buf),
+            Outer::Nat(n) => n.recv(buf),
+        }
+    }
+    fn raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Outer::Tun(t) => t.raw_fd(),
+            Outer::Nat(n) => n.raw_fd(),
+        }
+    }
+}
+
 struct Engine {
     inner: Tun,
-    outer: Tun,
+    outer: Outer,
     shared: Arc<Shared>,
     up: Pipe<Packet>,
     down: Pipe<Packet>,
@@ -299,21 +324,15 @@ impl Engine {
     }
 
     fn deliver(&mut self, now: Instant) {
-        for up in [true, false] {
-            let (pipe, tun, counters) = if up {
-                (&mut self.up, &self.outer, &self.shared.up)
-            } else {
-                (&mut self.down, &self.inner, &self.shared.down)
-            };
-            while let Some(pkt) = pipe.pop_due(now) {
-                if tun.send(&pkt).is_ok() {
-                    counters.delivered.fetch_add(1, Ordering::Relaxed);
-                    counters
-                        .delivered_bytes
-                        .fetch_add(pkt.len() as u64, Ordering::Relaxed);
-                }
-                self.pool.push(pkt);
-            }
+        while let Some(pkt) = self.up.pop_due(now) {
+            let sent = self.outer.send(&pkt).is_ok();
+            delivered(&self.shared.up, sent, pkt.len());
+            self.pool.push(pkt);
+        }
+        while let Some(pkt) = self.down.pop_due(now) {
+            let sent = self.inner.send(&pkt).is_ok();
+            delivered(&self.shared.down, sent, pkt.len());
+            self.pool.push(pkt);
         }
     }
 
@@ -321,8 +340,12 @@ impl Engine {
     fn read(&mut self, up: bool, scratch: &mut [u8]) {
         let hole = self.hole_on || self.hole_until.is_some();
         for _ in 0..256 {
-            let tun = if up { &self.inner } else { &self.outer };
-            let Ok(n) = tun.recv(scratch) else {
+            let got = if up {
+                self.inner.recv(scratch)
+            } else {
+                self.outer.recv(scratch)
+            };
+            let Ok(n) = got else {
                 return;
             };
             let mut pkt = self.pool.pop().unwrap_or_else(|| Vec::with_capacity(2048));
@@ -406,6 +429,15 @@ impl Engine {
     }
 }
 
+fn delivered(counters: &DirCounters, sent: bool, len: usize) {
+    if sent {
+        counters.delivered.fetch_add(1, Ordering::Relaxed);
+        counters
+            .delivered_bytes
+            .fetch_add(len as u64, Ordering::Relaxed);
+    }
+}
+
 fn eventfd() -> Result<OwnedFd> {
     // SAFETY: eventfd(2) with constant flags.
     let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
@@ -464,6 +496,52 @@ impl Lab {
             ns.ip(&["link", "set", dev, "up"])?;
         }
         inner.ip(&["route", "add", "default", "dev", &i.name])?;
+        let addrs = (inner_addr, outer_addr);
+        self.start_link(role, (tin, i), (Outer::Tun(tout), Some(o)), addrs, profile)
+    }
+
+    /// Make an emulated link out of the lab: TUN `lt-<id>-<role>` inside `inner` (its default route)
+    /// leading to the tool's own UDP NAT, whose sockets live in the calling thread's namespace (see
+    /// [`Nat`]). Only UDP is carried; give the namespace's TCP the tool's HTTP proxy
+    /// ([`crate::network::egress`]).
+    pub fn egress_link(
+        &self,
+        role: &str,
+        inner: &Namespace,
+        profile: Profile,
+    ) -> Result<LinkControl> {
+        profile.validate()?;
+        let i = Iface {
+            name: self.id().name(role)?,
+            ns: Some(inner.name().to_string()),
+        };
+        let (outer_addr, inner_addr) = self.next_link()?;
+        self.adopt(&i)?;
+        let name = i.name.clone();
+        let tin = inner.run_in(|| Tun::open(&name))?.map_err(|e| {
+            NetworkError::Unavailable(format!(
+                "cannot create TUN device {name} in {}: {e} (needs /dev/net/tun and root)",
+                inner.name()
+            ))
+        })?;
+        let (local, peer) = (format!("{inner_addr}/32"), outer_addr.to_string());
+        inner.ip(&["addr", "add", &local, "peer", &peer, "dev", &i.name])?;
+        inner.ip(&["link", "set", &i.name, "up"])?;
+        inner.ip(&["route", "add", "default", "dev", &i.name])?;
+        let nat = Nat::new().map_err(|e| NetworkError::io("the link's UDP NAT", e))?;
+        let addrs = (inner_addr, outer_addr);
+        self.start_link(role, (tin, i), (Outer::Nat(nat), None), addrs, profile)
+    }
+
+    /// Start the thread that carries packets between the two ends.
+    fn start_link(
+        &self,
+        role: &str,
+        (tin, i): (Tun, Iface),
+        (outer, o): (Outer, Option<Iface>),
+        (inner_addr, outer_addr): (Ipv4Addr, Ipv4Addr),
+        profile: Profile,
+    ) -> Result<LinkControl> {
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             pending: Mutex::new(Vec::new()),
@@ -478,7 +556,7 @@ impl Lab {
         let s = seed();
         let engine = Engine {
             inner: tin,
-            outer: tout,
+            outer,
             shared: shared.clone(),
             up: Pipe::new(u, loss.clone(), s),
             down: Pipe::new(d, loss, s.rotate_left(17) ^ 0x5555),

@@ -5,6 +5,7 @@
 
 pub mod link;
 pub mod loss;
+pub mod nat;
 pub mod pipe;
 pub mod profile;
 pub mod tun;

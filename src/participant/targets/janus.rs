@@ -124,6 +124,7 @@ mod tests {
             join_offset: Duration::ZERO,
             leave_offset: Duration::ZERO,
             step: None,
+            cohort: None,
         };
         let u = participant_url(
             &Url::parse("http://127.0.0.1:9/").unwrap(),

@@ -201,6 +201,7 @@ mod tests {
             join_offset: Duration::ZERO,
             leave_offset: Duration::from_secs(1),
             step: None,
+            cohort: None,
         }
     }
 

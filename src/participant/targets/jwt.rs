@@ -233,6 +233,7 @@ mod tests {
             join_offset: Duration::from_secs(10),
             leave_offset: Duration::from_secs(70),
             step: None,
+            cohort: None,
         }
     }
 

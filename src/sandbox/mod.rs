@@ -10,9 +10,12 @@
 //! star topology, see [`crate::network::star`]): the HTTP API, the admin API and all media cross
 //! the server link, which `--link-rate` caps with htb and which can be black-holed.
 
+pub mod control;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -21,9 +24,9 @@ use tokio::process::{Child, Command};
 use crate::error::InfraError;
 use crate::network::{Rate, Server, Star, registry};
 
-const JANUS_JCFG: &str = include_str!("../assets/sandbox/janus.jcfg");
-const HTTP_JCFG: &str = include_str!("../assets/sandbox/janus.transport.http.jcfg");
-const VIDEOROOM_JCFG: &str = include_str!("../assets/sandbox/janus.plugin.videoroom.jcfg");
+const JANUS_JCFG: &str = include_str!("../../assets/sandbox/janus.jcfg");
+const HTTP_JCFG: &str = include_str!("../../assets/sandbox/janus.transport.http.jcfg");
+const VIDEOROOM_JCFG: &str = include_str!("../../assets/sandbox/janus.plugin.videoroom.jcfg");
 
 /// The veth carrying the media address.
 pub const ICE_IFACE: &str = "ltv0";
@@ -127,7 +130,9 @@ fn isolated_network(rate: Option<Rate>) -> Result<Isolated, crate::network::Netw
 pub struct Sandbox {
     child: Child,
     /// The isolated network, when `--isolated`.
-    pub network: Option<Isolated>,
+    pub network: Option<Arc<Isolated>>,
+    /// The control socket a run's disruptions use (`None` when it could not listen).
+    pub control: Option<control::Control>,
     /// The address Janus exchanges media on.
     pub media_ip: String,
     /// Janus HTTP API, e.g. `http://127.0.0.1:8088/janus`.
@@ -211,6 +216,18 @@ pub async fn ensure_media_interface() -> Result<(), InfraError> {
     Ok(())
 }
 
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // The control socket's tasks may still hold the network: remove it now, not when they go.
+        self.control.take();
+        if let Some(n) = self.network.take()
+            && let Err(e) = n.star.remove()
+        {
+            tracing::warn!("sandbox network: {e}");
+        }
+    }
+}
+
 impl Sandbox {
     /// Write the configuration and start Janus; returns when its API answers.
     pub async fn start(args: &Options) -> Result<Sandbox, InfraError> {
@@ -231,7 +248,7 @@ impl Sandbox {
                 .await
                 .map_err(|e| InfraError::new("network lab", e.to_string()))?
                 .map_err(|e| InfraError::new("network lab", e.to_string()))?;
-            Some(net)
+            Some(Arc::new(net))
         } else {
             ensure_media_interface().await?;
             None
@@ -353,9 +370,20 @@ impl Sandbox {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let socket = control::socket_path(&bind_ip, http_port);
+        let control = match control::Control::serve(socket, network.clone(), child.id()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(
+                    "sandbox control socket: {e}; disruptions cannot reach this sandbox"
+                );
+                None
+            }
+        };
         Ok(Sandbox {
             child,
             network,
+            control,
             media_ip,
             janus_url,
             admin_url,
@@ -413,9 +441,15 @@ impl Sandbox {
 
     /// Stop Janus, then remove its network (if isolated).
     pub async fn stop(mut self) {
+        self.control.take();
         let _ = self.child.kill().await;
         if let Some(n) = self.network.take() {
-            let _ = tokio::task::spawn_blocking(move || drop(n)).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Err(e) = n.star.remove() {
+                    tracing::warn!("sandbox network: {e}");
+                }
+            })
+            .await;
         }
     }
 }
@@ -466,6 +500,12 @@ pub async fn exec(args: SandboxArgs) -> anyhow::Result<i32> {
             );
         }
         None => println!("media on {MEDIA_IP} ({ICE_IFACE})"),
+    }
+    if let Some(c) = &sb.control {
+        println!(
+            "control socket (disruptions of a run): {}",
+            c.path().display()
+        );
     }
     println!("config and log in {}", sb.dir.display());
     println!("admin secret in {}", sb.dir.join("admin_secret").display());
