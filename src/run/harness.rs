@@ -25,7 +25,7 @@ use crate::media::{self, AudioSource, VideoSource};
 use crate::metrics;
 use crate::participant::targets::Target;
 use crate::participant::targets::jwt::Tokens;
-use crate::participant::{self, Board, Sessions, Shared};
+use crate::participant::{self, Board, Browsers, Sessions, Shared};
 use crate::results::names::RUN;
 use crate::results::{
     self, Event, Fidelity, Outcome, ParticipantRow, Recorder, ResultsDir, RunInfo, RunOutcome,
@@ -91,6 +91,8 @@ impl Harness {
             video: video.describe(),
             audio: audio.describe(),
             receive_audio: s.media.receive_audio,
+            receive_video: s.media.receive_video.as_str().into(),
+            participants_per_browser: s.load.participants_per_browser,
         };
         let (dir, mut info) = prepare(s, out, fidelity)?;
         let (recorder, writer) = dir.spawn_writer()?;
@@ -124,11 +126,13 @@ impl Harness {
             timeouts: s.timeouts.clone(),
             stats_interval: s.stats.interval.get(),
             receive_audio: s.media.receive_audio,
+            receive_video: s.media.receive_video,
             recorder,
             tally: Arc::new(Tally::default()),
             cancel: CancellationToken::new(),
             sessions: Sessions::default(),
             board: Board::default(),
+            browsers: Browsers::new(s.load.participants_per_browser),
             in_room: watch::Sender::new(0),
             artifacts: dir.artifacts(),
             start: Instant::now(),
@@ -383,8 +387,17 @@ async fn force_close(sh: &Shared) {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap_or_default();
+    // A shared browser is one session for several participants: deleted once, noted for each.
+    let mut deleted: std::collections::HashMap<String, bool> = Default::default();
     for (pid, sid) in sh.sessions.open() {
-        let ok = grid::delete_session(&http, &sh.webdriver_url, &sid).await;
+        let ok = match deleted.get(&sid) {
+            Some(ok) => *ok,
+            None => {
+                let ok = grid::delete_session(&http, &sh.webdriver_url, &sid).await;
+                deleted.insert(sid.clone(), ok);
+                ok
+            }
+        };
         sh.recorder
             .event(
                 pid,
@@ -480,7 +493,9 @@ async fn watch_signals(cancel: CancellationToken, sessions: Sessions, webdriver:
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap_or_default();
-    for (_, sid) in sessions.open() {
+    let open: std::collections::BTreeSet<String> =
+        sessions.open().into_iter().map(|(_, sid)| sid).collect();
+    for sid in open {
         grid::delete_session(&http, &webdriver, &sid).await;
     }
     std::process::exit(EXIT_INTERRUPTED);

@@ -122,6 +122,12 @@ fn load(s: &Scenario) -> Result<(), Invalid> {
             ));
         }
     }
+    if load.participants_per_browser == 0 {
+        return Err(Invalid::new(
+            "load.participants_per_browser",
+            "must be at least 1 (1: one browser per participant)",
+        ));
+    }
     if load.duration.get().is_zero() {
         return Err(Invalid::new(
             "load.duration",
@@ -435,6 +441,12 @@ fn judgement(s: &Scenario) -> Result<(), Invalid> {
             return Err(Invalid::new(
                 key,
                 format!("{v} is negative (expected frames per second >= 0)"),
+            ));
+        }
+        if v.is_some() && !s.media.receive_video.decodes() {
+            return Err(Invalid::new(
+                key,
+                "received fps is not measured with media.receive_video = \"discard\" (frames are dropped before the decoder); remove this threshold or set receive_video = \"decode\"",
             ));
         }
     }

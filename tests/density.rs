@@ -1,0 +1,208 @@
+//! Generator density with real Chromium and a real Janus: received video discarded before the decoder
+//! (`[media] receive_video = "discard"`) and several participants per browser.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use loadtest::results::{Outcome, RunOutcome};
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A Janus scenario for `sb` (no fps threshold: with `discard` it is refused).
+fn scenario(dir: &std::path::Path, sb: &loadtest::sandbox::Sandbox, body: &str) -> String {
+    let path = dir.join("density.toml");
+    let text = format!(
+        "name = \"density\"\n[target]\nkind = \"janus\"\nurl = \"{}\"\n{body}\n[stats]\ninterval = \"2s\"\n",
+        sb.janus_url
+    );
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// Peers from which `p` received video bytes (bitrate > 0).
+fn video_packets_from(r: &RunFiles, p: &str) -> BTreeSet<String> {
+    r.stats
+        .iter()
+        .filter(|s| s.participant.to_string() == p && s.received() && s.video())
+        .filter(|s| s.bitrate_kbps.is_some_and(|b| b > 0.0))
+        .map(|s| s.peer.clone())
+        .collect()
+}
+
+/// Discard: every peer's video still arrives (bytes, packets, jitter), nothing is decoded, and the
+/// decoded figures are "not measured" in client_stats.csv and the report, never 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn discarded_video_still_arrives_but_is_not_decoded() {
+    require(&[Needs::Janus, Needs::Chromium]);
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = janus(tmp.path()).await;
+    let out = tmp.path().join("run");
+    let file = scenario(
+        tmp.path(),
+        &sb,
+        "[load]\nconferences = 1\nparticipants_per_conference = 3\naudio_senders = 0\nduration = \"20s\"\njoin_delay = \"1s\"\nroom_prefix = \"discard\"\n[media]\nvideo = \"small\"\nreceive_audio = false\nreceive_video = \"discard\"\n",
+    );
+    let o = loadtest(&["run", "-s", &file, "--out", out.to_str().unwrap()]);
+    let r = read_results(&out);
+    // Exit 1 only for a run the guard judged invalid (a busy shared machine), not for this feature.
+    assert!(
+        o.status.code() == Some(0) || (o.status.code() == Some(1) && !r.info.valid),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(r.info.outcome, RunOutcome::Completed);
+    assert_eq!(r.info.fidelity.receive_video, "discard");
+    for p in &r.participants {
+        assert_eq!(p.outcome, Outcome::Completed, "{p:?}");
+        let id = p.participant.to_string();
+        let mates: BTreeSet<String> = r
+            .participants
+            .iter()
+            .filter(|q| q.participant != p.participant)
+            .map(|q| q.participant.to_string())
+            .collect();
+        let got = video_packets_from(&r, &id);
+        assert!(
+            mates.is_subset(&got),
+            "{id} got packets from {got:?}, expected {mates:?}"
+        );
+        assert!(
+            !r.has_event(&id, "decoding"),
+            "{id} decoded video although it was discarded"
+        );
+    }
+    let recv_video: Vec<_> = r
+        .stats
+        .iter()
+        .filter(|s| s.received() && s.video())
+        .collect();
+    assert!(
+        recv_video
+            .iter()
+            .all(|s| s.fps.is_none() && s.width.is_none())
+    );
+    assert!(recv_video.iter().any(|s| s.jitter_ms.is_some()));
+    assert!(
+        r.stats
+            .iter()
+            .any(|s| !s.received() && s.video() && s.fps.is_some_and(|f| f > 0.0)),
+        "sent fps is still measured"
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("not measured (video discarded)"), "{md}");
+    assert!(md.contains("discarded before decoding"));
+    sb.stop().await;
+}
+
+/// Chromium main processes (not their renderers and helpers) of the tool's browsers.
+fn browser_pids() -> Vec<u32> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-a", "-f", "chromium.*--use-fake-device-for-media-stream"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.contains("--type="))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// The session of each participant, from its `session` event.
+fn sessions(r: &RunFiles) -> std::collections::BTreeMap<String, String> {
+    r.events
+        .iter()
+        .filter(|e| e.event.as_str() == "session")
+        .filter_map(|e| {
+            let sid = e
+                .detail
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("session="))?;
+            Some((e.participant.clone(), sid.to_string()))
+        })
+        .collect()
+}
+
+/// The check: 12 participants in 2 browsers (6 windows each) in one room all join and receive
+/// every peer's video packets (received video discarded keeps it light); then one browser is killed
+/// and exactly its 6 participants fail, with the browser's reason, while the other 6 complete.
+#[tokio::test(flavor = "multi_thread")]
+async fn twelve_in_two_browsers_and_a_killed_browser_fails_exactly_its_participants() {
+    require(&[Needs::Janus, Needs::Chromium]);
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = janus(tmp.path()).await;
+    let out = tmp.path().join("run");
+    let file = scenario(
+        tmp.path(),
+        &sb,
+        "[load]\nconferences = 1\nparticipants_per_conference = 12\nparticipants_per_browser = 6\naudio_senders = 0\nduration = \"40s\"\njoin_delay = \"500ms\"\nroom_prefix = \"tabs\"\n[media]\nvideo = \"tiny\"\nreceive_audio = false\nreceive_video = \"discard\"\n[timeouts]\nmedia = \"20s\"\n",
+    );
+    let child = spawn_loadtest(&["run", "-s", &file, "--out", out.to_str().unwrap()]);
+    let events = out.join("events.csv");
+    let media = || {
+        std::fs::read_to_string(&events)
+            .map(|t| {
+                t.lines()
+                    .filter(|l| l.contains(",media,sending and receiving"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(std::time::Duration::from_secs(60), || media() >= 12),
+        "not every participant had media: {} of 12",
+        media()
+    );
+    assert_eq!(browser_pids().len(), 2, "12 participants in 2 browsers");
+    // A few samples of everyone receiving everyone, then one browser dies.
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let victim = browser_pids()[0];
+    std::process::Command::new("kill")
+        .args(["-KILL", &victim.to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let r = read_results(&out);
+    assert_eq!(r.info.fidelity.participants_per_browser, 6);
+    let of = sessions(&r);
+    assert_eq!(of.len(), 12);
+    let browsers: BTreeSet<&String> = of.values().collect();
+    assert_eq!(browsers.len(), 2, "{of:?}");
+    let failed: BTreeSet<String> = r
+        .participants
+        .iter()
+        .filter(|p| p.outcome == Outcome::Failed)
+        .map(|p| p.participant.to_string())
+        .collect();
+    assert_eq!(failed.len(), 6, "{}\n{:#?}", stderr(&o), r.participants);
+    let dead: BTreeSet<&String> = failed.iter().map(|p| &of[p]).collect();
+    assert_eq!(dead.len(), 1, "the failed ones shared one browser: {of:?}");
+    for p in &r.participants {
+        let id = p.participant.to_string();
+        if failed.contains(&id) {
+            assert!(p.reason.starts_with("browser lost"), "{p:?}");
+        } else {
+            assert_eq!(p.outcome, Outcome::Completed, "{p:?}");
+        }
+        let mates: BTreeSet<String> = r
+            .participants
+            .iter()
+            .filter(|q| q.participant != p.participant)
+            .map(|q| q.participant.to_string())
+            .collect();
+        let got = video_packets_from(&r, &id);
+        assert!(
+            mates.is_subset(&got),
+            "{id} got packets from {got:?}, expected {mates:?}"
+        );
+    }
+    assert!(
+        wait_until(std::time::Duration::from_secs(10), || chromium_processes()
+            == 0),
+        "browsers left running"
+    );
+    sb.stop().await;
+}
