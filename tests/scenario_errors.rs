@@ -234,6 +234,16 @@ fn bad_inputs_each_get_one_located_message() {
             &["media.receive_video=skip"],
             "media.receive_video: unknown variant `skip`, expected `decode` or `discard`",
         ),
+        (
+            GOOD,
+            &["load.participants_per_browser=6"],
+            "--set load.participants_per_browser=6: load.participants_per_browser: 6 is more than a browser hosts on the Janus HTTP API (expected at most 4",
+        ),
+        (
+            GOOD,
+            &["load.participants_per_browser=0"],
+            "load.participants_per_browser: must be at least 1",
+        ),
         // --set into a value
         (
             GOOD,

@@ -200,6 +200,14 @@ impl Browsers {
         self.per_browser > 1
     }
 
+    /// How often one participant polls its page while waiting (join, first media): `alone` for a
+    /// browser of its own, stretched with the participants sharing one (their commands queue behind
+    /// one lock), at most 3 s.
+    pub(crate) fn poll(&self, alone: std::time::Duration) -> std::time::Duration {
+        let shared = alone * (self.per_browser as u32).div_ceil(2);
+        shared.clamp(alone, std::time::Duration::from_secs(3).max(alone))
+    }
+
     /// The browser group a participant belongs to.
     pub fn group_of(&self, plan: &ScheduledParticipant) -> usize {
         plan.order / self.per_browser
@@ -273,6 +281,10 @@ mod tests {
             "a later member gets a new browser"
         );
         assert!(!Browsers::new(1).shared());
+        let ms = std::time::Duration::from_millis;
+        assert_eq!(Browsers::new(1).poll(ms(500)), ms(500));
+        assert_eq!(Browsers::new(6).poll(ms(500)), ms(1500));
+        assert_eq!(Browsers::new(20).poll(ms(500)), ms(3000));
         assert_eq!(Browsers::new(0).group_of(&plan(5)), 5);
     }
 

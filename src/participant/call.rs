@@ -228,7 +228,7 @@ async fn join(
                 console_errors(client).await
             ));
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(sh.browsers.poll(Duration::from_millis(500))).await;
     };
     row.join_ms = Some(nav.elapsed().as_millis() as u64);
     sh.board.joined(plan);
@@ -412,7 +412,10 @@ impl<'a> Call<'a> {
             let pause = if self.media == MediaState::Flowing {
                 self.sh.stats_interval
             } else {
-                Duration::from_secs(1).min(self.sh.stats_interval)
+                self.sh
+                    .browsers
+                    .poll(Duration::from_secs(1))
+                    .min(self.sh.stats_interval)
             };
             next_sample = now + pause.min(self.leave_at - now);
         }
