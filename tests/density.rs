@@ -23,6 +23,32 @@ fn scenario(dir: &std::path::Path, sb: &loadtest::sandbox::Sandbox, body: &str) 
     path.to_string_lossy().into_owned()
 }
 
+/// A Janus sandbox, the results directory to use and a scenario file with `body`.
+async fn setup(
+    body: &str,
+) -> (
+    tempfile::TempDir,
+    loadtest::sandbox::Sandbox,
+    std::path::PathBuf,
+    String,
+) {
+    require(&[Needs::Janus, Needs::Chromium]);
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = janus(tmp.path()).await;
+    let out = tmp.path().join("run");
+    let file = scenario(tmp.path(), &sb, body);
+    (tmp, sb, out, file)
+}
+
+/// Everyone in the run but `p`.
+fn mates_of(r: &RunFiles, p: &str) -> BTreeSet<String> {
+    r.participants
+        .iter()
+        .map(|q| q.participant.to_string())
+        .filter(|q| q != p)
+        .collect()
+}
+
 /// Peers from which `p` received video bytes (bitrate > 0).
 fn video_packets_from(stats: &[loadtest::results::ClientStatRow], p: &str) -> BTreeSet<String> {
     stats
@@ -37,15 +63,10 @@ fn video_packets_from(stats: &[loadtest::results::ClientStatRow], p: &str) -> BT
 /// decoded figures are "not measured" in client_stats.csv and the report, never 0.
 #[tokio::test(flavor = "multi_thread")]
 async fn discarded_video_still_arrives_but_is_not_decoded() {
-    require(&[Needs::Janus, Needs::Chromium]);
-    let tmp = tempfile::tempdir().unwrap();
-    let sb = janus(tmp.path()).await;
-    let out = tmp.path().join("run");
-    let file = scenario(
-        tmp.path(),
-        &sb,
+    let (_tmp, sb, out, file) = setup(
         "[load]\nconferences = 1\nparticipants_per_conference = 3\naudio_senders = 0\nduration = \"20s\"\njoin_delay = \"1s\"\nroom_prefix = \"discard\"\n[media]\nvideo = \"small\"\nreceive_audio = false\nreceive_video = \"discard\"\n",
-    );
+    )
+    .await;
     let o = loadtest(&["run", "-s", &file, "--out", out.to_str().unwrap()]);
     let r = read_results(&out);
     // Exit 1 only for a run the guard judged invalid (a busy shared machine), not for this feature.
@@ -59,12 +80,7 @@ async fn discarded_video_still_arrives_but_is_not_decoded() {
     for p in &r.participants {
         assert_eq!(p.outcome, Outcome::Completed, "{p:?}");
         let id = p.participant.to_string();
-        let mates: BTreeSet<String> = r
-            .participants
-            .iter()
-            .filter(|q| q.participant != p.participant)
-            .map(|q| q.participant.to_string())
-            .collect();
+        let mates = mates_of(&r, &id);
         let got = video_packets_from(&r.stats, &id);
         assert!(
             mates.is_subset(&got),
@@ -132,15 +148,10 @@ fn sessions(r: &RunFiles) -> std::collections::BTreeMap<String, String> {
 /// the browser's reason, while the other 8 complete.
 #[tokio::test(flavor = "multi_thread")]
 async fn twelve_in_three_browsers_and_a_killed_browser_fails_exactly_its_participants() {
-    require(&[Needs::Janus, Needs::Chromium]);
-    let tmp = tempfile::tempdir().unwrap();
-    let sb = janus(tmp.path()).await;
-    let out = tmp.path().join("run");
-    let file = scenario(
-        tmp.path(),
-        &sb,
+    let (_tmp, sb, out, file) = setup(
         "[load]\nconferences = 1\nparticipants_per_conference = 12\nparticipants_per_browser = 4\naudio_senders = 0\nduration = \"50s\"\njoin_delay = \"500ms\"\nroom_prefix = \"tabs\"\n[media]\nvideo = \"tiny\"\nreceive_audio = false\nreceive_video = \"discard\"\n[timeouts]\njoin = \"60s\"\nmedia = \"40s\"\n",
-    );
+    )
+    .await;
     let child = spawn_loadtest(&["run", "-s", &file, "--out", out.to_str().unwrap()]);
     // Everyone receives every peer's video packets (read live from client_stats.csv), then one browser dies.
     let everyone_receives_everyone = || {
@@ -221,12 +232,7 @@ async fn twelve_in_three_browsers_and_a_killed_browser_fails_exactly_its_partici
         } else {
             assert_eq!(p.outcome, Outcome::Completed, "{p:?}");
         }
-        let mates: BTreeSet<String> = r
-            .participants
-            .iter()
-            .filter(|q| q.participant != p.participant)
-            .map(|q| q.participant.to_string())
-            .collect();
+        let mates = mates_of(&r, &id);
         let got = video_packets_from(&r.stats, &id);
         assert!(
             mates.is_subset(&got),

@@ -121,57 +121,50 @@ pub fn judge(g: &Guard, e: &Evidence, camera_fps: Option<f64>) -> Vec<String> {
             ));
         }
     }
-    if e.send_samples > 0 {
-        let share = e.cpu_limited as f64 / e.send_samples as f64;
-        if share > g.max_cpu_limited_share {
-            reasons.push(format!(
-                "senders reported qualityLimitationReason = cpu in {:.0} % of sent-video samples (allowed {:.0} %)",
-                100.0 * share,
-                100.0 * g.max_cpu_limited_share
-            ));
-        }
-    }
-    if let (Some(m), Some(cam)) = (stats::median(&e.send_fps), camera_fps)
-        && cam > 0.0
-        && m < g.min_sender_fps_ratio * cam
-    {
-        reasons.push(format!(
-            "median sender frame rate {m:.1} fps is {:.0} % of the camera's {cam:.0} fps (at least {:.0} % expected)",
-            100.0 * m / cam,
-            100.0 * g.min_sender_fps_ratio
-        ));
-    }
+    reasons.extend(sender_reasons(
+        g,
+        "",
+        (&e.send_fps, e.send_samples, e.cpu_limited),
+        camera_fps,
+    ));
     for b in &e.browsers {
-        reasons.extend(judge_browser(g, b, camera_fps));
+        // A packed browser that lags makes the run invalid even when the others hide it overall.
+        let who = format!(
+            "browser {} ({}): ",
+            b.session.chars().take(8).collect::<String>(),
+            b.participants.join(", ")
+        );
+        let sent = (b.send_fps.as_slice(), b.send_samples, b.cpu_limited);
+        reasons.extend(sender_reasons(g, &who, sent, camera_fps));
     }
     reasons
 }
 
-/// One shared browser judged like the whole run: a packed browser that lags makes the run invalid
-/// even when the others hide it in the overall figures.
-fn judge_browser(g: &Guard, b: &BrowserEvidence, camera_fps: Option<f64>) -> Vec<String> {
-    let who = format!(
-        "browser {} ({})",
-        b.session.chars().take(8).collect::<String>(),
-        b.participants.join(", ")
-    );
+/// The senders' signals (cpu limitation share, median frame rate against the camera's) of the whole
+/// run or one browser (`who`: the reason's prefix); `sent` is (frame rates, samples, cpu-limited).
+fn sender_reasons(
+    g: &Guard,
+    who: &str,
+    (fps, samples, limited): (&[f64], usize, usize),
+    camera_fps: Option<f64>,
+) -> Vec<String> {
     let mut reasons = Vec::new();
-    if b.send_samples > 0 {
-        let share = b.cpu_limited as f64 / b.send_samples as f64;
+    if samples > 0 {
+        let share = limited as f64 / samples as f64;
         if share > g.max_cpu_limited_share {
             reasons.push(format!(
-                "{who}: qualityLimitationReason = cpu in {:.0} % of sent-video samples (allowed {:.0} %)",
+                "{who}senders reported qualityLimitationReason = cpu in {:.0} % of sent-video samples (allowed {:.0} %)",
                 100.0 * share,
                 100.0 * g.max_cpu_limited_share
             ));
         }
     }
-    if let (Some(m), Some(cam)) = (stats::median(&b.send_fps), camera_fps)
+    if let (Some(m), Some(cam)) = (stats::median(fps), camera_fps)
         && cam > 0.0
         && m < g.min_sender_fps_ratio * cam
     {
         reasons.push(format!(
-            "{who}: median sender frame rate {m:.1} fps is {:.0} % of the camera's {cam:.0} fps (at least {:.0} % expected)",
+            "{who}median sender frame rate {m:.1} fps is {:.0} % of the camera's {cam:.0} fps (at least {:.0} % expected)",
             100.0 * m / cam,
             100.0 * g.min_sender_fps_ratio
         ));

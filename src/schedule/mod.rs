@@ -245,18 +245,7 @@ pub fn run_length(plans: &[ScheduledParticipant]) -> Duration {
 
 /// The most browser sessions open at once under this schedule.
 pub fn peak_sessions(plans: &[ScheduledParticipant]) -> usize {
-    let mut edges: Vec<(Duration, i32)> = plans
-        .iter()
-        .flat_map(|p| [(p.join_offset, 1), (p.leave_offset, -1)])
-        .collect();
-    // At equal times count joins first: sessions close only after the hang-up barrier.
-    edges.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-    let (mut cur, mut peak) = (0i32, 0i32);
-    for (_, d) in edges {
-        cur += d;
-        peak = peak.max(cur);
-    }
-    peak as usize
+    peak(plans.iter().map(|p| (p.join_offset, p.leave_offset)))
 }
 
 /// The most browser sessions open at once when `per_browser` consecutive participants (in join order)
@@ -271,10 +260,13 @@ pub fn peak_browsers(plans: &[ScheduledParticipant], per_browser: u32) -> usize 
         e.0 = e.0.min(p.join_offset);
         e.1 = e.1.max(p.leave_offset);
     }
-    let mut edges: Vec<(Duration, i32)> = spans
-        .values()
-        .flat_map(|(j, l)| [(*j, 1), (*l, -1)])
-        .collect();
+    peak(spans.into_values())
+}
+
+/// The most spans (start, end) open at once.
+fn peak(spans: impl Iterator<Item = (Duration, Duration)>) -> usize {
+    let mut edges: Vec<(Duration, i32)> = spans.flat_map(|(j, l)| [(j, 1), (l, -1)]).collect();
+    // At equal times count joins first: sessions close only after the hang-up barrier.
     edges.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     let (mut cur, mut peak) = (0i32, 0i32);
     for (_, d) in edges {
