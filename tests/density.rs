@@ -212,6 +212,11 @@ async fn twelve_in_three_browsers_and_a_killed_browser_fails_exactly_its_partici
     let o = child.wait_with_output().unwrap();
     let r = read_results(&out);
     assert_eq!(r.info.fidelity.participants_per_browser, 4);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("4 participants per browser (one window each)"),
+        "{md}"
+    );
     let of = sessions(&r);
     assert_eq!(of.len(), 12);
     let browsers: BTreeSet<&String> = of.values().collect();

@@ -599,7 +599,7 @@ fn fidelity_text(f: &crate::results::Fidelity) -> String {
     };
     let packing = match f.participants_per_browser {
         0 | 1 => "one browser per participant".to_string(),
-        n => format!("{n} participants per browser (one tab each)"),
+        n => format!("{n} participants per browser (one window each)"),
     };
     format!(
         "{}; camera {}; microphone {}; {audio}; {video}; {packing}",
