@@ -90,7 +90,7 @@ async fn main() {
         Duration::from_secs(1),
         timeout,
         rec.clone(),
-        Arc::new(Tally::default()),
+        (Arc::new(Tally::default()), None),
         stop.clone(),
     ));
     tokio::time::sleep(Duration::from_secs(secs)).await;

@@ -3,6 +3,8 @@
 //! reported in this process. Prints wall time and the peak resident memory of the report alone (the
 //! peak is reset through `/proc/self/clear_refs` after the directory is written).
 //!
+//! Then judges one `loadtest limit` step's window over the same directory (the search's cost per step).
+//!
 //! `cargo bench --bench report_scale` prints the figures recorded in docs/benchmarks.md.
 //! Target: under 10 s and under 200 MB.
 
@@ -48,8 +50,9 @@ fn main() {
     std::fs::write(dir.join("run.json"), run.to_string()).unwrap();
     std::fs::write(
         dir.join("scenario.toml"),
-        "name = \"generated\"\n[load]\nconferences = 10\nparticipants_per_conference = 10\n[stats]\ninterval = \"1s\"\n\
-         [thresholds]\nmin_recv_fps_p50 = 10\n",
+        "name = \"generated\"\n[target]\nkind = \"jitsi\"\nurl = \"https://meet.example.test/\"\n\
+         [load]\nconferences = 10\nparticipants_per_conference = 10\nduration = \"1000s\"\n\
+         [stats]\ninterval = \"1s\"\n[thresholds]\nmin_recv_fps_p50 = 10\n",
     )
     .unwrap();
     let mut p = csv::Writer::from_path(dir.join("participants.csv")).unwrap();
@@ -170,5 +173,18 @@ fn main() {
         "targets: under 10 s: {}; under 200 MB: {}",
         wall < 10.0,
         peak < 200 * 1024
+    );
+    // `loadtest limit` judges each step's window from the same files while the run goes on: its
+    // cost per step is one such judgement over everything written so far.
+    let window = loadtest::analysis::Window {
+        from: at(SAMPLES - 30, 0),
+        to: at(SAMPLES, 0),
+    };
+    let t = Instant::now();
+    let j = loadtest::analysis::step::judge(&dir, &window, Some(15.0)).unwrap();
+    println!(
+        "limit: one step judged over the same directory (a 30 s window) in {:.2} s, {} checks",
+        t.elapsed().as_secs_f64(),
+        j.checks.len()
     );
 }

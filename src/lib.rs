@@ -9,6 +9,7 @@ pub mod chart;
 pub mod cli;
 pub mod deploy;
 pub mod error;
+pub mod export;
 pub mod limit;
 pub mod live;
 pub mod media;

@@ -1,12 +1,12 @@
 //! The run's live state, shared by the tasks that change it (participants, metrics) and the views
-//! that read it (the progress line, the limit search). Counters and each participant's phase only:
-//! the results directory stays the one truth.
+//! that read it (the progress line, the limit search, the metrics endpoint). Counters and each
+//! participant's phase, role and node only: the results directory stays the one truth.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use crate::schedule::ParticipantId;
+use crate::schedule::{ParticipantId, Role};
 
 /// Where a participant is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,11 +27,41 @@ pub enum Phase {
 
 const PHASES: usize = 6;
 
+impl Phase {
+    /// The name a view shows: `scheduled`, `joining`, `in_call`, `failed`, `done`. Leaving counts as
+    /// in call, as on the progress line.
+    pub fn view_name(self) -> &'static str {
+        match self {
+            Phase::Scheduled => "scheduled",
+            Phase::Joining => "joining",
+            Phase::InCall | Phase::Leaving => "in_call",
+            Phase::Failed => "failed",
+            Phase::Done => "done",
+        }
+    }
+}
+
 /// One participant's live state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct State {
     phase: Phase,
     media: bool,
+    role: Role,
+    /// Where its browser runs (empty until its session exists); shared between participants.
+    node: Arc<str>,
+}
+
+/// What a view sees of one participant ([`Tally::each`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    /// Its id (the conference is `id.conference`).
+    pub id: ParticipantId,
+    /// Its phase.
+    pub phase: Phase,
+    /// Its role.
+    pub role: Role,
+    /// Its node (`local`, a grid node URI, or empty before its session exists).
+    pub node: &'a str,
 }
 
 /// Counts per phase and each participant's phase, updated by participant tasks.
@@ -40,23 +70,27 @@ pub struct Tally {
     counts: [AtomicUsize; PHASES],
     gaps: AtomicUsize,
     roster: Mutex<HashMap<ParticipantId, State>>,
+    /// Node names, interned: a few nodes carry thousands of participants.
+    nodes: Mutex<HashMap<String, Arc<str>>>,
 }
 
 impl Tally {
     /// A tally with these participants scheduled.
-    pub fn new(ids: impl IntoIterator<Item = ParticipantId>) -> Tally {
+    pub fn new(ids: impl IntoIterator<Item = (ParticipantId, Role)>) -> Tally {
         let t = Tally::default();
         t.schedule(ids);
         t
     }
 
-    /// Add participants to the schedule (a run that grows, like the limit search).
-    pub fn schedule(&self, ids: impl IntoIterator<Item = ParticipantId>) {
+    /// Add participants with their roles to the schedule (a run that grows, like the limit search).
+    pub fn schedule(&self, ids: impl IntoIterator<Item = (ParticipantId, Role)>) {
         if let Ok(mut r) = self.roster.lock() {
-            for id in ids {
+            for (id, role) in ids {
                 let fresh = State {
                     phase: Phase::Scheduled,
                     media: false,
+                    role,
+                    node: Arc::from(""),
                 };
                 if r.insert(id, fresh).is_none() {
                     self.counts[Phase::Scheduled as usize].fetch_add(1, Ordering::Relaxed);
@@ -88,6 +122,36 @@ impl Tally {
             && let Some(s) = r.get_mut(&id)
         {
             s.media = true;
+        }
+    }
+
+    /// Where a participant's browser runs, once its session exists.
+    pub fn node(&self, id: ParticipantId, node: &str) {
+        let interned = match self.nodes.lock() {
+            Ok(mut n) => n
+                .entry(node.to_string())
+                .or_insert_with(|| Arc::from(node))
+                .clone(),
+            Err(_) => Arc::from(node),
+        };
+        if let Ok(mut r) = self.roster.lock()
+            && let Some(s) = r.get_mut(&id)
+        {
+            s.node = interned;
+        }
+    }
+
+    /// Visit every scheduled participant (under the roster's lock: keep `f` short).
+    pub fn each(&self, mut f: impl FnMut(Seen<'_>)) {
+        if let Ok(r) = self.roster.lock() {
+            for (id, s) in r.iter() {
+                f(Seen {
+                    id: *id,
+                    phase: s.phase,
+                    role: s.role,
+                    node: &s.node,
+                });
+            }
         }
     }
 
@@ -154,9 +218,13 @@ mod tests {
         }
     }
 
+    fn roles(ids: &[u32]) -> Vec<(ParticipantId, Role)> {
+        ids.iter().map(|&i| (id(i), Role::Video)).collect()
+    }
+
     #[test]
     fn tally_moves_participants() {
-        let t = Tally::new([id(0), id(1), id(2)]);
+        let t = Tally::new(roles(&[0, 1, 2]));
         t.set(id(0), Phase::Joining);
         t.set(id(0), Phase::InCall);
         t.set(id(1), Phase::Failed);
@@ -173,7 +241,24 @@ mod tests {
         );
         t.media(id(0));
         assert_eq!(t.unsettled(&[id(0), id(1)]), 0);
-        t.schedule([id(2), id(3)]);
+        t.schedule(roles(&[2, 3]));
         assert_eq!(t.total(), 4, "scheduling twice counts once");
+    }
+
+    #[test]
+    fn views_see_phase_role_and_node() {
+        let t = Tally::new(roles(&[0, 1]));
+        t.node(id(0), "http://node-a:5555");
+        t.set(id(0), Phase::Leaving);
+        let mut seen = Vec::new();
+        t.each(|s| seen.push((s.id.index, s.phase.view_name(), s.role, s.node.to_string())));
+        seen.sort_by_key(|s| s.0);
+        assert_eq!(
+            seen,
+            vec![
+                (0, "in_call", Role::Video, "http://node-a:5555".to_string()),
+                (1, "scheduled", Role::Video, String::new()),
+            ]
+        );
     }
 }

@@ -4,7 +4,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -35,32 +34,7 @@ async fn prometheus_builtins_from_a_real_prometheus_and_node_exporter() {
     let prom = start_prometheus(tmp.path());
     // FIXTURE cAdvisor / kube-state-metrics series for one JVB pod, published through the exporter's
     // textfile collector and advanced every 250 ms: 1.5 CPU cores, 5 MB/s out, 10 % throttled.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (textfile, s2) = (prom.textfile.clone(), stop.clone());
-    let t0 = Instant::now();
-    let feeder = std::thread::spawn(move || {
-        while !s2.load(Ordering::Relaxed) {
-            let t = t0.elapsed().as_secs_f64() + 100.0;
-            let l = "namespace=\"jitsi\",container=\"jvb\",pod=\"shard-0-jvb-0\"";
-            let p = "namespace=\"jitsi\",pod=\"shard-0-jvb-0\",interface=\"eth0\"";
-            publish(
-                &textfile,
-                "cadvisor_fixture",
-                &format!(
-                    "container_cpu_usage_seconds_total{{{l}}} {}\ncontainer_memory_working_set_bytes{{{l}}} 734003200\n\
-                     container_network_transmit_bytes_total{{{p}}} {}\ncontainer_network_receive_bytes_total{{{p}}} {}\n\
-                     container_cpu_cfs_periods_total{{{l}}} {}\ncontainer_cpu_cfs_throttled_periods_total{{{l}}} {}\n\
-                     kube_pod_container_resource_limits{{{l},resource=\"cpu\",unit=\"core\"}} 4\n",
-                    1.5 * t,
-                    5e6 * t,
-                    2e6 * t,
-                    10.0 * t,
-                    1.0 * t
-                ),
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    });
+    let fixture = BridgeFixture::start(&prom.textfile);
     let start = Utc::now();
     tokio::time::sleep(Duration::from_secs(14)).await;
     let p = Prometheus::new(&prom_cfg(&prom.url), "10s", Duration::from_secs(3));
@@ -107,8 +81,7 @@ async fn prometheus_builtins_from_a_real_prometheus_and_node_exporter() {
             .iter()
             .all(|r| r.source == SourceName::PrometheusRange)
     );
-    stop.store(true, Ordering::Relaxed);
-    feeder.join().unwrap();
+    drop(fixture);
 }
 
 fn jvb_cfg(name: &str, url: &str, media: &str) -> JvbSource {
@@ -240,7 +213,7 @@ async fn broken_sources_leave_recorded_gaps_and_never_stall() {
         Duration::from_secs(1),
         timeout,
         rec.clone(),
-        tally.clone(),
+        (tally.clone(), None),
         stop.clone(),
     ));
     tokio::time::sleep(Duration::from_millis(3500)).await;

@@ -24,6 +24,8 @@ pub struct Evidence {
     pub cpu_limited: usize,
     /// The same per browser session that hosted more than one participant (`participants_per_browser`).
     pub browsers: Vec<BrowserEvidence>,
+    /// Sent video per participant, grouped into [`Evidence::browsers`] once sessions are known.
+    pub by_participant: HashMap<String, BrowserEvidence>,
 }
 
 /// Sent video of the participants of one shared browser.
@@ -63,47 +65,71 @@ fn sessions(dir: &Path) -> Result<HashMap<String, String>, ReadError> {
 pub fn collect(dir: &Path, window: Option<&Window>) -> Result<Evidence, ReadError> {
     let mut e = Evidence::default();
     results::rows(dir, "server_metrics.csv", |r: ServerMetricRow| {
+        e.metric(&r, window)
+    })?;
+    results::rows(dir, "client_stats.csv", |r: ClientStatRow| {
+        e.stat(&r, window)
+    })?;
+    e.group_browsers(&sessions(dir)?);
+    Ok(e)
+}
+
+impl Evidence {
+    /// One server_metrics.csv row: generator CPU of a live source inside `window`.
+    pub fn metric(&mut self, r: &ServerMetricRow, window: Option<&Window>) {
         if r.metric == metric::GENERATOR_CPU_RATIO
             && r.source != SourceName::PrometheusRange
             && inside(window, &r.ts)
         {
-            e.generator_cpu.push(r.value);
+            self.generator_cpu.push(r.value);
         }
-    })?;
-    let session_of = sessions(dir)?;
-    let mut members: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (p, sid) in &session_of {
-        members.entry(sid.as_str()).or_default().push(p.clone());
     }
-    let mut per: BTreeMap<&str, BrowserEvidence> = BTreeMap::new();
-    results::rows(dir, "client_stats.csv", |r: ClientStatRow| {
+
+    /// One client_stats.csv row: sent video inside `window`.
+    pub fn stat(&mut self, r: &ClientStatRow, window: Option<&Window>) {
         if r.sent() && r.video() && inside(window, &r.ts) {
-            let pid = r.participant.to_string();
-            let browser = session_of
-                .get(&pid)
-                .filter(|sid| members.get(sid.as_str()).is_some_and(|m| m.len() > 1))
-                .map(|sid| per.entry(sid.as_str()).or_default());
-            let limited = r.quality_limitation == "cpu";
-            e.send_samples += 1;
-            e.cpu_limited += usize::from(limited);
-            e.send_fps.extend(r.fps);
-            if let Some(b) = browser {
-                b.send_samples += 1;
-                b.cpu_limited += usize::from(limited);
-                b.send_fps.extend(r.fps);
-            }
+            let limited = usize::from(r.quality_limitation == "cpu");
+            self.send_samples += 1;
+            self.cpu_limited += limited;
+            self.send_fps.extend(r.fps);
+            let p = self
+                .by_participant
+                .entry(r.participant.to_string())
+                .or_default();
+            p.send_samples += 1;
+            p.cpu_limited += limited;
+            p.send_fps.extend(r.fps);
         }
-    })?;
-    e.browsers = per
-        .into_iter()
-        .map(|(sid, mut b)| {
-            b.session = sid.to_string();
-            b.participants = members.get(sid).cloned().unwrap_or_default();
-            b.participants.sort();
-            b
-        })
-        .collect();
-    Ok(e)
+    }
+
+    /// Group the participants' sent video by browser session (`participant → session`), keeping the
+    /// sessions that hosted more than one participant.
+    pub fn group_browsers(&mut self, session_of: &HashMap<String, String>) {
+        let mut members: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (p, sid) in session_of {
+            members.entry(sid.as_str()).or_default().push(p.clone());
+        }
+        self.browsers = members
+            .into_iter()
+            .filter(|(_, ps)| ps.len() > 1)
+            .map(|(sid, mut ps)| {
+                ps.sort();
+                let mut b = BrowserEvidence {
+                    session: sid.to_string(),
+                    ..Default::default()
+                };
+                for p in &ps {
+                    if let Some(e) = self.by_participant.get(p) {
+                        b.send_fps.extend(&e.send_fps);
+                        b.send_samples += e.send_samples;
+                        b.cpu_limited += e.cpu_limited;
+                    }
+                }
+                b.participants = ps;
+                b
+            })
+            .collect();
+    }
 }
 
 /// Reasons the run is invalid; empty when the generators kept up. `camera_fps` is the frame rate the
@@ -183,7 +209,7 @@ mod tests {
             send_fps: vec![14.0, 15.0, 15.0],
             send_samples: 3,
             cpu_limited: 0,
-            browsers: Vec::new(),
+            ..Default::default()
         };
         assert!(judge(&Guard::default(), &e, Some(15.0)).is_empty());
     }
@@ -195,7 +221,7 @@ mod tests {
             send_fps: vec![3.0, 4.0, 15.0],
             send_samples: 4,
             cpu_limited: 2,
-            browsers: Vec::new(),
+            ..Default::default()
         };
         let r = judge(&Guard::default(), &e, Some(15.0));
         assert_eq!(r.len(), 3, "{r:?}");

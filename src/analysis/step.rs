@@ -61,13 +61,18 @@ pub fn judge(dir: &Path, window: &Window, camera_fps: Option<f64>) -> Result<Jud
             agg.event(e)
         }
     })?;
-    results::rows(dir, "client_stats.csv", |r: ClientStatRow| agg.stat(&r))?;
+    // One pass over the large files feeds both the summary and the guard.
+    let mut evidence = guard::Evidence::default();
+    results::rows(dir, "client_stats.csv", |r: ClientStatRow| {
+        evidence.stat(&r, Some(window));
+        agg.stat(&r)
+    })?;
     results::rows(dir, "server_metrics.csv", |r: ServerMetricRow| {
+        evidence.metric(&r, Some(window));
         agg.metric(&r)
     })?;
     let (summary, _) = agg.finish();
     let checks = thresholds::evaluate(&thresholds, &summary);
-    let evidence = guard::collect(dir, Some(window))?;
     let generator_bound = guard::judge(&guard_cfg, &evidence, camera_fps);
     Ok(Judgement {
         summary,

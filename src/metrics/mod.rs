@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::export::Exporter;
 use crate::live::Tally;
 pub use crate::results::ServerMetricRow as Row;
 use crate::results::names::{METRICS, metric};
@@ -122,13 +123,13 @@ pub fn interval(s: &Scenario) -> Duration {
 }
 
 /// Sample every source each `interval` until `stop`; returns the first error of each source that left
-/// gaps.
+/// gaps. The rows recorded are shown by `export` too, when the run exports its live state.
 pub async fn collect(
     sources: Vec<Arc<Source>>,
     interval: Duration,
     timeout: Duration,
     recorder: Recorder,
-    tally: Arc<Tally>,
+    (tally, export): (Arc<Tally>, Option<Arc<Exporter>>),
     stop: CancellationToken,
 ) -> Vec<String> {
     let mut gaps: BTreeMap<String, String> = BTreeMap::new();
@@ -188,6 +189,9 @@ pub async fn collect(
                 labels::format(&labels::of([("source", name.to_string())])),
                 up,
             ));
+        }
+        if let Some(x) = &export {
+            x.metrics(&rows);
         }
         recorder.metrics(rows).await;
     }

@@ -230,7 +230,11 @@ async fn join(
         }
         tokio::time::sleep(sh.browsers.poll(Duration::from_millis(500))).await;
     };
-    row.join_ms = Some(nav.elapsed().as_millis() as u64);
+    let join_ms = nav.elapsed().as_millis() as u64;
+    row.join_ms = Some(join_ms);
+    if let Some(x) = &sh.export {
+        x.joined(plan.id, &row.node, plan.role, join_ms);
+    }
     sh.board.joined(plan);
     sh.tally.set(plan.id, Phase::InCall);
     sh.recorder
@@ -267,6 +271,10 @@ struct Call<'a> {
     ice: IceWatch,
     unhealthy_since: Option<(Instant, String)>,
     errors: u32,
+    /// The bridge its media goes through, once the page reports a remote address.
+    bridge: String,
+    /// Its histograms in the live view, when the run exports one.
+    exported: crate::export::Streams,
     /// This participant's mute switches (the speaker model), and the next one to apply.
     switches: &'a [Switch],
     next_switch: usize,
@@ -301,6 +309,8 @@ impl<'a> Call<'a> {
             ice: IceWatch::default(),
             unhealthy_since: None,
             errors: 0,
+            bridge: String::new(),
+            exported: crate::export::Streams::default(),
             switches: sh.talk.get(&plan.id).map_or(&[], Vec::as_slice),
             next_switch: 0,
             decoding_seen: false,
@@ -387,16 +397,21 @@ impl<'a> Call<'a> {
                 }
             }
             if let Some(s) = self.sample(client).await? {
+                if row.remote_address.is_empty()
+                    && let Some(a) = s.remote_address()
+                {
+                    self.bridge = self.sh.bridges.bridge_of(&a);
+                    row.remote_address = a;
+                }
                 let decoded = self.sh.receive_video.decodes();
                 if !decoded {
                     self.check_discarded(&s).await;
                 }
-                self.sh.recorder.stats(s.to_rows(id, decoded)).await;
-                if row.remote_address.is_empty()
-                    && let Some(a) = s.remote_address()
-                {
-                    row.remote_address = a;
+                let rows = s.to_rows(id, decoded);
+                if let Some(x) = &self.sh.export {
+                    x.stats(&mut self.exported, &self.bridge, &rows);
                 }
+                self.sh.recorder.stats(rows).await;
                 self.watch_ice(&s.state(), row).await?;
                 if self.media == MediaState::Flowing {
                     self.check_health(&s).await?;

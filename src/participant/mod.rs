@@ -19,11 +19,10 @@ use std::time::{Duration, Instant};
 use browser::{Browser, Page};
 use fantoccini::{Client, ClientBuilder};
 use serde_json::Value;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-pub use board::{Board, Sessions};
+pub use board::{Board, InRoom, Sessions};
 pub use browser::Browsers;
 
 use crate::analysis::attribution::Bridges;
@@ -68,6 +67,8 @@ pub struct Shared {
     pub recorder: Recorder,
     /// Live counts.
     pub tally: Arc<Tally>,
+    /// The live view for Prometheus, when the run exports one; it sees the rows the recorder gets.
+    pub export: Option<Arc<crate::export::Exporter>>,
     /// Set on SIGINT/SIGTERM: stop joining, hang up.
     pub cancel: CancellationToken,
     /// Open sessions.
@@ -77,7 +78,7 @@ pub struct Shared {
     /// The browsers, shared by `[load] participants_per_browser` participants each.
     pub browsers: Browsers,
     /// Participants with a session that have not left yet (the hang-up barrier).
-    pub in_room: watch::Sender<usize>,
+    pub in_room: InRoom,
     /// Where screenshots and console logs go.
     pub artifacts: PathBuf,
     /// Run start.
@@ -226,8 +227,9 @@ async fn launch(
     row.session_ms = Some(t0.elapsed().as_millis() as u64);
     let session_id = browser.session.clone();
     sh.sessions.add(plan.id, &session_id);
-    sh.in_room.send_modify(|n| *n += 1);
+    sh.in_room.enter();
     row.node = sh.node_of(&session_id).await;
+    sh.tally.node(plan.id, &row.node);
     tracing::debug!(participant = %plan.id, node = %row.node, "session created");
     sh.recorder
         .event(
@@ -244,10 +246,9 @@ async fn launch(
 async fn end_session(plan: &ScheduledParticipant, sh: &Shared, page: Page, barrier: bool) {
     hang_up(&page, sh, plan.id).await;
     sh.board.left(plan);
-    sh.in_room.send_modify(|n| *n = n.saturating_sub(1));
+    sh.in_room.leave();
     if barrier {
-        let mut rx = sh.in_room.subscribe();
-        let _ = tokio::time::timeout(sh.timeouts.hangup.get(), rx.wait_for(|n| *n == 0)).await;
+        let _ = tokio::time::timeout(sh.timeouts.hangup.get(), sh.in_room.until_empty()).await;
     }
     let rec = &sh.recorder;
     let last = sh.browsers.leave(plan);

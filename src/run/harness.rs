@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -20,12 +19,13 @@ use super::progress;
 use crate::analysis::attribution::Bridges;
 use crate::analysis::{guard, window};
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, InfraError, UsageError};
+use crate::export;
 use crate::live::Tally;
 use crate::media::{self, AudioSource, VideoSource};
 use crate::metrics;
 use crate::participant::targets::Target;
 use crate::participant::targets::jwt::Tokens;
-use crate::participant::{self, Board, Browsers, Sessions, Shared};
+use crate::participant::{self, Board, Browsers, InRoom, Sessions, Shared};
 use crate::results::names::RUN;
 use crate::results::{
     self, Event, Fidelity, Outcome, ParticipantRow, Recorder, ResultsDir, RunInfo, RunOutcome,
@@ -51,6 +51,7 @@ pub struct Harness {
     camera_fps: Option<f64>,
     guard: crate::scenario::Guard,
     hangup: Duration,
+    export: Option<export::Endpoint>,
 }
 
 /// What a test starts with, besides its scenario.
@@ -94,9 +95,18 @@ impl Harness {
             receive_video: s.media.receive_video.as_str().into(),
             participants_per_browser: s.load.participants_per_browser,
         };
+        if let (_, Some(w)) = crate::util::limits::raise_open_files(peak) {
+            eprintln!("warning: {w}");
+        }
         let (dir, mut info) = prepare(s, out, fidelity)?;
         let (recorder, writer) = dir.spawn_writer()?;
-        let (endpoint, target) = match start_infra(s, peak, tokens).await {
+        let tally = Arc::new(Tally::default());
+        let started = async {
+            let export = start_export(s, &dir, &tally).await?;
+            let (endpoint, target) = start_infra(s, peak, tokens).await?;
+            Ok::<_, InfraError>((endpoint, target, export))
+        };
+        let (endpoint, target, export) = match started.await {
             Ok(v) => v,
             Err(e) => {
                 recorder.event(RUN, Event::Error, e.to_string()).await;
@@ -128,12 +138,13 @@ impl Harness {
             receive_audio: s.media.receive_audio,
             receive_video: s.media.receive_video,
             recorder,
-            tally: Arc::new(Tally::default()),
+            tally,
+            export: export.as_ref().map(|e| e.exporter.clone()),
             cancel: CancellationToken::new(),
             sessions: Sessions::default(),
             board: Board::default(),
             browsers: Browsers::new(s.load.participants_per_browser),
-            in_room: watch::Sender::new(0),
+            in_room: InRoom::default(),
             artifacts: dir.artifacts(),
             start: Instant::now(),
             grid: endpoint.grid(),
@@ -154,6 +165,7 @@ impl Harness {
             camera_fps: video.fps(),
             guard: s.guard.clone(),
             hangup: s.timeouts.hangup.get(),
+            export,
         })
     }
 
@@ -166,7 +178,7 @@ impl Harness {
     /// `leave_offset` or when `leave` is cancelled.
     pub async fn spawn(&mut self, plans: Vec<ScheduledParticipant>, leave: &CancellationToken) {
         let sh = &self.shared;
-        sh.tally.schedule(plans.iter().map(|p| p.id));
+        sh.tally.schedule(plans.iter().map(|p| (p.id, p.role)));
         self.info.scheduled += plans.len();
         for plan in plans {
             let detail = format!(
@@ -222,12 +234,18 @@ impl Harness {
         let interrupted = self.shared.cancel.is_cancelled();
         let rec = self.shared.recorder.clone();
         conclude(&mut self.info, &self.rows, interrupted, metric_gaps, &rec).await;
+        if let Some(x) = &self.shared.export {
+            x.ended();
+        }
         drop(rec);
         drop(self.shared);
         self.writer.await??;
         self.endpoint.stop().await;
         judge_generators(&self.guard, &self.dir, &mut self.info, self.camera_fps);
         self.dir.write_run(&self.info)?;
+        if let Some(e) = self.export.take() {
+            e.close().await;
+        }
         let exit_code = match self.info.outcome {
             RunOutcome::Interrupted => EXIT_INTERRUPTED,
             RunOutcome::Completed => EXIT_OK,
@@ -280,6 +298,46 @@ fn prepare(s: &Scenario, out: &Path, fidelity: Fidelity) -> anyhow::Result<(Resu
     };
     dir.write_run(&info)?;
     Ok((dir, info))
+}
+
+/// The metrics endpoint (`[export]`), bound before any browser starts: a taken port stops the run.
+async fn start_export(
+    s: &Scenario,
+    dir: &ResultsDir,
+    tally: &Arc<Tally>,
+) -> Result<Option<export::Endpoint>, InfraError> {
+    let Some(cfg) = &s.export else {
+        return Ok(None);
+    };
+    let run = dir
+        .path()
+        .file_name()
+        .map_or_else(|| s.name.clone(), |n| n.to_string_lossy().into_owned());
+    let x = Arc::new(export::Exporter::new(
+        cfg,
+        &run,
+        most_conferences(s),
+        tally.clone(),
+    ));
+    let e = export::Endpoint::start(cfg, x).await.map_err(|e| {
+        InfraError::new(
+            "the metrics endpoint",
+            format!("{e} (choose another export.listen / --metrics-listen port)"),
+        )
+    })?;
+    if let Some(url) = e.url() {
+        eprintln!("live metrics for Prometheus: {url}");
+    }
+    Ok(Some(e))
+}
+
+/// The most conferences the run may hold: `[load]`'s, or the limit search's maximum when it grows
+/// conferences.
+fn most_conferences(s: &Scenario) -> u32 {
+    match &s.limit {
+        Some(l) if l.grow == crate::scenario::Grow::Conferences => l.max.max(s.load.conferences),
+        _ => s.load.conferences,
+    }
 }
 
 /// The browsers' endpoint, then the target; an endpoint already started is stopped on failure.
@@ -335,7 +393,7 @@ impl SideTasks {
             interval,
             s.metrics.timeout.get(),
             rec.clone(),
-            sh.tally.clone(),
+            (sh.tally.clone(), sh.export.clone()),
             metrics_stop.clone(),
         ));
         let signals = tokio::spawn(watch_signals(

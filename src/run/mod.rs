@@ -33,6 +33,10 @@ pub struct ScenarioArgs {
     /// directory as `webdriver.media_dir` (a `--set` of either wins).
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
+    /// Serve the run's live state for Prometheus at `http://ADDR/metrics` (`export.listen`; loopback
+    /// unless `export.allow_remote = true`), e.g. `127.0.0.1:9464`.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 impl ScenarioArgs {
@@ -41,6 +45,13 @@ impl ScenarioArgs {
         let mut sets = self.sets.clone();
         if let Some(inv) = &self.inventory {
             sets.splice(0..0, crate::provision::run_overrides(inv)?);
+        }
+        if let Some(addr) = &self.metrics_listen {
+            sets.push(Override::from_flag(
+                "--metrics-listen",
+                "export.listen",
+                addr,
+            ));
         }
         let loaded = scenario::load(&self.scenario, &sets)?;
         for w in &loaded.warnings {

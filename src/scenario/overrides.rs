@@ -34,6 +34,18 @@ impl FromStr for Override {
     }
 }
 
+impl Override {
+    /// A command-line flag that sets one scenario key (`--metrics-listen ADDR` is `export.listen`);
+    /// errors name the flag.
+    pub fn from_flag(flag: &str, key: &str, value: &str) -> Override {
+        Override {
+            raw: format!("{key}={value} (from {flag})"),
+            key: key.to_string(),
+            value: toml::Value::String(value.to_string()),
+        }
+    }
+}
+
 /// A TOML value if the text is one, else the text as a string (so `--set load.duration=30s` works).
 fn parse_value(text: &str) -> toml::Value {
     toml::from_str::<toml::Table>(&format!("v = {text}"))

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::Dur;
+use super::export::Export;
 use super::limit::Limit;
 use super::sources::Metrics;
 
@@ -48,6 +49,9 @@ pub struct Scenario {
     /// How `loadtest limit` grows the load (ignored by `loadtest run`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<Limit>,
+    /// The live state served to Prometheus (absent: not exported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<Export>,
 }
 
 /// The conference server under test.

@@ -19,6 +19,12 @@ pub(crate) fn validate(s: &Scenario, file: &Path) -> Result<(), Invalid> {
     browsers_and_media(s, file)?;
     metrics(s)?;
     judgement(s)?;
+    if let Some(e) = &s.export {
+        super::export::validate(e)?;
+        if let Some(u) = &e.push_url {
+            check_url("export.push_url", u)?;
+        }
+    }
     limit(s)
 }
 

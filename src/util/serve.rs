@@ -1,5 +1,6 @@
-//! A small HTTP/1.1 server for the pages the tool serves its browsers (hyper): fixed paths, each with
-//! its content type and body, on a port the OS chooses. It stops when dropped.
+//! A small HTTP/1.1 server (hyper): the pages the tool serves its browsers (fixed paths, each with
+//! its content type and body, on a port the OS chooses), or pages made per request (the metrics
+//! endpoint). It stops when dropped.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -16,6 +17,9 @@ use url::Url;
 
 /// One served file: content type and body.
 pub type Page = (&'static str, Bytes);
+
+/// Makes the page of a path per request; `None` is a 404.
+pub type Handler = Arc<dyn Fn(&str) -> Option<Page> + Send + Sync>;
 
 /// A running server; dropping it stops it.
 #[derive(Debug)]
@@ -34,19 +38,33 @@ impl Server {
     /// Serve `pages` (path → page; `/` is also `/index.html`) on `host`, port chosen by the OS.
     pub async fn start(host: &str, pages: HashMap<&'static str, Page>) -> io::Result<Server> {
         let listener = TcpListener::bind((host, 0)).await?;
+        Server::serve(
+            listener,
+            Arc::new(move |path: &str| {
+                let path = if path == "/" { "/index.html" } else { path };
+                pages.get(path).cloned()
+            }),
+        )
+    }
+
+    /// Serve what `handler` makes of each request's path on `addr` (port 0: chosen by the OS).
+    pub async fn bind(addr: std::net::SocketAddr, handler: Handler) -> io::Result<Server> {
+        Server::serve(TcpListener::bind(addr).await?, handler)
+    }
+
+    fn serve(listener: TcpListener, handler: Handler) -> io::Result<Server> {
         let addr = listener.local_addr()?;
         let base = Url::parse(&format!("http://{addr}/")).map_err(io::Error::other)?;
-        let pages = Arc::new(pages);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((sock, _)) = listener.accept().await else {
                     continue;
                 };
-                let pages = pages.clone();
+                let handler = handler.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let pages = pages.clone();
-                        async move { Ok::<_, Infallible>(respond(&pages, req.uri().path())) }
+                        let page = handler(req.uri().path());
+                        async move { Ok::<_, Infallible>(respond(page)) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(sock), service)
@@ -63,10 +81,9 @@ impl Server {
     }
 }
 
-fn respond(pages: &HashMap<&'static str, Page>, path: &str) -> Response<Full<Bytes>> {
-    let path = if path == "/" { "/index.html" } else { path };
-    let (status, ctype, body) = match pages.get(path) {
-        Some((ctype, body)) => (StatusCode::OK, *ctype, body.clone()),
+fn respond(page: Option<Page>) -> Response<Full<Bytes>> {
+    let (status, ctype, body) = match page {
+        Some((ctype, body)) => (StatusCode::OK, ctype, body),
         None => (
             StatusCode::NOT_FOUND,
             "text/plain",

@@ -25,6 +25,8 @@ pub enum Needs {
     Prometheus,
     /// tcpdump (the off-loopback capture).
     Tcpdump,
+    /// The Prometheus Pushgateway (Debian `prometheus-pushgateway`).
+    Pushgateway,
 }
 
 impl Needs {
@@ -44,6 +46,7 @@ impl Needs {
                 file("/usr/bin/prometheus") && file("/usr/bin/prometheus-node-exporter")
             }
             Needs::Tcpdump => on_path("tcpdump"),
+            Needs::Pushgateway => file("/usr/bin/prometheus-pushgateway"),
         };
         (!ok).then_some(match self {
             Needs::Chromium => "Chromium and ChromeDriver",
@@ -51,6 +54,7 @@ impl Needs {
             Needs::Grid => "Java and the Selenium Grid jar",
             Needs::Prometheus => "Prometheus and node_exporter",
             Needs::Tcpdump => "tcpdump",
+            Needs::Pushgateway => "the Prometheus Pushgateway",
         })
     }
 }
@@ -388,14 +392,25 @@ pub struct Prom {
 }
 
 pub fn start_prometheus(dir: &Path) -> Prom {
+    start_prometheus_scraping(dir, &[])
+}
+
+/// [`start_prometheus`], also scraping each `(job, host:port)` every second.
+pub fn start_prometheus_scraping(dir: &Path, jobs: &[(&str, &str)]) -> Prom {
     let (prom, exp) = (free_port(), free_port());
+    let extra: String = jobs
+        .iter()
+        .map(|(job, target)| {
+            format!("  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n")
+        })
+        .collect();
     let textfile = dir.join("textfile");
     std::fs::create_dir_all(&textfile).unwrap();
     std::fs::create_dir_all(dir.join("data")).unwrap();
     std::fs::write(
         dir.join("prometheus.yml"),
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{exp}']\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{exp}']\n{extra}"
         ),
     )
     .unwrap();
@@ -447,6 +462,62 @@ pub fn publish(textfile: &Path, name: &str, text: &str) {
     let tmp = textfile.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(tmp, textfile.join(format!("{name}.prom"))).unwrap();
+}
+
+/// FIXTURE cAdvisor, kube-state-metrics and JVB `/metrics` series of one bridge pod
+/// (`shard-0-jvb-0` in namespace `jitsi`), published through node_exporter's textfile collector and
+/// advanced every 250 ms until dropped: 1.5 CPU cores of a 4-core limit, 5 MB/s out, 2 MB/s in,
+/// 10 % throttled, 2 conferences, stress 0.3.
+pub struct BridgeFixture {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    feeder: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BridgeFixture {
+    pub fn start(textfile: &Path) -> BridgeFixture {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (textfile, s2) = (textfile.to_path_buf(), stop.clone());
+        let t0 = Instant::now();
+        let feeder = std::thread::spawn(move || {
+            while !s2.load(Ordering::Relaxed) {
+                let t = t0.elapsed().as_secs_f64() + 100.0;
+                let l = "namespace=\"jitsi\",container=\"jvb\",pod=\"shard-0-jvb-0\"";
+                let p = "namespace=\"jitsi\",pod=\"shard-0-jvb-0\",interface=\"eth0\"";
+                let j = "namespace=\"jitsi\",pod=\"shard-0-jvb-0\"";
+                publish(
+                    &textfile,
+                    "cadvisor_fixture",
+                    &format!(
+                        "container_cpu_usage_seconds_total{{{l}}} {}\ncontainer_memory_working_set_bytes{{{l}}} 734003200\n\
+                         container_network_transmit_bytes_total{{{p}}} {}\ncontainer_network_receive_bytes_total{{{p}}} {}\n\
+                         container_cpu_cfs_periods_total{{{l}}} {}\ncontainer_cpu_cfs_throttled_periods_total{{{l}}} {}\n\
+                         kube_pod_container_resource_limits{{{l},resource=\"cpu\",unit=\"core\"}} 4\n\
+                         jitsi_jvb_conferences{{{j}}} 2\njitsi_jvb_stress{{{j}}} 0.3\n",
+                        1.5 * t,
+                        5e6 * t,
+                        2e6 * t,
+                        10.0 * t,
+                        1.0 * t
+                    ),
+                );
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        });
+        BridgeFixture {
+            stop,
+            feeder: Some(feeder),
+        }
+    }
+}
+
+impl Drop for BridgeFixture {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(f) = self.feeder.take() {
+            let _ = f.join();
+        }
+    }
 }
 
 /// Serves one JVB FIXTURE: `/colibri/stats` from a file and `/metrics`, refusing requests without an
