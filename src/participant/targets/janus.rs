@@ -12,11 +12,13 @@ use std::path::Path;
 use bytes::Bytes;
 use url::Url;
 
+use crate::scenario::ReceiveVideo;
 use crate::schedule::ScheduledParticipant;
 use crate::util::serve::Server;
 
 const PAGE_HTML: &str = include_str!("../../../assets/janus/participant.html");
 const PAGE_JS: &str = include_str!("../../../assets/janus/participant.js");
+const DISCARD_JS: &str = include_str!("../../../assets/janus/discard-video.js");
 
 /// The participant page server, with janus.js and webrtc-adapter; stops when dropped.
 #[derive(Debug)]
@@ -38,6 +40,10 @@ impl PageServer {
                 "/participant.js",
                 (JS, Bytes::from_static(PAGE_JS.as_bytes())),
             ),
+            (
+                "/discard-video.js",
+                (JS, Bytes::from_static(DISCARD_JS.as_bytes())),
+            ),
             ("/lib/janus.js", (JS, Bytes::from(std::fs::read(janus_js)?))),
             (
                 "/lib/adapter.js",
@@ -53,13 +59,23 @@ impl PageServer {
     }
 }
 
+/// What every participant's page is told besides its own room, name and role.
+#[derive(Debug, Clone, Copy)]
+pub struct PageOptions {
+    /// Room capacity when the page creates the room.
+    pub publishers: u32,
+    /// Subscribe to audio too.
+    pub receive_audio: bool,
+    /// Decode or discard received video.
+    pub receive_video: ReceiveVideo,
+}
+
 /// The page URL for one participant: which Janus, room, name, and what to publish and receive.
 pub fn participant_url(
     page: &Url,
     janus: &Url,
     plan: &ScheduledParticipant,
-    publishers: u32,
-    receive_audio: bool,
+    opts: PageOptions,
 ) -> Url {
     let flag = |b: bool| if b { "1" } else { "0" };
     let mut u = page.clone();
@@ -69,8 +85,9 @@ pub fn participant_url(
         .append_pair("display", &plan.id.to_string())
         .append_pair("audio", flag(plan.role.sends_audio()))
         .append_pair("video", flag(plan.role.sends_video()))
-        .append_pair("recv_audio", flag(receive_audio))
-        .append_pair("publishers", &publishers.max(1).to_string());
+        .append_pair("recv_audio", flag(opts.receive_audio))
+        .append_pair("recv_video", opts.receive_video.as_str())
+        .append_pair("publishers", &opts.publishers.max(1).to_string());
     u
 }
 
@@ -121,8 +138,11 @@ mod tests {
             &Url::parse("http://127.0.0.1:9/").unwrap(),
             &Url::parse("http://127.0.0.1:8088/janus").unwrap(),
             &plan,
-            3,
-            false,
+            PageOptions {
+                publishers: 3,
+                receive_audio: false,
+                receive_video: ReceiveVideo::Discard,
+            },
         );
         let q: std::collections::HashMap<_, _> = u.query_pairs().into_owned().collect();
         assert_eq!(q["server"], "http://127.0.0.1:8088/janus");
@@ -131,6 +151,7 @@ mod tests {
         assert_eq!(q["audio"], "0");
         assert_eq!(q["recv_audio"], "0");
         assert_eq!(q["publishers"], "3");
+        assert_eq!(q["recv_video"], "discard");
     }
 
     #[tokio::test]
@@ -144,6 +165,8 @@ mod tests {
         let get = |path: &str| reqwest::get(s.base().join(path).unwrap());
         let page = get("").await.unwrap().text().await.unwrap();
         assert!(page.contains("participant.js"));
+        let discard = get("discard-video.js").await.unwrap().text().await.unwrap();
+        assert!(discard.contains("RTCRtpScriptTransform"));
         let lib = get("lib/janus.js").await.unwrap().text().await.unwrap();
         assert_eq!(lib, "var Janus = 1;");
         let adapter = get("lib/adapter.js").await.unwrap().text().await.unwrap();
