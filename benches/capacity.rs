@@ -5,6 +5,12 @@
 //! per preset, runs one conference of N video senders (no audio) for N = 4, 8, 12, 16 until the median
 //! sender frame rate falls under 80 % of the preset's. Then 8 participants join at once through a
 //! hub + node grid. Prints the tables recorded in docs/benchmarks.md.
+//!
+//! `cargo bench --bench capacity -- --density [PRESET]` (default `small`) measures the density modes side
+//! by side instead: one browser per participant, several per browser (`participants_per_browser`), and
+//! each with received video discarded (`receive_video = "discard"`). For each mode N grows by 4 until a
+//! run stops being valid under the rule: every participant completes, the median sender frame
+//! rate stays at 90 % of the camera's or more, and at most 5 % of sent-video samples are limited by `cpu`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -48,6 +54,7 @@ fn pct(mut v: Vec<f64>, p: f64) -> f64 {
 
 struct Outcome {
     ok: usize,
+    cpu_limited: f64,
     send_fps: f64,
     recv_fps: f64,
     machine: f64,
@@ -57,6 +64,13 @@ struct Outcome {
     sessions: Vec<f64>,
 }
 
+/// The demo scenario.
+const DEMO: &str = "scenarios/local-janus.toml";
+
+/// The demo scenario without its thresholds (a received-fps threshold is refused with `discard`).
+const DENSITY_SCENARIO: &str = "name = \"density\"\n[target]\nkind = \"janus\"\nurl = \"http://127.0.0.1:8088/janus\"\n[load]\nconferences = 1\nparticipants_per_conference = 1\naudio_senders = 0\nduration = \"30s\"\n[media]\nreceive_audio = false\n[stats]\ninterval = \"2s\"\n";
+
+#[allow(clippy::too_many_arguments)]
 fn run(
     janus: &str,
     grid: Option<&str>,
@@ -64,13 +78,15 @@ fn run(
     n: u32,
     duration: u64,
     join_delay: &str,
+    scenario: &str,
+    extra: &[String],
 ) -> Outcome {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let mut args = vec![
         "run".to_string(),
         "-s".into(),
-        "scenarios/local-janus.toml".into(),
+        scenario.into(),
         "--set".into(),
         format!("target.url={janus}"),
         "--set".into(),
@@ -92,6 +108,9 @@ fn run(
     ];
     if let Some(g) = grid {
         args.extend(["--set".into(), format!("webdriver.url={g}/wd/hub")]);
+    }
+    for e in extra {
+        args.extend(["--set".into(), e.clone()]);
     }
     let (t0, i0) = cpu_times();
     let start = Instant::now();
@@ -138,7 +157,17 @@ fn run(
             .filter_map(|r| r.fps)
             .collect::<Vec<_>>()
     };
+    let sent: Vec<&ClientStatRow> = stats
+        .iter()
+        .filter(window)
+        .filter(|r| r.direction == "send" && r.kind == "video")
+        .collect();
+    let limited = sent
+        .iter()
+        .filter(|r| r.quality_limitation == "cpu")
+        .count();
     Outcome {
+        cpu_limited: limited as f64 / sent.len().max(1) as f64,
         ok: parts
             .iter()
             .filter(|p| p.outcome == loadtest::results::Outcome::Completed)
@@ -159,8 +188,91 @@ fn run(
     }
 }
 
+/// The density modes side by side (see the module doc).
+async fn density(preset: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = common::janus(tmp.path()).await;
+    let scenario = tmp.path().join("density.toml");
+    std::fs::write(&scenario, DENSITY_SCENARIO).unwrap();
+    let scenario = scenario.to_str().unwrap();
+    let target = VIDEO_PRESETS.iter().find(|p| p.name == preset).unwrap().fps as f64;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as f64;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average at start: {}", load.trim());
+    println!(
+        "| mode | participants | ok | sender fps (median) | cpu-limited samples | received fps (median) | machine CPU | valid |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let modes: [(&str, u32, &str); 4] = [
+        ("one browser per participant", 1, "decode"),
+        ("4 per browser", 4, "decode"),
+        ("one browser per participant, discard", 1, "discard"),
+        ("4 per browser, discard", 4, "discard"),
+    ];
+    let mut best = Vec::new();
+    for (name, per, recv) in modes {
+        let mut held = 0;
+        for n in (4..=40).step_by(4) {
+            let extra = [
+                format!("load.participants_per_browser={per}"),
+                format!("media.receive_video={recv}"),
+            ];
+            let o = run(
+                &sb.janus_url,
+                None,
+                preset,
+                n,
+                30,
+                "500ms",
+                scenario,
+                &extra,
+            );
+            let valid = o.ok == n as usize && o.send_fps >= 0.9 * target && o.cpu_limited <= 0.05;
+            println!(
+                "| {name} | {n} | {}/{n} | {:.1} | {:.0} % | {} | {:.0} % | {} |",
+                o.ok,
+                o.send_fps,
+                100.0 * o.cpu_limited,
+                if recv == "discard" {
+                    "not measured".to_string()
+                } else {
+                    format!("{:.1}", o.recv_fps)
+                },
+                100.0 * o.machine,
+                if valid { "yes" } else { "no" }
+            );
+            if !valid {
+                break;
+            }
+            held = n;
+        }
+        best.push((name, held));
+    }
+    println!();
+    println!("| mode | largest valid N | participants per core | vs one browser |");
+    println!("|---|---|---|---|");
+    let base = best[0].1.max(1) as f64;
+    for (name, held) in &best {
+        println!(
+            "| {name} | {held} | {:.1} | {:.2}x |",
+            *held as f64 / cores,
+            *held as f64 / base
+        );
+    }
+    sb.stop().await;
+}
+
 #[tokio::main]
 async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--density") {
+        let preset = args
+            .iter()
+            .find(|a| !a.starts_with("--"))
+            .map_or("small", String::as_str);
+        density(preset).await;
+        return;
+    }
     let presets: Vec<String> = std::env::args()
         .skip(1)
         .find(|a| !a.starts_with("--"))
@@ -177,7 +289,7 @@ async fn main() {
     for preset in &presets {
         let target = VIDEO_PRESETS.iter().find(|p| p.name == preset).unwrap().fps as f64;
         for n in (4..=16).step_by(4) {
-            let o = run(&sb.janus_url, None, preset, n, 30, "1s");
+            let o = run(&sb.janus_url, None, preset, n, 30, "1s", DEMO, &[]);
             println!(
                 "| {preset} | {n} | {}/{n} | {:.1} | {:.1} | {:.0} % | {:.2} | {:.0} MB |",
                 o.ok,
@@ -196,7 +308,16 @@ async fn main() {
     let grid = common::start_grid(&tmp.path().join("grid"), 8);
     println!();
     for (delay, how) in [("0s", "joining at once"), ("2s", "2 s apart")] {
-        let o = run(&sb.janus_url, Some(&grid.url), "tiny", 8, 15, delay);
+        let o = run(
+            &sb.janus_url,
+            Some(&grid.url),
+            "tiny",
+            8,
+            15,
+            delay,
+            DEMO,
+            &[],
+        );
         println!(
             "grid (hub + node, 8 participants {how}, tiny): ok {}/8, session p50 {:.0} ms p95 {:.0} ms, join p50 {:.0} ms p95 {:.0} ms",
             o.ok,

@@ -221,6 +221,29 @@ fn bad_inputs_each_get_one_located_message() {
             &["thresholds.min_fps=3"],
             "--set thresholds.min_fps=3: thresholds.min_fps: unknown field `min_fps`",
         ),
+        // decoded fps cannot be judged when received video is discarded
+        (
+            &format!(
+                "{GOOD}\n[media]\nreceive_video = \"discard\"\n[thresholds]\nmin_recv_fps_p5 = 10\n"
+            ),
+            &[],
+            "bad.toml:14:19: thresholds.min_recv_fps_p5: received fps is not measured with media.receive_video = \"discard\"",
+        ),
+        (
+            GOOD,
+            &["media.receive_video=skip"],
+            "media.receive_video: unknown variant `skip`, expected `decode` or `discard`",
+        ),
+        (
+            GOOD,
+            &["load.participants_per_browser=6"],
+            "--set load.participants_per_browser=6: load.participants_per_browser: 6 is more than a browser hosts on the Janus HTTP API (expected at most 4",
+        ),
+        (
+            GOOD,
+            &["load.participants_per_browser=0"],
+            "load.participants_per_browser: must be at least 1",
+        ),
         // --set into a value
         (
             GOOD,

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use fantoccini::Client;
+use super::browser::Page;
 use fantoccini::wd::TimeoutConfiguration;
 use tokio_util::sync::CancellationToken;
 
@@ -27,7 +27,7 @@ const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// Consecutive failed samples after which the browser counts as lost.
 const LOST_AFTER: u32 = 3;
 
-async fn sample(client: &Client) -> Result<Sample, String> {
+async fn sample(client: &Page) -> Result<Sample, String> {
     let v = client
         .execute_async(STATS_JS, vec![])
         .await
@@ -36,7 +36,7 @@ async fn sample(client: &Client) -> Result<Sample, String> {
 }
 
 /// With a speaker model, what the receivers hear is measured in the page (assets/js/talk-meter.js).
-async fn install_talk_meter(client: &Client, sh: &Shared) -> Result<(), Failure> {
+async fn install_talk_meter(client: &Page, sh: &Shared) -> Result<(), Failure> {
     if sh.talk.is_empty() {
         return Ok(());
     }
@@ -47,7 +47,7 @@ async fn install_talk_meter(client: &Client, sh: &Shared) -> Result<(), Failure>
 
 /// The page's last error-level console lines, as `; console: a | b` (empty when none): the load-test
 /// page reports a failed connection only there.
-async fn console_errors(client: &Client) -> String {
+async fn console_errors(client: &Page) -> String {
     let js = "return (window.__ltConsole || []).filter(function (e) { return e.level === 'error'; })\
               .slice(-3).map(function (e) { return e.text; });";
     let lines = match tokio::time::timeout(Duration::from_secs(5), client.execute(js, vec![])).await
@@ -71,7 +71,7 @@ async fn console_errors(client: &Client) -> String {
 /// participant goes on if the app recovers; Jitsi's auth-error page is a failure with that reason.
 /// True when the probe was injected again (sample once more).
 async fn recover_probe(
-    client: &Client,
+    client: &Page,
     sh: &Shared,
     id: ParticipantId,
     s: &Sample,
@@ -99,7 +99,7 @@ async fn recover_probe(
 pub(super) async fn in_call(
     plan: &ScheduledParticipant,
     sh: &Shared,
-    client: &Client,
+    client: &Page,
     row: &mut ParticipantRow,
     leave: &CancellationToken,
 ) -> Result<(), Failure> {
@@ -112,7 +112,7 @@ pub(super) async fn in_call(
 async fn open_page(
     plan: &ScheduledParticipant,
     sh: &Shared,
-    client: &Client,
+    client: &Page,
     row: &mut ParticipantRow,
 ) -> Result<Instant, Failure> {
     let t = &sh.timeouts;
@@ -183,7 +183,7 @@ async fn open_page(
 }
 
 /// The target's probe (the Janus page has its own) and, with a speaker model, the talk meter.
-async fn inject(client: &Client, sh: &Shared) -> Result<(), Failure> {
+async fn inject(client: &Page, sh: &Shared) -> Result<(), Failure> {
     if let Some(js) = sh.target.probe_js() {
         let run = client.execute(js, vec![]);
         step(sh, Duration::from_secs(10), "probe injection", run).await?;
@@ -195,7 +195,7 @@ async fn inject(client: &Client, sh: &Shared) -> Result<(), Failure> {
 async fn join(
     plan: &ScheduledParticipant,
     sh: &Shared,
-    client: &Client,
+    client: &Page,
     row: &mut ParticipantRow,
     nav: Instant,
 ) -> Result<(), Failure> {
@@ -231,7 +231,7 @@ async fn join(
                 console_errors(client).await
             ));
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(sh.browsers.poll(Duration::from_millis(500))).await;
     };
     let join_ms = nav.elapsed().as_millis() as u64;
     row.join_ms = Some(join_ms);
@@ -283,6 +283,8 @@ struct Call<'a> {
     next_switch: usize,
     /// What people see: one take per stats sample once media flows.
     quality: QualityWatch,
+    /// Decoded received video was already reported (`receive_video = "discard"`).
+    decoding_seen: bool,
 }
 
 /// ICE until it first connects: required once another member is in the room (under the media
@@ -317,12 +319,13 @@ impl<'a> Call<'a> {
             switches: sh.talk.get(&plan.id).map_or(&[], Vec::as_slice),
             next_switch: 0,
             quality: QualityWatch::default(),
+            decoding_seen: false,
         }
     }
 
     /// Apply the speaker model's switches that are due: the state at the latest one (skipping any
     /// passed while the page was busy), through the page's own mute; `talk`/`silent` events.
-    async fn apply_talk(&mut self, client: &Client) {
+    async fn apply_talk(&mut self, client: &Page) {
         let now = Instant::now();
         let mut due = None;
         while let Some(sw) = self.switches.get(self.next_switch)
@@ -360,7 +363,7 @@ impl<'a> Call<'a> {
 
     async fn run(
         mut self,
-        client: &Client,
+        client: &Page,
         row: &mut ParticipantRow,
         leave: &CancellationToken,
     ) -> Result<(), Failure> {
@@ -406,7 +409,11 @@ impl<'a> Call<'a> {
                     self.bridge = self.sh.bridges.bridge_of(&a);
                     row.remote_address = a;
                 }
-                let rows = s.to_rows(id);
+                let decoded = self.sh.receive_video.decodes();
+                if !decoded {
+                    self.check_discarded(&s).await;
+                }
+                let rows = s.to_rows(id, decoded);
                 if let Some(x) = &self.sh.export {
                     x.stats(&mut self.exported, &self.bridge, &rows);
                 }
@@ -427,7 +434,10 @@ impl<'a> Call<'a> {
             let pause = if self.media == MediaState::Flowing {
                 self.sh.stats_interval
             } else {
-                Duration::from_secs(1).min(self.sh.stats_interval)
+                self.sh
+                    .browsers
+                    .poll(Duration::from_secs(1))
+                    .min(self.sh.stats_interval)
             };
             next_sample = now + pause.min(self.leave_at - now);
         }
@@ -442,8 +452,24 @@ impl<'a> Call<'a> {
         Ok(())
     }
 
+    /// With `receive_video = "discard"`, received video must not be decoded: say so once (event
+    /// `decoding`) when the page decodes it anyway.
+    async fn check_discarded(&mut self, s: &Sample) {
+        if self.decoding_seen {
+            return;
+        }
+        if let Some(fps) = s.decoded_fps().filter(|f| *f > 0.0) {
+            self.decoding_seen = true;
+            let detail = format!("{fps:.1} fps decoded although receive_video = \"discard\"");
+            self.sh
+                .recorder
+                .event(self.plan.id, Event::Decoding, detail)
+                .await;
+        }
+    }
+
     /// One sample; `None` after a failed one, a failure after [`LOST_AFTER`] in a row.
-    async fn sample(&mut self, client: &Client) -> Result<Option<Sample>, Failure> {
+    async fn sample(&mut self, client: &Page) -> Result<Option<Sample>, Failure> {
         let mut got = sample(client).await;
         if let Ok(s) = &got
             && recover_probe(client, self.sh, self.plan.id, s).await?
@@ -461,6 +487,9 @@ impl<'a> Call<'a> {
                     .recorder
                     .event(self.plan.id, Event::SampleFailed, &e)
                     .await;
+                if let Some(why) = client.browser.lost() {
+                    return fail(format!("browser lost: {why}"));
+                }
                 if self.errors >= LOST_AFTER {
                     return fail(format!("browser lost: {e}"));
                 }

@@ -7,6 +7,7 @@
 //! participants share about each other.
 
 mod board;
+mod browser;
 mod call;
 mod quality;
 pub mod sample;
@@ -16,19 +17,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use browser::{Browser, Page};
 use fantoccini::{Client, ClientBuilder};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 pub use board::{Board, InRoom, Sessions};
+pub use browser::Browsers;
 pub use quality::SharedLedger;
 
 use crate::analysis::attribution::Bridges;
 use crate::live::{Phase, Tally};
 use crate::media::PreparedMedia;
 use crate::results::{Event, Outcome, ParticipantRow, Recorder};
-use crate::scenario::{Timeouts, WebDriver};
+use crate::scenario::{ReceiveVideo, Timeouts, WebDriver};
 use crate::schedule::talk::TalkPlan;
 use crate::schedule::{ParticipantId, ScheduledParticipant};
 use crate::util::text::one_line;
@@ -60,6 +63,8 @@ pub struct Shared {
     pub stats_interval: Duration,
     /// Whether participants receive audio.
     pub receive_audio: bool,
+    /// Decode or discard received video (with `discard`, decoded figures are not measured).
+    pub receive_video: ReceiveVideo,
     /// Results.
     pub recorder: Recorder,
     /// Live counts.
@@ -72,6 +77,8 @@ pub struct Shared {
     pub sessions: Sessions,
     /// Conference membership.
     pub board: Board,
+    /// The browsers, shared by `[load] participants_per_browser` participants each.
+    pub browsers: Browsers,
     /// Participants with a session that have not left yet (the hang-up barrier).
     pub in_room: InRoom,
     /// Where screenshots and console logs go.
@@ -142,7 +149,7 @@ pub async fn run(
     };
     let id = plan.id;
     let client = match launch(&plan, &sh, &mut row).await {
-        Ok(c) => c,
+        Ok(p) => p,
         Err(Failure(reason)) => {
             row.reason = reason;
             sh.recorder.event(id, Event::Failed, &row.reason).await;
@@ -156,11 +163,18 @@ pub async fn run(
     let outcome = call::in_call(&plan, &sh, &client, &mut row, &leave).await;
     let completed = outcome.is_ok();
     if let Err(Failure(reason)) = &outcome {
-        let shown = crate::redact::text(reason);
+        // Every participant of a browser that died fails with the browser's reason.
+        let reason = match client.browser.lost() {
+            Some(why) => format!("browser lost: {why}"),
+            None => reason.clone(),
+        };
+        let shown = crate::redact::text(&reason);
         tracing::info!(participant = %id, reason = %shown, "participant failed");
-        row.reason = reason.clone();
-        sh.recorder.event(id, Event::Failed, reason).await;
-        save_artifacts(&client, &sh, id).await;
+        sh.recorder.event(id, Event::Failed, &reason).await;
+        row.reason = reason;
+        if client.browser.lost().is_none() {
+            save_artifacts(&client, &sh, id).await;
+        }
     }
     let next = if completed {
         Phase::Leaving
@@ -178,12 +192,13 @@ pub async fn run(
     row
 }
 
-/// Wait for the join time, then create the browser session.
+/// Wait for the join time, then take a page: the participant's own browser session, or a window in
+/// its group's shared browser (created by whichever member gets there first).
 async fn launch(
     plan: &ScheduledParticipant,
     sh: &Shared,
     row: &mut ParticipantRow,
-) -> Result<Client, Failure> {
+) -> Result<Page, Failure> {
     let at = sh.start + plan.join_offset;
     tokio::select! {
         _ = tokio::time::sleep_until(at.into()) => {}
@@ -192,13 +207,35 @@ async fn launch(
     sh.tally.set(plan.id, Phase::Joining);
     sh.recorder.event(plan.id, Event::Launching, "").await;
     let t0 = Instant::now();
-    let client = create_session(plan, sh).await?;
+    let cell = sh.browsers.enter(plan);
+    let created = cell
+        .get_or_init(|| async {
+            let client = create_session(plan, sh).await.map_err(|Failure(r)| r)?;
+            Ok(Arc::new(Browser::new(client).await))
+        })
+        .await;
+    let browser = match created {
+        Ok(b) => b.clone(),
+        Err(reason) => {
+            sh.browsers.leave(plan);
+            return fail(reason.clone());
+        }
+    };
+    let page = match browser.page(sh.browsers.shared()).await {
+        Ok(p) => p,
+        Err(e) => {
+            if sh.browsers.leave(plan) {
+                let _ = tokio::time::timeout(Duration::from_secs(10), browser.close()).await;
+            }
+            let why = one_line(&e.to_string(), REASON_CHARS);
+            return fail(format!("no window in the shared browser: {why}"));
+        }
+    };
     row.session_ms = Some(t0.elapsed().as_millis() as u64);
-    let session_id = client.session_id().await.ok().flatten().unwrap_or_default();
+    let session_id = browser.session.clone();
     sh.sessions.add(plan.id, &session_id);
-    let browser = client.capabilities().and_then(|c| c.get("chrome"));
-    if let Some(dir) = browser.and_then(|c| c["userDataDir"].as_str()) {
-        sh.sessions.set_browser(plan.id, dir);
+    if let Some(dir) = browser.user_data_dir() {
+        sh.sessions.set_browser(plan.id, &dir);
     }
     sh.in_room.enter();
     row.node = sh.node_of(&session_id).await;
@@ -211,23 +248,37 @@ async fn launch(
             format!("node={} session={session_id}", row.node),
         )
         .await;
-    Ok(client)
+    Ok(page)
 }
 
 /// Orderly hang-up: leave the room, blank page, wait for everyone (when `barrier`: after a completed
-/// call that ended on time), close.
-async fn end_session(plan: &ScheduledParticipant, sh: &Shared, client: Client, barrier: bool) {
-    hang_up(&client, sh, plan.id).await;
+/// call that ended on time), then close the window, and the session when this was its last page.
+async fn end_session(plan: &ScheduledParticipant, sh: &Shared, page: Page, barrier: bool) {
+    hang_up(&page, sh, plan.id).await;
     sh.board.left(plan);
     sh.in_room.leave();
     if barrier {
         let _ = tokio::time::timeout(sh.timeouts.hangup.get(), sh.in_room.until_empty()).await;
     }
     let rec = &sh.recorder;
-    match tokio::time::timeout(Duration::from_secs(10), client.close()).await {
+    let last = sh.browsers.leave(plan);
+    let whole = !sh.browsers.shared() || last;
+    let detail = match (sh.browsers.shared(), last) {
+        (false, _) => "",
+        (true, true) => "window and session (the browser's last page)",
+        (true, false) => "window",
+    };
+    let closing = async {
+        if whole {
+            page.browser.close().await
+        } else {
+            page.close_window().await
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(10), closing).await {
         Ok(Ok(())) => {
             sh.sessions.remove(plan.id);
-            rec.event(plan.id, Event::Closed, "").await;
+            rec.event(plan.id, Event::Closed, detail).await;
         }
         Ok(Err(e)) => rec.event(plan.id, Event::CloseFailed, e.to_string()).await,
         Err(_) => {
@@ -238,14 +289,12 @@ async fn end_session(plan: &ScheduledParticipant, sh: &Shared, client: Client, b
 }
 
 async fn create_session(plan: &ScheduledParticipant, sh: &Shared) -> Result<Client, Failure> {
-    let video = plan
-        .role
-        .sends_video()
+    // A shared browser's camera and microphone serve every member, whatever the first one's role.
+    let shared = sh.browsers.shared();
+    let video = (shared || plan.role.sends_video())
         .then_some(())
         .and(sh.media.video.as_deref());
-    let audio = plan
-        .role
-        .sends_audio()
+    let audio = (shared || plan.role.sends_audio())
         .then_some(())
         .and(sh.media.audio.as_deref());
     let mut caps = crate::webdriver::capabilities::chrome(
@@ -296,7 +345,7 @@ async fn step<T, E: std::fmt::Display>(
 }
 
 /// Leave the room (the page's own leave), then a blank page so unload handlers run.
-async fn hang_up(client: &Client, sh: &Shared, id: ParticipantId) {
+async fn hang_up(client: &Page, sh: &Shared, id: ParticipantId) {
     let half = sh.timeouts.hangup.get() / 2;
     let left = match tokio::time::timeout(half, client.execute_async(LEAVE_JS, vec![])).await {
         Ok(Ok(Value::String(s))) => s,
@@ -317,7 +366,7 @@ async fn hang_up(client: &Client, sh: &Shared, id: ParticipantId) {
 }
 
 /// Screenshot and browser console of a failed participant.
-async fn save_artifacts(client: &Client, sh: &Shared, id: ParticipantId) {
+async fn save_artifacts(client: &Page, sh: &Shared, id: ParticipantId) {
     if let Ok(Ok(png)) = tokio::time::timeout(Duration::from_secs(10), client.screenshot()).await {
         let _ = tokio::fs::write(sh.artifacts.join(format!("{id}.png")), png).await;
     }

@@ -6,10 +6,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fantoccini::Client;
-
+use super::browser::Page;
 use super::{REASON_CHARS, Shared};
-use crate::quality::{ClockOffset, Ledger, QUALITY_JS, START_SCRIPT, TAKE_SCRIPT, Take, clock};
+use crate::quality::{
+    ClockOffset, Ledger, QUALITY_JS, RoundTrip, START_SCRIPT, TAKE_SCRIPT, Take, clock,
+};
 use crate::results::Event;
 use crate::schedule::ParticipantId;
 use crate::util::text::one_line;
@@ -35,7 +36,7 @@ pub(super) struct QualityWatch {
 
 /// Start measuring on a page that does not do it itself (Jitsi): define `window.__ltQuality` and
 /// start it. Best effort: a failure is one warning event.
-pub(super) async fn inject(client: &Client, sh: &Shared, id: ParticipantId) {
+pub(super) async fn inject(client: &Page, sh: &Shared, id: ParticipantId) {
     if sh.quality.is_none() || !sh.target.injects_quality() {
         return;
     }
@@ -59,7 +60,7 @@ pub(super) async fn inject(client: &Client, sh: &Shared, id: ParticipantId) {
 
 impl QualityWatch {
     /// One take of the page, written as `video_quality.csv` rows.
-    pub(super) async fn tick(&mut self, client: &Client, sh: &Shared, id: ParticipantId) {
+    pub(super) async fn tick(&mut self, client: &Page, sh: &Shared, id: ParticipantId) {
         let Some(ledger) = &sh.quality else { return };
         if let Err(why) = self.take(client, sh, id, ledger).await
             && !std::mem::replace(&mut self.warned, true)
@@ -71,7 +72,7 @@ impl QualityWatch {
 
     async fn take(
         &mut self,
-        client: &Client,
+        client: &Page,
         sh: &Shared,
         id: ParticipantId,
         ledger: &Mutex<Ledger>,
@@ -101,7 +102,7 @@ impl QualityWatch {
     /// The browser's clock offset, measured again when older than [`CLOCK_EVERY`] (event `clock`).
     async fn clock(
         &mut self,
-        client: &Client,
+        client: &Page,
         sh: &Shared,
         id: ParticipantId,
     ) -> Result<ClockOffset, String> {
@@ -110,10 +111,9 @@ impl QualityWatch {
         {
             return Ok(c);
         }
-        let c = tokio::time::timeout(TAKE_TIMEOUT, clock::measure(client, CLOCK_ROUNDS))
+        let c = tokio::time::timeout(TAKE_TIMEOUT, measure(client))
             .await
-            .map_err(|_| format!("page clock: no answer within {TAKE_TIMEOUT:?}"))?
-            .map_err(|e| format!("page clock: {}", one_line(&e.to_string(), REASON_CHARS)))?;
+            .map_err(|_| format!("page clock: no answer within {TAKE_TIMEOUT:?}"))??;
         let mut detail = format!("offset_ms={:.1} bound_ms={:.1}", c.offset_ms, c.bound_ms);
         // With the local driver the browsers read this machine's clock: their offset is 0 (measured on
         // a quiet machine: under 1.5 ms, LOCAL_BOUND_MS), whatever a round trip slowed by a busy
@@ -131,4 +131,22 @@ impl QualityWatch {
         sh.recorder.event(id, Event::Clock, detail).await;
         Ok(used)
     }
+}
+
+/// The page's clock offset from [`CLOCK_ROUNDS`] round trips (`clock::cristian`: the fastest counts).
+async fn measure(client: &Page) -> Result<ClockOffset, String> {
+    let mut trips = Vec::with_capacity(CLOCK_ROUNDS);
+    for _ in 0..CLOCK_ROUNDS {
+        let sent_ms = clock::now_ms();
+        let v = client.execute(clock::CLOCK_SCRIPT, vec![]).await;
+        let received_ms = clock::now_ms();
+        if let Some(browser_ms) = v.ok().and_then(|v| v.as_f64()) {
+            trips.push(RoundTrip {
+                sent_ms,
+                browser_ms,
+                received_ms,
+            });
+        }
+    }
+    clock::cristian(&trips).ok_or_else(|| "page clock: no usable round trip".to_string())
 }

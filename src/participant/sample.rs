@@ -117,6 +117,14 @@ impl Sample {
                 && r.bitrate_kbps.is_some_and(|b| b > 0.0)
         })
     }
+    /// The highest decoded frame rate of any received video stream (`None`: no figure).
+    pub(crate) fn decoded_fps(&self) -> Option<f64> {
+        self.rows
+            .iter()
+            .filter(|r| r.direction == "recv" && r.kind == "video")
+            .filter_map(|r| r.fps)
+            .reduce(f64::max)
+    }
     /// The media server address: the selected-pair remote address of the bridge connection's first
     /// stream (never the P2P connection's, which goes to another participant).
     pub fn remote_address(&self) -> Option<String> {
@@ -125,11 +133,27 @@ impl Sample {
             .filter(|r| r.bridge)
             .find_map(|r| r.remote_address.clone().filter(|a| !a.is_empty()))
     }
-    pub(crate) fn to_rows(&self, participant: ParticipantId) -> Vec<ClientStatRow> {
+    /// The sample's `client_stats.csv` rows. With `decoded` false (received video discarded before the
+    /// decoder) the decode-based figures of received video (fps, resolution, freezes) are left empty,
+    /// never zero: they were not measured.
+    pub(crate) fn to_rows(&self, participant: ParticipantId, decoded: bool) -> Vec<ClientStatRow> {
         let ts = crate::results::now();
         let round = |v: Option<f64>, d: i32| v.map(|x| (x * 10f64.powi(d)).round() / 10f64.powi(d));
         self.rows
             .iter()
+            .map(|r| {
+                if decoded || r.direction != "recv" || r.kind != "video" {
+                    return r.clone();
+                }
+                StreamStats {
+                    fps: None,
+                    width: None,
+                    height: None,
+                    freeze_count: None,
+                    freeze_ms: None,
+                    ..r.clone()
+                }
+            })
             .map(|r| ClientStatRow {
                 ts: ts.clone(),
                 participant,
@@ -226,6 +250,43 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(s.remote_address().as_deref(), Some("10.0.0.5:10000"));
+    }
+
+    /// With received video discarded, the frame counters stand still: the rows say "not measured"
+    /// (empty), never 0 fps; bitrate, loss and jitter stay.
+    #[test]
+    fn discarded_video_has_no_decoded_figures() {
+        let recv = StreamStats {
+            fps: Some(0.0),
+            width: Some(320.0),
+            height: Some(240.0),
+            freeze_count: Some(0.0),
+            jitter_ms: Some(3.0),
+            loss_ratio: Some(0.0),
+            ..stream("recv", "video", Some(250.0))
+        };
+        let send = StreamStats {
+            fps: Some(15.0),
+            ..stream("send", "video", Some(300.0))
+        };
+        let s = Sample {
+            rows: vec![recv, send],
+            ..Default::default()
+        };
+        let id = "c0p1".parse().unwrap();
+        let rows = s.to_rows(id, false);
+        assert_eq!(
+            (rows[0].fps, rows[0].width, rows[0].freeze_count),
+            (None, None, None)
+        );
+        assert_eq!(
+            (rows[0].bitrate_kbps, rows[0].jitter_ms, rows[0].loss_ratio),
+            (Some(250.0), Some(3.0), Some(0.0))
+        );
+        assert_eq!(rows[1].fps, Some(15.0), "sent video keeps its fps");
+        assert_eq!(s.decoded_fps(), Some(0.0));
+        let decoded = s.to_rows(id, true);
+        assert_eq!((decoded[0].fps, decoded[0].width), (Some(0.0), Some(320)));
     }
 
     #[test]

@@ -48,16 +48,10 @@ pub struct HostOutcome {
     pub error: Option<ProvisionError>,
 }
 
-/// Browser slots per core for a video preset (docs/benchmarks.md: 8 small/tiny senders per core
-/// held their frame rate, 4 at VGA; HD is an assumption, half of VGA).
+/// Browser slots per core for a video preset (one participant per browser, decoding:
+/// `scenario::density::base_per_core`, from docs/benchmarks.md).
 pub fn per_core(video: &str) -> u32 {
-    match video {
-        "tiny" | "small" => 8,
-        "vga" | "chrome" => 4,
-        "hd" => 2,
-        // A user file: unknown cost, assume VGA-like.
-        _ => 4,
-    }
+    crate::scenario::density::base_per_core(video) as u32
 }
 
 /// Node slots: the override, else cores × per-core, at least 1.

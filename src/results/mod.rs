@@ -298,6 +298,28 @@ pub struct Fidelity {
     pub audio: String,
     /// Whether participants receive audio.
     pub receive_audio: bool,
+    /// `decode` or `discard` (`[media] receive_video`; absent before it existed: `decode`).
+    #[serde(default = "decode")]
+    pub receive_video: String,
+    /// Participants per browser session (`[load] participants_per_browser`; absent before: 1).
+    #[serde(default = "one")]
+    pub participants_per_browser: u32,
+}
+
+fn decode() -> String {
+    "decode".into()
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Fidelity {
+    /// False when received video was discarded before decoding: decoded fps and picture figures were
+    /// not measured (never read them as zero).
+    pub fn decoded_video(&self) -> bool {
+        self.receive_video != "discard"
+    }
 }
 
 /// Current time as written in results.

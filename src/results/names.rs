@@ -169,6 +169,9 @@ pub enum Event {
     Talk,
     /// The speaker model muted it.
     Silent,
+    /// Received video was decoded although `receive_video = "discard"` (detail: the decoded fps): the
+    /// discard transform did not take, so the generator paid for decoding after all.
+    Decoding,
     /// One stats sample failed.
     SampleFailed,
     /// In-call health check failed (detail: why).
@@ -242,6 +245,7 @@ impl Event {
             Event::Media => "media",
             Event::Talk => "talk",
             Event::Silent => "silent",
+            Event::Decoding => "decoding",
             Event::SampleFailed => "sample_failed",
             Event::Unhealthy => "unhealthy",
             Event::Recovered => "recovered",

@@ -27,7 +27,7 @@ use crate::media::{self, AudioSource, VideoSource};
 use crate::metrics;
 use crate::participant::targets::Target;
 use crate::participant::targets::jwt::Tokens;
-use crate::participant::{self, Board, InRoom, Sessions, Shared};
+use crate::participant::{self, Board, Browsers, InRoom, Sessions, Shared};
 use crate::quality;
 use crate::results::names::RUN;
 use crate::results::{
@@ -98,6 +98,8 @@ impl Harness {
             video: video.describe(),
             audio: audio.describe(),
             receive_audio: s.media.receive_audio,
+            receive_video: s.media.receive_video.as_str().into(),
+            participants_per_browser: s.load.participants_per_browser,
         };
         if let (_, Some(w)) = crate::util::limits::raise_open_files(peak) {
             eprintln!("warning: {w}");
@@ -140,12 +142,14 @@ impl Harness {
             timeouts: s.timeouts.clone(),
             stats_interval: s.stats.interval.get(),
             receive_audio: s.media.receive_audio,
+            receive_video: s.media.receive_video,
             recorder,
             tally,
             export: export.as_ref().map(|e| e.exporter.clone()),
             cancel: CancellationToken::new(),
             sessions: Sessions::default(),
             board: Board::default(),
+            browsers: Browsers::new(s.load.participants_per_browser),
             in_room: InRoom::default(),
             artifacts: dir.artifacts(),
             start: Instant::now(),
@@ -470,8 +474,17 @@ async fn force_close(sh: &Shared) {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap_or_default();
+    // A shared browser is one session for several participants: deleted once, noted for each.
+    let mut deleted: std::collections::HashMap<String, bool> = Default::default();
     for (pid, sid) in sh.sessions.open() {
-        let ok = grid::delete_session(&http, &sh.webdriver_url, &sid).await;
+        let ok = match deleted.get(&sid) {
+            Some(ok) => *ok,
+            None => {
+                let ok = grid::delete_session(&http, &sh.webdriver_url, &sid).await;
+                deleted.insert(sid.clone(), ok);
+                ok
+            }
+        };
         sh.recorder
             .event(
                 pid,
@@ -568,7 +581,9 @@ async fn watch_signals(cancel: CancellationToken, sessions: Sessions, webdriver:
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap_or_default();
-    for (_, sid) in sessions.open() {
+    let open: std::collections::BTreeSet<String> =
+        sessions.open().into_iter().map(|(_, sid)| sid).collect();
+    for sid in open {
         grid::delete_session(&http, &webdriver, &sid).await;
     }
     std::process::exit(EXIT_INTERRUPTED);

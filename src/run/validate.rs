@@ -27,6 +27,7 @@ pub async fn exec(args: ValidateArgs) -> anyhow::Result<i32> {
     let s = &loaded.scenario;
     let plans = schedule::of(s);
     print!("{}", schedule::describe(s, &plans));
+    print!("{}", generator_cores(s, &plans));
     if !args.check {
         return Ok(EXIT_OK);
     }
@@ -36,6 +37,26 @@ pub async fn exec(args: ValidateArgs) -> anyhow::Result<i32> {
         println!("  {l}");
     }
     Ok(code)
+}
+
+/// Generator cores the schedule's peak needs in each density mode (`scenario::density`).
+fn generator_cores(s: &Scenario, plans: &[ScheduledParticipant]) -> String {
+    use scenario::density;
+    let peak = schedule::peak_sessions(plans);
+    let mut out = format!(
+        "\ngenerator cores for {peak} participants at once (video {}; video-only figures from docs/benchmarks.md, audio costs more):\n",
+        s.media.video
+    );
+    for (i, m) in density::modes(s).into_iter().enumerate() {
+        out.push_str(&format!(
+            "  {:>5} cores  {:.1} participants per core  {}{}\n",
+            density::cores_needed(s, peak, m),
+            density::per_core(&s.media.video, m),
+            m.describe(),
+            if i == 0 { "  (this scenario)" } else { "" }
+        ));
+    }
+    out
 }
 
 /// What `run` would find before anyone joins: lines to print and the exit code.

@@ -8,6 +8,7 @@
 
 mod cohort;
 mod compat;
+pub mod density;
 mod duration;
 mod error;
 mod export;
@@ -31,7 +32,7 @@ pub use limit::{Grow, Increment, Limit};
 pub use overrides::Override;
 pub use schema::*;
 pub use sources::*;
-pub use validate::MAX_PARTICIPANTS;
+pub use validate::{JANUS_HTTP_PER_BROWSER, MAX_PARTICIPANTS};
 
 /// Where a bare scenario file name is looked up when it is not in the working directory.
 pub const SCENARIO_DIR: &str = "scenarios";

@@ -309,6 +309,14 @@ pub struct Load {
     /// Seed of the speaker model (one sequence per conference; the same seed repeats a run's talk).
     #[serde(default)]
     pub seed: u64,
+    /// Participants one browser (WebDriver session) hosts, each in its own window; consecutive
+    /// participants in join order share one.
+    #[serde(default = "one")]
+    pub participants_per_browser: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Who talks when.
@@ -341,6 +349,7 @@ impl Load {
             room_suffixes: Vec::new(),
             speakers: Speakers::All,
             seed: 0,
+            participants_per_browser: 1,
         }
     }
     /// The room of conference `c`: `<room_prefix><c>` and the conference's suffix, if any.
@@ -380,6 +389,9 @@ pub struct Media {
     /// Whether participants receive (subscribe to and decode) remote audio.
     #[serde(default = "yes")]
     pub receive_audio: bool,
+    /// What participants do with received video: decode it, or discard it before the decoder.
+    #[serde(default)]
+    pub receive_video: ReceiveVideo,
     /// Measure what people see (docs/quality.md): frame codes read on every received video stream
     /// into `video_quality.csv`. Default: on for generated presets (the only cameras with codes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -398,6 +410,33 @@ impl Media {
     }
 }
 
+/// `[media] receive_video`: the receive fidelity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiveVideo {
+    /// Received video is decoded, as a real participant does.
+    #[default]
+    Decode,
+    /// Received video frames are dropped before the decoder (an encoded-frame transform, like Jitsi's
+    /// `runInLiteMode`): the server still forwards and the network still carries every stream, but
+    /// decoded frame rate and picture figures are not measured.
+    Discard,
+}
+
+impl ReceiveVideo {
+    /// The TOML value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiveVideo::Decode => "decode",
+            ReceiveVideo::Discard => "discard",
+        }
+    }
+    /// True when received video is decoded (decoded fps and resolution are measured).
+    pub fn decodes(self) -> bool {
+        self == ReceiveVideo::Decode
+    }
+}
+
 fn default_video() -> String {
     "small".to_string()
 }
@@ -412,6 +451,7 @@ impl Default for Media {
             audio: default_audio(),
             receive_audio: true,
             measure_quality: None,
+            receive_video: ReceiveVideo::Decode,
         }
     }
 }

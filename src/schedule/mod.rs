@@ -297,10 +297,27 @@ pub fn run_length(plans: &[ScheduledParticipant]) -> Duration {
 
 /// The most browser sessions open at once under this schedule.
 pub fn peak_sessions(plans: &[ScheduledParticipant]) -> usize {
-    let mut edges: Vec<(Duration, i32)> = plans
-        .iter()
-        .flat_map(|p| [(p.join_offset, 1), (p.leave_offset, -1)])
-        .collect();
+    peak(plans.iter().map(|p| (p.join_offset, p.leave_offset)))
+}
+
+/// The most browser sessions open at once when `per_browser` consecutive participants (in join order)
+/// share one: a browser is open from its first member's join to its last member's leave.
+pub fn peak_browsers(plans: &[ScheduledParticipant], per_browser: u32) -> usize {
+    let per = per_browser.max(1) as usize;
+    let mut spans: std::collections::BTreeMap<usize, (Duration, Duration)> = Default::default();
+    for p in plans {
+        let e = spans
+            .entry(p.order / per)
+            .or_insert((p.join_offset, p.leave_offset));
+        e.0 = e.0.min(p.join_offset);
+        e.1 = e.1.max(p.leave_offset);
+    }
+    peak(spans.into_values())
+}
+
+/// The most spans (start, end) open at once.
+fn peak(spans: impl Iterator<Item = (Duration, Duration)>) -> usize {
+    let mut edges: Vec<(Duration, i32)> = spans.flat_map(|(j, l)| [(j, 1), (l, -1)]).collect();
     // At equal times count joins first: sessions close only after the hang-up barrier.
     edges.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     let (mut cur, mut peak) = (0i32, 0i32);
@@ -539,6 +556,18 @@ mod tests {
         l.join_delay = Some(Dur::from_secs(10));
         l.duration = Dur::from_secs(5);
         assert_eq!(peak_sessions(&expand(&l)), 2);
+        // A shared browser stays open from its first member's join to its last member's leave.
+        let plans = expand(&l);
+        assert_eq!(peak_browsers(&plans, 1), peak_sessions(&plans));
+        assert_eq!(
+            peak_browsers(&plans, 3),
+            2,
+            "[0,15 s] and [10,25 s] overlap"
+        );
+        assert_eq!(peak_browsers(&plans, 6), 1);
+        let all_at_once = expand(&load(2, 3, 3, 3, Some(1000), None));
+        assert_eq!(peak_browsers(&all_at_once, 3), 2);
+        assert_eq!(peak_browsers(&all_at_once, 4), 2, "rounded up");
     }
 
     proptest! {

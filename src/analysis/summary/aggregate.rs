@@ -597,17 +597,8 @@ impl Aggregator {
             audio_senders: Some(u64::from(s.load.audio_sender_count())),
             target_kind: info.target_kind.clone(),
             target: info.target.clone(),
-            fidelity: format!(
-                "{}; camera {}; microphone {}; {}",
-                f.page,
-                f.video,
-                f.audio,
-                if f.receive_audio {
-                    "audio received"
-                } else {
-                    "audio not received"
-                }
-            ),
+            fidelity: fidelity_text(f),
+            video_discarded: !f.decoded_video(),
             webdriver: info.webdriver.clone(),
             generators,
             started_at: info.started_at.clone(),
@@ -619,6 +610,28 @@ impl Aggregator {
             metric_gaps: info.metric_gaps.clone(),
         }
     }
+}
+
+/// The report's one-line account of what produced the numbers.
+fn fidelity_text(f: &crate::results::Fidelity) -> String {
+    let audio = if f.receive_audio {
+        "audio received"
+    } else {
+        "audio not received"
+    };
+    let video = if f.decoded_video() {
+        "video received and decoded"
+    } else {
+        "video received and discarded before decoding (decoded fps not measured)"
+    };
+    let packing = match f.participants_per_browser {
+        0 | 1 => "one browser per participant".to_string(),
+        n => format!("{n} participants per browser (one window each)"),
+    };
+    format!(
+        "{}; camera {}; microphone {}; {audio}; {video}; {packing}",
+        f.page, f.video, f.audio
+    )
 }
 
 #[cfg(test)]
@@ -638,6 +651,8 @@ mod tests {
                 video: "v".into(),
                 audio: "a".into(),
                 receive_audio: true,
+                receive_video: "decode".into(),
+                participants_per_browser: 1,
             },
             started_at: "2026-01-01T00:00:00.000Z".into(),
             ended_at: None,

@@ -183,8 +183,12 @@ pub struct Tested {
     pub target_kind: String,
     /// Target URL (redacted).
     pub target: String,
-    /// Page, camera, microphone and whether audio is received.
+    /// Page, camera, microphone, whether audio is received, what is done with received video, and
+    /// how participants were packed into browsers.
     pub fidelity: String,
+    /// Received video was discarded before decoding: decoded fps and picture figures were not measured.
+    #[serde(default)]
+    pub video_discarded: bool,
     /// WebDriver endpoint.
     pub webdriver: String,
     /// Load generators (participants.csv `node`), each with its participant count.

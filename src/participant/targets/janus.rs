@@ -12,11 +12,13 @@ use std::path::Path;
 use bytes::Bytes;
 use url::Url;
 
+use crate::scenario::ReceiveVideo;
 use crate::schedule::ScheduledParticipant;
 use crate::util::serve::Server;
 
 const PAGE_HTML: &str = include_str!("../../../assets/janus/participant.html");
 const PAGE_JS: &str = include_str!("../../../assets/janus/participant.js");
+const DISCARD_JS: &str = include_str!("../../../assets/janus/discard-video.js");
 
 /// The participant page server, with janus.js and webrtc-adapter; stops when dropped.
 #[derive(Debug)]
@@ -39,11 +41,8 @@ impl PageServer {
                 (JS, Bytes::from_static(PAGE_JS.as_bytes())),
             ),
             (
-                "/quality.js",
-                (
-                    JS,
-                    Bytes::from_static(crate::quality::QUALITY_JS.as_bytes()),
-                ),
+                "/discard-video.js",
+                (JS, Bytes::from_static(DISCARD_JS.as_bytes())),
             ),
             ("/lib/janus.js", (JS, Bytes::from(std::fs::read(janus_js)?))),
             (
@@ -60,14 +59,25 @@ impl PageServer {
     }
 }
 
-/// The page URL for one participant: which Janus, room, name, what to publish and receive, and
-/// whether it measures what people see: `(receive_audio, measure_quality)`.
+/// What every participant's page is told besides its own room, name and role.
+#[derive(Debug, Clone, Copy)]
+pub struct PageOptions {
+    /// Room capacity when the page creates the room.
+    pub publishers: u32,
+    /// Subscribe to audio too.
+    pub receive_audio: bool,
+    /// Decode or discard received video.
+    pub receive_video: ReceiveVideo,
+    /// Measure what people see (`quality=1`).
+    pub measure_quality: bool,
+}
+
+/// The page URL for one participant: which Janus, room, name, and what to publish and receive.
 pub fn participant_url(
     page: &Url,
     janus: &Url,
     plan: &ScheduledParticipant,
-    publishers: u32,
-    (receive_audio, measure_quality): (bool, bool),
+    opts: PageOptions,
 ) -> Url {
     let flag = |b: bool| if b { "1" } else { "0" };
     let mut u = page.clone();
@@ -77,9 +87,10 @@ pub fn participant_url(
         .append_pair("display", &plan.id.to_string())
         .append_pair("audio", flag(plan.role.sends_audio()))
         .append_pair("video", flag(plan.role.sends_video()))
-        .append_pair("recv_audio", flag(receive_audio))
-        .append_pair("publishers", &publishers.max(1).to_string())
-        .append_pair("quality", flag(measure_quality));
+        .append_pair("recv_audio", flag(opts.receive_audio))
+        .append_pair("recv_video", opts.receive_video.as_str())
+        .append_pair("publishers", &opts.publishers.max(1).to_string())
+        .append_pair("quality", flag(opts.measure_quality));
     u
 }
 
@@ -130,8 +141,12 @@ mod tests {
             &Url::parse("http://127.0.0.1:9/").unwrap(),
             &Url::parse("http://127.0.0.1:8088/janus").unwrap(),
             &plan,
-            3,
-            (false, true),
+            PageOptions {
+                publishers: 3,
+                receive_audio: false,
+                receive_video: ReceiveVideo::Discard,
+                measure_quality: true,
+            },
         );
         let q: std::collections::HashMap<_, _> = u.query_pairs().into_owned().collect();
         assert_eq!(q["server"], "http://127.0.0.1:8088/janus");
@@ -140,7 +155,7 @@ mod tests {
         assert_eq!(q["audio"], "0");
         assert_eq!(q["recv_audio"], "0");
         assert_eq!(q["publishers"], "3");
-        assert_eq!(q["quality"], "1");
+        assert_eq!(q["recv_video"], "discard");
     }
 
     #[tokio::test]
@@ -154,6 +169,8 @@ mod tests {
         let get = |path: &str| reqwest::get(s.base().join(path).unwrap());
         let page = get("").await.unwrap().text().await.unwrap();
         assert!(page.contains("participant.js"));
+        let discard = get("discard-video.js").await.unwrap().text().await.unwrap();
+        assert!(discard.contains("RTCRtpScriptTransform"));
         let lib = get("lib/janus.js").await.unwrap().text().await.unwrap();
         assert_eq!(lib, "var Janus = 1;");
         let adapter = get("lib/adapter.js").await.unwrap().text().await.unwrap();

@@ -25,12 +25,8 @@ pub enum Target {
         page: janus::PageServer,
         /// Janus HTTP API.
         janus: Url,
-        /// Participants per room (room capacity when the page creates it).
-        publishers: u32,
-        /// Subscribe to audio too.
-        receive_audio: bool,
-        /// The page measures what people see (`quality=1`).
-        measure_quality: bool,
+        /// What every page is told (room capacity, what to receive).
+        opts: janus::PageOptions,
     },
     /// Jitsi Meet.
     Jitsi {
@@ -41,6 +37,18 @@ pub enum Target {
         /// Where participants' tokens come from.
         tokens: jwt::Tokens,
     },
+}
+
+/// The scenario's Jitsi options with the receive fidelity applied: `discard` is Jitsi's own lite mode
+/// (`config.flags.runInLiteMode`: lib-jitsi-meet drops received encoded frames) for every participant.
+fn jitsi_options(s: &Scenario) -> JitsiOptions {
+    let mut opts = s.target.jitsi.clone();
+    if !s.media.receive_video.decodes() {
+        opts.config
+            .entry("flags.runInLiteMode".into())
+            .or_insert(toml::Value::Boolean(true));
+    }
+    opts
 }
 
 impl Target {
@@ -72,10 +80,13 @@ impl Target {
                 Ok(Target::Janus {
                     page,
                     janus: url,
-                    // Rooms outlive runs: leave room for a later, larger run in the same room.
-                    publishers: s.load.participants_per_conference.max(100),
-                    receive_audio: s.media.receive_audio,
-                    measure_quality: s.media.measures_quality(),
+                    opts: janus::PageOptions {
+                        // Rooms outlive runs: leave room for a later, larger run in the same room.
+                        publishers: s.load.participants_per_conference.max(100),
+                        receive_audio: s.media.receive_audio,
+                        receive_video: s.media.receive_video,
+                        measure_quality: s.media.measures_quality(),
+                    },
                 })
             }
             TargetKind::Jitsi => {
@@ -90,7 +101,7 @@ impl Target {
                 }
                 Ok(Target::Jitsi {
                     base: url,
-                    opts: Box::new(s.target.jitsi.clone()),
+                    opts: Box::new(jitsi_options(s)),
                     tokens,
                 })
             }
@@ -100,19 +111,9 @@ impl Target {
     /// The URL a participant opens (may hold its JWT: never log it unredacted).
     pub fn url(&self, plan: &ScheduledParticipant) -> Url {
         match self {
-            Target::Janus {
-                page,
-                janus,
-                publishers,
-                receive_audio,
-                measure_quality,
-            } => janus::participant_url(
-                page.base(),
-                janus,
-                plan,
-                *publishers,
-                (*receive_audio, *measure_quality),
-            ),
+            Target::Janus { page, janus, opts } => {
+                janus::participant_url(page.base(), janus, plan, *opts)
+            }
             Target::Jitsi { base, opts, tokens } => {
                 let now = chrono::Utc::now().timestamp();
                 let token = tokens.for_participant(plan, now);
@@ -149,5 +150,33 @@ impl Target {
             TargetKind::Janus => "janus participant page".into(),
             TargetKind::Jitsi => format!("jitsi {}", s.target.jitsi.page.as_str()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discard_on_jitsi_is_lite_mode_for_everyone() {
+        let src = "[target]\nkind = \"jitsi\"\nurl = \"https://meet.example\"\n[load]\nconferences = 1\nparticipants_per_conference = 2\nduration = \"10s\"\n[media]\nreceive_video = \"discard\"\n";
+        let s = crate::scenario::parse(src, std::path::Path::new("t.toml"), &[]).unwrap();
+        let opts = jitsi_options(&s.scenario);
+        assert_eq!(
+            opts.config.get("flags.runInLiteMode"),
+            Some(&toml::Value::Boolean(true))
+        );
+        let plan = crate::schedule::expand(&s.scenario.load).remove(0);
+        let u = jitsi::participant_url(
+            &url::Url::parse("https://meet.example").unwrap(),
+            &opts,
+            &plan,
+            None,
+        );
+        assert!(
+            u.fragment()
+                .unwrap()
+                .contains("config.flags.runInLiteMode=true")
+        );
     }
 }

@@ -1,0 +1,306 @@
+//! Browsers and the pages participants drive in them. With `[load] participants_per_browser` above 1,
+//! one WebDriver session hosts several participants, each in its own window. WebDriver has one current
+//! window per session, so every command goes through a [`Page`], which takes its browser's lock and
+//! switches to its own window first. The last participant of a browser closes the session; a browser
+//! that dies fails every participant in it with the same reason.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use fantoccini::Client;
+use fantoccini::error::CmdError;
+use fantoccini::wd::{TimeoutConfiguration, WindowHandle};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::schedule::ScheduledParticipant;
+use crate::util::text::one_line;
+
+/// One WebDriver session.
+#[derive(Debug)]
+pub(crate) struct Browser {
+    client: Client,
+    /// The session id (empty when the driver did not say).
+    pub(crate) session: String,
+    /// The window the session is switched to, and whether its first window was handed out.
+    windows: tokio::sync::Mutex<Windows>,
+    /// Why the browser is gone, once a command said so.
+    lost: OnceLock<String>,
+}
+
+#[derive(Debug, Default)]
+struct Windows {
+    current: Option<WindowHandle>,
+    first_taken: bool,
+}
+
+/// A command error that means the whole browser is gone, not only one page.
+fn browser_gone(e: &CmdError) -> bool {
+    if matches!(
+        e,
+        CmdError::Lost(_) | CmdError::Failed(_) | CmdError::FailedC(_)
+    ) {
+        return true;
+    }
+    let t = e.to_string();
+    [
+        "invalid session id",
+        "chrome not reachable",
+        "session deleted",
+        "disconnected",
+        "no such session",
+    ]
+    .iter()
+    .any(|w| t.contains(w))
+}
+
+impl Browser {
+    /// A session that was just created.
+    pub(crate) async fn new(client: Client) -> Browser {
+        let session = client.session_id().await.ok().flatten().unwrap_or_default();
+        Browser {
+            client,
+            session,
+            windows: tokio::sync::Mutex::new(Windows::default()),
+            lost: OnceLock::new(),
+        }
+    }
+
+    /// Chromium's profile directory, from the session's capabilities (how a disruption finds the
+    /// browser's processes).
+    pub(crate) fn user_data_dir(&self) -> Option<String> {
+        let chrome = self.client.capabilities()?.get("chrome")?;
+        chrome["userDataDir"].as_str().map(str::to_string)
+    }
+
+    /// Why the browser is gone (`None`: it still answers).
+    pub(crate) fn lost(&self) -> Option<&str> {
+        self.lost.get().map(String::as_str)
+    }
+
+    fn note(&self, e: CmdError) -> CmdError {
+        if browser_gone(&e) {
+            let _ = self.lost.set(one_line(&e.to_string(), 200));
+        }
+        e
+    }
+
+    /// A page of its own: the session's first window for the first participant, a new window for
+    /// every other one (`shared`: several participants use this browser).
+    pub(crate) async fn page(self: &Arc<Self>, shared: bool) -> Result<Page, CmdError> {
+        if !shared {
+            return Ok(Page {
+                browser: self.clone(),
+                window: None,
+            });
+        }
+        let mut w = self.windows.lock().await;
+        let handle = if w.first_taken {
+            let h = self
+                .client
+                .new_window(false)
+                .await
+                .map_err(|e| self.note(e))?;
+            h.handle
+        } else {
+            w.first_taken = true;
+            self.client.window().await.map_err(|e| self.note(e))?
+        };
+        Ok(Page {
+            browser: self.clone(),
+            window: Some(handle),
+        })
+    }
+
+    /// Delete the session.
+    pub(crate) async fn close(&self) -> Result<(), CmdError> {
+        self.client.clone().close().await
+    }
+}
+
+/// One participant's window in a browser.
+#[derive(Debug)]
+pub(crate) struct Page {
+    pub(crate) browser: Arc<Browser>,
+    /// `None`: the browser's only participant (no switching).
+    window: Option<WindowHandle>,
+}
+
+impl Page {
+    /// Run one command in this page's window, holding the browser's lock.
+    async fn on<T>(
+        &self,
+        f: impl AsyncFnOnce(&Client) -> Result<T, CmdError>,
+    ) -> Result<T, CmdError> {
+        let b = &self.browser;
+        let mut w = b.windows.lock().await;
+        if let Some(mine) = &self.window
+            && w.current.as_ref() != Some(mine)
+        {
+            b.client
+                .switch_to_window(mine.clone())
+                .await
+                .map_err(|e| b.note(e))?;
+            w.current = Some(mine.clone());
+        }
+        f(&b.client).await.map_err(|e| b.note(e))
+    }
+
+    pub(crate) async fn execute(&self, js: &str, args: Vec<Value>) -> Result<Value, CmdError> {
+        self.on(async |c| c.execute(js, args).await).await
+    }
+    pub(crate) async fn execute_async(
+        &self,
+        js: &str,
+        args: Vec<Value>,
+    ) -> Result<Value, CmdError> {
+        self.on(async |c| c.execute_async(js, args).await).await
+    }
+    pub(crate) async fn goto(&self, url: &str) -> Result<(), CmdError> {
+        self.on(async |c| c.goto(url).await).await
+    }
+    pub(crate) async fn screenshot(&self) -> Result<Vec<u8>, CmdError> {
+        self.on(async |c| c.screenshot().await).await
+    }
+    pub(crate) async fn update_timeouts(&self, t: TimeoutConfiguration) -> Result<(), CmdError> {
+        self.on(async |c| c.update_timeouts(t).await).await
+    }
+    /// Close this page's window (not the browser's only one: the session closes that).
+    pub(crate) async fn close_window(&self) -> Result<(), CmdError> {
+        if self.window.is_none() {
+            return Ok(());
+        }
+        let r = self.on(async |c| c.close_window().await).await;
+        self.browser.windows.lock().await.current = None;
+        r
+    }
+}
+
+/// The browsers of a run, by group: participant `order / participants_per_browser`. A browser exists
+/// while one of its participants uses it; the last to let go closes it, and a later participant of the
+/// same group gets a new one.
+#[derive(Debug)]
+pub struct Browsers {
+    per_browser: usize,
+    groups: Mutex<HashMap<usize, Group>>,
+}
+
+type Cell = Arc<OnceCell<Result<Arc<Browser>, String>>>;
+
+#[derive(Debug)]
+struct Group {
+    cell: Cell,
+    users: usize,
+}
+
+impl Browsers {
+    /// Browsers holding `per_browser` participants each (0 counts as 1).
+    pub fn new(per_browser: u32) -> Browsers {
+        Browsers {
+            per_browser: per_browser.max(1) as usize,
+            groups: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// More than one participant per browser.
+    pub(crate) fn shared(&self) -> bool {
+        self.per_browser > 1
+    }
+
+    /// How often one participant polls its page while waiting (join, first media): `alone` for a
+    /// browser of its own, stretched with the participants sharing one (their commands queue behind
+    /// one lock), at most 3 s.
+    pub(crate) fn poll(&self, alone: std::time::Duration) -> std::time::Duration {
+        let shared = alone * (self.per_browser as u32).div_ceil(2);
+        shared.clamp(alone, std::time::Duration::from_secs(3).max(alone))
+    }
+
+    /// The browser group a participant belongs to.
+    pub fn group_of(&self, plan: &ScheduledParticipant) -> usize {
+        plan.order / self.per_browser
+    }
+
+    /// Join the participant's group: the cell its browser is (or will be) created in.
+    pub(crate) fn enter(&self, plan: &ScheduledParticipant) -> Cell {
+        let mut g = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let group = g.entry(self.group_of(plan)).or_insert_with(|| Group {
+            cell: Arc::new(OnceCell::new()),
+            users: 0,
+        });
+        group.users += 1;
+        group.cell.clone()
+    }
+
+    /// Leave the group; true when this was its last user (then the caller closes the browser).
+    pub(crate) fn leave(&self, plan: &ScheduledParticipant) -> bool {
+        let mut g = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let key = self.group_of(plan);
+        let Some(group) = g.get_mut(&key) else {
+            return true;
+        };
+        group.users = group.users.saturating_sub(1);
+        if group.users == 0 {
+            g.remove(&key);
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::Role;
+    use std::time::Duration;
+
+    fn plan(order: usize) -> ScheduledParticipant {
+        ScheduledParticipant {
+            id: format!("c0p{order}").parse().unwrap(),
+            order,
+            conference: 0,
+            room: "r".into(),
+            index: order as u32,
+            role: Role::Video,
+            join_offset: Duration::ZERO,
+            leave_offset: Duration::ZERO,
+            step: None,
+            cohort: None,
+        }
+    }
+
+    #[test]
+    fn participants_share_a_browser_by_join_order_and_the_last_one_closes_it() {
+        let b = Browsers::new(3);
+        assert!(b.shared());
+        assert_eq!(
+            (0..7).map(|i| b.group_of(&plan(i))).collect::<Vec<_>>(),
+            [0, 0, 0, 1, 1, 1, 2]
+        );
+        let c0 = b.enter(&plan(0));
+        let c1 = b.enter(&plan(1));
+        assert!(Arc::ptr_eq(&c0, &c1), "one browser for the group");
+        let other = b.enter(&plan(3));
+        assert!(!Arc::ptr_eq(&c0, &other));
+        assert!(!b.leave(&plan(0)), "plan 1 still uses it");
+        assert!(b.leave(&plan(1)), "the last user closes it");
+        let again = b.enter(&plan(2));
+        assert!(
+            !Arc::ptr_eq(&c0, &again),
+            "a later member gets a new browser"
+        );
+        assert!(!Browsers::new(1).shared());
+        let ms = std::time::Duration::from_millis;
+        assert_eq!(Browsers::new(1).poll(ms(500)), ms(500));
+        assert_eq!(Browsers::new(6).poll(ms(500)), ms(1500));
+        assert_eq!(Browsers::new(20).poll(ms(500)), ms(3000));
+        assert_eq!(Browsers::new(0).group_of(&plan(5)), 5);
+    }
+
+    #[test]
+    fn only_errors_of_the_whole_session_mean_the_browser_is_gone() {
+        let gone = CmdError::NotJson("invalid session id: session deleted".into());
+        assert!(browser_gone(&gone));
+        let page = CmdError::NotJson("javascript error: x is not defined".into());
+        assert!(!browser_gone(&page));
+    }
+}
