@@ -44,6 +44,13 @@ impl PageServer {
                 "/discard-video.js",
                 (JS, Bytes::from_static(DISCARD_JS.as_bytes())),
             ),
+            (
+                "/quality.js",
+                (
+                    JS,
+                    Bytes::from_static(crate::quality::QUALITY_JS.as_bytes()),
+                ),
+            ),
             ("/lib/janus.js", (JS, Bytes::from(std::fs::read(janus_js)?))),
             (
                 "/lib/adapter.js",
