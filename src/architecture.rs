@@ -16,7 +16,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["schedule"],
     &["results", "live", "network"],
     &["analysis", "export"],
-    &["webdriver"],
+    &["webdriver", "quality"],
     &["participant", "metrics"],
     &["report", "plan", "provision", "deploy", "sandbox"],
     &["run"],

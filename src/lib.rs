@@ -18,6 +18,7 @@ pub mod network;
 pub mod participant;
 pub mod plan;
 pub mod provision;
+pub mod quality;
 pub mod redact;
 pub mod report;
 pub mod results;

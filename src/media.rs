@@ -1,8 +1,10 @@
 //! Fake camera and microphone: Y4M video and WAV audio generated on demand and cached, or user files.
 //!
 //! Chrome plays these through `--use-file-for-fake-video-capture` / `--use-file-for-fake-audio-capture`
-//! and loops them. Generated video shows a moving pattern and a frame counter (so frozen video is visible
-//! in screenshots); generated speech is talk spurts and pauses, like a person speaking.
+//! and loops them. Generated video shows a moving pattern, a frame counter (so frozen video is visible
+//! in screenshots) and a machine-readable frame code (so pages measure delay, freezes and picture
+//! quality per stream, see docs/quality.md); generated speech is talk spurts and pauses, like a person
+//! speaking.
 
 use std::fs;
 use std::io::{self, Write};
@@ -49,13 +51,13 @@ pub const VIDEO_PRESETS: [VideoPreset; 4] = [
     },
 ];
 
-/// Seconds of video in a generated loop.
-const VIDEO_LOOP_SECS: u32 = 2;
+/// Seconds of video in a generated loop: frame codes repeat after this (see [`code`]).
+pub const VIDEO_LOOP_SECS: u32 = 10;
 /// Seconds of audio in a generated loop.
 const AUDIO_LOOP_SECS: u32 = 12;
 const SAMPLE_RATE: u32 = 48_000;
 /// Bump when generated content changes, so caches refresh.
-const GENERATOR_VERSION: u32 = 1;
+const GENERATOR_VERSION: u32 = 2;
 
 /// What a video sender's camera plays.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,7 +235,7 @@ pub fn prepare(
                 p.name, p.width, p.height, p.fps
             ));
             cached(&path, |w| {
-                write_y4m(w, p.width, p.height, p.fps, p.fps * VIDEO_LOOP_SECS)
+                write_y4m(w, p.width, p.height, p.fps, loop_frames(p.fps))
             })?;
             Some(path)
         }
@@ -279,8 +281,127 @@ const DIGITS: [[u8; 5]; 10] = [
     [0b111, 0b101, 0b111, 0b001, 0b111],
 ];
 
-/// Write a YUV 4:2:0 Y4M stream of `frames` frames: a drifting gradient, a sweeping bar, colour
-/// quadrants and the frame number in the top-left corner.
+/// The machine-readable code in the top strip of every generated frame (see docs/quality.md).
+///
+/// A row of [`CODE_CELLS`] equal cells across the full width, [`code_strip_height`] rows high, each
+/// black (luma 16) or white (235): cell 0 black and cell 1 white (the reading threshold), then the
+/// frame's index in the loop (9 bits), the camera's frame rate (5 bits) and a CRC-8 of both (8 bits),
+/// most significant bit first. Cells are at least 6 pixels wide and 8 high at `tiny`, so their centres
+/// survive VP8 at low bitrates; the reader samples each cell's centre, so a scaled frame reads too.
+pub mod code {
+    /// Cells in the code strip.
+    pub const CODE_CELLS: usize = 24;
+    /// Luma of a 0 cell.
+    pub const BLACK: u8 = 16;
+    /// Luma of a 1 cell.
+    pub const WHITE: u8 = 235;
+    /// Bits of the frame index.
+    pub const INDEX_BITS: u32 = 9;
+    /// Bits of the frame rate.
+    pub const FPS_BITS: u32 = 5;
+
+    /// Height in rows of the code strip of a `height`-row frame: a fifteenth, even, at least 8.
+    pub fn code_strip_height(height: u32) -> u32 {
+        ((height / 15) & !1).max(8).min(height)
+    }
+
+    /// CRC-8 (polynomial 0x07, initial value 0) of `bytes`.
+    pub fn crc8(bytes: &[u8]) -> u8 {
+        let mut crc = 0u8;
+        for &b in bytes {
+            crc ^= b;
+            for _ in 0..8 {
+                crc = if crc & 0x80 != 0 {
+                    (crc << 1) ^ 0x07
+                } else {
+                    crc << 1
+                };
+            }
+        }
+        crc
+    }
+
+    /// The 24 cell values (true = white) of frame `index` of a loop at `fps` frames per second.
+    pub fn cells(index: u32, fps: u32) -> [bool; CODE_CELLS] {
+        let payload =
+            ((index & ((1 << INDEX_BITS) - 1)) << FPS_BITS) | (fps & ((1 << FPS_BITS) - 1));
+        let crc = crc8(&[(payload >> 8) as u8, payload as u8]);
+        let word = (payload << 8) | crc as u32; // 22 bits
+        let mut out = [false; CODE_CELLS];
+        out[1] = true;
+        for (i, cell) in out.iter_mut().enumerate().skip(2) {
+            *cell = word >> (CODE_CELLS - 1 - i) & 1 == 1;
+        }
+        out
+    }
+}
+
+/// Frames in a generated loop at `fps`: [`VIDEO_LOOP_SECS`] seconds, so a frame code is unambiguous
+/// over any delay shorter than that.
+pub fn loop_frames(fps: u32) -> u32 {
+    fps * VIDEO_LOOP_SECS
+}
+
+/// The luma plane of frame `index` of a generated loop: a drifting gradient and a sweeping bar (a
+/// 2-second motion cycle), the frame number as digits, and the frame code strip on top. Integer
+/// arithmetic only: `assets/js/quality.js` rebuilds the same plane as the reference for PSNR/SSIM.
+pub fn frame_luma(width: u32, height: u32, fps: u32, index: u32) -> Vec<u8> {
+    let (wi, hi) = (width as usize, height as usize);
+    let mut y = vec![0u8; wi * hi];
+    let period = (2 * fps).max(1) as usize;
+    let p = index as usize % period;
+    let (shift, bar) = (p * 256 / period, p * wi / period);
+    for row in 0..hi {
+        for col in 0..wi {
+            let g = ((col * 256 / wi + shift) & 0xff) as u8;
+            let in_bar = col.abs_diff(bar) < wi / 20 + 1;
+            y[row * wi + col] = if in_bar {
+                235
+            } else {
+                16 + g / 2 + (row * 64 / hi) as u8
+            };
+        }
+    }
+    let strip = code::code_strip_height(height) as usize;
+    draw_counter(&mut y, wi, hi, strip, index);
+    let cells = code::cells(index, fps);
+    for (i, &white) in cells.iter().enumerate() {
+        let (x0, x1) = (i * wi / code::CODE_CELLS, (i + 1) * wi / code::CODE_CELLS);
+        let v = if white { code::WHITE } else { code::BLACK };
+        for row in y.chunks_mut(wi).take(strip) {
+            row[x0..x1].fill(v);
+        }
+    }
+    y
+}
+
+/// The frame number, 4 digits, white on black, just below the code strip.
+fn draw_counter(y: &mut [u8], wi: usize, hi: usize, top: usize, index: u32) {
+    let scale = (wi / 80).max(2);
+    let text = format!("{:04}", index % 10_000);
+    let (ox, oy) = (scale, top + scale);
+    for (i, ch) in text.bytes().enumerate() {
+        let glyph = DIGITS[(ch - b'0') as usize];
+        for gy in 0..7 {
+            for gx in 0..5 {
+                let lit = (1..6).contains(&gy)
+                    && (1..4).contains(&gx)
+                    && glyph[gy - 1] & (1 << (3 - gx)) != 0;
+                for dy in 0..scale {
+                    for dx in 0..scale {
+                        let px = ox + (i * 5 + gx) * scale + dx;
+                        let py = oy + gy * scale + dy;
+                        if px < wi && py < hi {
+                            y[py * wi + px] = if lit { 235 } else { 16 };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Write a YUV 4:2:0 Y4M stream of `frames` frames ([`frame_luma`] and colour quadrants).
 pub fn write_y4m(
     w: &mut dyn Write,
     width: u32,
@@ -288,59 +409,26 @@ pub fn write_y4m(
     fps: u32,
     frames: u32,
 ) -> io::Result<()> {
-    let (wi, hi) = (width as usize, height as usize);
     writeln!(w, "YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg")?;
-    let mut y = vec![0u8; wi * hi];
-    let (cw, ch) = (wi / 2, hi / 2);
+    let (cw, ch) = ((width / 2) as usize, (height / 2) as usize);
     let mut u = vec![0u8; cw * ch];
     let mut v = vec![0u8; cw * ch];
-    let scale = (width / 80).max(2) as usize;
-    for f in 0..frames as usize {
-        let shift = f * 256 / frames.max(1) as usize;
-        let bar = f * wi / frames.max(1) as usize;
-        for row in 0..hi {
-            for col in 0..wi {
-                let g = ((col * 256 / wi + shift) & 0xff) as u8;
-                let in_bar = col.abs_diff(bar) < wi / 20 + 1;
-                y[row * wi + col] = if in_bar {
-                    235
-                } else {
-                    16 + g / 2 + (row * 64 / hi) as u8
-                };
-            }
+    for row in 0..ch {
+        for col in 0..cw {
+            let q = (row * 2 / ch.max(1)) * 2 + col * 2 / cw.max(1);
+            let (cu, cv) = [(90u8, 240u8), (240, 110), (54, 34), (160, 160)][q.min(3)];
+            u[row * cw + col] = cu;
+            v[row * cw + col] = cv;
         }
-        for row in 0..ch {
-            for col in 0..cw {
-                let q = (row * 2 / ch.max(1)) * 2 + col * 2 / cw.max(1);
-                let (cu, cv) = [(90u8, 240u8), (240, 110), (54, 34), (160, 160)][q.min(3)];
-                u[row * cw + col] = cu;
-                v[row * cw + col] = cv;
-            }
-        }
-        // Frame counter, 4 digits, white on black.
-        let text = format!("{:04}", f % 10_000);
-        let (ox, oy) = (scale, scale);
-        for (i, ch_) in text.bytes().enumerate() {
-            let glyph = DIGITS[(ch_ - b'0') as usize];
-            for gy in 0..7 {
-                for gx in 0..5 {
-                    let lit = (1..6).contains(&gy)
-                        && (1..4).contains(&gx)
-                        && glyph[gy - 1] & (1 << (3 - gx)) != 0;
-                    for dy in 0..scale {
-                        for dx in 0..scale {
-                            let px = ox + (i * 5 + gx) * scale + dx;
-                            let py = oy + gy * scale + dy;
-                            if px < wi && py < hi {
-                                y[py * wi + px] = if lit { 235 } else { 16 };
-                            }
-                        }
-                    }
-                }
-            }
-        }
+    }
+    // The code strip is neutral grey in chroma, so it reads the same in any colour conversion.
+    for plane in [&mut u, &mut v] {
+        let strip = (code::code_strip_height(height) / 2) as usize;
+        plane[..strip.min(ch) * cw].fill(128);
+    }
+    for f in 0..frames {
         w.write_all(b"FRAME\n")?;
-        w.write_all(&y)?;
+        w.write_all(&frame_luma(width, height, fps, f))?;
         w.write_all(&u)?;
         w.write_all(&v)?;
     }
@@ -444,6 +532,75 @@ mod tests {
         assert_ne!(f0, f1);
     }
 
+    /// Read the code strip the way the page does: the centre of each cell, thresholded halfway
+    /// between the two reference cells.
+    fn read_cells(y: &[u8], width: u32, height: u32) -> Vec<bool> {
+        let (wi, row) = (width as usize, code::code_strip_height(height) as usize / 2);
+        let centre = |i: usize| y[row * wi + (2 * i + 1) * wi / (2 * code::CODE_CELLS)];
+        let thr = (centre(0) as u32 + centre(1) as u32) / 2;
+        (0..code::CODE_CELLS)
+            .map(|i| centre(i) as u32 > thr)
+            .collect()
+    }
+
+    #[test]
+    fn every_preset_frame_carries_its_code_and_the_loop_lasts_ten_seconds() {
+        for p in VIDEO_PRESETS {
+            let n = loop_frames(p.fps);
+            assert!(n as f64 / p.fps as f64 >= 10.0, "{}", p.name);
+            assert!(n < 1 << code::INDEX_BITS && p.fps < 1 << code::FPS_BITS);
+            let strip = code::code_strip_height(p.height);
+            assert!(
+                strip >= 8 && p.width as usize / code::CODE_CELLS >= 6,
+                "{}",
+                p.name
+            );
+            for f in [0, 1, n / 2, n - 1] {
+                let y = frame_luma(p.width, p.height, p.fps, f);
+                assert_eq!(read_cells(&y, p.width, p.height), code::cells(f, p.fps));
+            }
+        }
+    }
+
+    #[test]
+    fn codes_are_distinct_and_checked() {
+        let all: std::collections::BTreeSet<_> = (0..300).map(|i| code::cells(i, 30)).collect();
+        assert_eq!(all.len(), 300);
+        // The reference cells, then 9 index bits (5 = 000000101), 5 fps bits (10 = 01010), CRC-8.
+        let c = code::cells(5, 10);
+        let bits: String = c.iter().map(|&b| if b { '1' } else { '0' }).collect();
+        assert_eq!(code::crc8(&[]), 0);
+        let payload = (5u32 << 5) | 10;
+        let crc = code::crc8(&[(payload >> 8) as u8, payload as u8]);
+        assert_eq!(bits, format!("01{:09b}{:05b}{crc:08b}", 5, 10));
+        // CRC-8/ATM check value.
+        assert_eq!(code::crc8(b"123456789"), 0xf4);
+    }
+
+    #[test]
+    fn the_picture_moves_and_the_strip_is_grey_in_chroma() {
+        let a = frame_luma(160, 120, 10, 3);
+        let b = frame_luma(160, 120, 10, 4);
+        let strip = 8 * 160;
+        assert_ne!(a[strip..], b[strip..], "the picture moves");
+        // Same phase of the 2-second motion cycle, different code.
+        let c = frame_luma(160, 120, 10, 23);
+        let counter_rows = 8 * 160..(8 + 2 + 7 * 2) * 160;
+        let mut a2 = a.clone();
+        let mut c2 = c.clone();
+        for v in [&mut a2, &mut c2] {
+            v[..strip].fill(0);
+            v[counter_rows.clone()].fill(0);
+        }
+        assert_eq!(a2, c2);
+        let mut buf = Vec::new();
+        write_y4m(&mut buf, 160, 120, 10, 1).unwrap();
+        let head = "YUV4MPEG2 W160 H120 F10:1 Ip A1:1 C420jpeg\nFRAME\n".len();
+        let u = &buf[head + 160 * 120..head + 160 * 120 + 80 * 60];
+        assert!(u[..4 * 80].iter().all(|&x| x == 128));
+        assert_eq!(u[4 * 80], 90);
+    }
+
     #[test]
     fn wav_header_matches_data() {
         let mut buf = Vec::new();
@@ -501,7 +658,8 @@ mod tests {
         .unwrap();
         let v = p.video.unwrap();
         let len = fs::metadata(&v).unwrap().len();
-        assert_eq!(len as usize, 43 + 20 * (6 + 160 * 120 * 3 / 2));
+        assert_eq!(len as usize, 43 + 100 * (6 + 160 * 120 * 3 / 2));
+        assert!(v.to_string_lossy().ends_with("-v2.y4m"), "{}", v.display());
         let node = PreparedMedia {
             video: Some(v.clone()),
             audio: None,

@@ -434,6 +434,31 @@ async fn loadtest_run_against_the_fixture() {
             .iter()
             .any(|e| e.event.as_str() == "navigate" && e.detail.contains("jwt=***"))
     );
+    // What people see, injected into the Jitsi page: the FIXTURE's bridge sends back a canvas without
+    // frame codes, so every received stream has rows with frames, all unreadable, and no delay or PSNR.
+    let seen: Vec<loadtest::results::VideoQualityRow> =
+        loadtest::results::read_csv(&out.join("video_quality.csv")).expect("video_quality.csv");
+    for p in &r.participants {
+        let mine: Vec<_> = seen
+            .iter()
+            .filter(|v| v.participant == p.participant && v.peer == "abcd1234")
+            .collect();
+        assert!(
+            mine.iter().any(|v| v.frames > 0),
+            "{}: {seen:?}",
+            p.participant
+        );
+        assert!(
+            mine.iter()
+                .all(|v| v.codes == 0 && v.delay_ms_p50.is_none() && v.psnr_db_p50.is_none()),
+            "{mine:?}"
+        );
+        assert!(
+            !r.has_event(p.participant, "quality_warning"),
+            "{:?}",
+            r.events
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

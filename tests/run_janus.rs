@@ -190,6 +190,7 @@ async fn embedded_default_brings_six_participants_into_two_janus_rooms() {
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("**Verdict: PASS**") && md.contains("](charts/server_cpu.png)"));
     assert!(out.join("charts/server_cpu.png").is_file());
+    what_people_saw(&out, &r);
     // Sent streams carry resolution and quality-limitation data.
     assert!(r.stats.iter().any(|s| s.direction == "send"
         && s.width == Some(320)
@@ -202,6 +203,100 @@ async fn embedded_default_brings_six_participants_into_two_janus_rooms() {
         "browsers left running"
     );
     sb.stop().await;
+}
+
+/// The demo run measured what people saw (docs/quality.md): a `video_quality.csv` row series for every
+/// received stream with loopback-plausible delays, clock offsets in the events, the report's section;
+/// and an impossible `max_video_delay_p95` fails the verdict, naming the threshold.
+fn what_people_saw(out: &std::path::Path, r: &RunFiles) {
+    use loadtest::results::VideoQualityRow;
+    let rows: Vec<VideoQualityRow> =
+        loadtest::results::read_csv(&out.join("video_quality.csv")).expect("video_quality.csv");
+    for p in &r.participants {
+        for q in r
+            .participants
+            .iter()
+            .filter(|q| q.conference == p.conference && q.participant != p.participant)
+        {
+            let peer = q.participant.to_string();
+            let mine: Vec<&VideoQualityRow> = rows
+                .iter()
+                .filter(|v| v.participant == p.participant && v.peer == peer)
+                .collect();
+            assert!(
+                mine.iter().any(|v| v.frames > 0 && v.psnr_db_p50.is_some()),
+                "{} saw nothing of {peer}: {mine:?}",
+                p.participant
+            );
+            let delays: Vec<f64> = mine.iter().filter_map(|v| v.delay_ms_p50).collect();
+            assert!(
+                !delays.is_empty(),
+                "{} has no delay for {peer}: {mine:?}",
+                p.participant
+            );
+            let mut sorted = delays.clone();
+            sorted.sort_by(f64::total_cmp);
+            let median = sorted[sorted.len() / 2];
+            println!(
+                "{} <- {peer}: delay p50 per interval {delays:?}",
+                p.participant
+            );
+            assert!(
+                (1.0..250.0).contains(&median),
+                "{} <- {peer}: delay p50 {median} ms is not loopback-plausible",
+                p.participant
+            );
+        }
+        assert!(
+            r.has_event(p.participant, "clock"),
+            "{} has no clock event",
+            p.participant
+        );
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let run = &summary["video"]["run"];
+    println!("what people saw: {run}");
+    assert_eq!(run["streams"], 12, "{run}");
+    assert!(
+        run["video_delay_ms_p50"]
+            .as_f64()
+            .is_some_and(|d| d > 1.0 && d < 250.0),
+        "{run}"
+    );
+    assert!(
+        run["video_psnr_db_p50"].as_f64().is_some_and(|d| d > 25.0),
+        "{run}"
+    );
+    assert_eq!(
+        summary["video"]["conferences"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("## What people saw") && md.contains("| **run** |"),
+        "{md}"
+    );
+    assert!(out.join("charts/what_people_saw.png").is_file());
+    // The same run judged against an impossible delay: the report fails it, naming the threshold.
+    let toml = std::fs::read_to_string(out.join("scenario.toml")).unwrap();
+    assert!(toml.contains("[thresholds]\n"), "{toml}");
+    let toml = toml.replace(
+        "[thresholds]\n",
+        "[thresholds]\nmax_video_delay_p95 = \"1ms\"\n",
+    );
+    std::fs::write(out.join("scenario.toml"), toml).unwrap();
+    let o = loadtest(&["report", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    // (`invalid` wins over `fail` when the load generators were saturated.)
+    assert_ne!(summary["verdict"], "pass");
+    let reasons = summary["reasons"].to_string();
+    assert!(
+        reasons.contains("threshold max_video_delay_p95 missed"),
+        "{reasons}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

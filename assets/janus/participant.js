@@ -1,5 +1,6 @@
 // loadtest: headless Janus VideoRoom participant (janus.js 1.1.2, multistream).
-// Query: server, room, display, audio, video, recv_audio, publishers. See README.md.
+// Query: server, room, display, audio, video, recv_audio, publishers, quality, impair (tests only).
+// See README.md.
 // Exposes window.__lt (contract used by the loadtest Rust side and assets/js/stats.js).
 (function () {
   'use strict';
@@ -25,6 +26,8 @@
     video: flag('video', false),
     recvAudio: flag('recv_audio', false),
     publishers: parseInt(q.get('publishers') || '64', 10) || 64,
+    quality: flag('quality', true),
+    impair: q.get('impair') || '',
   };
   var room = roomId(cfg.roomRaw);
   var publishing = cfg.audio || cfg.video;
@@ -323,6 +326,61 @@
       error: function (e) { fail('getUserMedia/createOffer', e); },
     });
   }
+  // ---------------------------------------------------------------- impairment (tests only)
+  // `impair=delay:150,drop:0.1` puts an encoded-frame transform on the video sender that holds every frame
+  // 150 ms and drops every 10th frame (frames n with floor(n*share) > floor((n-1)*share)): a known delay
+  // and loss that the quality measurement must find again (`impair=delay:0` installs it idle).
+  // window.__ltImpair = { delay, drop, frames, dropped, set({delay, drop}) } changes it during the call.
+  function impairWorker() {
+    var o = { delay: 0, drop: 0 }, n = 0, dropped = 0, share = 0;
+    self.onmessage = function (m) { o = m.data; share = 0; };
+    self.onrtctransform = function (ev) {
+      o = ev.transformer.options || o;
+      var out = ev.transformer.writable.getWriter();
+      ev.transformer.readable.pipeTo(new WritableStream({
+        write: function (frame) {
+          n++;
+          if (n % 10 === 0) self.postMessage({ frames: n, dropped: dropped });
+          var next = share + (o.drop || 0);
+          if (Math.floor(next) !== Math.floor(share)) { share = next; dropped++; return; }
+          share = next;
+          if (o.delay > 0) setTimeout(function () { out.write(frame); }, o.delay);
+          else out.write(frame);
+        },
+      }));
+    };
+  }
+  // Chromium ignores a transform set after createOffer, so it goes on the video sender as janus.js adds it.
+  function impair(spec) {
+    var opts = { delay: 0, drop: 0 };
+    spec.split(',').forEach(function (kv) {
+      var p = kv.split(':');
+      if (p[0] in opts) opts[p[0]] = Number(p[1]) || 0;
+    });
+    var proto = window.RTCPeerConnection.prototype, addTrack = proto.addTrack;
+    proto.addTrack = function (track) {
+      var sender = addTrack.apply(this, arguments);
+      if (track && track.kind === 'video' && !window.__ltImpair) {
+        try {
+          var src = '(' + impairWorker.toString() + ')();';
+          var worker = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
+          var state = window.__ltImpair = {
+            delay: opts.delay, drop: opts.drop, frames: 0, dropped: 0,
+            set: function (o) {
+              state.delay = o.delay || 0; state.drop = o.drop || 0;
+              worker.postMessage({ delay: state.delay, drop: state.drop });
+              log('impairment now: delay ' + state.delay + ' ms, drop ' + state.drop);
+            },
+          };
+          worker.onmessage = function (m) { state.frames = m.data.frames; state.dropped = m.data.dropped; };
+          sender.transform = new RTCRtpScriptTransform(worker, opts);
+          log('impairment on the video sender: delay ' + opts.delay + ' ms, drop ' + opts.drop);
+        } catch (e) { fail('impair', e); }
+      }
+      return sender;
+    };
+  }
+
   function ensureRoom() {
     setStep('checking room');
     return sendP(pub, { request: 'exists', room: room }).then(function (d) {
@@ -359,6 +417,8 @@
     if (!cfg.server) return fail('params', 'missing query parameter: server');
     if (!cfg.roomRaw) return fail('params', 'missing query parameter: room');
     if (!window.Janus) return fail('load', 'janus.js not loaded');
+    if (cfg.quality && window.__ltQuality) window.__ltQuality.start({});
+    if (cfg.impair) impair(cfg.impair);
     st.phase = 'connecting';
     setStep('Janus.init');
     Janus.init({

@@ -71,6 +71,7 @@ pub fn judge(dir: &Path, window: &Window, camera_fps: Option<f64>) -> Result<Jud
         evidence.metric(&r, Some(window));
         agg.metric(&r)
     })?;
+    results::rows(dir, results::VIDEO_QUALITY_CSV, |r| agg.video(&r))?;
     let (summary, _) = agg.finish();
     let checks = thresholds::evaluate(&thresholds, &summary);
     let generator_bound = guard::judge(&guard_cfg, &evidence, camera_fps);

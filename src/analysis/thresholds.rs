@@ -77,6 +77,25 @@ pub fn evaluate(t: &Thresholds, s: &Summary) -> Vec<Check> {
             s.table.generator_cpu_ratio,
         ));
     }
+    let video = s.video.as_ref().map(|v| &v.run);
+    if let Some(l) = t.max_video_delay_p95 {
+        out.push(check(
+            "max_video_delay_p95",
+            false,
+            l.get().as_secs_f64(),
+            video
+                .and_then(|v| v.video_delay_ms_p95)
+                .map(|ms| ms / 1000.0),
+        ));
+    }
+    if let Some(l) = t.max_freeze_share {
+        let actual = video.and_then(|v| v.freeze_share);
+        out.push(check("max_freeze_share", false, l, actual));
+    }
+    if let Some(l) = t.min_video_psnr_p5 {
+        let actual = video.and_then(|v| v.video_psnr_db_p5);
+        out.push(check("min_video_psnr_p5", true, l, actual));
+    }
     let d = s.disruptions.as_ref();
     if let Some(l) = t.max_recovery_p95 {
         // No participant lost media: nothing to recover from, which meets any bound.
@@ -182,6 +201,39 @@ mod tests {
         // Limits are inclusive.
         s.participants.join_ratio = Some(1.0);
         assert_eq!(evaluate(&t, &s)[0].status, Status::Pass);
+    }
+
+    #[test]
+    fn what_people_saw_is_judged() {
+        let t = Thresholds {
+            max_video_delay_p95: Some("100ms".parse().unwrap()),
+            max_freeze_share: Some(0.01),
+            min_video_psnr_p5: Some(30.0),
+            ..Default::default()
+        };
+        let c = evaluate(&t, &Summary::default());
+        assert!(
+            c.iter().all(|c| c.status == Status::NotEvaluable),
+            "not measured"
+        );
+        let mut s = Summary::default();
+        let mut v = crate::analysis::summary::Video::default();
+        v.run.video_delay_ms_p95 = Some(150.0);
+        v.run.freeze_share = Some(0.005);
+        v.run.video_psnr_db_p5 = Some(31.0);
+        s.video = Some(v);
+        let c = evaluate(&t, &s);
+        let status: Vec<_> = c.iter().map(|c| (c.threshold.as_str(), c.status)).collect();
+        assert_eq!(
+            status,
+            [
+                ("max_video_delay_p95", Status::Fail),
+                ("max_freeze_share", Status::Pass),
+                ("min_video_psnr_p5", Status::Pass),
+            ]
+        );
+        assert_eq!(c[0].actual, Some(0.15));
+        assert_eq!(c[0].limit, "≤ 0.1");
     }
 
     #[test]

@@ -373,6 +373,7 @@ impl Executor<'_> {
         };
         let r2 = |v: Option<f64>| v.map(|x| (x * 100.0).round() / 100.0);
         let r4 = |v: Option<f64>| v.map(|x| (x * 10_000.0).round() / 10_000.0);
+        let video = s.video.as_ref().map(|v| &v.run);
         StepRow {
             step: self.step,
             window,
@@ -393,6 +394,9 @@ impl Executor<'_> {
             generator_cpu_ratio: r4(s.table.generator_cpu_ratio),
             bridge_cpu_cores: r4(busiest.and_then(|b| b.max_cpu_cores)),
             bridge_tx_mbytes_per_s: r4(busiest.and_then(|b| b.max_tx_mbytes_per_s)),
+            video_delay_ms_p95: r2(video.and_then(|v| v.video_delay_ms_p95)),
+            freeze_share: r4(video.and_then(|v| v.freeze_share)),
+            video_psnr_db_p5: r2(video.and_then(|v| v.video_psnr_db_p5)),
             verdict,
             reason,
         }

@@ -7,6 +7,7 @@ use super::browser::Page;
 use fantoccini::wd::TimeoutConfiguration;
 use tokio_util::sync::CancellationToken;
 
+use super::quality::QualityWatch;
 use super::sample::{PageState, Sample, health, media_ok};
 use super::{Failure, REASON_CHARS, Shared, fail, step};
 use crate::live::Phase;
@@ -87,6 +88,7 @@ async fn recover_probe(
         return Ok(false);
     }
     inject(client, sh).await?;
+    super::quality::inject(client, sh, id).await;
     let path = s.path.as_deref().unwrap_or("?");
     let detail = format!("the page reloaded or navigated ({path}): probe injected again");
     sh.recorder.event(id, Event::Reload, detail).await;
@@ -176,6 +178,7 @@ async fn open_page(
         )
         .await;
     inject(client, sh).await?;
+    super::quality::inject(client, sh, plan.id).await;
     Ok(nav)
 }
 
@@ -278,6 +281,8 @@ struct Call<'a> {
     /// This participant's mute switches (the speaker model), and the next one to apply.
     switches: &'a [Switch],
     next_switch: usize,
+    /// What people see: one take per stats sample once media flows.
+    quality: QualityWatch,
     /// Decoded received video was already reported (`receive_video = "discard"`).
     decoding_seen: bool,
 }
@@ -313,6 +318,7 @@ impl<'a> Call<'a> {
             exported: crate::export::Streams::default(),
             switches: sh.talk.get(&plan.id).map_or(&[], Vec::as_slice),
             next_switch: 0,
+            quality: QualityWatch::default(),
             decoding_seen: false,
         }
     }
@@ -415,6 +421,7 @@ impl<'a> Call<'a> {
                 self.watch_ice(&s.state(), row).await?;
                 if self.media == MediaState::Flowing {
                     self.check_health(&s).await?;
+                    self.quality.tick(client, self.sh, id).await;
                 } else {
                     self.check_media(&s, row).await?;
                 }

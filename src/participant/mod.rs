@@ -9,6 +9,7 @@
 mod board;
 mod browser;
 mod call;
+mod quality;
 pub mod sample;
 pub mod targets;
 
@@ -24,6 +25,7 @@ use url::Url;
 
 pub use board::{Board, InRoom, Sessions};
 pub use browser::Browsers;
+pub use quality::SharedLedger;
 
 use crate::analysis::attribution::Bridges;
 use crate::live::{Phase, Tally};
@@ -93,6 +95,8 @@ pub struct Shared {
     pub placements: crate::webdriver::capabilities::Placements,
     /// Who talks when (`[load] speakers = "p59"`; empty otherwise): audio senders' mute switches.
     pub talk: Arc<TalkPlan>,
+    /// What people see (`[media] measure_quality`): the run's one ledger, `None` when off.
+    pub quality: SharedLedger,
 }
 
 /// The HTTP(S) connector WebDriver sessions use.

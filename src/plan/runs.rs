@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::model::{Load, Slice};
 use super::observations::{GeneratorSample, Observation};
+use crate::analysis::thresholds::Status;
 use crate::analysis::{Summary, summarize as summarize_run};
 use crate::results::names::{SourceName, metric};
 use crate::results::{self, ServerMetricRow, StepVerdict};
@@ -223,7 +224,9 @@ fn observation(
         .count() as u64;
     let size = load.participants_per_conference;
     let throttled = s.table.jvb_cpu_throttled_ratio;
-    let stable = s.participants.failed == 0 && s.participants.lost == 0;
+    // What people saw counts too: a run that missed a quality threshold was saturated.
+    let stable =
+        s.participants.failed == 0 && s.participants.lost == 0 && !missed_quality(scenario, s);
     let valid = s.invalid_reasons.is_empty();
     Ok((
         Observation {
@@ -242,6 +245,19 @@ fn observation(
         },
         note,
     ))
+}
+
+/// Whether the run missed one of the scenario's thresholds on what people saw
+/// (`max_video_delay_p95`, `max_freeze_share`, `min_video_psnr_p5`).
+fn missed_quality(scenario: &Scenario, s: &Summary) -> bool {
+    const QUALITY: [&str; 3] = [
+        "max_video_delay_p95",
+        "max_freeze_share",
+        "min_video_psnr_p5",
+    ];
+    crate::analysis::thresholds::evaluate(&scenario.thresholds, s)
+        .iter()
+        .any(|c| QUALITY.contains(&c.threshold.as_str()) && c.status == Status::Fail)
 }
 
 /// The load generators' cost of a calibration run (all its participants on the generators whose

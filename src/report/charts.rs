@@ -89,6 +89,21 @@ pub fn build(tl: &Timelines) -> Vec<(&'static str, Chart)> {
             },
         ));
     }
+    if !tl.video_delay_ms_p95.is_empty() || !tl.freeze_pct.is_empty() {
+        out.push((
+            "what_people_saw",
+            Chart {
+                title: "What people saw: video delay p95 and freeze share".into(),
+                x_label: T.into(),
+                y_label: "delay (ms)".into(),
+                y2_label: "frozen (% of watched time)".into(),
+                series: vec![
+                    Series::line("delay p95 (ms)", tl.video_delay_ms_p95.clone()),
+                    Series::line("freeze share (%)", tl.freeze_pct.clone()).on_secondary(),
+                ],
+            },
+        ));
+    }
     for (stem, title, unit, map) in [
         (
             "server_cpu",

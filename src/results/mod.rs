@@ -9,6 +9,7 @@
 
 pub mod labels;
 pub mod names;
+pub mod quality;
 pub mod read;
 pub mod steps;
 mod writer;
@@ -17,6 +18,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use names::{Event, SourceName};
+pub use quality::{VIDEO_QUALITY_CSV, VideoQualityRow};
 pub use read::{ReadError, read_csv, read_run, read_scenario, rows};
 pub use steps::{LimitInfo, StepBridgeRow, StepRow, StepVerdict, Stop};
 pub use writer::{Recorder, ResultsDir, header_of};

@@ -208,6 +208,11 @@ pub enum Event {
     MetricsGap,
     /// A metrics source answered in part.
     MetricsWarning,
+    /// A browser's clock offset to this machine's (detail: `offset_ms=… bound_ms=…`), measured once
+    /// its page loaded and every few minutes when the run measures quality.
+    Clock,
+    /// Measuring what people see failed for this participant (recorded once; the call goes on).
+    QualityWarning,
     /// A disruption began (`participant` is `disruption:<index>`; detail: what was done).
     DisruptionStarted,
     /// A disruption ended (detail: what was undone, a hook's exit code).
@@ -259,6 +264,8 @@ impl Event {
             Event::LimitEnded => "limit_ended",
             Event::MetricsGap => "metrics_gap",
             Event::MetricsWarning => "metrics_warning",
+            Event::Clock => "clock",
+            Event::QualityWarning => "quality_warning",
             Event::DisruptionStarted => "disruption_started",
             Event::DisruptionEnded => "disruption_ended",
             Event::DisruptionFailed => "disruption_failed",

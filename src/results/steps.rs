@@ -66,6 +66,15 @@ pub struct StepRow {
     pub bridge_cpu_cores: Option<f64>,
     /// The busiest bridge's transmit rate in the window, MB/s.
     pub bridge_tx_mbytes_per_s: Option<f64>,
+    /// End-to-end video delay in the window, 95th percentile, ms (`video_quality.csv`).
+    #[serde(default)]
+    pub video_delay_ms_p95: Option<f64>,
+    /// Share of watched received video that was frozen in the window (0..1).
+    #[serde(default)]
+    pub freeze_share: Option<f64>,
+    /// PSNR of received video in the window, 5th percentile, dB.
+    #[serde(default)]
+    pub video_psnr_db_p5: Option<f64>,
     /// How the window was judged.
     pub verdict: StepVerdict,
     /// Why it failed: the thresholds missed, or the guard's reasons.

@@ -8,6 +8,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::quality::{VIDEO_QUALITY_CSV, VideoQualityRow};
 use super::steps::{STEP_BRIDGES_CSV, STEPS_CSV, StepBridgeRow, StepRow};
 use super::{ClientStatRow, Event, EventRow, ParticipantRow, RunInfo, ServerMetricRow, now};
 
@@ -63,6 +64,8 @@ impl ResultsDir {
         let dir = self.path.clone();
         // Written by growing runs only: created with their first row.
         let mut steps: Option<(csv::Writer<File>, csv::Writer<File>)> = None;
+        // Written by runs that measure quality only: created with its first row.
+        let mut quality: Option<csv::Writer<File>> = None;
         let handle = tokio::task::spawn_blocking(move || {
             while let Some(rec) = rx.blocking_recv() {
                 match rec {
@@ -80,6 +83,18 @@ impl ResultsDir {
                             }
                             b.flush()?;
                         }
+                    }
+                    Record::Quality(rows) => {
+                        let w = match quality.as_mut() {
+                            Some(w) => w,
+                            None => quality.insert(csv_writer::<VideoQualityRow>(
+                                &dir.join(VIDEO_QUALITY_CSV),
+                            )?),
+                        };
+                        for r in &rows {
+                            w.serialize(r).map_err(io::Error::other)?;
+                        }
+                        w.flush()?;
                     }
                     Record::Participant(r) => write_row(&mut participants, &r)?,
                     Record::Event(r) => write_row(&mut events, &r)?,
@@ -138,6 +153,7 @@ enum Record {
     Event(EventRow),
     Stats(Vec<ClientStatRow>),
     Metrics(Vec<ServerMetricRow>),
+    Quality(Vec<VideoQualityRow>),
 }
 
 /// A handle for appending rows; cheap to clone, one per participant task.
@@ -180,6 +196,13 @@ impl Recorder {
     pub async fn stats(&self, rows: Vec<ClientStatRow>) {
         if !rows.is_empty() {
             let _ = self.tx.send(Record::Stats(rows)).await;
+        }
+    }
+
+    /// Append one quality take's rows (`video_quality.csv`).
+    pub async fn quality(&self, rows: Vec<VideoQualityRow>) {
+        if !rows.is_empty() {
+            let _ = self.tx.send(Record::Quality(rows)).await;
         }
     }
 

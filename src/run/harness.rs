@@ -28,6 +28,7 @@ use crate::metrics;
 use crate::participant::targets::Target;
 use crate::participant::targets::jwt::Tokens;
 use crate::participant::{self, Board, Browsers, InRoom, Sessions, Shared};
+use crate::quality;
 use crate::results::names::RUN;
 use crate::results::{
     self, Event, Fidelity, Outcome, ParticipantRow, Recorder, ResultsDir, RunInfo, RunOutcome,
@@ -157,6 +158,10 @@ impl Harness {
             bridges: Bridges::of(s),
             placements: cohorts.placements.clone(),
             talk: Arc::new(talk),
+            quality: s
+                .media
+                .measures_quality()
+                .then(|| Arc::new(std::sync::Mutex::new(quality::Ledger::new()))),
         });
         let side = SideTasks::start(s, &shared, endpoint.is_local(), length).await;
         let roster = Roster::default();

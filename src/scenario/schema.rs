@@ -392,6 +392,22 @@ pub struct Media {
     /// What participants do with received video: decode it, or discard it before the decoder.
     #[serde(default)]
     pub receive_video: ReceiveVideo,
+    /// Measure what people see (docs/quality.md): frame codes read on every received video stream
+    /// into `video_quality.csv`. Default: on for generated presets (the only cameras with codes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure_quality: Option<bool>,
+}
+
+impl Media {
+    /// Whether the run measures what people see: `measure_quality`, else whether `video` is a
+    /// generated preset.
+    pub fn measures_quality(&self) -> bool {
+        self.measure_quality.unwrap_or_else(|| {
+            crate::media::VIDEO_PRESETS
+                .iter()
+                .any(|p| p.name == self.video)
+        })
+    }
 }
 
 /// `[media] receive_video`: the receive fidelity.
@@ -434,6 +450,7 @@ impl Default for Media {
             video: default_video(),
             audio: default_audio(),
             receive_audio: true,
+            measure_quality: None,
             receive_video: ReceiveVideo::Decode,
         }
     }
@@ -526,6 +543,15 @@ pub struct Thresholds {
     /// Maximum load-generator CPU use (0..1 of all cores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_generator_cpu: Option<f64>,
+    /// Maximum p95 end-to-end video delay (capture to decoded frame in the receiving page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_video_delay_p95: Option<Dur>,
+    /// Maximum share of watched received-video time that was frozen (0..1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_freeze_share: Option<f64>,
+    /// Minimum 5th-percentile PSNR of received video against the sent picture (dB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_video_psnr_p5: Option<f64>,
     /// Maximum p95 recovery time after disruptions (participants that lost media and got it back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_recovery_p95: Option<Dur>,
@@ -545,6 +571,9 @@ impl Thresholds {
             ("max_generator_cpu", self.max_generator_cpu.is_some()),
             ("max_recovery_p95", self.max_recovery_p95.is_some()),
             ("max_never_recovered", self.max_never_recovered.is_some()),
+            ("max_video_delay_p95", self.max_video_delay_p95.is_some()),
+            ("max_freeze_share", self.max_freeze_share.is_some()),
+            ("min_video_psnr_p5", self.min_video_psnr_p5.is_some()),
             ("cohort", !self.cohort.is_empty()),
         ]
         .into_iter()

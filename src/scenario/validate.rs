@@ -453,6 +453,15 @@ fn judgement(s: &Scenario) -> Result<(), Invalid> {
     ratio("thresholds.min_join_ratio", th.min_join_ratio)?;
     ratio("thresholds.max_loss_p95", th.max_loss_p95)?;
     ratio("thresholds.max_generator_cpu", th.max_generator_cpu)?;
+    ratio("thresholds.max_freeze_share", th.max_freeze_share)?;
+    if let Some(v) = th.min_video_psnr_p5
+        && !(0.0..=99.0).contains(&v)
+    {
+        return Err(Invalid::new(
+            "thresholds.min_video_psnr_p5",
+            format!("{v} is out of range (expected dB from 0 to 99)"),
+        ));
+    }
     for (key, v) in [
         ("thresholds.min_recv_fps_p50", th.min_recv_fps_p50),
         ("thresholds.min_recv_fps_p5", th.min_recv_fps_p5),

@@ -16,7 +16,7 @@ use crate::analysis::window::Window;
 use crate::results::names::{SourceName, metric};
 use crate::results::{
     ClientStatRow, Event, EventRow, Outcome, ParticipantRow, RunInfo, RunOutcome, ServerMetricRow,
-    parse_ts,
+    VideoQualityRow, parse_ts,
 };
 use crate::scenario::Scenario;
 use crate::schedule::ParticipantId;
@@ -94,6 +94,8 @@ pub struct Aggregator {
     server_in_window: bool,
     /// Each participant's media server address, from its stats.
     remote: BTreeMap<ParticipantId, String>,
+    /// What people saw.
+    seen: super::seen::Seen,
     /// Per-cohort figures, when the scenario has cohorts.
     cohorts: Option<CohortFigures>,
     /// Recovery after disruptions, when the scenario has some.
@@ -139,6 +141,7 @@ impl Aggregator {
             timeline: BTreeMap::new(),
             server_in_window: false,
             remote: BTreeMap::new(),
+            seen: Default::default(),
             cohorts: CohortFigures::new(&scenario),
             recovery: Recovery::new(&scenario),
             scenario,
@@ -171,6 +174,8 @@ impl Aggregator {
             c.participant(&r);
         }
         self.conference_of.insert(r.participant, r.conference);
+        self.seen
+            .participant(r.participant, r.conference, &r.bridge);
         self.participants.push(r);
     }
 
@@ -200,6 +205,14 @@ impl Aggregator {
         {
             self.in_call.push((t, -1));
         }
+    }
+
+    /// A video_quality.csv row.
+    pub fn video(&mut self, r: &VideoQualityRow) {
+        let Some(t) = parse_ts(&r.ts) else { return };
+        let bucket = (self.secs(t) / self.bucket_s).floor() as i64;
+        let inside = self.inside(&r.ts);
+        self.seen.row(r, inside, bucket);
     }
 
     /// A client_stats.csv row.
@@ -293,7 +306,11 @@ impl Aggregator {
         let tested = self.tested(generators);
         let info = &self.info;
         let shards = super::shards(&conferences, &bridges);
+        let seen = std::mem::take(&mut self.seen);
+        let video;
+        (video, tl.video_delay_ms_p95, tl.freeze_pct) = seen.finish(self.bucket_s);
         let summary = Summary {
+            video,
             shards,
             tested,
             interrupted: info.ended_at.is_none() || info.outcome == RunOutcome::Interrupted,

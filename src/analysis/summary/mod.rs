@@ -9,6 +9,7 @@ mod aggregate;
 mod bag;
 pub mod cohorts;
 pub mod recovery;
+pub mod seen;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,6 +17,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use aggregate::Aggregator;
+pub use seen::{Video, VideoFigures, VideoGroup};
 
 use super::window;
 use crate::results::{
@@ -234,6 +236,9 @@ pub struct Summary {
     /// The limit search, when the run was one (`loadtest limit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<super::limit::LimitSummary>,
+    /// What people saw (`video_quality.csv`), when the run measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<Video>,
     /// Per cohort (empty when the scenario has no `[[cohort]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cohorts: Vec<cohorts::CohortSummary>,
@@ -317,6 +322,10 @@ pub struct Timelines {
     pub bridge_tx: BTreeMap<String, Series>,
     /// Per load generator: CPU use, percent of all cores (printed).
     pub generator_cpu_pct: BTreeMap<String, Series>,
+    /// Per time bucket: end-to-end video delay p95, ms.
+    pub video_delay_ms_p95: Series,
+    /// Per time bucket: freeze share of received video, percent (printed).
+    pub freeze_pct: Series,
 }
 
 /// Stream a results directory into its summary and chart series.
@@ -333,6 +342,7 @@ pub fn summarize(dir: &Path) -> Result<(Summary, Timelines), ReadError> {
     results::rows(dir, "server_metrics.csv", |r: ServerMetricRow| {
         agg.metric(&r)
     })?;
+    results::rows(dir, results::VIDEO_QUALITY_CSV, |r| agg.video(&r))?;
     let (mut summary, tl) = agg.finish();
     summary.limit = super::limit::read(dir)?;
     for f in &mut summary.failures {

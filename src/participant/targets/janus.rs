@@ -44,6 +44,13 @@ impl PageServer {
                 "/discard-video.js",
                 (JS, Bytes::from_static(DISCARD_JS.as_bytes())),
             ),
+            (
+                "/quality.js",
+                (
+                    JS,
+                    Bytes::from_static(crate::quality::QUALITY_JS.as_bytes()),
+                ),
+            ),
             ("/lib/janus.js", (JS, Bytes::from(std::fs::read(janus_js)?))),
             (
                 "/lib/adapter.js",
@@ -68,6 +75,8 @@ pub struct PageOptions {
     pub receive_audio: bool,
     /// Decode or discard received video.
     pub receive_video: ReceiveVideo,
+    /// Measure what people see (`quality=1`).
+    pub measure_quality: bool,
 }
 
 /// The page URL for one participant: which Janus, room, name, and what to publish and receive.
@@ -87,7 +96,8 @@ pub fn participant_url(
         .append_pair("video", flag(plan.role.sends_video()))
         .append_pair("recv_audio", flag(opts.receive_audio))
         .append_pair("recv_video", opts.receive_video.as_str())
-        .append_pair("publishers", &opts.publishers.max(1).to_string());
+        .append_pair("publishers", &opts.publishers.max(1).to_string())
+        .append_pair("quality", flag(opts.measure_quality));
     u
 }
 
@@ -142,6 +152,7 @@ mod tests {
                 publishers: 3,
                 receive_audio: false,
                 receive_video: ReceiveVideo::Discard,
+                measure_quality: true,
             },
         );
         let q: std::collections::HashMap<_, _> = u.query_pairs().into_owned().collect();

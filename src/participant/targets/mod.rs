@@ -85,6 +85,7 @@ impl Target {
                         publishers: s.load.participants_per_conference.max(100),
                         receive_audio: s.media.receive_audio,
                         receive_video: s.media.receive_video,
+                        measure_quality: s.media.measures_quality(),
                     },
                 })
             }
@@ -127,6 +128,11 @@ impl Target {
             Target::Janus { .. } => None,
             Target::Jitsi { .. } => Some(JITSI_PROBE),
         }
+    }
+
+    /// Whether `quality.js` must be injected (the Janus page loads it itself).
+    pub fn injects_quality(&self) -> bool {
+        matches!(self, Target::Jitsi { .. })
     }
 
     /// True when everything participants open is on loopback (then the browser is kept off the network).
