@@ -229,6 +229,14 @@ fn bad_inputs_each_get_one_located_message() {
             &[],
             "bad.toml:14:19: thresholds.min_recv_fps_p5: received fps is not measured with media.receive_video = \"discard\"",
         ),
+        // nor what people see
+        (
+            &format!(
+                "{GOOD}\n[media]\nreceive_video = \"discard\"\n[thresholds]\nmax_freeze_share = 0.1\n"
+            ),
+            &[],
+            "bad.toml:14:20: thresholds.max_freeze_share: what people see is not measured with media.receive_video = \"discard\"",
+        ),
         (
             GOOD,
             &["media.receive_video=skip"],

@@ -399,14 +399,15 @@ pub struct Media {
 }
 
 impl Media {
-    /// Whether the run measures what people see: `measure_quality`, else whether `video` is a
-    /// generated preset.
+    /// Whether the run measures what people see: never when received video is discarded (no
+    /// picture to read), else `measure_quality`, else whether `video` is a generated preset.
     pub fn measures_quality(&self) -> bool {
-        self.measure_quality.unwrap_or_else(|| {
-            crate::media::VIDEO_PRESETS
-                .iter()
-                .any(|p| p.name == self.video)
-        })
+        self.receive_video.decodes()
+            && self.measure_quality.unwrap_or_else(|| {
+                crate::media::VIDEO_PRESETS
+                    .iter()
+                    .any(|p| p.name == self.video)
+            })
     }
 }
 

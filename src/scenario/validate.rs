@@ -462,6 +462,29 @@ fn judgement(s: &Scenario) -> Result<(), Invalid> {
             format!("{v} is out of range (expected dB from 0 to 99)"),
         ));
     }
+    if !s.media.receive_video.decodes() {
+        let quality = [
+            (
+                "media.measure_quality",
+                s.media.measure_quality == Some(true),
+            ),
+            (
+                "thresholds.max_video_delay_p95",
+                th.max_video_delay_p95.is_some(),
+            ),
+            ("thresholds.max_freeze_share", th.max_freeze_share.is_some()),
+            (
+                "thresholds.min_video_psnr_p5",
+                th.min_video_psnr_p5.is_some(),
+            ),
+        ];
+        if let Some((key, _)) = quality.into_iter().find(|(_, set)| *set) {
+            return Err(Invalid::new(
+                key,
+                "what people see is not measured with media.receive_video = \"discard\" (received frames are dropped before the decoder); remove it or set receive_video = \"decode\"",
+            ));
+        }
+    }
     for (key, v) in [
         ("thresholds.min_recv_fps_p50", th.min_recv_fps_p50),
         ("thresholds.min_recv_fps_p5", th.min_recv_fps_p5),
