@@ -8,7 +8,7 @@ export LOADTEST_CACHE="$PWD/.cache/loadtest"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 # Browser tests share two cores: one test at a time.
-cargo test --locked --lib --bins --tests -- --test-threads=1
+cargo test --locked --no-fail-fast --lib --bins --tests -- --test-threads=1
 # The generated-infrastructure checks: Terraform modules (python-hcl2) and deploy/ overlays
 # (kubectl kustomize + kubernetes-validate --strict).
 .cache/venv/bin/python -m pytest -q tests/terraform tests/deploy
