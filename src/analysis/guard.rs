@@ -11,6 +11,11 @@ use crate::results::{
 use crate::scenario::Guard;
 use crate::stats;
 
+/// How long after the steady window opens (the last joiner's media) a run's guard starts looking:
+/// browsers keep starting up (decoders, page workers) for a few seconds after their media flows, and
+/// that burst loads the generator without measuring the server.
+pub const WARM_UP: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What the guard looks at.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Evidence {

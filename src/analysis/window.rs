@@ -25,6 +25,21 @@ impl Window {
     pub fn contains(&self, ts: &str) -> bool {
         ts >= self.from.as_str() && ts <= self.to.as_str()
     }
+
+    /// The window without its first `warm_up`: unchanged when that would leave nothing, or when its
+    /// start is not a results timestamp.
+    pub fn after(&self, warm_up: std::time::Duration) -> Window {
+        let from = results::parse_ts(&self.from)
+            .and_then(|t| chrono::Duration::from_std(warm_up).ok().map(|d| t + d))
+            .map(results::ts);
+        match from {
+            Some(from) if from < self.to => Window {
+                from,
+                to: self.to.clone(),
+            },
+            _ => self.clone(),
+        }
+    }
 }
 
 /// Whether `ts` is inside `window`, where no window means the whole run.
@@ -109,5 +124,26 @@ mod tests {
         none.event(&ev("2026-01-01T00:00:09.000Z", Event::Media));
         none.event(&ev("2026-01-01T00:00:08.000Z", Event::Left));
         assert!(none.window().is_none());
+    }
+
+    #[test]
+    fn a_warm_up_moves_the_start_unless_nothing_would_be_left() {
+        let w = Window {
+            from: "2026-01-01T00:00:03.000Z".into(),
+            to: "2026-01-01T00:00:30.000Z".into(),
+        };
+        let d = std::time::Duration::from_secs(5);
+        assert_eq!(w.after(d).from, "2026-01-01T00:00:08.000Z");
+        assert_eq!(w.after(d).to, w.to);
+        let short = Window {
+            from: "2026-01-01T00:00:03.000Z".into(),
+            to: "2026-01-01T00:00:06.000Z".into(),
+        };
+        assert_eq!(short.after(d), short);
+        let open = Window {
+            from: "2026-01-01T00:00:03.000Z".into(),
+            to: Window::OPEN.into(),
+        };
+        assert_eq!(open.after(d).from, "2026-01-01T00:00:08.000Z");
     }
 }

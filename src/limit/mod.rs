@@ -109,6 +109,8 @@ struct Executor<'a> {
     h: Harness,
     stack: Vec<Added>,
     fresh: u32,
+    /// Participants scheduled so far: the next step's first join order.
+    scheduled: usize,
     step: u32,
     /// The first window's received video bitrate p50: what `min_recv_bitrate_ratio` compares with.
     baseline_kbps: Option<f64>,
@@ -144,6 +146,7 @@ pub async fn search(
         h,
         stack: Vec::new(),
         fresh: 0,
+        scheduled: 0,
         step: 0,
         baseline_kbps: None,
     };
@@ -204,7 +207,15 @@ impl Executor<'_> {
             return Ok(StepResult::Stopped(Stop::Interrupted));
         }
         let at = sh.start.elapsed();
-        let mut plans = schedule::grow(&self.s.load, self.cfg.grow, self.fresh, add, self.step, at);
+        let mut plans = schedule::grow(
+            &self.s.load,
+            self.cfg.grow,
+            self.fresh,
+            add,
+            self.step,
+            at,
+            self.scheduled,
+        );
         let per = self.s.load.participants_per_conference;
         schedule::assign_cohorts(&mut plans, &self.s.cohort, per);
         if let Some(g) = self.h.grid()
@@ -221,6 +232,7 @@ impl Executor<'_> {
             return Ok(StepResult::Stopped(Stop::GridExhausted));
         }
         self.fresh += add;
+        self.scheduled += plans.len();
         let (conferences, per) = self.shape(to);
         let detail = format!(
             "step {}: {} = {to} ({conferences} conferences × {per})",

@@ -540,7 +540,10 @@ fn judge_generators(
     info: &mut RunInfo,
     camera_fps: Option<f64>,
 ) {
-    let evidence = window::steady(dir.path()).and_then(|w| guard::collect(dir.path(), w.as_ref()));
+    let evidence = window::steady(dir.path()).and_then(|w| {
+        let w = w.map(|w| w.after(guard::WARM_UP));
+        guard::collect(dir.path(), w.as_ref())
+    });
     info.invalid_reasons = match evidence {
         Ok(e) => guard::judge(g, &e, camera_fps),
         Err(e) => vec![format!(

@@ -208,6 +208,7 @@ pub fn expand(load: &Load) -> Vec<ScheduledParticipant> {
         at: Duration::ZERO,
         stay: Some(load.duration.get()),
         step: None,
+        order_from: 0,
     };
     block.expand(load)
 }
@@ -216,6 +217,8 @@ pub fn expand(load: &Load) -> Vec<ScheduledParticipant> {
 /// staying until asked to leave: `count` new conferences from index `fresh` (`grow = conferences`), or
 /// `count` new participants from index `fresh` in each of `[load] conferences`. Roles and pacing are
 /// the fixed schedule's (`join_delay` per index within the step, or `ramp` over the step's joins).
+/// Join `order` continues from `order_from` (the participants scheduled before), so no two steps'
+/// participants share an order (and with it a browser, `[load] participants_per_browser`).
 pub fn grow(
     load: &Load,
     g: Grow,
@@ -223,6 +226,7 @@ pub fn grow(
     count: u32,
     step: u32,
     at: Duration,
+    order_from: usize,
 ) -> Vec<ScheduledParticipant> {
     let end = fresh.saturating_add(count);
     let (conferences, indices) = match g {
@@ -235,6 +239,7 @@ pub fn grow(
         at,
         stay: None,
         step: Some(step),
+        order_from,
     };
     block.expand(load)
 }
@@ -247,6 +252,8 @@ struct Block {
     /// How long each stays; `None`: until asked to leave.
     stay: Option<Duration>,
     step: Option<u32>,
+    /// The join order of the block's first participant.
+    order_from: usize,
 }
 
 impl Block {
@@ -270,7 +277,7 @@ impl Block {
                         conference: c,
                         index: i,
                     },
-                    order: k,
+                    order: self.order_from + k,
                     conference: c,
                     room: load.room(c),
                     index: i,
@@ -469,9 +476,15 @@ mod tests {
     #[test]
     fn growing_steps_add_fresh_conferences_or_participants() {
         let l = load(3, 2, 1, 2, Some(1000), None);
-        let s = grow(&l, Grow::Conferences, 3, 2, 1, Duration::from_secs(60));
+        let s = grow(&l, Grow::Conferences, 3, 2, 1, Duration::from_secs(60), 6);
         let ids: Vec<String> = s.iter().map(|p| p.id.to_string()).collect();
         assert_eq!(ids, ["c3p0", "c4p0", "c3p1", "c4p1"]);
+        let orders: Vec<usize> = s.iter().map(|p| p.order).collect();
+        assert_eq!(
+            orders,
+            [6, 7, 8, 9],
+            "join order continues after the 6 scheduled before, so no browser is shared across steps"
+        );
         assert_eq!(s[0].join_offset, Duration::from_secs(60));
         assert_eq!(
             s[2].join_offset,
@@ -488,7 +501,15 @@ mod tests {
             Role::Audio,
             "roles as in the fixed schedule: index 1 sends audio only"
         );
-        let s = grow(&l, Grow::ParticipantsPerConference, 2, 1, 2, Duration::ZERO);
+        let s = grow(
+            &l,
+            Grow::ParticipantsPerConference,
+            2,
+            1,
+            2,
+            Duration::ZERO,
+            0,
+        );
         let ids: Vec<String> = s.iter().map(|p| p.id.to_string()).collect();
         assert_eq!(ids, ["c0p2", "c1p2", "c2p2"]);
         assert!(s.iter().all(|p| p.role == Role::Receiver));
@@ -531,6 +552,7 @@ mod tests {
             8,
             1,
             Duration::ZERO,
+            8,
         );
         assign_cohorts(&mut grown, &cohorts, 8);
         let got: Vec<Option<String>> = grown.iter().map(|p| p.cohort.clone()).collect();
