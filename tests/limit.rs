@@ -84,6 +84,10 @@ async fn a_capped_link_gives_the_limit_it_was_cut_for() {
     assert_eq!(o.status.code(), Some(0), "{text}");
     let info = limit_json(&out);
     assert_eq!(info.stopped, Stop::LimitFound, "{info:?}\n{text}");
+    eprintln!(
+        "cap {cap_kbps:.0} kbit/s from {kbps:.0} per stream: {}",
+        info.verdict
+    );
     let held = info.held.unwrap_or(0);
     assert!(
         held.abs_diff(K) <= 1,
