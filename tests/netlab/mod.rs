@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 pub mod browser;
-pub mod grid;
 
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, UdpSocket};
