@@ -20,7 +20,8 @@ pub struct VideoQualityRow {
     /// sender's endpoint id); empty when unknown.
     pub peer: String,
     /// The sending participant (`peer` resolved: on Jitsi through the endpoint id each page
-    /// registers); empty when no participant of the run sent it. Absent in older files.
+    /// registers); empty when no participant of the run sent it, or before its page first reported.
+    /// Absent in older files.
     #[serde(default)]
     pub sender: String,
     /// Frames received in the interval.
