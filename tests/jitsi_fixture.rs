@@ -19,6 +19,9 @@ use tokio::io::AsyncWriteExt;
 /// Beacons the fixture sent: (kind, room, id).
 type Beacons = Arc<Mutex<Vec<(String, String, String)>>>;
 
+/// `fixture.forward`'s signalling messages waiting per (room, recipient endpoint id).
+type Mailboxes = Arc<Mutex<std::collections::HashMap<(String, String), Vec<Value>>>>;
+
 /// The members of `room` now: joined and not left (what the FIXTURE focus counts).
 fn members(b: &Beacons, room: &str) -> Vec<String> {
     let b = b.lock().unwrap();
@@ -53,7 +56,7 @@ struct Seen {
     /// Paths requested.
     paths: Arc<Mutex<Vec<String>>>,
     /// `fixture.forward`'s mailbox: messages waiting per (room, recipient endpoint id).
-    signals: Arc<Mutex<std::collections::HashMap<(String, String), Vec<Value>>>>,
+    signals: Mailboxes,
 }
 
 /// Whether the server accepts `token` for `room` (`None`: no verification configured).
