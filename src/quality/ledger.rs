@@ -113,6 +113,22 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// A 10 fps sender's take at 2000 ms: codes 1..=9 captured at 1000 + 100·code ms; `me`: its page's
+    /// own name.
+    fn sender_take(me: Option<&str>) -> Take {
+        Take {
+            ts: 2000.0,
+            me: me.map(String::from),
+            sent: vec![SentTrack {
+                fps: Some(10),
+                c: (1..=9).collect(),
+                t: (1..=9).map(|c| 1000.0 + 100.0 * c as f64).collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
     /// A sender at 10 fps whose anchors are codes 1..=9 captured at 1000 + 100·code ms, and a receiver
     /// that got codes 2..=5 40 ms after capture: the delays join once the sender's take covers them.
     #[test]
@@ -150,16 +166,7 @@ mod tests {
         assert_eq!(r.freeze_share(), Some(0.25));
         assert_eq!((r.psnr_db_p5, r.psnr_db_p50), (Some(30.0), Some(30.0)));
         assert_eq!((r.delay_ms_p50, r.delay_samples), (None, 0));
-        let sent = Take {
-            ts: 2000.0,
-            sent: vec![SentTrack {
-                fps: Some(10),
-                c: (1..=9).collect(),
-                t: (1..=9).map(|c| 1000.0 + 100.0 * c as f64).collect(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
+        let sent = sender_take(None);
         assert!(
             l.add(id("c0p0"), clock, &sent, "t2").is_empty(),
             "it receives nothing"
@@ -199,17 +206,7 @@ mod tests {
             t,
             ..Default::default()
         };
-        let sent = Take {
-            ts: 2000.0,
-            me: Some("e1e1e1e1".into()),
-            sent: vec![SentTrack {
-                fps: Some(10),
-                c: (1..=9).collect(),
-                t: (1..=9).map(|c| 1000.0 + 100.0 * c as f64).collect(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
+        let sent = sender_take(Some("e1e1e1e1"));
         assert!(l.add(id("c0p0"), clock, &sent, "t1").is_empty());
         let recv = Take {
             ts: 2600.0,
