@@ -128,15 +128,12 @@ impl Fidelity {
             }
         };
         diff("video", self.video.clone(), other.video.clone());
+        let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
+        diff("audio sent", yes(self.audio), yes(other.audio));
         diff(
-            "audio sent",
-            self.audio.to_string(),
-            other.audio.to_string(),
-        );
-        diff(
-            "receive_audio",
-            self.receive_audio.to_string(),
-            other.receive_audio.to_string(),
+            "audio received",
+            yes(self.receive_audio),
+            yes(other.receive_audio),
         );
         diff(
             "receive_video",
@@ -342,6 +339,41 @@ mod tests {
 #[cfg(test)]
 mod table {
     use super::*;
+
+    /// A scenario's fidelity, the flags over it, and what differs, in words.
+    #[test]
+    fn the_key_comes_from_the_scenario_and_the_flags() {
+        let src = "[target]\nkind = \"janus\"\nurl = \"http://127.0.0.1:8088/janus\"\n[load]\nconferences = 1\nparticipants_per_conference = 4\naudio_senders = 0\nparticipants_per_browser = 2\nduration = \"10s\"\n[media]\nreceive_audio = false\n";
+        let s = crate::scenario::parse(src, std::path::Path::new("t.toml"), &[])
+            .unwrap()
+            .scenario;
+        let f = Fidelity::of(&s);
+        assert_eq!(
+            f.describe(),
+            "small, no audio sent, audio not received, receive_video = decode, 2 per browser"
+        );
+        let flags = ModeArgs {
+            receive_audio: Some(true),
+            receive_video: Some(ReceiveVideo::Discard),
+            participants_per_browser: None,
+        };
+        let g = flags.apply(f.clone());
+        assert_eq!(
+            g.mode.packing.per_browser, 2,
+            "unset flags keep the scenario's"
+        );
+        assert_eq!(
+            f.differences(&g),
+            [
+                "audio received no, not yes",
+                "receive_video decode, not discard"
+            ]
+        );
+        assert!(g.differences(&g).is_empty());
+        let doc = documented(&g);
+        assert!(!doc.fidelity.receive_audio && doc.caveat(&g).is_some());
+        assert_eq!(doc.caveat(&doc.fidelity), None);
+    }
 
     /// docs/benchmarks.md quotes the table the planner and provision use, row by row.
     #[test]
