@@ -1,31 +1,241 @@
 //! Participants per load-generator core, per video preset and density mode (receive fidelity and
-//! participants per browser), and the generator cores a scenario needs in each mode. The figures come
-//! from `cargo bench --bench capacity` (docs/benchmarks.md): one browser per participant per preset, and
-//! the density modes measured side by side at `small` (their gain is applied to the other presets).
+//! packing), and the generator cores a scenario needs in each mode. The figures come from
+//! `cargo bench --bench capacity` (docs/benchmarks.md): one browser per participant per preset, and the
+//! density modes measured side by side at `small` (their gain is applied to the other presets).
 //! Video only: audio costs a headless browser more, so scenarios with audio senders need more.
+//!
+//! A figure is keyed by its [`Fidelity`] (video preset, audio, receive fidelity, [`Packing`]):
+//! `loadtest plan --calibrate` and provision's slot sizing use a figure only for the mode it was
+//! measured at.
+
+use serde::Serialize;
 
 use super::{ReceiveVideo, Scenario};
 
-/// One way of packing participants onto generators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mode {
-    /// `[load] participants_per_browser`.
+/// How participants are packed onto generator browsers: one value, so that another packing knob is
+/// one more field here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Packing {
+    /// `[load] participants_per_browser`: participants (one window each) per WebDriver session.
     pub per_browser: u32,
+}
+
+impl Packing {
+    /// One browser per participant.
+    pub const ONE: Packing = Packing { per_browser: 1 };
+
+    /// The scenario's packing.
+    pub fn of(s: &Scenario) -> Packing {
+        Packing {
+            per_browser: s.load.participants_per_browser.max(1),
+        }
+    }
+
+    /// Participants one browser (one Grid slot) hosts.
+    pub fn per_slot(self) -> u32 {
+        self.per_browser.max(1)
+    }
+
+    /// How the packing reads in outputs.
+    pub fn describe(self) -> String {
+        match self.per_browser {
+            0 | 1 => "one browser per participant".to_string(),
+            n => format!("{n} per browser"),
+        }
+    }
+}
+
+/// One way of packing participants onto generators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Mode {
+    /// Participants per browser (and per page, when that exists).
+    pub packing: Packing,
     /// `[media] receive_video`.
     pub receive_video: ReceiveVideo,
 }
 
 impl Mode {
+    /// One browser per participant, decoding: what the per-preset table was measured at.
+    pub const BASE: Mode = Mode {
+        packing: Packing::ONE,
+        receive_video: ReceiveVideo::Decode,
+    };
+
     /// How the mode reads in `validate` and the docs.
     pub fn describe(self) -> String {
-        let packing = match self.per_browser {
-            0 | 1 => "one browser per participant".to_string(),
-            n => format!("{n} per browser"),
-        };
         format!(
-            "{packing}, receive_video = \"{}\"",
+            "{}, receive_video = \"{}\"",
+            self.packing.describe(),
             self.receive_video.as_str()
         )
+    }
+}
+
+/// What a participants-per-core figure holds for: the key of the density table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fidelity {
+    /// The video preset (`small`, ...) senders play.
+    pub video: String,
+    /// Whether senders send audio.
+    pub audio: bool,
+    /// `[media] receive_audio`.
+    pub receive_audio: bool,
+    /// Receive-video fidelity and packing.
+    pub mode: Mode,
+}
+
+impl Fidelity {
+    /// The scenario's fidelity.
+    pub fn of(s: &Scenario) -> Fidelity {
+        Fidelity {
+            video: s.media.video.clone(),
+            audio: s.load.audio_sender_count() > 0,
+            receive_audio: s.media.receive_audio,
+            mode: Mode {
+                packing: Packing::of(s),
+                receive_video: s.media.receive_video,
+            },
+        }
+    }
+
+    /// The same mode with another video preset.
+    pub fn with_video(&self, video: &str) -> Fidelity {
+        Fidelity {
+            video: video.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// How the fidelity reads in outputs.
+    pub fn describe(&self) -> String {
+        let yes = |b: bool, y: &str, n: &str| if b { y } else { n }.to_string();
+        [
+            self.video.clone(),
+            yes(self.audio, "audio sent", "no audio sent"),
+            yes(self.receive_audio, "audio received", "audio not received"),
+            format!("receive_video = {}", self.mode.receive_video.as_str()),
+            self.mode.packing.describe(),
+        ]
+        .join(", ")
+    }
+
+    /// What differs from `other`, in words (empty when the two are the same).
+    pub fn differences(&self, other: &Fidelity) -> Vec<String> {
+        let mut d = Vec::new();
+        let mut diff = |what: &str, a: String, b: String| {
+            if a != b {
+                d.push(format!("{what} {a}, not {b}"));
+            }
+        };
+        diff("video", self.video.clone(), other.video.clone());
+        let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
+        diff("audio sent", yes(self.audio), yes(other.audio));
+        diff(
+            "audio received",
+            yes(self.receive_audio),
+            yes(other.receive_audio),
+        );
+        diff(
+            "receive_video",
+            self.mode.receive_video.as_str().into(),
+            other.mode.receive_video.as_str().into(),
+        );
+        diff(
+            "participants_per_browser",
+            self.mode.packing.per_browser.to_string(),
+            other.mode.packing.per_browser.to_string(),
+        );
+        d
+    }
+}
+
+/// A participants-per-core figure and what it holds for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    /// Participants per generator core.
+    pub per_core: f64,
+    /// What it was measured at.
+    pub fidelity: Fidelity,
+    /// Where it comes from.
+    pub source: String,
+}
+
+impl Figure {
+    /// Why the figure does not quite hold for `wanted` (audio not measured), or `None`.
+    pub fn caveat(&self, wanted: &Fidelity) -> Option<String> {
+        let d = self.fidelity.differences(wanted);
+        (!d.is_empty()).then(|| {
+            format!(
+                "the figure was measured without audio ({}): audio costs more, so it overstates participants per core (cores needed are a lower bound, slots an upper bound)",
+                d.join("; ")
+            )
+        })
+    }
+}
+
+/// The documented figure for `wanted`: the per-preset table (video only, one browser per
+/// participant, decoding) × the measured gain of its mode. Its fidelity says what it holds for (no
+/// audio sent or received).
+pub fn documented(wanted: &Fidelity) -> Figure {
+    let (base, from) = match wanted.video.as_str() {
+        "tiny" | "small" | "vga" | "chrome" => (
+            base_per_core(&wanted.video),
+            "docs/benchmarks.md (measured: video only, one browser per participant, decoding)",
+        ),
+        "hd" => (base_per_core("hd"), "assumed: half of vga (not measured)"),
+        _ => (
+            base_per_core(&wanted.video),
+            "assumed: like vga (not measured)",
+        ),
+    };
+    let g = gain(wanted.mode);
+    let source = if wanted.mode == Mode::BASE {
+        from.to_string()
+    } else {
+        format!(
+            "{from} × {g:.2}, the measured gain of {} at small",
+            wanted.mode.describe()
+        )
+    };
+    Figure {
+        per_core: base * g,
+        fidelity: Fidelity {
+            audio: false,
+            receive_audio: false,
+            ..wanted.clone()
+        },
+        source,
+    }
+}
+
+/// The mode to size generators for, on the command line of `plan` and `provision`: the scenario's
+/// names; each overrides the scenario's (or the default) value.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ModeArgs {
+    /// `[media] receive_audio` of the mode to size for [default: the scenario's, else true].
+    #[arg(long, value_name = "BOOL")]
+    pub receive_audio: Option<bool>,
+    /// `[media] receive_video` of the mode to size for [default: the scenario's, else decode].
+    #[arg(long, value_enum)]
+    pub receive_video: Option<ReceiveVideo>,
+    /// `[load] participants_per_browser` of the mode to size for [default: the scenario's, else 1].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub participants_per_browser: Option<u32>,
+}
+
+impl ModeArgs {
+    /// `base` with the flags given applied.
+    pub fn apply(&self, mut base: Fidelity) -> Fidelity {
+        if let Some(r) = self.receive_audio {
+            base.receive_audio = r;
+        }
+        if let Some(r) = self.receive_video {
+            base.mode.receive_video = r;
+        }
+        if let Some(n) = self.participants_per_browser {
+            base.mode.packing.per_browser = n;
+        }
+        base
     }
 }
 
@@ -55,7 +265,7 @@ const GAIN: &[(u32, ReceiveVideo, f64)] = &[
 /// fidelity and the nearest packing at or below it.
 fn gain(mode: Mode) -> f64 {
     GAIN.iter()
-        .filter(|(per, rv, _)| *rv == mode.receive_video && *per <= mode.per_browser.max(1))
+        .filter(|(per, rv, _)| *rv == mode.receive_video && *per <= mode.packing.per_slot())
         .max_by_key(|(per, _, _)| *per)
         .map_or(1.0, |(_, _, g)| *g)
 }
@@ -67,14 +277,11 @@ pub fn per_core(video: &str, mode: Mode) -> f64 {
 
 /// The modes `validate` compares: the scenario's own, and each measured one.
 pub fn modes(s: &Scenario) -> Vec<Mode> {
-    let own = Mode {
-        per_browser: s.load.participants_per_browser.max(1),
-        receive_video: s.media.receive_video,
-    };
+    let own = Fidelity::of(s).mode;
     let mut v = vec![own];
     for (per, rv, _) in GAIN {
         let m = Mode {
-            per_browser: *per,
+            packing: Packing { per_browser: *per },
             receive_video: *rv,
         };
         if m != own {
@@ -100,21 +307,18 @@ mod tests {
         let mut s = crate::scenario::parse(src, std::path::Path::new("t.toml"), &[])
             .unwrap()
             .scenario;
-        let one = Mode {
-            per_browser: 1,
-            receive_video: ReceiveVideo::Decode,
-        };
+        let one = Mode::BASE;
         assert_eq!(cores_needed(&s, 300, one), 38, "300 / 8 per core");
         s.media.video = "vga".into();
         assert_eq!(cores_needed(&s, 300, one), 75);
         let packed = Mode {
-            per_browser: 3,
+            packing: Packing { per_browser: 3 },
             receive_video: ReceiveVideo::Discard,
         };
         assert_eq!(
             gain(packed),
             gain(Mode {
-                per_browser: 1,
+                packing: Packing::ONE,
                 ..packed
             }),
             "nearest packing below"
@@ -122,12 +326,78 @@ mod tests {
         assert!(per_core("small", packed) > per_core("small", one));
         s.media.video = "small".into();
         let dense = Mode {
-            per_browser: 4,
+            packing: Packing { per_browser: 4 },
             receive_video: ReceiveVideo::Discard,
         };
         assert_eq!(cores_needed(&s, 300, dense), 23, "300 / (8 × 20/12)");
         let m = modes(&s);
         assert_eq!(m[0], one, "the scenario's own mode first");
         assert_eq!(m.len(), GAIN.len());
+    }
+}
+
+#[cfg(test)]
+mod table {
+    use super::*;
+
+    /// A scenario's fidelity, the flags over it, and what differs, in words.
+    #[test]
+    fn the_key_comes_from_the_scenario_and_the_flags() {
+        let src = "[target]\nkind = \"janus\"\nurl = \"http://127.0.0.1:8088/janus\"\n[load]\nconferences = 1\nparticipants_per_conference = 4\naudio_senders = 0\nparticipants_per_browser = 2\nduration = \"10s\"\n[media]\nreceive_audio = false\n";
+        let s = crate::scenario::parse(src, std::path::Path::new("t.toml"), &[])
+            .unwrap()
+            .scenario;
+        let f = Fidelity::of(&s);
+        assert_eq!(
+            f.describe(),
+            "small, no audio sent, audio not received, receive_video = decode, 2 per browser"
+        );
+        let flags = ModeArgs {
+            receive_audio: Some(true),
+            receive_video: Some(ReceiveVideo::Discard),
+            participants_per_browser: None,
+        };
+        let g = flags.apply(f.clone());
+        assert_eq!(
+            g.mode.packing.per_browser, 2,
+            "unset flags keep the scenario's"
+        );
+        assert_eq!(
+            f.differences(&g),
+            [
+                "audio received no, not yes",
+                "receive_video decode, not discard"
+            ]
+        );
+        assert!(g.differences(&g).is_empty());
+        let doc = documented(&g);
+        assert!(!doc.fidelity.receive_audio && doc.caveat(&g).is_some());
+        assert_eq!(doc.caveat(&doc.fidelity), None);
+    }
+
+    /// docs/benchmarks.md quotes the table the planner and provision use, row by row.
+    #[test]
+    fn docs_quote_the_density_table() {
+        let docs = include_str!("../../docs/benchmarks.md");
+        for video in ["tiny", "small", "vga", "hd"] {
+            for (per, rv, _) in GAIN {
+                let f = Fidelity {
+                    video: video.into(),
+                    audio: false,
+                    receive_audio: false,
+                    mode: Mode {
+                        packing: Packing { per_browser: *per },
+                        receive_video: *rv,
+                    },
+                };
+                let row = format!(
+                    "| {video} | no / no | {} | {} | {:.1} |",
+                    rv.as_str(),
+                    f.mode.packing.describe(),
+                    documented(&f).per_core
+                );
+                assert!(docs.contains(&row), "docs/benchmarks.md should have {row}");
+            }
+        }
     }
 }
