@@ -373,7 +373,7 @@ async fn loadtest_run_against_the_fixture() {
         &scenario,
         format!(
             "name = \"jitsi-fixture\"\n[target]\nkind = \"jitsi\"\nurl = \"{base}?fixture.forward=true\"\n[target.jitsi]\njwt_env = \"LT_TEST_JWT\"\n\
-             [load]\nconferences = 1\nparticipants_per_conference = 2\nvideo_senders = 2\naudio_senders = 0\nduration = \"8s\"\njoin_delay = \"1s\"\n\
+             [load]\nconferences = 1\nparticipants_per_conference = 2\nvideo_senders = 2\naudio_senders = 0\nduration = \"10s\"\njoin_delay = \"1s\"\n\
              [media]\nvideo = \"tiny\"\nreceive_audio = false\n[stats]\ninterval = \"1s\"\n\
              [metrics]\ntimeout = \"700ms\"\n\
              [[metrics.jvb]]\nname = \"jvb-fixture\"\nurl = \"{jvb}\"\nmedia_address = \"127.0.0.1\"\n\
