@@ -278,6 +278,12 @@ async fn urls_and_probes_in_a_real_browser() {
         }
         assert_eq!(state["phase"], "joined", "{page:?}: {state}");
         assert_eq!(state["joined"], true);
+        // The page's own endpoint id, as other pages name its streams (the delay join's alias).
+        let ids = c
+            .execute("return [window.__lt.myId(), FIXTURE.myId]", vec![])
+            .await
+            .unwrap();
+        assert!(ids[0].is_string() && ids[0] == ids[1], "{page:?}: {ids}");
         // The page parsed every override intact, including a value with = & # and quotes.
         let seen = c
             .execute(
