@@ -110,7 +110,7 @@ async fn calibrated_against_a_known_delay_frame_loss_and_a_stopped_camera() {
                 &page,
                 &sb.janus_url,
                 "cal",
-                &format!("p{i}"),
+                &format!("c0p{i}"),
                 &cam,
                 q,
             )
@@ -157,7 +157,7 @@ async fn calibrated_against_a_known_delay_frame_loss_and_a_stopped_camera() {
         }
     }
 
-    // A 150 ms hold on every frame of p0: its delay rises by 150 ms at both receivers.
+    // A 150 ms hold on every frame of c0p0: its delay rises by 150 ms at both receivers.
     js(&peers[0].client, &set("{delay: 150}")).await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     let held = Phase::run(&peers, 15).await;
@@ -167,11 +167,11 @@ async fn calibrated_against_a_known_delay_frame_loss_and_a_stopped_camera() {
         .as_f64()
         .expect("frames were held");
     assert!((150.0..200.0).contains(&hold), "held {hold} ms");
-    for r in ["p1", "p2"] {
-        held.print("delay", r, "p0");
-        let (d0, d1) = (clean.delay(r, "p0"), held.delay(r, "p0"));
+    for r in ["c0p1", "c0p2"] {
+        held.print("delay", r, "c0p0");
+        let (d0, d1) = (clean.delay(r, "c0p0"), held.delay(r, "c0p0"));
         eprintln!(
-            "  {r}<-p0: delay p50 rose {:.1} ms (frames held {hold:.1} ms)",
+            "  {r}<-c0p0: delay p50 rose {:.1} ms (frames held {hold:.1} ms)",
             d1 - d0
         );
         assert!(
@@ -181,14 +181,14 @@ async fn calibrated_against_a_known_delay_frame_loss_and_a_stopped_camera() {
         );
     }
 
-    // Every 20th encoded frame of p0 dropped: freezes and a worse PSNR p5, p1's stream unaffected.
+    // Every 20th encoded frame of c0p0 dropped: freezes and a worse PSNR p5, c0p1's stream unaffected.
     js(&peers[0].client, &set("{drop: 0.05}")).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let lossy = Phase::run(&peers, 15).await;
-    for r in ["p1", "p2"] {
+    for r in ["c0p1", "c0p2"] {
         let (c, l) = (
-            quality::figures(clean.stream(r, "p0")),
-            lossy.print("drop", r, "p0"),
+            quality::figures(clean.stream(r, "c0p0")),
+            lossy.print("drop", r, "c0p0"),
         );
         assert!(
             l.freeze_count >= 1 && l.freeze_share().unwrap() >= 0.2,
@@ -200,10 +200,10 @@ async fn calibrated_against_a_known_delay_frame_loss_and_a_stopped_camera() {
         );
         assert!(l.skipped > 20, "{l:?}");
     }
-    let control = quality::figures(lossy.stream("p2", "p1"));
+    let control = quality::figures(lossy.stream("c0p2", "c0p1"));
     assert!(control.freeze_share().unwrap() < 0.1, "{control:?}");
 
-    // p0's camera stops: every receiver reports a freeze that began within a second of the stop.
+    // c0p0's camera stops: every receiver reports a freeze that began within a second of the stop.
     js(&peers[0].client, &set("{}")).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     for p in &peers {
@@ -226,12 +226,12 @@ async fn calibrated_against_a_known_delay_frame_loss_and_a_stopped_camera() {
         let s = t
             .recv
             .iter()
-            .find(|s| s.peer.as_deref() == Some("p0"))
-            .expect("p0's stream");
+            .find(|s| s.peer.as_deref() == Some("c0p0"))
+            .expect("c0p0's stream");
         let (start, dur, ongoing) = *s.freezes.last().expect("a freeze");
         let start = r.clock.to_orchestrator(start);
         eprintln!(
-            "   stop {}<-p0: freeze from {:+.0} ms after the stop, {dur:.0} ms so far",
+            "   stop {}<-c0p0: freeze from {:+.0} ms after the stop, {dur:.0} ms so far",
             r.name,
             start - stopped
         );
@@ -246,7 +246,7 @@ async fn calibrated_against_a_known_delay_frame_loss_and_a_stopped_camera() {
     driver.stop().await;
 }
 
-/// One frame in ten of p0's camera carries a code with a flipped cell; p1's camera has no codes at all.
+/// One frame in ten of c0p0's camera carries a code with a flipped cell; c0p1's camera has no codes at all.
 /// Garbled frames are skipped and counted; streams without codes simply have no figures.
 #[tokio::test(flavor = "multi_thread")]
 async fn garbled_codes_are_counted_and_cameras_without_codes_have_no_figures() {
@@ -279,14 +279,23 @@ async fn garbled_codes_are_counted_and_cameras_without_codes_have_no_figures() {
         }
     });
     let peers = vec![
-        join(&driver, &page, &sb.janus_url, "garble", "p0", &garbled, "").await,
-        join(&driver, &page, &sb.janus_url, "garble", "p1", &plain, "").await,
         join(
             &driver,
             &page,
             &sb.janus_url,
             "garble",
-            "p2",
+            "c0p0",
+            &garbled,
+            "",
+        )
+        .await,
+        join(&driver, &page, &sb.janus_url, "garble", "c0p1", &plain, "").await,
+        join(
+            &driver,
+            &page,
+            &sb.janus_url,
+            "garble",
+            "c0p2",
             &preset(0),
             "",
         )
@@ -295,9 +304,9 @@ async fn garbled_codes_are_counted_and_cameras_without_codes_have_no_figures() {
     until_receiving(&peers).await;
     let ph = Phase::run(&peers, 12).await;
     let sent = |n: &str| ph.takes[n].sent[0].clone();
-    let s0 = sent("p0");
+    let s0 = sent("c0p0");
     eprintln!(
-        "p0 camera anchors: {} frames, {} codes, {} garbled",
+        "c0p0 camera anchors: {} frames, {} codes, {} garbled",
         s0.frames, s0.codes, s0.garbled
     );
     // Anchors are valid codes only (never a garbled frame, never frame 0).
@@ -309,11 +318,11 @@ async fn garbled_codes_are_counted_and_cameras_without_codes_have_no_figures() {
         s0.c.iter().all(|&c| c > 0 && c < 100 && c % 10 != 5),
         "{s0:?}"
     );
-    assert_eq!((sent("p1").codes, sent("p1").fps), (0, None));
-    for r in ["p1", "p2"] {
-        let s = ph.stream(r, "p0");
+    assert_eq!((sent("c0p1").codes, sent("c0p1").fps), (0, None));
+    for r in ["c0p1", "c0p2"] {
+        let s = ph.stream(r, "c0p0");
         eprintln!(
-            "{r}<-p0: {} frames, {} codes, {} garbled, skipped {}, PSNR {:?}",
+            "{r}<-c0p0: {} frames, {} codes, {} garbled, skipped {}, PSNR {:?}",
             s.frames, s.codes, s.garbled, s.skipped, s.psnr
         );
         assert!(
@@ -328,10 +337,10 @@ async fn garbled_codes_are_counted_and_cameras_without_codes_have_no_figures() {
             s.skipped <= 3 && s.freeze_count == 0,
             "garbled frames still move the picture: {s:?}"
         );
-        ph.delay(r, "p0");
+        ph.delay(r, "c0p0");
     }
-    for r in ["p0", "p2"] {
-        let s = ph.stream(r, "p1");
+    for r in ["c0p0", "c0p2"] {
+        let s = ph.stream(r, "c0p1");
         assert!(s.frames > 80, "{s:?}");
         assert_eq!(
             (s.codes, s.fps, s.psnr.len(), s.c.len()),
@@ -342,9 +351,9 @@ async fn garbled_codes_are_counted_and_cameras_without_codes_have_no_figures() {
             s.garbled + s.unread + 3 >= s.frames,
             "every frame read is garbled: {s:?}"
         );
-        assert!(!ph.delays.iter().any(|d| d.sender == "p1"));
+        assert!(!ph.delays.iter().any(|d| d.sender == "c0p1"));
     }
-    let s = ph.stream("p0", "p2");
+    let s = ph.stream("c0p0", "c0p2");
     assert_eq!(s.garbled, 0, "{s:?}");
     leave(peers).await;
     driver.stop().await;
