@@ -108,8 +108,67 @@ pub(super) async fn in_call(
     Call::new(plan, sh).run(client, row, leave).await
 }
 
-/// Navigate to the room and wait until the document is loaded; returns when navigation started.
+/// Open the participant's page; returns when navigation (or adding its client) started. On a page
+/// shared by several participants (clients per page), the first to get there opens it and is its
+/// client 0; the others add their own client to it.
 async fn open_page(
+    plan: &ScheduledParticipant,
+    sh: &Shared,
+    client: &Page,
+    row: &mut ParticipantRow,
+) -> Result<Instant, Failure> {
+    let Some(slot) = client.slot() else {
+        return load_page(plan, sh, client, row).await;
+    };
+    let mut opener = None;
+    let opened = slot
+        .opened
+        .get_or_init(|| async {
+            let loaded = load_page(plan, sh, client, row).await;
+            opener = Some(loaded.clone());
+            loaded.map(|_| ()).map_err(|Failure(r)| r)
+        })
+        .await;
+    match (opener, opened) {
+        (Some(Ok(t)), _) => {
+            client.set_client(0);
+            Ok(t)
+        }
+        (Some(Err(e)), _) => Err(e),
+        (None, Err(why)) => fail(format!("page load (opened by a page-mate): {why}")),
+        (None, Ok(())) => add_client(plan, sh, client, row).await,
+    }
+}
+
+const ADD_CLIENT_JS: &str = "return window.__ltAddClient ? window.__ltAddClient(arguments[0]) : null;";
+
+/// Start this participant's own client on a page a page-mate opened (its query: its room, name,
+/// role, server).
+async fn add_client(
+    plan: &ScheduledParticipant,
+    sh: &Shared,
+    client: &Page,
+    row: &mut ParticipantRow,
+) -> Result<Instant, Failure> {
+    let t = Instant::now();
+    let url = sh.target.url(plan);
+    let query = serde_json::Value::String(url.query().unwrap_or_default().to_string());
+    let add = client.execute(ADD_CLIENT_JS, vec![query]);
+    let i = step(sh, Duration::from_secs(10), "adding the client", add).await?;
+    let Some(i) = i.as_u64() else {
+        return fail("the page cannot host another client (no window.__ltAddClient)");
+    };
+    client.set_client(i as usize);
+    row.page_ms = Some(t.elapsed().as_millis() as u64);
+    let detail = format!("client {i} of a page-mate's page");
+    sh.recorder.event(plan.id, Event::Page, detail).await;
+    inject(client, sh).await?;
+    super::quality::inject(client, sh, plan.id).await;
+    Ok(t)
+}
+
+/// Navigate to the room and wait until the document is loaded; returns when navigation started.
+async fn load_page(
     plan: &ScheduledParticipant,
     sh: &Shared,
     client: &Page,

@@ -1,5 +1,6 @@
-//! Participants per load-generator core, per video preset and density mode (receive fidelity and
-//! participants per browser), and the generator cores a scenario needs in each mode. The figures come
+//! Participants per load-generator core, per video preset and density mode (receive fidelity,
+//! participants per browser and per page), and the generator cores a scenario needs in each mode. A mode
+//! the benchmark has not measured yet has no figure ("not measured"), never a guessed one. The figures come
 //! from `cargo bench --bench capacity` (docs/benchmarks.md): one browser per participant per preset, and
 //! the density modes measured side by side at `small` (their gain is applied to the other presets).
 //! Video only: audio costs a headless browser more, so scenarios with audio senders need more.
@@ -9,8 +10,10 @@ use super::{ReceiveVideo, Scenario};
 /// One way of packing participants onto generators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mode {
-    /// `[load] participants_per_browser`.
+    /// `[load] participants_per_browser` (pages per browser).
     pub per_browser: u32,
+    /// `[load] participants_per_page` (clients per page).
+    pub per_page: u32,
     /// `[media] receive_video`.
     pub receive_video: ReceiveVideo,
 }
@@ -18,9 +21,11 @@ pub struct Mode {
 impl Mode {
     /// How the mode reads in `validate` and the docs.
     pub fn describe(self) -> String {
-        let packing = match self.per_browser {
-            0 | 1 => "one browser per participant".to_string(),
-            n => format!("{n} per browser"),
+        let packing = match (self.per_browser.max(1), self.per_page.max(1)) {
+            (1, 1) => "one browser per participant".to_string(),
+            (n, 1) => format!("{n} per browser"),
+            (1, c) => format!("{c} per page"),
+            (n, c) => format!("{c} per page, {n} pages per browser"),
         };
         format!(
             "{packing}, receive_video = \"{}\"",
@@ -42,39 +47,49 @@ pub fn base_per_core(video: &str) -> f64 {
 }
 
 /// The measured gain of a density mode over one browser per participant at `small`
-/// (docs/benchmarks.md, "Density modes"): `(per_browser, receive_video, gain)`.
+/// (docs/benchmarks.md, "Density modes"): `(per_browser, per_page, receive_video, gain)`; `None`: the
+/// mode is in the benchmark but has not been measured yet.
 /// Measured 2026-11-30 on a shared, busy machine (largest valid N at `small`: 12, 12, 16, 20).
-const GAIN: &[(u32, ReceiveVideo, f64)] = &[
-    (1, ReceiveVideo::Decode, 1.0),
-    (4, ReceiveVideo::Decode, 1.0),
-    (1, ReceiveVideo::Discard, 16.0 / 12.0),
-    (4, ReceiveVideo::Discard, 20.0 / 12.0),
+const GAIN: &[(u32, u32, ReceiveVideo, Option<f64>)] = &[
+    (1, 1, ReceiveVideo::Decode, Some(1.0)),
+    (4, 1, ReceiveVideo::Decode, Some(1.0)),
+    (1, 6, ReceiveVideo::Decode, None),
+    (1, 1, ReceiveVideo::Discard, Some(16.0 / 12.0)),
+    (4, 1, ReceiveVideo::Discard, Some(20.0 / 12.0)),
+    (1, 6, ReceiveVideo::Discard, None),
 ];
 
 /// The gain of `mode` over one browser per participant: the measured row with the same receive
-/// fidelity and the nearest packing at or below it.
-fn gain(mode: Mode) -> f64 {
+/// fidelity and the nearest packing at or below it (clients per page first, then per browser);
+/// `None` when that row is not measured.
+fn gain(mode: Mode) -> Option<f64> {
     GAIN.iter()
-        .filter(|(per, rv, _)| *rv == mode.receive_video && *per <= mode.per_browser.max(1))
-        .max_by_key(|(per, _, _)| *per)
-        .map_or(1.0, |(_, _, g)| *g)
+        .filter(|(per, page, rv, _)| {
+            *rv == mode.receive_video
+                && *page <= mode.per_page.max(1)
+                && *per <= mode.per_browser.max(1)
+        })
+        .max_by_key(|(per, page, _, _)| (*page, *per))
+        .map_or(Some(1.0), |(_, _, _, g)| *g)
 }
 
-/// Participants per core for a preset in a mode.
-pub fn per_core(video: &str, mode: Mode) -> f64 {
-    base_per_core(video) * gain(mode)
+/// Participants per core for a preset in a mode (`None`: not measured).
+pub fn per_core(video: &str, mode: Mode) -> Option<f64> {
+    gain(mode).map(|g| base_per_core(video) * g)
 }
 
-/// The modes `validate` compares: the scenario's own, and each measured one.
+/// The modes `validate` compares: the scenario's own, and each one the benchmark runs.
 pub fn modes(s: &Scenario) -> Vec<Mode> {
     let own = Mode {
         per_browser: s.load.participants_per_browser.max(1),
+        per_page: s.load.participants_per_page.max(1),
         receive_video: s.media.receive_video,
     };
     let mut v = vec![own];
-    for (per, rv, _) in GAIN {
+    for (per, page, rv, _) in GAIN {
         let m = Mode {
             per_browser: *per,
+            per_page: *page,
             receive_video: *rv,
         };
         if m != own {
@@ -85,9 +100,9 @@ pub fn modes(s: &Scenario) -> Vec<Mode> {
 }
 
 /// Generator cores a scenario needs in a mode (its peak participants over participants per core,
-/// rounded up).
-pub fn cores_needed(s: &Scenario, peak: usize, mode: Mode) -> u64 {
-    (peak as f64 / per_core(&s.media.video, mode)).ceil() as u64
+/// rounded up; `None`: the mode is not measured).
+pub fn cores_needed(s: &Scenario, peak: usize, mode: Mode) -> Option<u64> {
+    per_core(&s.media.video, mode).map(|p| (peak as f64 / p).ceil() as u64)
 }
 
 #[cfg(test)]
@@ -102,13 +117,15 @@ mod tests {
             .scenario;
         let one = Mode {
             per_browser: 1,
+            per_page: 1,
             receive_video: ReceiveVideo::Decode,
         };
-        assert_eq!(cores_needed(&s, 300, one), 38, "300 / 8 per core");
+        assert_eq!(cores_needed(&s, 300, one), Some(38), "300 / 8 per core");
         s.media.video = "vga".into();
-        assert_eq!(cores_needed(&s, 300, one), 75);
+        assert_eq!(cores_needed(&s, 300, one), Some(75));
         let packed = Mode {
             per_browser: 3,
+            per_page: 1,
             receive_video: ReceiveVideo::Discard,
         };
         assert_eq!(
@@ -119,13 +136,24 @@ mod tests {
             }),
             "nearest packing below"
         );
-        assert!(per_core("small", packed) > per_core("small", one));
+        assert!(per_core("small", packed).unwrap() > per_core("small", one).unwrap());
         s.media.video = "small".into();
         let dense = Mode {
             per_browser: 4,
+            per_page: 1,
             receive_video: ReceiveVideo::Discard,
         };
-        assert_eq!(cores_needed(&s, 300, dense), 23, "300 / (8 × 20/12)");
+        assert_eq!(cores_needed(&s, 300, dense), Some(23), "300 / (8 × 20/12)");
+        let pages = Mode {
+            per_browser: 2,
+            per_page: 8,
+            receive_video: ReceiveVideo::Discard,
+        };
+        assert_eq!(gain(pages), None, "clients per page: not measured, never a guess");
+        assert_eq!(cores_needed(&s, 300, pages), None);
+        assert_eq!(pages.describe(), "8 per page, 2 pages per browser, receive_video = \"discard\"");
+        let few = Mode { per_page: 3, ..pages };
+        assert_eq!(gain(few), gain(Mode { per_page: 1, ..few }), "below the measured page size");
         let m = modes(&s);
         assert_eq!(m[0], one, "the scenario's own mode first");
         assert_eq!(m.len(), GAIN.len());

@@ -15,6 +15,7 @@ mod export;
 mod judgement;
 mod limit;
 mod overrides;
+pub mod packing;
 pub mod profile;
 mod schema;
 mod sources;
@@ -34,7 +35,8 @@ pub use limit::{Grow, Increment, Limit};
 pub use overrides::Override;
 pub use schema::*;
 pub use sources::*;
-pub use validate::{JANUS_HTTP_PER_BROWSER, MAX_PARTICIPANTS};
+pub use packing::{JANUS_HTTP_PER_BROWSER, Packing};
+pub use validate::MAX_PARTICIPANTS;
 
 /// Where a bare scenario file name is looked up when it is not in the working directory.
 pub const SCENARIO_DIR: &str = "scenarios";

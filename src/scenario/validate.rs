@@ -201,23 +201,9 @@ fn load(s: &Scenario) -> Result<(), Invalid> {
 }
 
 /// `[target]`: a URL, and what the target kind needs.
-/// Participants one browser can host on the Janus page: every participant's Janus session holds one
-/// HTTP long poll open, and Chrome opens at most 6 connections per host, so with 5 or more the pages'
-/// requests queue behind the polls (measured: the 5th and 6th windows stalled in subscriber
-/// negotiation for 15 s and more).
-pub const JANUS_HTTP_PER_BROWSER: u32 = 4;
-
 fn target(s: &Scenario) -> Result<(), Invalid> {
     check_url("target.url", &s.target.url)?;
-    let per = s.load.participants_per_browser;
-    if s.target.kind == TargetKind::Janus && per > JANUS_HTTP_PER_BROWSER {
-        return Err(Invalid::new(
-            "load.participants_per_browser",
-            format!(
-                "{per} is more than a browser hosts on the Janus HTTP API (expected at most {JANUS_HTTP_PER_BROWSER}: each participant holds one long poll open and Chrome opens at most 6 connections per host)"
-            ),
-        ));
-    }
+    super::packing::check(s)?;
     match s.target.kind {
         TargetKind::Jitsi => {
             let j = &s.target.jitsi;
