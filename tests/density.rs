@@ -273,7 +273,11 @@ async fn kill_one_of(out: &std::path::Path, file: &str, browsers: usize) -> RunF
             missing.join("\n")
         );
     }
-    assert_eq!(browser_pids().len(), browsers, "12 participants in {browsers} browsers");
+    assert_eq!(
+        browser_pids().len(),
+        browsers,
+        "12 participants in {browsers} browsers"
+    );
     let victim = browser_pids()[0];
     std::process::Command::new("kill")
         .args(["-KILL", &victim.to_string()])
@@ -291,7 +295,13 @@ async fn kill_one_of(out: &std::path::Path, file: &str, browsers: usize) -> RunF
         .filter(|p| p.outcome == Outcome::Failed)
         .map(|p| p.participant.to_string())
         .collect();
-    assert_eq!(failed.len(), 12 / browsers, "{}\n{:#?}", stderr(&o), r.participants);
+    assert_eq!(
+        failed.len(),
+        12 / browsers,
+        "{}\n{:#?}",
+        stderr(&o),
+        r.participants
+    );
     let dead: BTreeSet<&String> = failed.iter().map(|p| &of[p]).collect();
     assert_eq!(dead.len(), 1, "the failed ones shared one browser: {of:?}");
     for p in &r.participants {

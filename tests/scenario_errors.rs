@@ -260,7 +260,10 @@ fn bad_inputs_each_get_one_located_message() {
         ),
         (
             GOOD,
-            &["load.participants_per_page=6", "target.janus.websocket=http://127.0.0.1:8188"],
+            &[
+                "load.participants_per_page=6",
+                "target.janus.websocket=http://127.0.0.1:8188",
+            ],
             "target.janus.websocket: \"http://127.0.0.1:8188\" has scheme \"http\" (expected a ws:// or wss:// URL",
         ),
         // --set into a value

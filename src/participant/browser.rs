@@ -420,7 +420,11 @@ mod tests {
         assert_eq!(pages.page_of(&plan(7)), Some(1));
         assert_eq!(pages.group_of(&plan(11)), 0);
         assert_eq!(pages.group_of(&plan(12)), 1);
-        assert_eq!(pages.poll(ms(500)), ms(3000), "12 participants share one lock");
+        assert_eq!(
+            pages.poll(ms(500)),
+            ms(3000),
+            "12 participants share one lock"
+        );
         let one_page = Browsers::new(Packing {
             pages_per_browser: 1,
             per_page: 6,

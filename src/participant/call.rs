@@ -140,7 +140,8 @@ async fn open_page(
     }
 }
 
-const ADD_CLIENT_JS: &str = "return window.__ltAddClient ? window.__ltAddClient(arguments[0]) : null;";
+const ADD_CLIENT_JS: &str =
+    "return window.__ltAddClient ? window.__ltAddClient(arguments[0]) : null;";
 
 /// Start this participant's own client on a page a page-mate opened (its query: its room, name,
 /// role, server).

@@ -267,7 +267,12 @@ async fn end_session(plan: &ScheduledParticipant, sh: &Shared, page: Page, barri
     }
     let rec = &sh.recorder;
     let last = sh.browsers.leave(plan);
-    let (close, detail) = closing(sh.browsers.packed(), sh.browsers.shared(), last_of_page, last);
+    let (close, detail) = closing(
+        sh.browsers.packed(),
+        sh.browsers.shared(),
+        last_of_page,
+        last,
+    );
     let closing = async {
         match close {
             Close::Session => page.browser.close().await,

@@ -53,7 +53,10 @@ fn generator_cores(s: &Scenario, plans: &[ScheduledParticipant]) -> String {
             density::per_core(&s.media.video, m),
         ) {
             (Some(c), Some(p)) => format!("{c:>5} cores  {p:.1} participants per core"),
-            _ => format!("{:>5} cores  not measured (cargo bench --bench capacity -- --density)", "?"),
+            _ => format!(
+                "{:>5} cores  not measured (cargo bench --bench capacity -- --density)",
+                "?"
+            ),
         };
         out.push_str(&format!(
             "  {figures}  {}{}\n",

@@ -149,11 +149,25 @@ mod tests {
             per_page: 8,
             receive_video: ReceiveVideo::Discard,
         };
-        assert_eq!(gain(pages), None, "clients per page: not measured, never a guess");
+        assert_eq!(
+            gain(pages),
+            None,
+            "clients per page: not measured, never a guess"
+        );
         assert_eq!(cores_needed(&s, 300, pages), None);
-        assert_eq!(pages.describe(), "8 per page, 2 pages per browser, receive_video = \"discard\"");
-        let few = Mode { per_page: 3, ..pages };
-        assert_eq!(gain(few), gain(Mode { per_page: 1, ..few }), "below the measured page size");
+        assert_eq!(
+            pages.describe(),
+            "8 per page, 2 pages per browser, receive_video = \"discard\""
+        );
+        let few = Mode {
+            per_page: 3,
+            ..pages
+        };
+        assert_eq!(
+            gain(few),
+            gain(Mode { per_page: 1, ..few }),
+            "below the measured page size"
+        );
         let m = modes(&s);
         assert_eq!(m[0], one, "the scenario's own mode first");
         assert_eq!(m.len(), GAIN.len());

@@ -33,9 +33,9 @@ pub use export::{AUTO_CONFERENCES, DEFAULT_LISTEN, EXPORT_LABELS, Export, is_loo
 pub use judgement::{Guard, Thresholds};
 pub use limit::{Grow, Increment, Limit};
 pub use overrides::Override;
+pub use packing::{JANUS_HTTP_PER_BROWSER, Packing};
 pub use schema::*;
 pub use sources::*;
-pub use packing::{JANUS_HTTP_PER_BROWSER, Packing};
 pub use validate::MAX_PARTICIPANTS;
 
 /// Where a bare scenario file name is looked up when it is not in the working directory.

@@ -112,22 +112,13 @@ fn janus(s: &Scenario) -> Result<(), Invalid> {
 }
 
 fn websocket_url(text: &str) -> Result<(), Invalid> {
-    match url::Url::parse(text) {
-        Ok(u) if matches!(u.scheme(), "ws" | "wss") && u.host_str().is_some_and(|h| !h.is_empty()) => {
-            Ok(())
-        }
-        Ok(u) => Err(Invalid::new(
-            "target.janus.websocket",
-            format!(
-                "{text:?} has scheme {:?} (expected a ws:// or wss:// URL of Janus's WebSocket API, e.g. \"ws://127.0.0.1:8188\")",
-                u.scheme()
-            ),
-        )),
-        Err(e) => Err(Invalid::new(
-            "target.janus.websocket",
-            format!("{text:?} is not a URL: {e} (expected e.g. \"ws://127.0.0.1:8188\")"),
-        )),
-    }
+    super::validate::check_url_of(
+        "target.janus.websocket",
+        text,
+        ["ws", "wss"],
+        "a ws:// or wss:// URL of Janus's WebSocket API, e.g. \"ws://127.0.0.1:8188\"",
+        "ws://127.0.0.1:8188",
+    )
 }
 
 #[cfg(test)]
@@ -165,7 +156,10 @@ mod tests {
     fn janus_over_http_holds_four_per_browser_and_websocket_lifts_it() {
         let e = parse("participants_per_page = 6\n").unwrap_err();
         assert!(e.contains("load.participants_per_page"), "{e}");
-        assert!(e.contains("6 participants per browser (6 per page × 1 pages)"), "{e}");
+        assert!(
+            e.contains("6 participants per browser (6 per page × 1 pages)"),
+            "{e}"
+        );
         assert!(e.contains("websocket"), "{e}");
         let e = parse("participants_per_page = 2\nparticipants_per_browser = 3\n").unwrap_err();
         assert!(e.contains("(2 per page × 3 pages)"), "{e}");
@@ -174,7 +168,10 @@ mod tests {
         assert_eq!(Packing::of(&parse(ws).unwrap()).per_browser(), 12);
         let bad = "[target.janus]\nwebsocket = \"http://127.0.0.1:8188\"\n";
         let e = parse(bad).unwrap_err();
-        assert!(e.contains("target.janus.websocket") && e.contains("ws://"), "{e}");
+        assert!(
+            e.contains("target.janus.websocket") && e.contains("ws://"),
+            "{e}"
+        );
         let e = parse("participants_per_page = 0\n").unwrap_err();
         assert!(e.contains("must be at least 1"), "{e}");
     }
@@ -191,7 +188,10 @@ mod tests {
                 .to_string()
         };
         let app = jitsi("app");
-        assert!(app.contains("load.participants_per_page") && app.contains("full Jitsi app"), "{app}");
+        assert!(
+            app.contains("load.participants_per_page") && app.contains("full Jitsi app"),
+            "{app}"
+        );
         assert!(jitsi("load-test").contains("only client 0"));
         let e = parse("participants_per_page = 2\nspeakers = \"p59\"\n").unwrap_err();
         assert!(e.contains("p59"), "{e}");

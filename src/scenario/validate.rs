@@ -487,23 +487,34 @@ fn judgement(s: &Scenario) -> Result<(), Invalid> {
 }
 
 fn check_url(key: &str, text: &str) -> Result<(), Invalid> {
+    check_url_of(
+        key,
+        text,
+        ["http", "https"],
+        "an http:// or https:// URL with a host",
+        "https://meet.example.com",
+    )
+}
+
+/// `text` is a URL with a host and one of `schemes`; the error says `expected` and an `example`.
+pub(super) fn check_url_of(
+    key: &str,
+    text: &str,
+    schemes: [&str; 2],
+    expected: &str,
+    example: &str,
+) -> Result<(), Invalid> {
     match url::Url::parse(text) {
-        Ok(u)
-            if matches!(u.scheme(), "http" | "https")
-                && u.host_str().is_some_and(|h| !h.is_empty()) =>
-        {
+        Ok(u) if schemes.contains(&u.scheme()) && u.host_str().is_some_and(|h| !h.is_empty()) => {
             Ok(())
         }
         Ok(u) => Err(Invalid::new(
             key,
-            format!(
-                "{text:?} has scheme {:?} (expected an http:// or https:// URL with a host)",
-                u.scheme()
-            ),
+            format!("{text:?} has scheme {:?} (expected {expected})", u.scheme()),
         )),
         Err(e) => Err(Invalid::new(
             key,
-            format!("{text:?} is not a URL: {e} (expected e.g. \"https://meet.example.com\")"),
+            format!("{text:?} is not a URL: {e} (expected e.g. \"{example}\")"),
         )),
     }
 }

@@ -624,7 +624,10 @@ fn fidelity_text(f: &crate::results::Fidelity) -> String {
     } else {
         "video received and discarded before decoding (decoded fps not measured)"
     };
-    let packing = match (f.participants_per_browser.max(1), f.participants_per_page.max(1)) {
+    let packing = match (
+        f.participants_per_browser.max(1),
+        f.participants_per_page.max(1),
+    ) {
         (1, 1) => "one browser per participant".to_string(),
         (n, 1) => format!("{n} participants per browser (one window each)"),
         (1, c) => format!("{c} participants per page (clients of one page), one page per browser"),

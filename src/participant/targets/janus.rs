@@ -211,9 +211,15 @@ mod tests {
         });
         let u = Url::parse(&format!("ws://127.0.0.1:{port}")).unwrap();
         let e = check_websocket(&u).await.unwrap_err();
-        assert!(e.contains("did not accept a WebSocket") && e.contains("404"), "{e}");
+        assert!(
+            e.contains("did not accept a WebSocket") && e.contains("404"),
+            "{e}"
+        );
         assert!(e.contains("libjanus_websockets.so"), "{e}");
-        assert!(check_websocket(&u).await.is_err(), "nobody listens any more");
+        assert!(
+            check_websocket(&u).await.is_err(),
+            "nobody listens any more"
+        );
     }
 
     #[tokio::test]

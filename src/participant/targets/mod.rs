@@ -80,10 +80,11 @@ impl Target {
                 // Pages talk to Janus over its WebSocket API when one is given (no long polls).
                 let server = match &j.websocket {
                     Some(ws) => {
-                        let ws = Url::parse(ws).map_err(|e| InfraError::new(what(), e.to_string()))?;
-                        janus::check_websocket(&ws).await.map_err(|e| {
-                            InfraError::new("[target.janus] websocket", e)
-                        })?;
+                        let ws =
+                            Url::parse(ws).map_err(|e| InfraError::new(what(), e.to_string()))?;
+                        janus::check_websocket(&ws)
+                            .await
+                            .map_err(|e| InfraError::new("[target.janus] websocket", e))?;
                         ws
                     }
                     None => url,
