@@ -264,15 +264,20 @@ async fn urls_and_probes_in_a_real_browser() {
             "{page:?}"
         );
         // stats.js through the probe: received video attributed to the fixture's remote endpoint.
+        // Rates and the concealed share are per interval, so they need a second sample: wait for both.
         let mut rows = Vec::new();
         for _ in 0..20 {
             let s = c.execute_async(&stats, vec![]).await.unwrap();
             rows = s["rows"].as_array().cloned().unwrap_or_default();
-            if rows.iter().any(|r| {
+            let video = rows.iter().any(|r| {
                 r["direction"] == "recv"
                     && r["kind"] == "video"
                     && r["fps"].as_f64().is_some_and(|f| f > 0.0)
-            }) {
+            });
+            let audio = rows.iter().any(|r| {
+                r["direction"] == "recv" && r["kind"] == "audio" && r["concealed_ratio"].is_number()
+            });
+            if video && audio {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;

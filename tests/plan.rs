@@ -142,10 +142,13 @@ fn a_results_directory_and_a_calibration_run_feed_the_plan() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("p");
     let run = "tests/fixtures/plan-fixture-janus-run";
+    // The plan sizes load servers for the run's own mode (its scenario: no audio, decoding).
     let o = plan(&[
         run,
         "--calibrate",
         run,
+        "--scenario",
+        "tests/fixtures/plan-fixture-janus-run/scenario.toml",
         "--participants-total",
         "60",
         "--participants-per-conference",
@@ -205,6 +208,10 @@ fn the_committed_local_janus_run_plans_end_to_end() {
         "30",
         "--participants-per-conference",
         "3",
+        "--audio-senders",
+        "0",
+        "--receive-audio",
+        "false",
         "--jvb-cpu-limit",
         "2",
         "--format",
@@ -256,6 +263,149 @@ fn the_committed_local_janus_run_plans_end_to_end() {
         .unwrap();
     assert!(small["source"].as_str().unwrap().contains(run), "{small}");
     assert!(out.join("charts/capacity.png").exists());
+}
+
+/// The committed fixture run, copied with run.json's fidelity saying received video was discarded
+/// (FIXTURE: the figures are the decoding run's; only the stated mode differs).
+fn discard_run(into: &std::path::Path) -> std::path::PathBuf {
+    let from = repo().join("tests/fixtures/plan-fixture-janus-run");
+    let dir = into.join("discard-run");
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(&from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    let mut info: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+    info["fidelity"]["receive_video"] = Value::from("discard");
+    std::fs::write(dir.join("run.json"), info.to_string()).unwrap();
+    dir
+}
+
+fn small_row(json: &Value) -> Value {
+    json["load_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["preset"] == "small")
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn a_discard_calibration_sizes_a_discard_plan_and_is_left_out_of_a_decode_plan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = discard_run(tmp.path());
+    let run_s = run.to_str().unwrap();
+    let out = tmp.path().join("p");
+    let plan_for = |mode: &[&str]| {
+        let mut args = vec![
+            "--calibrate",
+            run_s,
+            "--scenario",
+            "tests/fixtures/plan-fixture-janus-run/scenario.toml",
+            "--participants-total",
+            "300",
+            "--participants-per-conference",
+            "10",
+            "--format",
+            "json",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(mode);
+        let o = plan(&args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let json: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let md = std::fs::read_to_string(out.join("plan.md")).unwrap();
+        (json, md)
+    };
+    // A discard plan uses the discard calibration.
+    let (json, md) = plan_for(&["--receive-video", "discard"]);
+    let fidelity = json["generator_fidelity"].as_str().unwrap();
+    assert!(
+        fidelity.contains("receive_video = discard") && fidelity.contains("no audio sent"),
+        "{fidelity}"
+    );
+    let small = small_row(&json);
+    assert!(
+        small["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("calibrated: ")
+            && small["source"].as_str().unwrap().contains("discard-run"),
+        "{small}"
+    );
+    assert!(
+        small["fidelity"]
+            .as_str()
+            .unwrap()
+            .contains("receive_video = discard"),
+        "{small}"
+    );
+    let left_out = |json: &Value| -> Vec<String> {
+        json["generator_left_out"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|w| w.starts_with(run_s))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(left_out(&json), Vec::<String>::new());
+    // The seed fleets (audio, decoding) are another mode: listed too.
+    assert!(
+        json["generator_left_out"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w
+                .as_str()
+                .unwrap()
+                .contains("observations run at 1280x720@60")),
+        "{json}"
+    );
+    assert!(
+        md.contains("sized for: small, no audio sent, audio not received, receive_video = discard"),
+        "{md}"
+    );
+    // The same run is refused for a decode plan: listed, with the reason, and the documented
+    // figure used instead.
+    let (json, md) = plan_for(&[]);
+    let small = small_row(&json);
+    assert!(
+        small["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("docs/benchmarks.md"),
+        "{small}"
+    );
+    assert_eq!(small["cores_per_participant"].as_f64(), Some(0.125));
+    let left = left_out(&json);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(
+        left[0].contains("receive_video discard, not decode"),
+        "{left:?}"
+    );
+    assert!(md.contains("Left out of the generator sizing"), "{md}");
+    // Packed 4 per browser without a calibration: the documented figure × the measured gain.
+    let (json, _) = plan_for(&[
+        "--receive-video",
+        "discard",
+        "--participants-per-browser",
+        "4",
+    ]);
+    let small = small_row(&json);
+    assert!(
+        small["source"].as_str().unwrap().contains("gain"),
+        "{small}"
+    );
+    let left = left_out(&json);
+    assert!(
+        left.len() == 1 && left[0].contains("participants_per_browser 1, not 4"),
+        "{left:?}"
+    );
 }
 
 #[test]
@@ -359,5 +509,29 @@ fn bad_flags_and_unusable_runs_exit_2() {
         "{}",
         text(&o.stderr)
     );
+    // A mode that does not exist, and a scenario that is not there.
+    for (flag, value, says) in [
+        ("--receive-video", "blur", "'blur'"),
+        (
+            "--participants-per-browser",
+            "0",
+            "--participants-per-browser",
+        ),
+        ("--scenario", "tests/fixtures/no-such.toml", "no-such.toml"),
+    ] {
+        let mut args = vec![
+            "--participants-total",
+            "100",
+            "--participants-per-conference",
+            "10",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend([flag, value]);
+        let o = plan(&args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(says), "{flag} {value}: {err}");
+    }
     assert!(!out.exists(), "nothing written");
 }

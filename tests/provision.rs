@@ -1277,6 +1277,30 @@ fn kubernetes_fleet_plan_apply_status_and_destroy() {
         "{}",
         calls()
     );
+    assert!(
+        stderr(&o).contains("16 browser slots per 2-core node, 16 participants"),
+        "{}",
+        stderr(&o)
+    );
+
+    // 1b. The density mode sizes the slots: 4 participants per browser, received video discarded
+    //     (8 × 20/12 per core): ⌊2 × 13.3 / 4⌋ = 6 browsers hosting 24 participants per pod.
+    let o = provision(&[
+        "--plan-only",
+        "--receive-video",
+        "discard",
+        "--participants-per-browser",
+        "4",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let yaml = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(yaml.contains("nodeMaxSessions: \"6\""), "{yaml}");
+    let said = stderr(&o);
+    assert!(
+        said.contains("6 browser slots per 2-core node, 24 participants")
+            && said.contains("receive_video = discard, 4 per browser"),
+        "{said}"
+    );
 
     // 2. The media chunks of the overlay rebuild the files the tool generated, byte for byte
     //    (with the init container's own script).

@@ -141,7 +141,13 @@ async fn calibrated_against_a_known_delay_frame_loss_and_a_stopped_camera() {
         for s in peers.iter().filter(|s| s.name != r.name) {
             let f = clean.print("clean", &r.name, &s.name);
             let d = clean.delay(&r.name, &s.name);
-            assert!((3.0..100.0).contains(&d), "clean delay p50 {d} ms");
+            // Capture to render on loopback takes a few ms; each browser's clock offset is only known
+            // within its bound (a busy machine slows the WebDriver round trips that measure it).
+            let slack = r.clock.bound_ms + s.clock.bound_ms;
+            assert!(
+                (3.0 - slack..100.0).contains(&d),
+                "clean delay p50 {d} ms (clock bounds ±{slack:.1} ms)"
+            );
             assert!(f.codes > 100 && f.garbled == 0, "{f:?}");
             assert!(f.freeze_share().unwrap() < 0.05, "{f:?}");
             assert!(
@@ -155,11 +161,24 @@ async fn calibrated_against_a_known_delay_frame_loss_and_a_stopped_camera() {
     js(&peers[0].client, &set("{delay: 150}")).await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     let held = Phase::run(&peers, 15).await;
+    // The hold frames really got: 150 ms plus how late the worker's timers fired.
+    let hold = js(&peers[0].client, "return __ltImpair.heldMsMean")
+        .await
+        .as_f64()
+        .expect("frames were held");
+    assert!((150.0..200.0).contains(&hold), "held {hold} ms");
     for r in ["p1", "p2"] {
         held.print("delay", r, "p0");
         let (d0, d1) = (clean.delay(r, "p0"), held.delay(r, "p0"));
-        eprintln!("  {r}<-p0: delay p50 rose {:.1} ms", d1 - d0);
-        assert!((d1 - d0 - 150.0).abs() <= 30.0, "delay rose {} ms", d1 - d0);
+        eprintln!(
+            "  {r}<-p0: delay p50 rose {:.1} ms (frames held {hold:.1} ms)",
+            d1 - d0
+        );
+        assert!(
+            (d1 - d0 - hold).abs() <= 30.0,
+            "delay rose {} ms, frames held {hold} ms",
+            d1 - d0
+        );
     }
 
     // Every 20th encoded frame of p0 dropped: freezes and a worse PSNR p5, p1's stream unaffected.

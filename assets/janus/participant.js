@@ -344,21 +344,24 @@
   // `impair=delay:150,drop:0.1` puts an encoded-frame transform on the video sender that holds every frame
   // 150 ms and drops every 10th frame (frames n with floor(n*share) > floor((n-1)*share)): a known delay
   // and loss that the quality measurement must find again (`impair=delay:0` installs it idle).
-  // window.__ltImpair = { delay, drop, frames, dropped, set({delay, drop}) } changes it during the call.
+  // window.__ltImpair = { delay, drop, frames, dropped, heldMsMean, set({delay, drop}) } changes it during the
+  // call; heldMsMean is the hold frames really got since the last set (timers fire late on a busy machine).
   function impairWorker() {
-    var o = { delay: 0, drop: 0 }, n = 0, dropped = 0, share = 0;
-    self.onmessage = function (m) { o = m.data; share = 0; };
+    var o = { delay: 0, drop: 0 }, n = 0, dropped = 0, share = 0, held = 0, heldMs = 0;
+    self.onmessage = function (m) { o = m.data; share = 0; held = 0; heldMs = 0; };
     self.onrtctransform = function (ev) {
       o = ev.transformer.options || o;
       var out = ev.transformer.writable.getWriter();
       ev.transformer.readable.pipeTo(new WritableStream({
         write: function (frame) {
           n++;
-          if (n % 10 === 0) self.postMessage({ frames: n, dropped: dropped });
+          if (n % 10 === 0) self.postMessage({ frames: n, dropped: dropped, held: held, heldMs: heldMs });
           var next = share + (o.drop || 0);
           if (Math.floor(next) !== Math.floor(share)) { share = next; dropped++; return; }
           share = next;
-          if (o.delay > 0) setTimeout(function () { out.write(frame); }, o.delay);
+          // The hold a frame really got (a timer fires late on a busy machine) is counted.
+          var t0 = performance.now();
+          if (o.delay > 0) setTimeout(function () { held++; heldMs += performance.now() - t0; out.write(frame); }, o.delay);
           else out.write(frame);
         },
       }));
@@ -379,14 +382,17 @@
           var src = '(' + impairWorker.toString() + ')();';
           var worker = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
           var state = window.__ltImpair = {
-            delay: opts.delay, drop: opts.drop, frames: 0, dropped: 0,
+            delay: opts.delay, drop: opts.drop, frames: 0, dropped: 0, heldMsMean: null,
             set: function (o) {
               state.delay = o.delay || 0; state.drop = o.drop || 0;
               worker.postMessage({ delay: state.delay, drop: state.drop });
               log('impairment now: delay ' + state.delay + ' ms, drop ' + state.drop);
             },
           };
-          worker.onmessage = function (m) { state.frames = m.data.frames; state.dropped = m.data.dropped; };
+          worker.onmessage = function (m) {
+            state.frames = m.data.frames; state.dropped = m.data.dropped;
+            state.heldMsMean = m.data.held > 0 ? m.data.heldMs / m.data.held : null;
+          };
           sender.transform = new RTCRtpScriptTransform(worker, opts);
           log('impairment on the video sender: delay ' + opts.delay + ' ms, drop ' + opts.drop);
         } catch (e) { fail('impair', e); }

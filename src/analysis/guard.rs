@@ -48,20 +48,23 @@ pub struct BrowserEvidence {
     pub cpu_limited: usize,
 }
 
-/// The session of each participant, from its `session` event (`node=… session=<id>`).
+/// The participant and its browser session of a `session` event (`node=… session=<id>`).
+pub fn session_of(r: &EventRow) -> Option<(String, String)> {
+    if r.event != Event::Session {
+        return None;
+    }
+    let sid = r
+        .detail
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("session="))
+        .filter(|sid| !sid.is_empty())?;
+    Some((r.participant.clone(), sid.to_string()))
+}
+
+/// The session of each participant, from its `session` event.
 fn sessions(dir: &Path) -> Result<HashMap<String, String>, ReadError> {
     let mut m = HashMap::new();
-    results::rows(dir, "events.csv", |r: EventRow| {
-        if r.event == Event::Session
-            && let Some(sid) = r
-                .detail
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("session="))
-            && !sid.is_empty()
-        {
-            m.insert(r.participant, sid.to_string());
-        }
-    })?;
+    results::rows(dir, "events.csv", |r: EventRow| m.extend(session_of(&r)))?;
     Ok(m)
 }
 

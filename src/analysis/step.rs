@@ -1,7 +1,9 @@
 //! One window of a growing run (a step of `loadtest limit`), judged while the run goes on: the same
 //! summary, thresholds and saturation guard as a whole run's report, restricted to the window (bridge
-//! figures included), read from the files the run is writing.
+//! figures included), read from the files the run is writing. The guard judges each shared browser as
+//! well as the whole window: a packed browser that lags makes the step generator-bound, named.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::guard;
@@ -56,8 +58,11 @@ pub fn judge(dir: &Path, window: &Window, camera_fps: Option<f64>) -> Result<Jud
     results::rows(dir, "participants.csv", |p: ParticipantRow| {
         agg.participant(p)
     })?;
+    // The browser session of each participant, so the guard judges each shared browser too.
+    let mut sessions = HashMap::new();
     results::rows(dir, "events.csv", |e: EventRow| {
         if e.ts.as_str() <= window.to.as_str() {
+            sessions.extend(guard::session_of(&e));
             agg.event(e)
         }
     })?;
@@ -72,6 +77,7 @@ pub fn judge(dir: &Path, window: &Window, camera_fps: Option<f64>) -> Result<Jud
         agg.metric(&r)
     })?;
     results::rows(dir, results::VIDEO_QUALITY_CSV, |r| agg.video(&r))?;
+    evidence.group_browsers(&sessions);
     let (summary, _) = agg.finish();
     let checks = thresholds::evaluate(&thresholds, &summary);
     let generator_bound = guard::judge(&guard_cfg, &evidence, camera_fps);
@@ -80,4 +86,70 @@ pub fn judge(dir: &Path, window: &Window, camera_fps: Option<f64>) -> Result<Jud
         checks,
         generator_bound,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{Event, EventRow};
+
+    /// The committed local Janus run with its events re-written so two participants share one lagging
+    /// browser: the step is generator-bound and the browser is named, though the window's median
+    /// sender frame rate is the camera's.
+    #[test]
+    fn a_lagging_shared_browser_makes_the_step_generator_bound() {
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plan-fixture-janus-run");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        for f in [
+            "run.json",
+            "scenario.toml",
+            "participants.csv",
+            "server_metrics.csv",
+        ] {
+            std::fs::copy(fixture.join(f), d.join(f)).unwrap();
+        }
+        let ts = |s: u32| format!("2026-11-24T13:30:{s:02}.000Z");
+        let mut ev = csv::Writer::from_path(d.join("events.csv")).unwrap();
+        let people = ["c0p0", "c0p1", "c0p2", "c1p0", "c1p1", "c1p2"];
+        for (i, p) in people.iter().enumerate() {
+            let sid = ["a", "a", "b", "b", "c", "d"][i].repeat(16);
+            ev.serialize(EventRow {
+                ts: ts(10),
+                participant: p.to_string(),
+                event: Event::Session,
+                detail: format!("node=local session={sid}"),
+            })
+            .unwrap();
+        }
+        ev.flush().unwrap();
+        let mut st = csv::Writer::from_path(d.join("client_stats.csv")).unwrap();
+        for s in [31, 33] {
+            for (i, p) in people.iter().enumerate() {
+                st.serialize(ClientStatRow {
+                    ts: ts(s),
+                    participant: p.parse().unwrap(),
+                    direction: "send".into(),
+                    kind: "video".into(),
+                    fps: Some(if i < 2 { 6.0 } else { 15.0 }),
+                    ..Default::default()
+                })
+                .unwrap();
+            }
+        }
+        st.flush().unwrap();
+        let window = Window {
+            from: ts(30),
+            to: ts(40),
+        };
+        let j = judge(d, &window, Some(15.0)).unwrap();
+        assert_eq!(j.generator_bound.len(), 1, "{:?}", j.generator_bound);
+        assert!(
+            j.generator_bound[0]
+                .starts_with("browser aaaaaaaa (c0p0, c0p1): median sender frame rate 6.0 fps"),
+            "{:?}",
+            j.generator_bound
+        );
+    }
 }

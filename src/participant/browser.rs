@@ -305,12 +305,12 @@ impl Browsers {
 
     /// More than one page (window) per browser.
     pub(crate) fn shared(&self) -> bool {
-        self.packing.pages_per_browser > 1
+        self.packing.per_browser > 1
     }
 
     /// More than one participant per browser (then it gets both camera and microphone).
     pub(crate) fn packed(&self) -> bool {
-        self.packing.per_browser() > 1
+        self.packing.per_slot() > 1
     }
 
     /// The shared page a participant belongs to (`None`: one participant per page).
@@ -322,7 +322,7 @@ impl Browsers {
     /// browser of its own, stretched with the participants sharing one (their commands queue behind
     /// one lock), at most 3 s.
     pub(crate) fn poll(&self, alone: std::time::Duration) -> std::time::Duration {
-        let shared = alone * self.packing.per_browser().div_ceil(2);
+        let shared = alone * self.packing.per_slot().div_ceil(2);
         shared.clamp(alone, std::time::Duration::from_secs(3).max(alone))
     }
 
@@ -383,7 +383,7 @@ mod tests {
     fn participants_share_a_browser_by_join_order_and_the_last_one_closes_it() {
         let tabs = |n| {
             Browsers::new(Packing {
-                pages_per_browser: n,
+                per_browser: n,
                 per_page: 1,
             })
         };
@@ -413,7 +413,7 @@ mod tests {
         assert_eq!(tabs(0).group_of(&plan(5)), 5);
         assert_eq!(tabs(3).page_of(&plan(5)), None, "one participant per page");
         let pages = Browsers::new(Packing {
-            pages_per_browser: 2,
+            per_browser: 2,
             per_page: 6,
         });
         assert!(pages.shared() && pages.packed());
@@ -426,7 +426,7 @@ mod tests {
             "12 participants share one lock"
         );
         let one_page = Browsers::new(Packing {
-            pages_per_browser: 1,
+            per_browser: 1,
             per_page: 6,
         });
         assert!(!one_page.shared() && one_page.packed());

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::error::UsageError;
+use crate::scenario::density::{Fidelity, Mode, ModeArgs};
 use observations::Observation;
 use sizing::{CostModel, Request};
 
@@ -42,9 +43,16 @@ pub struct PlanArgs {
     #[arg(long, value_name = "FILE")]
     pub observations: Vec<PathBuf>,
     /// A run on one load server whose generator CPU gives the cost per participant of its media preset
+    /// at its fidelity (run.json); a run of another mode than the one planned for is left out
     /// (repeatable).
     #[arg(long, value_name = "DIR")]
     pub calibrate: Vec<PathBuf>,
+    /// A scenario whose audio, receive fidelity and packing the load servers are sized for.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// The density mode to size load servers for (overrides the scenario's).
+    #[command(flatten)]
+    pub mode: ModeArgs,
     /// Participants at the peak, all conferences together.
     #[arg(long, required_unless_present = "participants")]
     pub participants_total: Option<u32>,
@@ -129,6 +137,26 @@ impl PlanArgs {
         };
         (request, warnings)
     }
+
+    /// The fidelity the load servers are sized for: `--scenario`'s (else audio from
+    /// `--audio-senders`, audio received, decoding, one browser per participant), with the mode
+    /// flags applied. Its video is the scenario's preset (every preset gets a row anyway).
+    pub fn generator_mode(&self, request: &Request) -> Result<Fidelity, UsageError> {
+        let base = match &self.scenario {
+            Some(p) => {
+                let loaded =
+                    crate::scenario::load(p, &[]).map_err(|e| UsageError(format!("{e:#}")))?;
+                Fidelity::of(&loaded.scenario)
+            }
+            None => Fidelity {
+                video: "small".into(),
+                audio: request.audio_senders > 0,
+                receive_audio: true,
+                mode: Mode::BASE,
+            },
+        };
+        Ok(self.mode.apply(base))
+    }
 }
 
 /// Everything the plan is made from, read and checked.
@@ -174,6 +202,7 @@ pub fn exec(args: PlanArgs) -> anyhow::Result<i32> {
         eprintln!("warning: {w}");
     }
     request.validate().map_err(|e| UsageError(e.to_string()))?;
+    let mode = args.generator_mode(&request)?;
     let input = inputs(&args)?;
     let model = CostModel::fit(&input.observations).map_err(|e| UsageError(e.to_string()))?;
     let plan = output::Plan::new(
@@ -181,6 +210,7 @@ pub fn exec(args: PlanArgs) -> anyhow::Result<i32> {
         &model,
         &input.observations,
         &input.calibrations,
+        &mode,
         input.notes,
     );
     let written = output::write(&plan, &model, &args.out)?;

@@ -48,8 +48,9 @@ pub struct Observation {
 /// What the load generators spent on one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GeneratorSample {
-    /// The media preset (a name such as `small`, or the seed's `1280x720@60`).
-    pub preset: String,
+    /// What it was measured at; its video is the media preset (a name such as `small`, or the seed's
+    /// `1280x720@60`).
+    pub fidelity: crate::scenario::density::Fidelity,
     /// Participants generated.
     pub participants: f64,
     /// Generator cores busy for them (all servers together).
@@ -304,7 +305,13 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Observation>, ObservationErro
             stable,
             censored: Observation::is_saturated(cpu, limit, Some(throttling), stable),
             generator: Some(GeneratorSample {
-                preset: video.to_string(),
+                // The seed's fleets ran the Jitsi app: audio received, video decoded, one browser each.
+                fidelity: crate::scenario::density::Fidelity {
+                    video: video.to_string(),
+                    audio: audio_senders > 0,
+                    receive_audio: true,
+                    mode: crate::scenario::density::Mode::BASE,
+                },
                 participants: total as f64,
                 cores: generator_cpu * cores_per_server * servers as f64,
             }),

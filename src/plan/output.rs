@@ -12,6 +12,7 @@ use super::sizing::{
     self, CostModel, Deploy, Knee, LoadServers, Request, SHARD_PARTICIPANTS, Sizing,
 };
 use crate::chart::{self, Chart, Series, Style};
+use crate::scenario::density::{self, Fidelity};
 
 const TEMPLATE: &str = include_str!("../../assets/plan/plan.md.tera");
 /// Chart of predicted against observed bridge CPU, relative to the output directory.
@@ -151,8 +152,12 @@ pub struct Plan {
     pub knee: Option<Knee>,
     /// Every bridge.
     pub bridges: Vec<sizing::BridgePlan>,
+    /// The fidelity load servers are sized for (audio, receive fidelity, packing).
+    pub generator_fidelity: String,
     /// Load servers per media preset.
     pub load_servers: Vec<LoadServers>,
+    /// Calibration runs and observations of another mode, left out of the generator sizing (why).
+    pub generator_left_out: Vec<String>,
     /// Values for `deploy/`.
     pub deploy: Deploy,
     /// The fitted models.
@@ -218,11 +223,17 @@ fn constants(r: &Request) -> Vec<Constant> {
             "Grafana's `Bps` unit is SI (data/README.md)",
         ),
     ];
-    for (preset, cost) in sizing::MEASURED_GENERATOR_COST {
+    for preset in sizing::DOCUMENTED_PRESETS {
+        let f = density::documented(&Fidelity {
+            video: preset.into(),
+            audio: false,
+            receive_audio: false,
+            mode: density::Mode::BASE,
+        });
         v.push(c(
             &format!("generator cost, {preset}"),
-            format!("{cost:.3} cores per participant"),
-            sizing::MEASURED_GENERATOR_SOURCE,
+            format!("{:.3} cores per participant", 1.0 / f.per_core),
+            &f.source,
         ));
     }
     v
@@ -235,11 +246,12 @@ impl Plan {
         model: &CostModel,
         obs: &[Observation],
         calibrations: &[(GeneratorSample, String)],
+        mode: &Fidelity,
         mut notes: Vec<String>,
     ) -> Plan {
         let s: Sizing = sizing::size(model, &request);
-        let costs = sizing::generator_costs(calibrations, obs);
-        let load_servers = sizing::load_servers(&costs, &request);
+        let costs = sizing::generator_costs(calibrations, obs, mode);
+        let load_servers = sizing::load_servers(&costs.costs, &request);
         let observations = obs
             .iter()
             .zip(&model.cpu.loo)
@@ -277,7 +289,9 @@ impl Plan {
             shards: s.shards,
             knee: s.knee,
             bridges: s.bridges,
+            generator_fidelity: mode.describe(),
             load_servers,
+            generator_left_out: costs.left_out,
             deploy: s.deploy,
             model: Models {
                 cpu: ModelSummary::of(&model.cpu),

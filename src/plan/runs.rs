@@ -10,7 +10,8 @@ use crate::analysis::thresholds::Status;
 use crate::analysis::{Summary, summarize as summarize_run};
 use crate::results::names::{SourceName, metric};
 use crate::results::{self, ServerMetricRow, StepVerdict};
-use crate::scenario::Scenario;
+use crate::scenario::density::{Fidelity, Mode, Packing};
+use crate::scenario::{ReceiveVideo, Scenario};
 use crate::stats;
 
 /// A results directory the planner cannot use.
@@ -77,8 +78,8 @@ fn last_n(scenario: &Scenario) -> Option<u32> {
     u32::try_from(v).ok()
 }
 
-/// The run's summary, its scenario and its video preset.
-fn summarize(dir: &Path) -> Result<(Summary, Scenario, String), RunError> {
+/// The run's summary, its scenario and the fidelity its generators ran at.
+fn summarize(dir: &Path) -> Result<(Summary, Scenario, Fidelity), RunError> {
     let err = |e: results::ReadError| RunError {
         dir: dir.display().to_string(),
         detail: e.to_string(),
@@ -86,7 +87,29 @@ fn summarize(dir: &Path) -> Result<(Summary, Scenario, String), RunError> {
     let (s, _) = summarize_run(dir).map_err(err)?;
     let scenario = results::read_scenario(dir).map_err(err)?;
     let info = results::read_run(dir).map_err(err)?;
-    Ok((s, scenario, preset_of(&info.fidelity.video)))
+    let fidelity = fidelity_of(&info.fidelity, &scenario);
+    Ok((s, scenario, fidelity))
+}
+
+/// The density table's key of a run: run.json's `fidelity` (preset, receive fidelity, packing) and
+/// whether its scenario had audio senders.
+pub fn fidelity_of(f: &results::Fidelity, scenario: &Scenario) -> Fidelity {
+    Fidelity {
+        video: preset_of(&f.video),
+        audio: scenario.load.audio_sender_count() > 0,
+        receive_audio: f.receive_audio,
+        mode: Mode {
+            packing: Packing {
+                per_browser: f.participants_per_browser.max(1),
+                per_page: f.participants_per_page.max(1),
+            },
+            receive_video: if f.decoded_video() {
+                ReceiveVideo::Decode
+            } else {
+                ReceiveVideo::Discard
+            },
+        },
+    }
 }
 
 /// The observations of a run: its busiest bridge, or for a limit search one per step window (a step
@@ -261,14 +284,14 @@ fn missed_quality(scenario: &Scenario, s: &Summary) -> bool {
 }
 
 /// The load generators' cost of a calibration run (all its participants on the generators whose
-/// `generator_cpu_ratio` it recorded), and a note when the generators were saturated: the figure is
+/// `generator_cpu_ratio` it recorded) at the fidelity it ran (run.json), and a note when the generators were saturated: the figure is
 /// then a lower bound on the cost.
 pub fn calibration(dir: &Path) -> Result<(GeneratorSample, Option<String>), RunError> {
     let err = |detail: String| RunError {
         dir: dir.display().to_string(),
         detail,
     };
-    let (s, _, preset) = summarize(dir)?;
+    let (s, _, fidelity) = summarize(dir)?;
     let ratio = s.table.generator_cpu_ratio.ok_or_else(|| {
         err(
             "server_metrics.csv: expected generator_cpu_ratio rows in the steady window \
@@ -300,7 +323,7 @@ pub fn calibration(dir: &Path) -> Result<(GeneratorSample, Option<String>), RunE
     });
     Ok((
         GeneratorSample {
-            preset,
+            fidelity,
             participants: s.participants.completed as f64,
             cores: ratio * cores,
         },

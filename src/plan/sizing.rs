@@ -10,6 +10,7 @@ use super::model::{
     CPU_COEFFICIENTS, EGRESS_COEFFICIENTS, Fitted, Load, ModelError, Slice, central_interval,
 };
 use super::observations::{GeneratorSample, Observation};
+use crate::scenario::density::{self, Fidelity};
 
 /// The most participants a plan is made for (every bridge is listed).
 pub const MAX_PARTICIPANTS: u32 = 1_000_000;
@@ -17,16 +18,8 @@ pub const MAX_PARTICIPANTS: u32 = 1_000_000;
 pub const SHARD_PARTICIPANTS: u32 = 500;
 /// Default cores of one load server (the seed's generator servers had 16).
 pub const LOAD_SERVER_CORES: f64 = 16.0;
-/// Generator cores per participant measured on this project (docs/benchmarks.md: one conference of
-/// video senders, no audio, on a 2-core machine): 8 per core for `tiny`/`small`, 4 per core for `vga`.
-pub const MEASURED_GENERATOR_COST: [(&str, f64); 3] = [
-    ("tiny", 1.0 / 8.0),
-    ("small", 1.0 / 8.0),
-    ("vga", 1.0 / 4.0),
-];
-/// Where [`MEASURED_GENERATOR_COST`] comes from.
-pub const MEASURED_GENERATOR_SOURCE: &str =
-    "measured on this project (docs/benchmarks.md, video only, no audio)";
+/// Presets whose generator cost has a documented figure (docs/benchmarks.md; `scenario::density`).
+pub const DOCUMENTED_PRESETS: [&str; 3] = ["tiny", "small", "vga"];
 
 /// What the operator asks for (the command line of `loadtest plan`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -220,10 +213,38 @@ pub struct LoadServers {
     pub cores_per_participant: f64,
     /// Where that figure comes from.
     pub source: String,
+    /// What the figure was measured at (video preset, audio, receive fidelity, packing).
+    pub fidelity: String,
+    /// Why the figure does not quite hold for the mode planned for, if it does not.
+    pub caveat: Option<String>,
     /// Cores for every participant of the plan.
     pub cores_needed: f64,
     /// Load servers of `--load-server-cores` used up to `1 − headroom`.
     pub load_servers: u32,
+}
+
+/// A generator cost per participant for one preset, and what it holds for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratorCost {
+    /// Media preset.
+    pub preset: String,
+    /// Generator cores per participant.
+    pub cores_per_participant: f64,
+    /// Where it comes from.
+    pub source: String,
+    /// What it was measured at.
+    pub fidelity: Fidelity,
+    /// Why it does not quite hold for the mode planned for.
+    pub caveat: Option<String>,
+}
+
+/// The generator costs for the mode planned for, and the samples of another mode left out (why).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GeneratorCosts {
+    /// One per preset.
+    pub costs: Vec<GeneratorCost>,
+    /// `source: what it measured, and how that differs from the mode planned for`.
+    pub left_out: Vec<String>,
 }
 
 /// The values `deploy/` takes (read by `loadtest deploy scale --from-plan`).
@@ -384,20 +405,49 @@ pub fn capacity_curve(r: &Request, upto: u32) -> Vec<Load> {
         .collect()
 }
 
-/// Generator cost per preset: `--calibrate` runs first, then the observations, then the figures
-/// measured on this project. Each is Σ cores / Σ participants over its samples.
+/// Generator cost per preset for `mode` (its video preset is ignored: every preset gets a row):
+/// `--calibrate` runs of that mode first, then observations of that mode, then the documented table ×
+/// the density gains (`scenario::density::documented`). Each measured figure is Σ cores / Σ
+/// participants over its samples; a sample of another mode is left out, with the reason.
 pub fn generator_costs(
     calibrations: &[(GeneratorSample, String)],
     observations: &[Observation],
-) -> Vec<(String, f64, String)> {
-    let mut out: BTreeMap<String, (f64, String)> = BTreeMap::new();
-    for (preset, cost) in MEASURED_GENERATOR_COST {
-        out.insert(preset.into(), (cost, MEASURED_GENERATOR_SOURCE.into()));
+    mode: &Fidelity,
+) -> GeneratorCosts {
+    let mut out: BTreeMap<String, GeneratorCost> = BTreeMap::new();
+    for preset in DOCUMENTED_PRESETS {
+        let wanted = mode.with_video(preset);
+        let f = density::documented(&wanted);
+        out.insert(
+            preset.into(),
+            GeneratorCost {
+                preset: preset.into(),
+                cores_per_participant: 1.0 / f.per_core,
+                caveat: f.caveat(&wanted),
+                source: f.source,
+                fidelity: f.fidelity,
+            },
+        );
     }
+    let mut left_out = Vec::new();
     let mut pool = |samples: Vec<(&GeneratorSample, &str)>, what: &str| {
         let mut by: BTreeMap<&str, (f64, f64, Vec<&str>)> = BTreeMap::new();
         for (g, src) in samples {
-            let e = by.entry(g.preset.as_str()).or_default();
+            let preset = g.fidelity.video.as_str();
+            let differs = g.fidelity.differences(&mode.with_video(preset));
+            if !differs.is_empty() {
+                let why = format!(
+                    "{src}: {what} run at {} left out of the generator sizing: {} (the plan sizes for {})",
+                    g.fidelity.describe(),
+                    differs.join("; "),
+                    mode.with_video(preset).describe()
+                );
+                if !left_out.contains(&why) {
+                    left_out.push(why);
+                }
+                continue;
+            }
+            let e = by.entry(preset).or_default();
             e.0 += g.cores;
             e.1 += g.participants;
             if !e.2.contains(&src) {
@@ -408,7 +458,13 @@ pub fn generator_costs(
             if n > 0.0 {
                 out.insert(
                     preset.to_string(),
-                    (cores / n, format!("{what}: {}", srcs.join(", "))),
+                    GeneratorCost {
+                        preset: preset.into(),
+                        cores_per_participant: cores / n,
+                        source: format!("{what}: {}", srcs.join(", ")),
+                        fidelity: mode.with_video(preset),
+                        caveat: None,
+                    },
                 );
             }
         }
@@ -424,20 +480,25 @@ pub fn generator_costs(
         calibrations.iter().map(|(g, s)| (g, s.as_str())).collect(),
         "calibrated",
     );
-    out.into_iter().map(|(p, (c, s))| (p, c, s)).collect()
+    GeneratorCosts {
+        costs: out.into_values().collect(),
+        left_out,
+    }
 }
 
 /// Load servers per preset for `participants` participants.
-pub fn load_servers(costs: &[(String, f64, String)], r: &Request) -> Vec<LoadServers> {
+pub fn load_servers(costs: &[GeneratorCost], r: &Request) -> Vec<LoadServers> {
     let usable = r.load_server_cores * (1.0 - r.headroom);
     costs
         .iter()
-        .map(|(preset, cpp, source)| {
-            let cores = cpp * r.participants_total as f64;
+        .map(|c| {
+            let cores = c.cores_per_participant * r.participants_total as f64;
             LoadServers {
-                preset: preset.clone(),
-                cores_per_participant: *cpp,
-                source: source.clone(),
+                preset: c.preset.clone(),
+                cores_per_participant: c.cores_per_participant,
+                source: c.source.clone(),
+                fidelity: c.fidelity.describe(),
+                caveat: c.caveat.clone(),
                 cores_needed: cores,
                 load_servers: (cores / usable).ceil().max(1.0) as u32,
             }
@@ -697,39 +758,61 @@ mod tests {
         assert!(request().validate().is_ok());
     }
 
+    /// The seed fleet's mode: video and audio sent and received, one browser each, decoding.
+    fn seed_mode() -> Fidelity {
+        Fidelity {
+            video: "small".into(),
+            audio: true,
+            receive_audio: true,
+            mode: density::Mode::BASE,
+        }
+    }
+
+    fn cost(c: &GeneratorCosts, preset: &str) -> GeneratorCost {
+        c.costs.iter().find(|x| x.preset == preset).unwrap().clone()
+    }
+
     #[test]
     fn generator_costs_prefer_calibration_then_observations_then_defaults() {
         let obs = seed();
-        let costs = generator_costs(&[], &obs);
-        let get = |c: &[(String, f64, String)], p: &str| c.iter().find(|x| x.0 == p).cloned();
-        let hd = get(&costs, "1280x720@60").unwrap();
+        let costs = generator_costs(&[], &obs, &seed_mode());
+        assert!(costs.left_out.is_empty(), "{:?}", costs.left_out);
+        let hd = cost(&costs, "1280x720@60");
         // 8 servers × 16 cores at the seed's percentages, over 134 participants.
         let cores: f64 = [7.0, 7.0, 7.0, 17.0, 30.0, 15.0, 50.0]
             .iter()
             .map(|p| p / 100.0 * 128.0)
             .sum();
-        assert!((hd.1 - cores / 134.0).abs() < 1e-9, "{hd:?}");
-        assert_eq!(get(&costs, "small").unwrap().1, 0.125);
+        assert!(
+            (hd.cores_per_participant - cores / 134.0).abs() < 1e-9,
+            "{hd:?}"
+        );
+        let small = cost(&costs, "small");
+        assert_eq!(small.cores_per_participant, 0.125);
+        assert!(!small.fidelity.audio, "the documented figure is video only");
+        assert!(small.caveat.unwrap().contains("without audio"));
         let cal = GeneratorSample {
-            preset: "small".into(),
+            fidelity: seed_mode(),
             participants: 6.0,
             cores: 1.2,
         };
-        let costs = generator_costs(&[(cal, "run-a".into())], &obs);
-        let small = get(&costs, "small").unwrap();
+        let costs = generator_costs(&[(cal, "run-a".into())], &obs, &seed_mode());
+        let small = cost(&costs, "small");
         assert!(
-            (small.1 - 0.2).abs() < 1e-12 && small.2.contains("run-a"),
+            (small.cores_per_participant - 0.2).abs() < 1e-12 && small.source.contains("run-a"),
             "{small:?}"
         );
-        let servers = load_servers(&costs, &request());
+        assert_eq!(small.caveat, None, "measured at the mode planned for");
+        let servers = load_servers(&costs.costs, &request());
         let s = servers.iter().find(|l| l.preset == "small").unwrap();
         assert_eq!(s.load_servers, (200.0f64 / (16.0 * 0.8)).ceil() as u32);
+        assert!(s.fidelity.contains("audio sent"), "{}", s.fidelity);
         // Smaller load servers: more of them.
         let small_servers = Request {
             load_server_cores: 4.0,
             ..request()
         };
-        let servers = load_servers(&costs, &small_servers);
+        let servers = load_servers(&costs.costs, &small_servers);
         let s = servers.iter().find(|l| l.preset == "small").unwrap();
         assert_eq!(s.load_servers, (200.0f64 / (4.0 * 0.8)).ceil() as u32);
         assert!(
@@ -741,6 +824,52 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("--load-server-cores: expected at least 1 core")
+        );
+    }
+
+    #[test]
+    fn a_calibration_of_another_mode_is_left_out_with_the_reason() {
+        let packed = Fidelity {
+            mode: density::Mode {
+                packing: density::Packing::tabs(4),
+                receive_video: crate::scenario::ReceiveVideo::Discard,
+            },
+            ..seed_mode()
+        };
+        let cal = GeneratorSample {
+            fidelity: packed.clone(),
+            participants: 8.0,
+            cores: 0.5,
+        };
+        let cals = [(cal, "run-d".to_string())];
+        let decode = generator_costs(&cals, &[], &seed_mode());
+        assert_eq!(cost(&decode, "small").cores_per_participant, 0.125);
+        assert_eq!(decode.left_out.len(), 1, "{:?}", decode.left_out);
+        let why = &decode.left_out[0];
+        assert!(why.starts_with("run-d: calibrated run at small"), "{why}");
+        assert!(
+            why.contains("receive_video discard, not decode")
+                && why.contains("participants_per_browser 4, not 1"),
+            "{why}"
+        );
+        let dense = generator_costs(&cals, &seed(), &packed);
+        let small = cost(&dense, "small");
+        assert_eq!(small.cores_per_participant, 0.0625);
+        assert!(small.source.contains("run-d"), "{small:?}");
+        // Other presets: the documented figure × the measured gain of the mode.
+        let vga = cost(&dense, "vga");
+        assert!((vga.cores_per_participant - 1.0 / (4.0 * 20.0 / 12.0)).abs() < 1e-12);
+        assert!(vga.source.contains("gain"), "{vga:?}");
+        // The seed fleet decoded with one browser each: left out of a packed plan, named once.
+        assert!(
+            dense
+                .left_out
+                .iter()
+                .filter(|w| w.contains("observations run at 1280x720@60"))
+                .count()
+                == 1,
+            "{:?}",
+            dense.left_out
         );
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::ProvisionError;
 use super::inventory::{Inventory, Role, url_host};
+use super::slots::Slots;
 use super::ssh::{Output, Remote, shell_quote, tail};
 use crate::webdriver::grid::{GridStatus, parse_status};
 
@@ -22,10 +23,8 @@ pub struct Plan {
     pub jar: PathBuf,
     /// Fake media files to place in `[grid] media_dir` on nodes.
     pub media: Vec<PathBuf>,
-    /// Browser slots per core for the scenario's media preset.
-    pub per_core: u32,
-    /// Fixed slots per node (`--slots`), instead of cores × `per_core`.
-    pub slots: Option<u32>,
+    /// Browser slots per node for the scenario's density mode, or `--slots`.
+    pub slots: Slots,
     /// The scenario's cohorts as `loadtest network-node` networks (`none` first); empty: plain
     /// Chromium nodes.
     pub networks: Vec<String>,
@@ -48,17 +47,9 @@ pub struct HostOutcome {
     pub error: Option<ProvisionError>,
 }
 
-/// Browser slots per core for a video preset (one participant per browser, decoding:
-/// `scenario::density::base_per_core`, from docs/benchmarks.md).
-pub fn per_core(video: &str) -> u32 {
-    crate::scenario::density::base_per_core(video) as u32
-}
-
-/// Node slots: the override, else cores × per-core, at least 1.
+/// Node slots: `--slots`, else the browsers a node of `cores` holds in the scenario's mode.
 pub fn slots_for(cores: u32, plan: &Plan) -> u32 {
-    plan.slots
-        .unwrap_or(cores.saturating_mul(plan.per_core))
-        .max(1)
+    plan.slots.per_node(cores)
 }
 
 /// The hub's TOML config.
@@ -515,25 +506,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn slots_from_cores_and_preset() {
-        let mut plan = Plan {
-            jar: "x.jar".into(),
-            media: vec![],
-            per_core: per_core("small"),
-            slots: None,
-            networks: Vec::new(),
-            loadtest: None,
-        };
-        assert_eq!(slots_for(2, &plan), 16);
-        plan.per_core = per_core("vga");
-        assert_eq!(slots_for(16, &plan), 64);
-        plan.per_core = per_core("hd");
-        assert_eq!(slots_for(3, &plan), 6);
-        plan.slots = Some(2);
-        assert_eq!(slots_for(16, &plan), 2);
-        plan.slots = Some(0);
-        assert_eq!(slots_for(16, &plan), 1);
+    /// The video-only, one-browser mode of the `small` preset (8 per core), or a fixed number.
+    fn slots(fixed: Option<u32>) -> Slots {
+        Slots::for_mode(
+            &crate::scenario::density::Fidelity {
+                video: "small".into(),
+                audio: false,
+                receive_audio: false,
+                mode: crate::scenario::density::Mode::BASE,
+            },
+            fixed,
+        )
     }
 
     #[test]
@@ -601,8 +584,7 @@ mod tests {
         let plan = Plan {
             jar: jar.path().to_path_buf(),
             media: vec![],
-            per_core: 8,
-            slots: Some(3),
+            slots: slots(Some(3)),
             networks: vec!["none".into(), "shaped={ delay = \"100ms\" }".into()],
             loadtest: Some(bin.path().to_path_buf()),
         };
@@ -698,8 +680,7 @@ mod tests {
         let plan = Plan {
             jar: jar.path().to_path_buf(),
             media: vec![],
-            per_core: 8,
-            slots: None,
+            slots: slots(None),
             networks: Vec::new(),
             loadtest: None,
         };

@@ -68,10 +68,14 @@ pub struct ProvisionArgs {
     /// Create the servers and write the inventory, but do not bootstrap them.
     #[arg(long)]
     pub skip_bootstrap: bool,
-    /// Scenario whose [media] decides the fake media uploaded and the slots per core.
+    /// Scenario whose [media] decides the fake media uploaded, and whose media and density mode
+    /// decide the slots per node.
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
-    /// Fixed browser slots per node, instead of cores × participants-per-core of the media preset.
+    /// The density mode to size slots for (overrides the scenario's).
+    #[command(flatten)]
+    pub mode: crate::scenario::density::ModeArgs,
+    /// Fixed browser slots per node, instead of the browsers a node holds in the scenario's mode.
     #[arg(long)]
     pub slots: Option<u32>,
     /// Hosts bootstrapped at once.

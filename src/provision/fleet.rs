@@ -7,13 +7,16 @@ use std::time::{Duration, Instant};
 
 use super::bootstrap::{self, HostOutcome, Plan};
 use super::inventory::{self, HostState, Inventory};
+use super::slots::Slots;
 use super::ssh::{self, Remote, Ssh};
 use super::{ProvisionArgs, ProvisionError, target, to_anyhow};
 use crate::error::{EXIT_INFRA, EXIT_OK, InfraError, UsageError};
+use crate::scenario::density::{Fidelity, Mode};
 
-/// The fake media files and per-core slots for the scenario's (or the default) media.
-pub(super) fn media_plan(args: &ProvisionArgs) -> anyhow::Result<(Vec<PathBuf>, u32)> {
-    let (media, base) = match &args.scenario {
+/// The fake media files and the slots per node for the scenario's (or the default) media and density
+/// mode, with the mode flags and `--slots` applied.
+pub(super) fn media_plan(args: &ProvisionArgs) -> anyhow::Result<(Vec<PathBuf>, Slots)> {
+    let (media, base, fidelity) = match &args.scenario {
         Some(p) => {
             let loaded = crate::scenario::load(p, &[])?;
             let base = loaded
@@ -21,9 +24,20 @@ pub(super) fn media_plan(args: &ProvisionArgs) -> anyhow::Result<(Vec<PathBuf>, 
                 .parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from("."));
-            (loaded.scenario.media, base)
+            let fidelity = Fidelity::of(&loaded.scenario);
+            (loaded.scenario.media, base, fidelity)
         }
-        None => (crate::scenario::Media::default(), PathBuf::from(".")),
+        None => {
+            let media = crate::scenario::Media::default();
+            // A scenario's defaults: every participant sends and receives audio, decodes, own browser.
+            let fidelity = Fidelity {
+                video: media.video.clone(),
+                audio: true,
+                receive_audio: media.receive_audio,
+                mode: Mode::BASE,
+            };
+            (media, PathBuf::from("."), fidelity)
+        }
     };
     let video = crate::media::VideoSource::parse(&media.video, &base).map_err(UsageError)?;
     let audio = crate::media::AudioSource::parse(&media.audio, &base).map_err(UsageError)?;
@@ -33,7 +47,10 @@ pub(super) fn media_plan(args: &ProvisionArgs) -> anyhow::Result<(Vec<PathBuf>, 
         .into_iter()
         .flatten()
         .collect();
-    Ok((files, bootstrap::per_core(&media.video)))
+    Ok((
+        files,
+        Slots::for_mode(&args.mode.apply(fidelity), args.slots),
+    ))
 }
 
 /// The networks of the scenario's `[[cohort]]`s, as `loadtest network-node` lines (`none` first).
@@ -61,7 +78,8 @@ fn plan(args: &ProvisionArgs) -> anyhow::Result<Plan> {
         ))
         .into());
     }
-    let (media, per_core) = media_plan(args)?;
+    let (media, slots) = media_plan(args)?;
+    eprintln!("browser slots per node: {}", slots.rule());
     let networks = networks_plan(args)?;
     let loadtest = if networks.is_empty() {
         None
@@ -76,8 +94,7 @@ fn plan(args: &ProvisionArgs) -> anyhow::Result<Plan> {
     Ok(Plan {
         jar: args.selenium_jar.clone(),
         media,
-        per_core,
-        slots: args.slots,
+        slots,
         networks,
         loadtest,
     })

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::inventory::{Inventory, KubeFleet};
+use super::slots::Slots;
 use super::{ProvisionArgs, ProvisionError, fleet, root, terraform, to_anyhow};
 use crate::error::{EXIT_INFRA, EXIT_OK, InfraError, UsageError};
 
@@ -29,7 +30,7 @@ const SCALER_PATCH: &str =
     include_str!("../../assets/provision/kubernetes/scaledobject-patch.yaml");
 
 /// What the node pods look like.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sizing {
     /// CPU per node pod (requests = limits).
     pub cores: u32,
@@ -39,18 +40,15 @@ pub struct Sizing {
     pub slots: u32,
     /// At most this many node pods (KEDA `maxReplicaCount`).
     pub max_nodes: u32,
-    /// Participants per core of the media preset (docs/benchmarks.md).
-    pub per_core: u32,
+    /// Participants per core of the media preset in the density mode (docs/benchmarks.md).
+    pub per_core: f64,
+    /// Participants one browser (one slot) hosts.
+    pub per_browser: u32,
 }
 
-/// The node pods for `--server-type <c>c-<g>g`, `--servers` (the node limit) and the preset's
-/// participants per core, or `--slots`.
-pub fn sizing(
-    server_type: Option<&str>,
-    servers: u32,
-    slots: Option<u32>,
-    per_core: u32,
-) -> Result<Sizing, String> {
+/// The node pods for `--server-type <c>c-<g>g`, `--servers` (the node limit) and the browsers a pod
+/// holds in the scenario's density mode, or `--slots`.
+pub fn sizing(server_type: Option<&str>, servers: u32, slots: &Slots) -> Result<Sizing, String> {
     let shape = server_type.unwrap_or(DEFAULT_SHAPE);
     let (cores, ram_mb) = root::shape(shape).ok_or_else(|| {
         format!("--server-type {shape:?}: Kubernetes node pods are <cores>c-<RAM GiB>g, e.g. 2c-4g")
@@ -61,9 +59,10 @@ pub fn sizing(
     Ok(Sizing {
         cores,
         ram_gb: ram_mb / 1024,
-        slots: slots.unwrap_or(cores * per_core).max(1),
+        slots: slots.per_node(cores),
         max_nodes: servers,
-        per_core,
+        per_core: slots.per_core,
+        per_browser: slots.per_browser(),
     })
 }
 
@@ -137,7 +136,8 @@ pub fn overlay(
         t.replace("${NAME}", name)
             .replace("${BASE}", base)
             .replace("${PRESET}", preset)
-            .replace("${PER_CORE}", &s.per_core.to_string())
+            .replace("${PER_CORE}", &format!("{:.1}", s.per_core))
+            .replace("${PER_BROWSER}", &s.per_browser.to_string())
             .replace("${CORES}", &s.cores.to_string())
             .replace("${RAM_GB}", &s.ram_gb.to_string())
             .replace("${SLOTS}", &s.slots.to_string())
@@ -251,14 +251,8 @@ pub async fn provision(args: &ProvisionArgs) -> anyhow::Result<i32> {
             args.loadgen_dir.display()
         )));
     }
-    let (files, per_core) = fleet::media_plan(args)?;
-    let s = sizing(
-        args.server_type.as_deref(),
-        args.servers,
-        args.slots,
-        per_core,
-    )
-    .map_err(usage)?;
+    let (files, slots) = fleet::media_plan(args)?;
+    let s = sizing(args.server_type.as_deref(), args.servers, &slots).map_err(usage)?;
     let mut media = Vec::new();
     for f in &files {
         let bytes = std::fs::read(f)
@@ -279,13 +273,13 @@ pub async fn provision(args: &ProvisionArgs) -> anyhow::Result<i32> {
     let (work, base) = work_dir(&args.loadgen_dir, &args.name);
     write_overlay(&work, &overlay(&args.name, &base, &preset, &s, &media))?;
     eprintln!(
-        "generated {}: node pods of {} CPU / {} GiB with {} slots ({preset}: {per_core} per core), 1..{} of them, {} media file(s)",
+        "generated {}: node pods of {} CPU / {} GiB, 1..{} of them, {} media file(s); {}",
         work.display(),
         s.cores,
         s.ram_gb,
-        s.slots,
         s.max_nodes,
-        media.len()
+        media.len(),
+        slots.describe(s.cores)
     );
     let Some(kubectl) = Kubectl::find(None) else {
         eprintln!(
@@ -428,18 +422,43 @@ pub fn forwarded_url(line: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// Slots of a mode without audio (what the density table measured).
+    fn slots(video: &str, per_browser: u32, discard: bool, fixed: Option<u32>) -> Slots {
+        use crate::scenario::ReceiveVideo;
+        use crate::scenario::density::{Fidelity, Mode, Packing};
+        let f = Fidelity {
+            video: video.into(),
+            audio: false,
+            receive_audio: false,
+            mode: Mode {
+                packing: Packing::tabs(per_browser),
+                receive_video: if discard {
+                    ReceiveVideo::Discard
+                } else {
+                    ReceiveVideo::Decode
+                },
+            },
+        };
+        Slots::for_mode(&f, fixed)
+    }
+
     #[test]
     fn slots_follow_the_preset_and_the_pod_shape() {
-        let s = sizing(None, 10, None, 8).unwrap();
+        let s = sizing(None, 10, &slots("small", 1, false, None)).unwrap();
         assert_eq!((s.cores, s.ram_gb, s.slots, s.max_nodes), (2, 4, 16, 10));
-        assert_eq!(sizing(Some("4c-8g"), 3, None, 4).unwrap().slots, 16);
-        assert_eq!(sizing(Some("4c-8g"), 3, Some(6), 4).unwrap().slots, 6);
-        assert!(
-            sizing(Some("cx43"), 3, None, 4)
-                .unwrap_err()
-                .contains("2c-4g")
+        let vga = slots("vga", 1, false, None);
+        assert_eq!(sizing(Some("4c-8g"), 3, &vga).unwrap().slots, 16);
+        assert_eq!(
+            sizing(Some("4c-8g"), 3, &slots("vga", 1, false, Some(6)))
+                .unwrap()
+                .slots,
+            6
         );
-        assert!(sizing(None, 0, None, 4).is_err());
+        // 4 tabs per browser, discarding received video: a pod's browsers host 4 participants each.
+        let dense = sizing(Some("4c-8g"), 3, &slots("small", 4, true, None)).unwrap();
+        assert_eq!((dense.slots, dense.per_browser), (13, 4), "⌊4 × 13.3 / 4⌋");
+        assert!(sizing(Some("cx43"), 3, &vga).unwrap_err().contains("2c-4g"));
+        assert!(sizing(None, 0, &vga).is_err());
     }
 
     #[test]
@@ -474,7 +493,7 @@ mod tests {
 
     #[test]
     fn the_overlay_sets_slots_size_and_media_sources() {
-        let s = sizing(Some("4c-8g"), 5, None, 4).unwrap();
+        let s = sizing(Some("4c-8g"), 5, &slots("vga", 1, false, None)).unwrap();
         let m = cut_media("audio.wav", &[7u8; 10]);
         let files = overlay("lt-k8s", "../../loadgen", "vga", &s, &[m]);
         let get = |p: &str| {

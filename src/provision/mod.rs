@@ -16,6 +16,7 @@ pub mod kubernetes;
 pub mod network_node;
 pub mod root;
 pub mod settings;
+pub mod slots;
 pub mod ssh;
 pub mod terraform;
 pub mod tunnel;

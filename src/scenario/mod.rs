@@ -27,13 +27,14 @@ use std::path::{Path, PathBuf};
 
 pub use cohort::*;
 pub use compat::RENAMED;
+pub use density::Packing;
 pub use duration::Dur;
 pub use error::{Origin, ScenarioError};
 pub use export::{AUTO_CONFERENCES, DEFAULT_LISTEN, EXPORT_LABELS, Export, is_loopback};
 pub use judgement::{Guard, Thresholds};
 pub use limit::{Grow, Increment, Limit};
 pub use overrides::Override;
-pub use packing::{JANUS_HTTP_PER_BROWSER, Packing};
+pub use packing::JANUS_HTTP_PER_BROWSER;
 pub use schema::*;
 pub use sources::*;
 pub use validate::MAX_PARTICIPANTS;

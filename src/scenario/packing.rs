@@ -2,6 +2,7 @@
 //! one page, `[load] participants_per_browser` pages share one browser. Consecutive participants in
 //! join order share both. Checked here: what a target can host per page and per browser.
 
+use super::density::Packing;
 use super::error::Invalid;
 use super::{JitsiPage, Scenario, Speakers, TargetKind};
 
@@ -11,40 +12,6 @@ use super::{JitsiPage, Scenario, Speakers, TargetKind};
 /// subscriber negotiation for 15 s and more). The WebSocket API (`[target.janus] websocket`) has no
 /// such limit: a WebSocket is not one of the 6.
 pub const JANUS_HTTP_PER_BROWSER: u32 = 4;
-
-/// Pages per browser and participants per page, as the run uses them (0 counts as 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packing {
-    /// Pages (windows) per browser.
-    pub pages_per_browser: u32,
-    /// Participants (clients) per page.
-    pub per_page: u32,
-}
-
-impl Packing {
-    /// The scenario's packing.
-    pub fn of(s: &Scenario) -> Packing {
-        Packing {
-            pages_per_browser: s.load.participants_per_browser.max(1),
-            per_page: s.load.participants_per_page.max(1),
-        }
-    }
-
-    /// Participants one browser hosts.
-    pub fn per_browser(self) -> u32 {
-        self.pages_per_browser.max(1) * self.per_page.max(1)
-    }
-
-    /// The page a participant (by join order) belongs to.
-    pub fn page_of(self, order: usize) -> usize {
-        order / self.per_page.max(1) as usize
-    }
-
-    /// The browser a participant (by join order) belongs to.
-    pub fn browser_of(self, order: usize) -> usize {
-        order / self.per_browser() as usize
-    }
-}
 
 /// `[load] participants_per_page` and `participants_per_browser` against the target.
 pub(crate) fn check(s: &Scenario) -> Result<(), Invalid> {
@@ -89,7 +56,7 @@ fn janus(s: &Scenario) -> Result<(), Invalid> {
     if let Some(ws) = &s.target.janus.websocket {
         return websocket_url(ws);
     }
-    let n = p.per_browser();
+    let n = p.per_slot();
     if n <= JANUS_HTTP_PER_BROWSER {
         return Ok(());
     }
@@ -106,7 +73,7 @@ fn janus(s: &Scenario) -> Result<(), Invalid> {
         "load.participants_per_page",
         format!(
             "{n} participants per browser ({} per page × {} pages) is more than a browser hosts on the Janus HTTP API (expected at most {JANUS_HTTP_PER_BROWSER}: each participant holds one long poll open and Chrome opens at most 6 connections per host; {fix})",
-            p.per_page, p.pages_per_browser
+            p.per_page, p.per_browser
         ),
     ))
 }
@@ -137,16 +104,16 @@ mod tests {
     #[test]
     fn pages_and_browsers_group_consecutive_participants() {
         let p = Packing {
-            pages_per_browser: 2,
+            per_browser: 2,
             per_page: 3,
         };
-        assert_eq!(p.per_browser(), 6);
+        assert_eq!(p.per_slot(), 6);
         let pages: Vec<_> = (0..13).map(|o| p.page_of(o)).collect();
         assert_eq!(pages, [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4]);
         let browsers: Vec<_> = (0..13).map(|o| p.browser_of(o)).collect();
         assert_eq!(browsers, [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2]);
         let one = Packing {
-            pages_per_browser: 0,
+            per_browser: 0,
             per_page: 0,
         };
         assert_eq!((one.page_of(5), one.browser_of(5)), (5, 5));
@@ -165,7 +132,7 @@ mod tests {
         assert!(e.contains("(2 per page × 3 pages)"), "{e}");
         assert!(parse("participants_per_page = 4\n").is_ok());
         let ws = "participants_per_page = 6\nparticipants_per_browser = 2\n[target.janus]\nwebsocket = \"ws://127.0.0.1:8188\"\n";
-        assert_eq!(Packing::of(&parse(ws).unwrap()).per_browser(), 12);
+        assert_eq!(Packing::of(&parse(ws).unwrap()).per_slot(), 12);
         let bad = "[target.janus]\nwebsocket = \"http://127.0.0.1:8188\"\n";
         let e = parse(bad).unwrap_err();
         assert!(

@@ -424,7 +424,7 @@ impl Media {
 }
 
 /// `[media] receive_video`: the receive fidelity.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ReceiveVideo {
     /// Received video is decoded, as a real participant does.
