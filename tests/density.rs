@@ -24,27 +24,21 @@ fn scenario(dir: &std::path::Path, sb: &loadtest::sandbox::Sandbox, body: &str) 
     path.to_string_lossy().into_owned()
 }
 
-/// A Janus sandbox, the results directory to use and a scenario file with `body`.
-async fn setup(
-    body: &str,
-) -> (
+/// A temporary directory, a Janus sandbox, the results directory to use and the scenario file.
+type Setup = (
     tempfile::TempDir,
     loadtest::sandbox::Sandbox,
     std::path::PathBuf,
     String,
-) {
+);
+
+/// A Janus sandbox, the results directory to use and a scenario file with `body`.
+async fn setup(body: &str) -> Setup {
     setup_with(|_| body.to_string()).await
 }
 
 /// [`setup`] with a body that knows the sandbox (its WebSocket URL).
-async fn setup_with(
-    body: impl FnOnce(&loadtest::sandbox::Sandbox) -> String,
-) -> (
-    tempfile::TempDir,
-    loadtest::sandbox::Sandbox,
-    std::path::PathBuf,
-    String,
-) {
+async fn setup_with(body: impl FnOnce(&loadtest::sandbox::Sandbox) -> String) -> Setup {
     require(&[Needs::Janus, Needs::Chromium]);
     let tmp = tempfile::tempdir().unwrap();
     let sb = janus(tmp.path()).await;

@@ -9,6 +9,7 @@
 mod board;
 mod browser;
 mod call;
+mod page;
 mod quality;
 pub mod sample;
 pub mod targets;

@@ -274,6 +274,9 @@ pub struct ModeArgs {
     /// `[load] participants_per_browser` of the mode to size for [default: the scenario's, else 1].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub participants_per_browser: Option<u32>,
+    /// `[load] participants_per_page` of the mode to size for [default: the scenario's, else 1].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub participants_per_page: Option<u32>,
 }
 
 impl ModeArgs {
@@ -287,6 +290,9 @@ impl ModeArgs {
         }
         if let Some(n) = self.participants_per_browser {
             base.mode.packing.per_browser = n;
+        }
+        if let Some(n) = self.participants_per_page {
+            base.mode.packing.per_page = n;
         }
         base
     }
@@ -465,6 +471,7 @@ mod table {
             receive_audio: Some(true),
             receive_video: Some(ReceiveVideo::Discard),
             participants_per_browser: None,
+            participants_per_page: Some(6),
         };
         let g = flags.apply(f.clone());
         assert_eq!(
@@ -475,7 +482,8 @@ mod table {
             f.differences(&g),
             [
                 "audio received no, not yes",
-                "receive_video decode, not discard"
+                "receive_video decode, not discard",
+                "participants_per_page 1, not 6"
             ]
         );
         assert!(g.differences(&g).is_empty());
