@@ -159,13 +159,14 @@ async fn twelve_in_three_browsers_and_a_killed_browser_fails_exactly_its_partici
         "[load]\nconferences = 1\nparticipants_per_conference = 12\nparticipants_per_browser = 4\naudio_senders = 0\nduration = \"50s\"\njoin_delay = \"500ms\"\nroom_prefix = \"tabs\"\n[media]\nvideo = \"tiny\"\nreceive_audio = false\nreceive_video = \"discard\"\n[timeouts]\njoin = \"60s\"\nmedia = \"40s\"\n",
     )
     .await;
-    let r = kill_one_of(&out, &file, 3).await;
+    let r = kill_one_of(
+        &out,
+        &file,
+        3,
+        "4 participants per browser (one window each)",
+    )
+    .await;
     assert_eq!(r.info.fidelity.participants_per_browser, 4);
-    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(
-        md.contains("4 participants per browser (one window each)"),
-        "{md}"
-    );
     sb.stop().await;
 }
 
@@ -182,13 +183,9 @@ async fn twelve_in_two_pages_and_a_killed_browser_fails_exactly_its_page() {
         )
     })
     .await;
-    let r = kill_one_of(&out, &file, 2).await;
+    let packing = "6 participants per page (clients of one page), one page per browser";
+    let r = kill_one_of(&out, &file, 2, packing).await;
     assert_eq!(r.info.fidelity.participants_per_page, 6);
-    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(
-        md.contains("6 participants per page (clients of one page), one page per browser"),
-        "{md}"
-    );
     // Page-mates' events are their own: every participant joined on its own client of its page.
     let clients: BTreeSet<&str> = r
         .events
@@ -215,8 +212,14 @@ async fn twelve_in_two_pages_and_a_killed_browser_fails_exactly_its_page() {
 
 /// Run the 12-participant scenario in `browsers` browsers: once everyone receives every peer's video
 /// packets, kill one browser; exactly its participants fail, with the browser's reason, the others
-/// complete, everyone got its mates' packets, and no browser is left.
-async fn kill_one_of(out: &std::path::Path, file: &str, browsers: usize) -> RunFiles {
+/// complete, everyone got its mates' packets, no browser is left, and the report's "What was tested"
+/// states the `packing`.
+async fn kill_one_of(
+    out: &std::path::Path,
+    file: &str,
+    browsers: usize,
+    packing: &str,
+) -> RunFiles {
     let child = spawn_loadtest(&["run", "-s", file, "--out", out.to_str().unwrap()]);
     let everyone_receives_everyone = || {
         let Ok(stats) = loadtest::results::read_csv::<loadtest::results::ClientStatRow>(
@@ -279,6 +282,8 @@ async fn kill_one_of(out: &std::path::Path, file: &str, browsers: usize) -> RunF
         .unwrap();
     let o = child.wait_with_output().unwrap();
     let r = read_results(out);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains(packing), "{md}");
     let of = sessions(&r);
     assert_eq!(of.len(), 12);
     let sessions_seen: BTreeSet<&String> = of.values().collect();
