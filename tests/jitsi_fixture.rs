@@ -19,6 +19,9 @@ use tokio::io::AsyncWriteExt;
 /// Beacons the fixture sent: (kind, room, id).
 type Beacons = Arc<Mutex<Vec<(String, String, String)>>>;
 
+/// `fixture.forward`'s signalling messages waiting per (room, recipient endpoint id).
+type Mailboxes = Arc<Mutex<std::collections::HashMap<(String, String), Vec<Value>>>>;
+
 /// The members of `room` now: joined and not left (what the FIXTURE focus counts).
 fn members(b: &Beacons, room: &str) -> Vec<String> {
     let b = b.lock().unwrap();
@@ -52,6 +55,8 @@ struct Seen {
     tokens: Arc<Mutex<Vec<(String, String, bool)>>>,
     /// Paths requested.
     paths: Arc<Mutex<Vec<String>>>,
+    /// `fixture.forward`'s mailbox: messages waiting per (room, recipient endpoint id).
+    signals: Mailboxes,
 }
 
 /// Whether the server accepts `token` for `room` (`None`: no verification configured).
@@ -93,19 +98,47 @@ async fn fixture(opts: Opts) -> (String, Seen) {
             };
             let (page, seen, opts) = (page.clone(), s2.clone(), opts.clone());
             tokio::spawn(async move {
-                let Some((head, _)) = read_request(&mut sock, &mut Vec::new()).await else {
+                let Some((head, body)) = read_request(&mut sock, &mut Vec::new()).await else {
                     return;
                 };
                 let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let url = url::Url::parse(&format!("http://x{target}")).unwrap();
                 seen.paths.lock().unwrap().push(url.path().to_string());
-                let resp = respond(&url, &page, &seen, &opts);
+                let resp = match url.path() {
+                    "/__fixture/signal" => signal(&url, &body, &seen),
+                    _ => respond(&url, &page, &seen, &opts),
+                };
                 let _ = sock.write_all(&resp).await;
                 let _ = sock.shutdown().await;
             });
         }
     });
     (base, seen)
+}
+
+/// `fixture.forward`'s signalling: a POST (`?room=&from=&to=`, a JSON body) leaves a message for `to`;
+/// a GET (`?room=&to=`) answers and empties `to`'s mailbox.
+fn signal(url: &url::Url, body: &str, seen: &Seen) -> Vec<u8> {
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    let field = |k: &str| q.get(k).cloned().unwrap_or_default();
+    let key = (field("room"), field("to"));
+    let mut boxes = seen.signals.lock().unwrap();
+    if body.is_empty() {
+        let inbox = boxes.remove(&key).unwrap_or_default();
+        return http(
+            "200 OK",
+            "application/json",
+            Value::from(inbox).to_string().as_bytes(),
+        );
+    }
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(mut m)) => {
+            m.insert("from".into(), Value::String(field("from")));
+            boxes.entry(key).or_default().push(Value::Object(m));
+            b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_vec()
+        }
+        _ => http("400 Bad Request", "text/plain", b"expected a JSON object"),
+    }
 }
 
 fn http(status: &str, ctype: &str, body: &[u8]) -> Vec<u8> {
@@ -245,6 +278,12 @@ async fn urls_and_probes_in_a_real_browser() {
         }
         assert_eq!(state["phase"], "joined", "{page:?}: {state}");
         assert_eq!(state["joined"], true);
+        // The page's own endpoint id, as other pages name its streams (the delay join's alias).
+        let ids = c
+            .execute("return [window.__lt.myId(), FIXTURE.myId]", vec![])
+            .await
+            .unwrap();
+        assert!(ids[0].is_string() && ids[0] == ids[1], "{page:?}: {ids}");
         // The page parsed every override intact, including a value with = & # and quotes.
         let seen = c
             .execute(
@@ -339,8 +378,8 @@ async fn loadtest_run_against_the_fixture() {
     std::fs::write(
         &scenario,
         format!(
-            "name = \"jitsi-fixture\"\n[target]\nkind = \"jitsi\"\nurl = \"{base}\"\n[target.jitsi]\njwt_env = \"LT_TEST_JWT\"\n\
-             [load]\nconferences = 1\nparticipants_per_conference = 2\nvideo_senders = 2\naudio_senders = 0\nduration = \"8s\"\njoin_delay = \"1s\"\n\
+            "name = \"jitsi-fixture\"\n[target]\nkind = \"jitsi\"\nurl = \"{base}?fixture.forward=true\"\n[target.jitsi]\njwt_env = \"LT_TEST_JWT\"\n\
+             [load]\nconferences = 1\nparticipants_per_conference = 2\nvideo_senders = 2\naudio_senders = 0\nduration = \"10s\"\njoin_delay = \"1s\"\n\
              [media]\nvideo = \"tiny\"\nreceive_audio = false\n[stats]\ninterval = \"1s\"\n\
              [metrics]\ntimeout = \"700ms\"\n\
              [[metrics.jvb]]\nname = \"jvb-fixture\"\nurl = \"{jvb}\"\nmedia_address = \"127.0.0.1\"\n\
@@ -388,7 +427,6 @@ async fn loadtest_run_against_the_fixture() {
         r.participants
     );
     for p in &r.participants {
-        assert!(r.video_peers(p.participant).contains("abcd1234"));
         assert!(p.remote_address.starts_with("127.0.0.1:"));
         assert_eq!(
             p.bridge, "jvb-fixture",
@@ -439,24 +477,54 @@ async fn loadtest_run_against_the_fixture() {
             .iter()
             .any(|e| e.event.as_str() == "navigate" && e.detail.contains("jwt=***"))
     );
-    // What people see, injected into the Jitsi page: the FIXTURE's bridge sends back a canvas without
-    // frame codes, so every received stream has rows with frames, all unreadable, and no delay or PSNR.
+    // What people see, injected into the Jitsi page. With fixture.forward each page's bridge sends
+    // its canvas (no frame codes, endpoint abcd1234) until it forwards the other participant's real
+    // camera under that page's endpoint id: those rows name the sending participant (through the
+    // endpoint id its page registered) and carry delays joined with its capture times.
     let seen: Vec<loadtest::results::VideoQualityRow> =
         loadtest::results::read_csv(&out.join("video_quality.csv")).expect("video_quality.csv");
+    let endpoints = members_ever(&beacons);
+    assert_eq!(endpoints.len(), 2, "{endpoints:?}");
     for p in &r.participants {
-        let mine: Vec<_> = seen
+        let other = r
+            .participants
             .iter()
-            .filter(|v| v.participant == p.participant && v.peer == "abcd1234")
-            .collect();
+            .find(|o| o.participant != p.participant);
+        let other = other.unwrap().participant.to_string();
+        let (canvas, forwarded): (Vec<_>, Vec<_>) = seen
+            .iter()
+            .filter(|v| v.participant == p.participant)
+            .partition(|v| v.peer == "abcd1234");
         assert!(
-            mine.iter().any(|v| v.frames > 0),
-            "{}: {seen:?}",
+            canvas
+                .iter()
+                .all(|v| v.codes == 0 && v.sender.is_empty() && v.delay_ms_p50.is_none()),
+            "an endpoint of no participant has no sender and no delay: {canvas:?}"
+        );
+        // A row before the sender's first take cannot name it yet (empty); none names another.
+        assert!(
+            forwarded.iter().all(|v| endpoints.contains(&v.peer)
+                && (v.sender == other || v.sender.is_empty() && v.delay_samples == 0)),
+            "{}: {forwarded:?}",
             p.participant
         );
+        let delays: Vec<f64> = forwarded.iter().filter_map(|v| v.delay_ms_p50).collect();
+        let samples: u32 = forwarded.iter().map(|v| v.delay_samples).sum();
+        println!(
+            "{} <- {other}: delay p50 per row {delays:?} ms over {samples} frames",
+            p.participant
+        );
+        assert!(samples >= 10, "{}: {forwarded:?}", p.participant);
+        assert!(r.video_peers(p.participant).contains(&forwarded[0].peer));
         assert!(
-            mine.iter()
-                .all(|v| v.codes == 0 && v.delay_ms_p50.is_none() && v.psnr_db_p50.is_none()),
-            "{mine:?}"
+            delays.iter().all(|d| (0.0..1000.0).contains(d)),
+            "plausible on loopback: {delays:?}"
+        );
+        assert!(
+            forwarded
+                .iter()
+                .any(|v| v.psnr_db_p50.is_some_and(|x| x > 20.0)),
+            "{forwarded:?}"
         );
         assert!(
             !r.has_event(p.participant, "quality_warning"),
@@ -464,6 +532,18 @@ async fn loadtest_run_against_the_fixture() {
             r.events
         );
     }
+}
+
+/// Every endpoint id that joined (the FIXTURE pages' `getMyUserId()`).
+fn members_ever(b: &Beacons) -> Vec<String> {
+    let b = b.lock().unwrap();
+    let mut ids: Vec<String> = Vec::new();
+    for (_, _, id) in b.iter().filter(|(kind, _, _)| kind == "joined") {
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    ids
 }
 
 #[tokio::test(flavor = "multi_thread")]

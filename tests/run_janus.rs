@@ -435,6 +435,17 @@ async fn through_a_selenium_grid_sigint_mid_call_leaves_nothing_behind() {
             .unwrap_or(false)
     });
     assert!(in_call, "participants did not reach media through the grid");
+    // ... and each has taken its page's quality once (the last take before a hang-up needs one).
+    let quality = out.join("video_quality.csv");
+    let measured = wait_until(Duration::from_secs(30), || {
+        let rows: Vec<loadtest::results::VideoQualityRow> =
+            loadtest::results::read_csv(&quality).unwrap_or_default();
+        let mut who: Vec<_> = rows.iter().map(|r| r.participant).collect();
+        who.sort();
+        who.dedup();
+        who.len() == 4
+    });
+    assert!(measured, "no quality take from every participant");
     assert_eq!(grid_sessions(&grid.url), 4);
     assert!(sb.participants("loadtest0").await.unwrap() == 2);
 
@@ -469,6 +480,23 @@ async fn through_a_selenium_grid_sigint_mid_call_leaves_nothing_behind() {
             .any(|e| e.participant == "run" && e.event.as_str() == "interrupted")
     );
     assert!(!r.stats.is_empty());
+    // The last take: every participant's page was taken once more after it was told to hang up.
+    let rows: Vec<loadtest::results::VideoQualityRow> =
+        loadtest::results::read_csv(&quality).expect("video_quality.csv");
+    for p in &r.participants {
+        let id = p.participant.to_string();
+        let told = r
+            .events
+            .iter()
+            .find(|e| e.participant == id && e.event.as_str() == "interrupted")
+            .unwrap_or_else(|| panic!("{id} was not interrupted: {:?}", r.events));
+        assert!(
+            rows.iter()
+                .any(|q| q.participant == p.participant && q.ts > told.ts),
+            "{id}: no quality row after {}",
+            told.ts
+        );
+    }
     sb.stop().await;
 }
 

@@ -15,6 +15,8 @@
 //     isBridge(pc): bool,                         // pc is the JVB connection (not P2P): its selected pair
 //                                                 // is the bridge address (torture getBridgeIp)
 //     peerOf(pc, inboundRtpStat): string|null,    // remote endpoint id owning the stat's SSRC
+//     myId(): string|null,                        // this page's own endpoint id (what other pages' peerOf
+//                                                 // answers for its streams); changes when the page rejoins
 //     leave(): Promise<void>,                     // orderly leave (full app: APP.conference.leaveRoom(true))
 //     setAudioMuted(muted): bool,                 // APP.conference.muteAudio(muted) on both pages: the app's
 //                                                 // own mute, so the bridge's dominant speaker and lastN see it
@@ -27,7 +29,7 @@
 (function () {
     'use strict';
 
-    var PROBE_VERSION = 3;
+    var PROBE_VERSION = 4;
     var w = window;
 
     // ------------------------------------------------------------------ console capture (installed once)
@@ -284,6 +286,14 @@
         return hit;
     }
 
+    // The page's own endpoint id: APP.conference.getMyUserId() (full app), room.myUserId() (both pages).
+    function myId() {
+        var A = app();
+        var id = safe(function () { return A.conference.getMyUserId(); }, null) ||
+            safe(function () { return roomOf(A).myUserId(); }, null);
+        return typeof id === 'string' && id ? id : null;
+    }
+
     function peerOf(pc, stat) {
         try {
             var ssrc = stat && (stat.ssrc !== undefined ? stat.ssrc : stat.SSRC);
@@ -291,9 +301,8 @@
             var key = String(ssrc);
             var A = app();
             var room = roomOf(A);
-            var myId = safe(function () { return A.conference.getMyUserId(); }, null) ||
-                safe(function () { return room.myUserId(); }, null);
-            var skip = stat && stat.type === 'inbound-rtp' ? myId : null;
+            var mine = myId();
+            var skip = stat && stat.type === 'inbound-rtp' ? mine : null;
             var stats = A ? getStats(A) : null;
             var id = stats ? findInMaps(stats, key, skip) : null;
             if (!id && A && room) { id = findInTracks(A, room, key); }
@@ -376,6 +385,7 @@
         state: state,
         pcs: pcs,
         peerOf: peerOf,
+        myId: myId,
         leave: leave,
         isBridge: isBridge,
         setAudioMuted: setAudioMuted

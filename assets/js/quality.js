@@ -564,6 +564,15 @@
       return p === null || p === undefined ? null : String(p);
     } catch (e) { return null; }
   }
+  // How other pages name this page when it sends (Jitsi: its endpoint id, from __lt.myId()); null when
+  // that is its participant id (the Janus page has no myId).
+  function myName() {
+    try {
+      var lt = ltOf();
+      var me = lt && typeof lt.myId === 'function' ? lt.myId() : null;
+      return me === null || me === undefined || me === '' ? null : String(me);
+    } catch (e) { return null; }
+  }
   function off(now) {
     return { v: 1, on: false, ts: now, since: Q.since === null ? now : Q.since, sent: [], recv: [], cost_ms: 0 };
   }
@@ -603,13 +612,14 @@
       var peers = {};
       Q.tracks.forEach(function (t, id) { if (t.kind === 'recv') peers[id] = peerOf(t); });
       var seq = ++Q.seq;
+      var me = myName();
       return new Promise(function (resolve) {
         var timer = setTimeout(function () {
           Q.waiting.delete(seq);
           var t = off(now); t.on = true; t.error = 'quality worker did not answer within 5 s';
           resolve(t);
         }, 5000);
-        Q.waiting.set(seq, function (t) { clearTimeout(timer); resolve(t); });
+        Q.waiting.set(seq, function (t) { clearTimeout(timer); t.me = me; resolve(t); });
         Q.worker.postMessage({ op: 'take', seq: seq, opts: opts || {}, peers: peers });
       });
     },

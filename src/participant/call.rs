@@ -316,10 +316,10 @@ impl<'a> Call<'a> {
                     _ = tokio::time::sleep_until(wake.into()) => {}
                     _ = self.sh.cancel.cancelled() => {
                         self.sh.recorder.event(id, Event::Interrupted, "hanging up").await;
-                        return if self.media_at.is_some() { Ok(()) } else { fail("interrupted before media flowed") };
+                        return self.last_take(client, "interrupted before media flowed").await;
                     }
                     _ = leave.cancelled() => {
-                        return if self.media_at.is_some() { Ok(()) } else { fail("asked to leave before media flowed") };
+                        return self.last_take(client, "asked to leave before media flowed").await;
                     }
                 }
                 if Instant::now() < self.leave_at {
@@ -374,6 +374,19 @@ impl<'a> Call<'a> {
             ));
         }
         Ok(())
+    }
+
+    /// Leaving between two samples: the frames seen since the last one are taken once more (bounded
+    /// by `quality::LAST_TAKE`), then `Ok` when media flowed, else a failure saying `why`.
+    async fn last_take(&mut self, client: &Page, why: &str) -> Result<(), Failure> {
+        if self.media == MediaState::Flowing {
+            self.quality.last(client, self.sh, self.plan.id).await;
+        }
+        if self.media_at.is_some() {
+            Ok(())
+        } else {
+            fail(why)
+        }
     }
 
     /// With `receive_video = "discard"`, received video must not be decoded: say so once (event

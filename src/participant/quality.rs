@@ -24,6 +24,10 @@ const LOCAL_BOUND_MS: f64 = 1.5;
 /// Bound on one take (the page answers within 5 s itself).
 const TAKE_TIMEOUT: Duration = Duration::from_secs(8);
 
+/// Bound on the last take before a hang-up (the page's answer is usually a few ms; the hang-up waits no
+/// longer than this for it).
+pub(super) const LAST_TAKE: Duration = Duration::from_secs(2);
+
 /// The run's shared ledger, `None` when the run does not measure quality.
 pub type SharedLedger = Option<Arc<Mutex<Ledger>>>;
 
@@ -62,7 +66,26 @@ impl QualityWatch {
     /// One take of the page, written as `video_quality.csv` rows.
     pub(super) async fn tick(&mut self, client: &Page, sh: &Shared, id: ParticipantId) {
         let Some(ledger) = &sh.quality else { return };
-        if let Err(why) = self.take(client, sh, id, ledger).await
+        let r = self.take(client, sh, id, ledger).await;
+        self.warn_once(r, sh, id).await;
+    }
+
+    /// The take before a hang-up, so the frames since the previous sample are not lost: only when a
+    /// take already ran (the clock is known), within [`LAST_TAKE`].
+    pub(super) async fn last(&mut self, client: &Page, sh: &Shared, id: ParticipantId) {
+        let Some(ledger) = &sh.quality else { return };
+        if self.clock.is_none() {
+            return;
+        }
+        let r = tokio::time::timeout(LAST_TAKE, self.take(client, sh, id, ledger))
+            .await
+            .unwrap_or_else(|_| Err(format!("last quality take: no answer within {LAST_TAKE:?}")));
+        self.warn_once(r, sh, id).await;
+    }
+
+    /// The first failure becomes a `quality_warning` event; later ones are silent.
+    async fn warn_once(&mut self, r: Result<(), String>, sh: &Shared, id: ParticipantId) {
+        if let Err(why) = r
             && !std::mem::replace(&mut self.warned, true)
         {
             let detail = format!("{why} (reported once; the call goes on)");

@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::alias::Aliases;
 use super::clock::ClockOffset;
 use super::take::Take;
 
@@ -28,7 +29,7 @@ pub const REACH_MS: f64 = 1000.0;
 pub struct DelaySample {
     /// The receiving participant.
     pub receiver: String,
-    /// The sending participant (the receiver page's name for it).
+    /// The sending participant (the receiver page's name for it, resolved through [`Aliases`]).
     pub sender: String,
     /// When the frame reached the receiving page (orchestrator clock, ms since the Unix epoch).
     pub at_ms: f64,
@@ -51,6 +52,7 @@ struct SenderLog {
 #[derive(Debug, Clone)]
 struct Pending {
     receiver: String,
+    /// The receiver page's name for the sender (resolved when joined: its alias may come later).
     sender: String,
     code: u16,
     fps: u32,
@@ -63,6 +65,7 @@ struct Pending {
 pub struct DelayJoin {
     senders: HashMap<String, SenderLog>,
     pending: VecDeque<Pending>,
+    aliases: Aliases,
     latest_ms: f64,
     unmatched: u64,
 }
@@ -73,8 +76,13 @@ impl DelayJoin {
         Self::default()
     }
 
-    /// Add one take of `participant`'s page, whose clock is `clock`.
+    /// Add one take of `participant`'s page, whose clock is `clock`; the page's own name in it
+    /// ([`Take::me`]) is registered as an alias of `participant` (again at every take: it changes
+    /// when the page rejoins).
     pub fn add_take(&mut self, participant: &str, clock: ClockOffset, take: &Take) {
+        if let Some(me) = &take.me {
+            self.aliases.register(me, participant);
+        }
         let at = |t: f64| clock.to_orchestrator(t);
         let taken = at(take.ts);
         self.latest_ms = self.latest_ms.max(taken);
@@ -117,13 +125,16 @@ impl DelayJoin {
         let mut out = Vec::new();
         let mut waiting = VecDeque::new();
         while let Some(p) = self.pending.pop_front() {
-            let log = self.senders.get(&p.sender);
+            let sender = self.aliases.resolve(&p.sender);
+            let log = sender
+                .as_ref()
+                .and_then(|s| self.senders.get(s).map(|l| (s, l)));
             match log {
-                Some(log) if log.covered_ms >= p.at_ms + COVER_MARGIN_MS => {
+                Some((sender, log)) if log.covered_ms >= p.at_ms + COVER_MARGIN_MS => {
                     match captured(log, &p) {
                         Some(sent) => out.push(DelaySample {
                             receiver: p.receiver,
-                            sender: p.sender,
+                            sender: sender.clone(),
                             at_ms: p.at_ms,
                             delay_ms: p.at_ms - sent,
                             bound_ms: p.bound_ms + log.bound_ms,
@@ -139,8 +150,13 @@ impl DelayJoin {
         out
     }
 
+    /// The participant a receiver page's name for a sender stands for (see [`Aliases::resolve`]).
+    pub fn sender_of(&self, name: &str) -> Option<String> {
+        self.aliases.resolve(name)
+    }
+
     /// Receiver samples dropped so far: no capture of their code in the sender's log (a sender without
-    /// codes, a camera restarted), or a sender that never reported.
+    /// codes, a camera restarted), a sender that never reported, or a name no participant registered.
     pub fn unmatched(&self) -> u64 {
         self.unmatched
     }
@@ -199,7 +215,7 @@ mod tests {
         Take {
             ts: at(*frames.last().unwrap()) + 10.0,
             recv: vec![RecvStream {
-                peer: Some("s".into()),
+                peer: Some("c0p0".into()),
                 fps: Some(10),
                 c: frames.iter().map(|n| (n % 100) as u16).collect(),
                 t: frames.iter().map(|&n| at(n)).collect(),
@@ -229,9 +245,9 @@ mod tests {
     fn delays_across_clocks_and_the_loop_wrap() {
         let mut j = DelayJoin::new();
         // Sender clock 300 ms ahead, receiver 50 ms behind; frames 95..105 cross the wrap (code 99 -> 0).
-        j.add_take("s", offset(300.0, 2.0), &sent(0, 120, 300.0));
+        j.add_take("c0p0", offset(300.0, 2.0), &sent(0, 120, 300.0));
         j.add_take(
-            "r",
+            "c0p1",
             offset(-50.0, 1.5),
             &recv(&[95, 99, 100, 101, 104], 80.0, -50.0),
         );
@@ -240,7 +256,7 @@ mod tests {
         for s in &d {
             assert!((s.delay_ms - 80.0).abs() < 1e-6, "{s:?}");
             assert_eq!(s.bound_ms, 3.5);
-            assert_eq!((s.receiver.as_str(), s.sender.as_str()), ("r", "s"));
+            assert_eq!((s.receiver.as_str(), s.sender.as_str()), ("c0p1", "c0p0"));
         }
         assert_eq!(j.unmatched(), 0);
     }
@@ -248,19 +264,19 @@ mod tests {
     #[test]
     fn a_sample_waits_for_its_sender_then_expires() {
         let mut j = DelayJoin::new();
-        j.add_take("r", ClockOffset::ZERO, &recv(&[10, 11], 40.0, 0.0));
+        j.add_take("c0p1", ClockOffset::ZERO, &recv(&[10, 11], 40.0, 0.0));
         assert!(j.drain().is_empty());
         assert_eq!(j.waiting(), 2);
-        j.add_take("s", ClockOffset::ZERO, &sent(0, 12, 0.0));
+        j.add_take("c0p0", ClockOffset::ZERO, &sent(0, 12, 0.0));
         assert_eq!(j.drain().len(), 1, "frame 11 is not covered yet");
         assert_eq!(j.waiting(), 1);
-        j.add_take("s", ClockOffset::ZERO, &sent(12, 20, 0.0));
+        j.add_take("c0p0", ClockOffset::ZERO, &sent(12, 20, 0.0));
         assert_eq!(j.drain().len(), 1);
         // A sender that never reports: dropped once the run has moved on past the horizon.
         let mut lone = recv(&[30], 40.0, 0.0);
         lone.recv[0].peer = Some("gone".into());
-        j.add_take("r", ClockOffset::ZERO, &lone);
-        j.add_take("s", ClockOffset::ZERO, &sent(20, 400, 0.0));
+        j.add_take("c0p1", ClockOffset::ZERO, &lone);
+        j.add_take("c0p0", ClockOffset::ZERO, &sent(20, 400, 0.0));
         let _ = j.drain();
         assert_eq!((j.waiting(), j.unmatched()), (0, 1));
     }
@@ -270,13 +286,17 @@ mod tests {
         let mut j = DelayJoin::new();
         // Two loops captured, an anchor every 5th frame (2 a second at 10 fps, as the page reads them).
         j.add_take(
-            "s",
+            "c0p0",
             ClockOffset::ZERO,
             &keep(sent(0, 200, 0.0), |n| n % 5 == 2),
         );
         // Frames 148, 150, 153 (codes 48, 50, 53) seen 2.5 s late: the first pass of those codes is 12.5 s
         // before, the second 2.5 s.
-        j.add_take("r", ClockOffset::ZERO, &recv(&[148, 150, 153], 2500.0, 0.0));
+        j.add_take(
+            "c0p1",
+            ClockOffset::ZERO,
+            &recv(&[148, 150, 153], 2500.0, 0.0),
+        );
         let d = j.drain();
         assert_eq!(d.len(), 3);
         assert!(
@@ -286,9 +306,42 @@ mod tests {
         // No anchor within a second of frame 60: not guessed.
         let mut j = DelayJoin::new();
         let far = |n: usize| n % 5 == 2 && !(45..=75).contains(&n);
-        j.add_take("s", ClockOffset::ZERO, &keep(sent(0, 100, 0.0), far));
-        j.add_take("r", ClockOffset::ZERO, &recv(&[60, 80], 40.0, 0.0));
+        j.add_take("c0p0", ClockOffset::ZERO, &keep(sent(0, 100, 0.0), far));
+        j.add_take("c0p1", ClockOffset::ZERO, &recv(&[60, 80], 40.0, 0.0));
         assert_eq!(j.drain().len(), 1);
         assert_eq!(j.unmatched(), 1);
+    }
+
+    #[test]
+    fn jitsi_endpoint_ids_join_through_aliases_registered_later() {
+        let mut j = DelayJoin::new();
+        // The receiver names its sender by endpoint id before the sender's first take registered it.
+        let mut r = recv(&[10, 11], 40.0, 0.0);
+        r.recv[0].peer = Some("e1e1e1e1".into());
+        j.add_take("c0p1", ClockOffset::ZERO, &r);
+        assert!(j.drain().is_empty());
+        assert_eq!(j.sender_of("e1e1e1e1"), None);
+        let mut s = sent(0, 20, 0.0);
+        s.me = Some("e1e1e1e1".into());
+        j.add_take("c0p0", ClockOffset::ZERO, &s);
+        assert_eq!(j.sender_of("e1e1e1e1").as_deref(), Some("c0p0"));
+        let d = j.drain();
+        assert_eq!(d.len(), 2);
+        assert!(d.iter().all(|x| x.sender == "c0p0" && x.receiver == "c0p1"));
+        // After a rejoin the sender's page has a new endpoint id: registered again at its next take.
+        let mut s = sent(20, 40, 0.0);
+        s.me = Some("f2f2f2f2".into());
+        j.add_take("c0p0", ClockOffset::ZERO, &s);
+        let mut r = recv(&[25, 30], 40.0, 0.0);
+        r.recv[0].peer = Some("f2f2f2f2".into());
+        j.add_take("c0p1", ClockOffset::ZERO, &r);
+        assert_eq!(j.drain().len(), 2);
+        // An endpoint no participant registered (the FIXTURE's bridge) stays unmatched and is counted.
+        let mut r = recv(&[35], 40.0, 0.0);
+        r.recv[0].peer = Some("abcd1234".into());
+        j.add_take("c0p1", ClockOffset::ZERO, &r);
+        j.add_take("c0p0", ClockOffset::ZERO, &sent(40, 400, 0.0));
+        assert!(j.drain().is_empty());
+        assert_eq!((j.waiting(), j.unmatched()), (0, 1));
     }
 }

@@ -66,11 +66,15 @@ impl Ledger {
         take.recv
             .iter()
             .map(|s| {
-                let f = figures(s);
-                let joined = self
-                    .delays
-                    .remove(&(me.clone(), f.peer.clone()))
-                    .unwrap_or_default();
+                let mut f = figures(s);
+                let joined = match self.join.sender_of(&f.peer) {
+                    Some(sender) => {
+                        let joined = self.delays.remove(&(me.clone(), sender.clone()));
+                        f.sender = sender;
+                        joined.unwrap_or_default()
+                    }
+                    None => Vec::new(),
+                };
                 row(participant, ts, f, &joined)
             })
             .collect()
@@ -109,6 +113,22 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// A 10 fps sender's take at 2000 ms: codes 1..=9 captured at 1000 + 100·code ms; `me`: its page's
+    /// own name.
+    fn sender_take(me: Option<&str>) -> Take {
+        Take {
+            ts: 2000.0,
+            me: me.map(String::from),
+            sent: vec![SentTrack {
+                fps: Some(10),
+                c: (1..=9).collect(),
+                t: (1..=9).map(|c| 1000.0 + 100.0 * c as f64).collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
     /// A sender at 10 fps whose anchors are codes 1..=9 captured at 1000 + 100·code ms, and a receiver
     /// that got codes 2..=5 40 ms after capture: the delays join once the sender's take covers them.
     #[test]
@@ -139,19 +159,14 @@ mod tests {
         assert_eq!(rows.len(), 1);
         let r = &rows[0];
         assert_eq!((r.peer.as_str(), r.frames, r.freeze_count), ("c0p0", 4, 1));
+        assert_eq!(
+            r.sender, "c0p0",
+            "the Janus page names senders by participant id"
+        );
         assert_eq!(r.freeze_share(), Some(0.25));
         assert_eq!((r.psnr_db_p5, r.psnr_db_p50), (Some(30.0), Some(30.0)));
         assert_eq!((r.delay_ms_p50, r.delay_samples), (None, 0));
-        let sent = Take {
-            ts: 2000.0,
-            sent: vec![SentTrack {
-                fps: Some(10),
-                c: (1..=9).collect(),
-                t: (1..=9).map(|c| 1000.0 + 100.0 * c as f64).collect(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
+        let sent = sender_take(None);
         assert!(
             l.add(id("c0p0"), clock, &sent, "t2").is_empty(),
             "it receives nothing"
@@ -176,5 +191,40 @@ mod tests {
         assert_eq!(l.join.waiting(), 0);
         assert_eq!(r.freeze_share(), None, "nothing watched");
         assert_eq!(l.unmatched(), 0);
+    }
+
+    /// Jitsi: streams are named by endpoint id; each page's take names its own, so rows carry the
+    /// sending participant and its delays; the FIXTURE bridge's endpoint stays unknown.
+    #[test]
+    fn jitsi_rows_name_the_sending_participant() {
+        let clock = ClockOffset::ZERO;
+        let mut l = Ledger::new();
+        let stream = |peer: &str, codes: Vec<u16>, t: Vec<f64>| RecvStream {
+            peer: Some(peer.into()),
+            fps: Some(10),
+            c: codes,
+            t,
+            ..Default::default()
+        };
+        let sent = sender_take(Some("e1e1e1e1"));
+        assert!(l.add(id("c0p0"), clock, &sent, "t1").is_empty());
+        let recv = Take {
+            ts: 2600.0,
+            me: Some("f2f2f2f2".into()),
+            recv: vec![
+                stream("e1e1e1e1", vec![2, 3], vec![1260.0, 1360.0]),
+                stream("abcd1234", vec![4], vec![1460.0]),
+            ],
+            ..Default::default()
+        };
+        let rows = l.add(id("c0p1"), clock, &recv, "t2");
+        assert_eq!(rows[0].peer, "e1e1e1e1");
+        assert_eq!(rows[0].sender, "c0p0");
+        assert_eq!(
+            (rows[0].delay_ms_p50, rows[0].delay_samples),
+            (Some(60.0), 2)
+        );
+        assert_eq!((rows[1].sender.as_str(), rows[1].delay_samples), ("", 0));
+        assert_eq!(l.join.sender_of("f2f2f2f2").as_deref(), Some("c0p1"));
     }
 }

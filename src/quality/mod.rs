@@ -7,11 +7,13 @@
 //! shapes the page returns ([`Take`]), the browsers' clock offsets ([`clock`]), and the join of each
 //! receiver's samples with the sender's send times into delays ([`DelayJoin`]). See docs/quality.md.
 
+mod alias;
 pub mod clock;
 mod join;
 mod ledger;
 mod take;
 
+pub use alias::Aliases;
 pub use clock::{ClockOffset, RoundTrip};
 pub use join::{DelayJoin, DelaySample};
 pub use ledger::Ledger;

@@ -23,6 +23,9 @@ pub struct Take {
     pub cost_ms: f64,
     /// Set when the page failed to build the take (the rest is then empty).
     pub error: Option<String>,
+    /// How other pages name this page's streams when it is their sender, when that is not its
+    /// participant id: on Jitsi its endpoint id (`__lt.myId()`); `None` on the Janus page.
+    pub me: Option<String>,
 }
 
 /// One camera track of the page.

@@ -16,8 +16,14 @@ pub struct VideoQualityRow {
     pub ts: String,
     /// The receiving participant.
     pub participant: ParticipantId,
-    /// The sending participant (as in `client_stats.csv`'s `peer`); empty when unknown.
+    /// The receiving page's name for the sender (as in `client_stats.csv`'s `peer`: on Jitsi the
+    /// sender's endpoint id); empty when unknown.
     pub peer: String,
+    /// The sending participant (`peer` resolved: on Jitsi through the endpoint id each page
+    /// registers); empty when no participant of the run sent it, or before its page first reported.
+    /// Absent in older files.
+    #[serde(default)]
+    pub sender: String,
     /// Frames received in the interval.
     pub frames: u64,
     /// Frames whose code was read and valid.
