@@ -7,10 +7,12 @@
 //! hub + node grid. Prints the tables recorded in docs/benchmarks.md.
 //!
 //! `cargo bench --bench capacity -- --density [PRESET]` (default `small`) measures the density modes side
-//! by side instead: one browser per participant, several per browser (`participants_per_browser`), and
-//! each with received video discarded (`receive_video = "discard"`). For each mode N grows by 4 until a
-//! run stops being valid under the rule: every participant completes, the median sender frame
-//! rate stays at 90 % of the camera's or more, and at most 5 % of sent-video samples are limited by `cpu`.
+//! by side instead: one browser per participant, several per browser (`participants_per_browser`),
+//! several clients per page (`participants_per_page = 6`, over Janus's WebSocket API), and each with
+//! received video discarded (`receive_video = "discard"`). For each mode N grows by 4 until a run stops
+//! being valid under the rule: every participant completes, the median sender frame rate stays
+//! at 90 % of the camera's or more, and at most 5 % of sent-video samples are limited by `cpu`.
+//! `--max N` stops every mode at N (a quick check that the modes run; default 40).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -189,7 +191,7 @@ fn run(
 }
 
 /// The density modes side by side (see the module doc).
-async fn density(preset: &str) {
+async fn density(preset: &str, max: u32) {
     let tmp = tempfile::tempdir().unwrap();
     let sb = common::janus(tmp.path()).await;
     let scenario = tmp.path().join("density.toml");
@@ -203,20 +205,28 @@ async fn density(preset: &str) {
         "| mode | participants | ok | sender fps (median) | cpu-limited samples | received fps (median) | machine CPU | valid |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    let modes: [(&str, u32, &str); 4] = [
-        ("one browser per participant", 1, "decode"),
-        ("4 per browser", 4, "decode"),
-        ("one browser per participant, discard", 1, "discard"),
-        ("4 per browser, discard", 4, "discard"),
+    // (name, pages per browser, clients per page, receive_video)
+    let modes: [(&str, u32, u32, &str); 6] = [
+        ("one browser per participant", 1, 1, "decode"),
+        ("4 per browser", 4, 1, "decode"),
+        ("6 per page", 1, 6, "decode"),
+        ("one browser per participant, discard", 1, 1, "discard"),
+        ("4 per browser, discard", 4, 1, "discard"),
+        ("6 per page, discard", 1, 6, "discard"),
     ];
     let mut best = Vec::new();
-    for (name, per, recv) in modes {
+    for (name, per, page, recv) in modes {
         let mut held = 0;
-        for n in (4..=40).step_by(4) {
-            let extra = [
+        for n in (4..=max).step_by(4) {
+            let mut extra = vec![
                 format!("load.participants_per_browser={per}"),
+                format!("load.participants_per_page={page}"),
                 format!("media.receive_video={recv}"),
             ];
+            if page > 1 {
+                // More than 4 Janus sessions per browser: the WebSocket API (scenario::packing).
+                extra.push(format!("target.janus.websocket={}", sb.ws_url));
+            }
             let o = run(
                 &sb.janus_url,
                 None,
@@ -268,9 +278,15 @@ async fn main() {
     if args.iter().any(|a| a == "--density") {
         let preset = args
             .iter()
-            .find(|a| !a.starts_with("--"))
-            .map_or("small", String::as_str);
-        density(preset).await;
+            .enumerate()
+            .find(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--max"))
+            .map_or("small", |(_, a)| a.as_str());
+        let max = args
+            .iter()
+            .position(|a| a == "--max")
+            .and_then(|i| args.get(i + 1)?.parse().ok())
+            .unwrap_or(40);
+        density(preset, max).await;
         return;
     }
     let presets: Vec<String> = std::env::args()

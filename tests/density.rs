@@ -1,5 +1,6 @@
 //! Generator density with real Chromium and a real Janus: received video discarded before the decoder
-//! (`[media] receive_video = "discard"`) and several participants per browser.
+//! (`[media] receive_video = "discard"`), several participants per browser (windows) and per page
+//! (clients of one page over Janus's WebSocket API).
 
 mod common;
 
@@ -23,20 +24,26 @@ fn scenario(dir: &std::path::Path, sb: &loadtest::sandbox::Sandbox, body: &str) 
     path.to_string_lossy().into_owned()
 }
 
-/// A Janus sandbox, the results directory to use and a scenario file with `body`.
-async fn setup(
-    body: &str,
-) -> (
+/// A temporary directory, a Janus sandbox, the results directory to use and the scenario file.
+type Setup = (
     tempfile::TempDir,
     loadtest::sandbox::Sandbox,
     std::path::PathBuf,
     String,
-) {
+);
+
+/// A Janus sandbox, the results directory to use and a scenario file with `body`.
+async fn setup(body: &str) -> Setup {
+    setup_with(|_| body.to_string()).await
+}
+
+/// [`setup`] with a body that knows the sandbox (its WebSocket URL).
+async fn setup_with(body: impl FnOnce(&loadtest::sandbox::Sandbox) -> String) -> Setup {
     require(&[Needs::Janus, Needs::Chromium]);
     let tmp = tempfile::tempdir().unwrap();
     let sb = janus(tmp.path()).await;
     let out = tmp.path().join("run");
-    let file = scenario(tmp.path(), &sb, body);
+    let file = scenario(tmp.path(), &sb, &body(&sb));
     (tmp, sb, out, file)
 }
 
@@ -142,18 +149,78 @@ fn sessions(r: &RunFiles) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
-/// The check, at the Janus page's limit of 4 per browser (scenario::validate): 12 participants
-/// in 3 browsers (4 windows each) in one room all join and receive every peer's video packets (received
-/// video discarded keeps it light); then one browser is killed and exactly its 4 participants fail, with
-/// the browser's reason, while the other 8 complete.
+/// The check, at the Janus page's limit of 4 per browser over HTTP (scenario::packing): 12
+/// participants in 3 browsers (4 windows each) in one room all join and receive every peer's video
+/// packets (received video discarded keeps it light); then one browser is killed and exactly its 4
+/// participants fail, with the browser's reason, while the other 8 complete.
 #[tokio::test(flavor = "multi_thread")]
 async fn twelve_in_three_browsers_and_a_killed_browser_fails_exactly_its_participants() {
     let (_tmp, sb, out, file) = setup(
         "[load]\nconferences = 1\nparticipants_per_conference = 12\nparticipants_per_browser = 4\naudio_senders = 0\nduration = \"50s\"\njoin_delay = \"500ms\"\nroom_prefix = \"tabs\"\n[media]\nvideo = \"tiny\"\nreceive_audio = false\nreceive_video = \"discard\"\n[timeouts]\njoin = \"60s\"\nmedia = \"40s\"\n",
     )
     .await;
-    let child = spawn_loadtest(&["run", "-s", &file, "--out", out.to_str().unwrap()]);
-    // Everyone receives every peer's video packets (read live from client_stats.csv), then one browser dies.
+    let r = kill_one_of(
+        &out,
+        &file,
+        3,
+        "4 participants per browser (one window each)",
+    )
+    .await;
+    assert_eq!(r.info.fidelity.participants_per_browser, 4);
+    sb.stop().await;
+}
+
+/// Clients per page: 12 participants in 2 pages of 6 clients (one page per browser, 6 Janus sessions
+/// over the WebSocket API in each) all join and receive every peer's video packets, each with its own
+/// rows; then one browser is killed and exactly its 6 participants fail with the browser's reason, the
+/// other 6 complete, and the room is empty afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn twelve_in_two_pages_and_a_killed_browser_fails_exactly_its_page() {
+    let (_tmp, sb, out, file) = setup_with(|sb| {
+        format!(
+            "[target.janus]\nwebsocket = \"{}\"\n[load]\nconferences = 1\nparticipants_per_conference = 12\nparticipants_per_page = 6\naudio_senders = 0\nduration = \"30s\"\njoin_delay = \"300ms\"\nroom_prefix = \"pages\"\n[media]\nvideo = \"tiny\"\nreceive_audio = false\nreceive_video = \"discard\"\n[timeouts]\njoin = \"40s\"\nmedia = \"25s\"\n",
+            sb.ws_url
+        )
+    })
+    .await;
+    let packing = "6 participants per page (clients of one page), one page per browser";
+    let r = kill_one_of(&out, &file, 2, packing).await;
+    assert_eq!(r.info.fidelity.participants_per_page, 6);
+    // Page-mates' events are their own: every participant joined on its own client of its page.
+    let clients: BTreeSet<&str> = r
+        .events
+        .iter()
+        .filter(|e| e.event.as_str() == "page")
+        .map(|e| e.participant.as_str())
+        .collect();
+    assert_eq!(clients.len(), 12, "a page event for every participant");
+    let added = r
+        .events
+        .iter()
+        .filter(|e| e.event.as_str() == "page" && e.detail.contains("of a page-mate's page"))
+        .count();
+    assert_eq!(added, 10, "2 pages opened, 10 clients added to them");
+    for _ in 0..20 {
+        if sb.participants("pages0").await == Ok(0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(sb.participants("pages0").await, Ok(0), "the room is empty");
+    sb.stop().await;
+}
+
+/// Run the 12-participant scenario in `browsers` browsers: once everyone receives every peer's video
+/// packets, kill one browser; exactly its participants fail, with the browser's reason, the others
+/// complete, everyone got its mates' packets, no browser is left, and the report's "What was tested"
+/// states the `packing`.
+async fn kill_one_of(
+    out: &std::path::Path,
+    file: &str,
+    browsers: usize,
+    packing: &str,
+) -> RunFiles {
+    let child = spawn_loadtest(&["run", "-s", file, "--out", out.to_str().unwrap()]);
     let everyone_receives_everyone = || {
         let Ok(stats) = loadtest::results::read_csv::<loadtest::results::ClientStatRow>(
             &out.join("client_stats.csv"),
@@ -192,7 +259,7 @@ async fn twelve_in_three_browsers_and_a_killed_browser_fails_exactly_its_partici
             .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
             .map(|t| {
                 t.lines()
-                    .filter(|l| l.contains("[lt]") || l.contains("rror"))
+                    .filter(|l| l.contains("[lt") || l.contains("rror"))
                     .take(40)
                     .collect::<Vec<_>>()
                     .join("\n")
@@ -203,31 +270,37 @@ async fn twelve_in_three_browsers_and_a_killed_browser_fails_exactly_its_partici
             missing.join("\n")
         );
     }
-    assert_eq!(browser_pids().len(), 3, "12 participants in 3 browsers");
+    assert_eq!(
+        browser_pids().len(),
+        browsers,
+        "12 participants in {browsers} browsers"
+    );
     let victim = browser_pids()[0];
     std::process::Command::new("kill")
         .args(["-KILL", &victim.to_string()])
         .status()
         .unwrap();
     let o = child.wait_with_output().unwrap();
-    let r = read_results(&out);
-    assert_eq!(r.info.fidelity.participants_per_browser, 4);
+    let r = read_results(out);
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(
-        md.contains("4 participants per browser (one window each)"),
-        "{md}"
-    );
+    assert!(md.contains(packing), "{md}");
     let of = sessions(&r);
     assert_eq!(of.len(), 12);
-    let browsers: BTreeSet<&String> = of.values().collect();
-    assert_eq!(browsers.len(), 3, "{of:?}");
+    let sessions_seen: BTreeSet<&String> = of.values().collect();
+    assert_eq!(sessions_seen.len(), browsers, "{of:?}");
     let failed: BTreeSet<String> = r
         .participants
         .iter()
         .filter(|p| p.outcome == Outcome::Failed)
         .map(|p| p.participant.to_string())
         .collect();
-    assert_eq!(failed.len(), 4, "{}\n{:#?}", stderr(&o), r.participants);
+    assert_eq!(
+        failed.len(),
+        12 / browsers,
+        "{}\n{:#?}",
+        stderr(&o),
+        r.participants
+    );
     let dead: BTreeSet<&String> = failed.iter().map(|p| &of[p]).collect();
     assert_eq!(dead.len(), 1, "the failed ones shared one browser: {of:?}");
     for p in &r.participants {
@@ -249,5 +322,5 @@ async fn twelve_in_three_browsers_and_a_killed_browser_fails_exactly_its_partici
             == 0),
         "browsers left running"
     );
-    sb.stop().await;
+    r
 }

@@ -299,6 +299,8 @@ fn what_people_saw(out: &std::path::Path, r: &RunFiles) {
     );
 }
 
+/// The three participants share one page (`participants_per_page = 3`, each its own client and Janus
+/// session): the one Janus refuses fails alone, its page-mates complete on the same page.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_participant_that_cannot_join_fails_alone() {
     require(&[Needs::Janus, Needs::Chromium]);
@@ -317,6 +319,8 @@ async fn a_participant_that_cannot_join_fails_alone() {
         "load.conferences=1",
         "--set",
         "load.room_prefix=full",
+        "--set",
+        "load.participants_per_page=3",
         "--set",
         "load.duration=12s",
         "--set",
@@ -350,6 +354,14 @@ async fn a_participant_that_cannot_join_fails_alone() {
         f.reason
     );
     assert!(r.has_event(f.participant, "failed") && r.has_event(f.participant, "closed"));
+    let browsers: std::collections::BTreeSet<&str> = r
+        .events
+        .iter()
+        .filter(|e| e.event.as_str() == "session")
+        .filter_map(|e| e.detail.split("session=").nth(1))
+        .collect();
+    assert_eq!(browsers.len(), 1, "one browser, one page for all three");
+    assert_eq!(r.info.fidelity.participants_per_page, 3);
     // The failure keeps a screenshot and the browser console.
     let png = std::fs::read(out.join("artifacts").join(format!("{}.png", f.participant))).unwrap();
     assert_eq!(&png[1..4], b"PNG");

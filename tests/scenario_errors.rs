@@ -252,6 +252,20 @@ fn bad_inputs_each_get_one_located_message() {
             &["load.participants_per_browser=0"],
             "load.participants_per_browser: must be at least 1",
         ),
+        // clients per page: more than 4 Janus sessions per browser need the WebSocket API
+        (
+            GOOD,
+            &["load.participants_per_page=6"],
+            "--set load.participants_per_page=6: load.participants_per_page: 6 participants per browser (6 per page × 1 pages) is more than a browser hosts on the Janus HTTP API",
+        ),
+        (
+            GOOD,
+            &[
+                "load.participants_per_page=6",
+                "target.janus.websocket=http://127.0.0.1:8188",
+            ],
+            "target.janus.websocket: \"http://127.0.0.1:8188\" has scheme \"http\" (expected a ws:// or wss:// URL",
+        ),
         // --set into a value
         (
             GOOD,

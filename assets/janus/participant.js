@@ -2,6 +2,11 @@
 // Query: server, room, display, audio, video, recv_audio, publishers, quality, impair (tests only).
 // See README.md.
 // Exposes window.__lt (contract used by the loadtest Rust side and assets/js/stats.js).
+// Clients per page ([load] participants_per_page): the page's query starts client 0; every further
+// participant of the page calls window.__ltAddClient(query) and gets its own client (its own Janus
+// session, publisher, subscriber, PCs, quality meter) at index i of window.__ltClients. The driver runs
+// window.__ltUse(i) before each of that participant's scripts, which points window.__lt (and
+// window.__ltQuality) at client i: commands to one page run one at a time, so probes see their own.
 (function () {
   'use strict';
 
@@ -10,14 +15,16 @@
   var LEAVE_TIMEOUT_MS = 5000;   // leave() resolves after this at most
   var MEMBERS_POLL_MS = 2000;    // listparticipants period while joined
 
-  // ---------------------------------------------------------------- params
-  var q = new URLSearchParams(window.location.search);
-  function flag(name, dflt) {
+  function flagOf(q, name, dflt) {
     var v = q.get(name);
     if (v === null || v === '') return dflt;
     return v === '1' || v === 'true' || v === 'yes';
   }
   function roomId(raw) { return /^\d+$/.test(raw) ? Number(raw) : raw; }
+
+  // ---------------------------------------------------------------- one client
+  function Client(q, index) {
+  var flag = function (name, dflt) { return flagOf(q, name, dflt); };
   var cfg = {
     server: q.get('server') || '',
     roomRaw: q.get('room') || '',
@@ -31,6 +38,7 @@
   };
   var room = roomId(cfg.roomRaw);
   var publishing = cfg.audio || cfg.video;
+  var lt = null;             // this client's contract object (window.__lt while selected)
 
   // ---------------------------------------------------------------- state
   var st = {
@@ -62,8 +70,9 @@
   };
   var publishersKnown = {};  // feedId -> display (active publishers other than us)
 
-  function log() { try { console.log.apply(console, ['[lt]'].concat([].slice.call(arguments))); } catch (e) { } }
-  function warn() { try { console.warn.apply(console, ['[lt]'].concat([].slice.call(arguments))); } catch (e) { } }
+  var tag = index === 0 ? '[lt]' : '[lt ' + cfg.display + ']';
+  function log() { try { console.log.apply(console, [tag].concat([].slice.call(arguments))); } catch (e) { } }
+  function warn() { try { console.warn.apply(console, [tag].concat([].slice.call(arguments))); } catch (e) { } }
   function errText(e) {
     if (e === null || e === undefined) return 'unknown error';
     if (typeof e === 'string') return e;
@@ -72,7 +81,12 @@
   }
   function setStep(s) {
     st.step = s;
-    try { var el = document.getElementById('status'); if (el) el.textContent = st.phase + ': ' + s; } catch (e) { }
+    try {
+      var id = index === 0 ? 'status' : 'status-' + index;
+      var el = document.getElementById(id);
+      if (!el && document.body) { el = document.createElement('pre'); el.id = id; document.body.appendChild(el); }
+      if (el) el.textContent = st.phase + ': ' + s;
+    } catch (e) { }
   }
   function fail(where, e) {
     if (st.phase === 'failed' || st.phase === 'left' || leaving) {
@@ -81,7 +95,7 @@
     }
     st.phase = 'failed';
     st.error = where + ': ' + errText(e);
-    console.error('[lt] FAILED ' + st.error);
+    console.error(tag + ' FAILED ' + st.error);
     setStep('failed');
     stopMembersPoll();
   }
@@ -423,7 +437,10 @@
     if (!cfg.server) return fail('params', 'missing query parameter: server');
     if (!cfg.roomRaw) return fail('params', 'missing query parameter: room');
     if (!window.Janus) return fail('load', 'janus.js not loaded');
-    if (cfg.quality && window.__ltQuality) window.__ltQuality.start({});
+    if (cfg.quality && window.__ltQualityFor) {
+      lt.quality = window.__ltQualityFor(lt);
+      lt.quality.start({});
+    }
     if (cfg.impair) impair(cfg.impair);
     st.phase = 'connecting';
     setStep('Janus.init');
@@ -468,6 +485,7 @@
   function leave() {
     if (leavePromise) return leavePromise;
     leaving = true;
+    var mine = ownPcs();
     stopMembersPoll();
     sub.queue = [];
     var steps = Promise.resolve().then(function () {
@@ -493,7 +511,7 @@
     }).catch(function (e) { warn('leave failed', errText(e)); });
     leavePromise = withTimeout(steps, LEAVE_TIMEOUT_MS).then(function () {
       // whatever happened, no media afterwards
-      window.__ltPcs.forEach(function (pc) { try { if (pc.signalingState !== 'closed') pc.close(); } catch (e) { } });
+      mine.concat(ownPcs()).forEach(function (pc) { try { if (pc.signalingState !== 'closed') pc.close(); } catch (e) { } });
       if (st.phase !== 'failed') st.phase = 'left';
       st.members = null;
       setStep('left');
@@ -504,8 +522,15 @@
 
   // ---------------------------------------------------------------- contract
   var ICE_RANK = { failed: 0, disconnected: 1, new: 2, checking: 3, connected: 4, completed: 5 };
+  // This client's peer connections: its publisher's and its subscriber's (janus.js keeps each handle's
+  // in webrtcStuff.pc), so page-mates' connections never count.
+  function ownPcs() {
+    return [pub, sub.handle].map(function (h) {
+      try { return h && h.webrtcStuff ? h.webrtcStuff.pc : null; } catch (e) { return null; }
+    }).filter(Boolean);
+  }
   function livePcs() {
-    return (window.__ltPcs || []).filter(function (pc) {
+    return ownPcs().filter(function (pc) {
       try { return pc.signalingState !== 'closed' && pc.connectionState !== 'closed'; } catch (e) { return false; }
     });
   }
@@ -513,8 +538,11 @@
     try { return sub.handle && sub.handle.webrtcStuff ? sub.handle.webrtcStuff.pc : null; } catch (e) { return null; }
   }
 
-  window.__lt = {
+  lt = {
     target: 'janus',
+    index: index,
+    display: cfg.display,
+    statsPrev: {},
     state: function () {
       try {
         var pcs = livePcs();
@@ -572,4 +600,25 @@
   };
 
   try { start(); } catch (e) { fail('start', e); }
+  return lt;
+  }
+
+  // ---------------------------------------------------------------- the page's clients
+  var clients = window.__ltClients = [];
+  window.__ltUse = function (i) {
+    var c = clients[i];
+    if (!c) return false;
+    window.__lt = c;
+    if (c.quality) window.__ltQuality = c.quality;
+    return true;
+  };
+  // Start one more client from a query string (`server=...&room=...`); its index.
+  window.__ltAddClient = function (query) {
+    var i = clients.length;
+    clients.push(null);
+    clients[i] = Client(new URLSearchParams(query), i);
+    return i;
+  };
+  window.__ltAddClient(window.location.search);
+  window.__ltUse(0);
 })();

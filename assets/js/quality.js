@@ -488,6 +488,8 @@
   }
 
   // ---------------------------------------------------------------- the page: tracks to the worker, take()
+  // One meter over the connections of ltOf() (a page's or one client's window.__lt).
+  function meter(ltOf) {
   var SEND_FPS = 2;    // camera frames read a second (anchors); every received frame is read
   var Q = {
     on: false,
@@ -501,7 +503,8 @@
   };
   function pcs() {
     try {
-      if (window.__lt && typeof window.__lt.pcs === 'function') return window.__lt.pcs() || [];
+      var lt = ltOf();
+      if (lt && typeof lt.pcs === 'function') return lt.pcs() || [];
       return (window.__ltPcs || []).filter(function (pc) { return pc.signalingState !== 'closed'; });
     } catch (e) { return []; }
   }
@@ -552,7 +555,7 @@
   // The sender of a received track, as the page's __lt.peerOf names it (what stats.js calls `peer`).
   function peerOf(t) {
     try {
-      var lt = window.__lt;
+      var lt = ltOf();
       if (!lt || typeof lt.peerOf !== 'function') return null;
       var stat = { type: 'inbound-rtp', kind: 'video', mid: t.tr.mid, trackIdentifier: t.track.id };
       var ss = t.tr.receiver.getSynchronizationSources();
@@ -565,7 +568,7 @@
   // that is its participant id (the Janus page has no myId).
   function myName() {
     try {
-      var lt = window.__lt;
+      var lt = ltOf();
       var me = lt && typeof lt.myId === 'function' ? lt.myId() : null;
       return me === null || me === undefined || me === '' ? null : String(me);
     } catch (e) { return null; }
@@ -574,8 +577,7 @@
     return { v: 1, on: false, ts: now, since: Q.since === null ? now : Q.since, sent: [], recv: [], cost_ms: 0 };
   }
 
-  var C = core();
-  window.__ltQuality = {
+  return {
     version: 1,
     // Start measuring (idempotent; opts merged on every call): quality_every_ms (PSNR/SSIM period per
     // stream, 1000; at most 10 samples a second per page), scan_ms (how often tracks are discovered, 1000).
@@ -631,4 +633,11 @@
     // half), stripRow(h); `half` scores only the 8-row bands starting every 16 rows.
     lib: C.lib,
   };
+  }
+
+  var C = core();
+  // The page's meter reads window.__lt's connections; a page with several clients gives each its own
+  // (window.__ltQualityFor(client)), so every participant's figures come from its own connections.
+  window.__ltQuality = meter(function () { return window.__lt; });
+  window.__ltQualityFor = function (lt) { return meter(function () { return lt; }); };
 })();

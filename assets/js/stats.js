@@ -9,7 +9,7 @@
 // window.__lt.isBridge(pc)); the bridge attribution reads only bridge rows.
 // Works on any page that defines window.__lt (state(), pcs(), peerOf(pc, stat)).
 // Rates are deltas against the previous sample of the same stats object, kept in
-// window.__ltStatsPrev, and use RTCStats.timestamp (not wall clock). Never throws.
+// window.__ltStatsPrev (or the client's own __lt.statsPrev), and use RTCStats.timestamp (not wall clock). Never throws.
 var __ltDone = arguments[arguments.length - 1];
 (function (done) {
   'use strict';
@@ -62,7 +62,8 @@ var __ltDone = arguments[arguments.length - 1];
     var pcs = [];
     try { pcs = (typeof lt.pcs === 'function' ? lt.pcs() : []) || []; } catch (e) { pcs = []; }
 
-    var prevStore = window.__ltStatsPrev;
+    // A page with several clients: each client keeps its own previous sample (lt.statsPrev).
+    var prevStore = lt.statsPrev && typeof lt.statsPrev === 'object' ? lt.statsPrev : window.__ltStatsPrev;
     if (!prevStore || typeof prevStore !== 'object') prevStore = window.__ltStatsPrev = {};
     if (!window.__ltPcIds) window.__ltPcIds = new WeakMap();
     if (!window.__ltPcSeq) window.__ltPcSeq = 0;

@@ -3,6 +3,11 @@
 //! window per session, so every command goes through a [`Page`], which takes its browser's lock and
 //! switches to its own window first. The last participant of a browser closes the session; a browser
 //! that dies fails every participant in it with the same reason.
+//!
+//! With `[load] participants_per_page` above 1, several participants share one page (window): the
+//! first to get there opens it and is the page's client 0, the others add their own client to it
+//! (`window.__ltAddClient`), and every command of a participant selects its client first
+//! (`window.__ltUse(i)`). The last participant of a page closes its window.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -13,6 +18,7 @@ use fantoccini::wd::{TimeoutConfiguration, WindowHandle};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use crate::scenario::Packing;
 use crate::schedule::ScheduledParticipant;
 use crate::util::text::one_line;
 
@@ -26,6 +32,16 @@ pub(crate) struct Browser {
     windows: tokio::sync::Mutex<Windows>,
     /// Why the browser is gone, once a command said so.
     lost: OnceLock<String>,
+    /// Pages shared by several participants, by page number, while one of them uses it.
+    shared_pages: Mutex<HashMap<usize, (Arc<PageSlot>, usize)>>,
+}
+
+/// A page several participants share: its window, and whether it was opened (and how that went).
+#[derive(Debug, Default)]
+pub(crate) struct PageSlot {
+    window: OnceCell<Result<Option<WindowHandle>, String>>,
+    /// Set by whichever member opened the page: `Err` holds why it could not be opened.
+    pub(crate) opened: OnceCell<Result<(), String>>,
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +79,7 @@ impl Browser {
             session,
             windows: tokio::sync::Mutex::new(Windows::default()),
             lost: OnceLock::new(),
+            shared_pages: Mutex::new(HashMap::new()),
         }
     }
 
@@ -85,14 +102,54 @@ impl Browser {
         e
     }
 
-    /// A page of its own: the session's first window for the first participant, a new window for
-    /// every other one (`shared`: several participants use this browser).
-    pub(crate) async fn page(self: &Arc<Self>, shared: bool) -> Result<Page, CmdError> {
+    /// The participant's page: a window of its own (`shared`: several windows in this browser) or,
+    /// with clients per page (`page: Some(n)`), page `n`'s window, which its first member creates.
+    pub(crate) async fn page(
+        self: &Arc<Self>,
+        shared: bool,
+        page: Option<usize>,
+    ) -> Result<Page, CmdError> {
+        let slot = page.map(|n| {
+            let mut pages = self.shared_pages.lock().unwrap_or_else(|p| p.into_inner());
+            let e = pages.entry(n).or_default();
+            e.1 += 1;
+            (n, e.0.clone())
+        });
+        let window = match &slot {
+            None => self.window(shared).await,
+            Some((_, s)) => s
+                .window
+                .get_or_init(|| async {
+                    self.window(shared)
+                        .await
+                        .map_err(|e| one_line(&e.to_string(), 200))
+                })
+                .await
+                .clone()
+                .map_err(CmdError::NotJson),
+        };
+        let window = match window {
+            Ok(w) => w,
+            Err(e) => {
+                if let Some((n, _)) = &slot {
+                    self.leave_page(*n);
+                }
+                return Err(e);
+            }
+        };
+        Ok(Page {
+            browser: self.clone(),
+            window,
+            slot,
+            client: OnceLock::new(),
+        })
+    }
+
+    /// The session's first window for the first page, a new window for every other one; `None`
+    /// when the browser has only one page.
+    async fn window(&self, shared: bool) -> Result<Option<WindowHandle>, CmdError> {
         if !shared {
-            return Ok(Page {
-                browser: self.clone(),
-                window: None,
-            });
+            return Ok(None);
         }
         let mut w = self.windows.lock().await;
         let handle = if w.first_taken {
@@ -106,10 +163,21 @@ impl Browser {
             w.first_taken = true;
             self.client.window().await.map_err(|e| self.note(e))?
         };
-        Ok(Page {
-            browser: self.clone(),
-            window: Some(handle),
-        })
+        Ok(Some(handle))
+    }
+
+    /// One member less on shared page `n`; true when it was the last.
+    fn leave_page(&self, n: usize) -> bool {
+        let mut pages = self.shared_pages.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(e) = pages.get_mut(&n) else {
+            return true;
+        };
+        e.1 = e.1.saturating_sub(1);
+        if e.1 == 0 {
+            pages.remove(&n);
+            return true;
+        }
+        false
     }
 
     /// Delete the session.
@@ -118,12 +186,16 @@ impl Browser {
     }
 }
 
-/// One participant's window in a browser.
+/// One participant's page in a browser: its window, and with clients per page its client there.
 #[derive(Debug)]
 pub(crate) struct Page {
     pub(crate) browser: Arc<Browser>,
-    /// `None`: the browser's only participant (no switching).
+    /// `None`: the browser's only page (no switching).
     window: Option<WindowHandle>,
+    /// With clients per page: the page's number and what its members share.
+    slot: Option<(usize, Arc<PageSlot>)>,
+    /// This participant's client on a shared page (set once it joined the page).
+    client: OnceLock<usize>,
 }
 
 impl Page {
@@ -146,15 +218,44 @@ impl Page {
         f(&b.client).await.map_err(|e| b.note(e))
     }
 
+    /// The script as this participant runs it: on a shared page, its client selected first.
+    fn script(&self, js: &str) -> String {
+        match self.client.get() {
+            Some(i) => format!("if (window.__ltUse) {{ window.__ltUse({i}); }}\n{js}"),
+            None => js.to_string(),
+        }
+    }
+
     pub(crate) async fn execute(&self, js: &str, args: Vec<Value>) -> Result<Value, CmdError> {
-        self.on(async |c| c.execute(js, args).await).await
+        let js = self.script(js);
+        self.on(async |c| c.execute(&js, args).await).await
     }
     pub(crate) async fn execute_async(
         &self,
         js: &str,
         args: Vec<Value>,
     ) -> Result<Value, CmdError> {
-        self.on(async |c| c.execute_async(js, args).await).await
+        let js = self.script(js);
+        self.on(async |c| c.execute_async(&js, args).await).await
+    }
+
+    /// The shared page this participant is on, if any (clients per page).
+    pub(crate) fn slot(&self) -> Option<&PageSlot> {
+        self.slot.as_ref().map(|(_, s)| s.as_ref())
+    }
+
+    /// Take client `i` of the shared page.
+    pub(crate) fn set_client(&self, i: usize) {
+        let _ = self.client.set(i);
+    }
+
+    /// Leave the shared page; true when this participant was its last (or it has none): then the
+    /// page may be blanked and its window closed.
+    pub(crate) fn leave_page(&self) -> bool {
+        match &self.slot {
+            None => true,
+            Some((n, _)) => self.browser.leave_page(*n),
+        }
     }
     pub(crate) async fn goto(&self, url: &str) -> Result<(), CmdError> {
         self.on(async |c| c.goto(url).await).await
@@ -176,12 +277,12 @@ impl Page {
     }
 }
 
-/// The browsers of a run, by group: participant `order / participants_per_browser`. A browser exists
-/// while one of its participants uses it; the last to let go closes it, and a later participant of the
-/// same group gets a new one.
+/// The browsers of a run, by group: participant `order / (pages per browser × participants per
+/// page)`. A browser exists while one of its participants uses it; the last to let go closes it, and a
+/// later participant of the same group gets a new one.
 #[derive(Debug)]
 pub struct Browsers {
-    per_browser: usize,
+    packing: Packing,
     groups: Mutex<HashMap<usize, Group>>,
 }
 
@@ -194,30 +295,40 @@ struct Group {
 }
 
 impl Browsers {
-    /// Browsers holding `per_browser` participants each (0 counts as 1).
-    pub fn new(per_browser: u32) -> Browsers {
+    /// Browsers packed as `packing` says.
+    pub fn new(packing: Packing) -> Browsers {
         Browsers {
-            per_browser: per_browser.max(1) as usize,
+            packing,
             groups: Mutex::new(HashMap::new()),
         }
     }
 
-    /// More than one participant per browser.
+    /// More than one page (window) per browser.
     pub(crate) fn shared(&self) -> bool {
-        self.per_browser > 1
+        self.packing.per_browser > 1
+    }
+
+    /// More than one participant per browser (then it gets both camera and microphone).
+    pub(crate) fn packed(&self) -> bool {
+        self.packing.per_slot() > 1
+    }
+
+    /// The shared page a participant belongs to (`None`: one participant per page).
+    pub(crate) fn page_of(&self, plan: &ScheduledParticipant) -> Option<usize> {
+        (self.packing.per_page > 1).then(|| self.packing.page_of(plan.order))
     }
 
     /// How often one participant polls its page while waiting (join, first media): `alone` for a
     /// browser of its own, stretched with the participants sharing one (their commands queue behind
     /// one lock), at most 3 s.
     pub(crate) fn poll(&self, alone: std::time::Duration) -> std::time::Duration {
-        let shared = alone * (self.per_browser as u32).div_ceil(2);
+        let shared = alone * self.packing.per_slot().div_ceil(2);
         shared.clamp(alone, std::time::Duration::from_secs(3).max(alone))
     }
 
     /// The browser group a participant belongs to.
     pub fn group_of(&self, plan: &ScheduledParticipant) -> usize {
-        plan.order / self.per_browser
+        self.packing.browser_of(plan.order)
     }
 
     /// Join the participant's group: the cell its browser is (or will be) created in.
@@ -270,7 +381,13 @@ mod tests {
 
     #[test]
     fn participants_share_a_browser_by_join_order_and_the_last_one_closes_it() {
-        let b = Browsers::new(3);
+        let tabs = |n| {
+            Browsers::new(Packing {
+                per_browser: n,
+                per_page: 1,
+            })
+        };
+        let b = tabs(3);
         assert!(b.shared());
         assert_eq!(
             (0..7).map(|i| b.group_of(&plan(i))).collect::<Vec<_>>(),
@@ -288,12 +405,31 @@ mod tests {
             !Arc::ptr_eq(&c0, &again),
             "a later member gets a new browser"
         );
-        assert!(!Browsers::new(1).shared());
+        assert!(!tabs(1).shared());
         let ms = std::time::Duration::from_millis;
-        assert_eq!(Browsers::new(1).poll(ms(500)), ms(500));
-        assert_eq!(Browsers::new(6).poll(ms(500)), ms(1500));
-        assert_eq!(Browsers::new(20).poll(ms(500)), ms(3000));
-        assert_eq!(Browsers::new(0).group_of(&plan(5)), 5);
+        assert_eq!(tabs(1).poll(ms(500)), ms(500));
+        assert_eq!(tabs(6).poll(ms(500)), ms(1500));
+        assert_eq!(tabs(20).poll(ms(500)), ms(3000));
+        assert_eq!(tabs(0).group_of(&plan(5)), 5);
+        assert_eq!(tabs(3).page_of(&plan(5)), None, "one participant per page");
+        let pages = Browsers::new(Packing {
+            per_browser: 2,
+            per_page: 6,
+        });
+        assert!(pages.shared() && pages.packed());
+        assert_eq!(pages.page_of(&plan(7)), Some(1));
+        assert_eq!(pages.group_of(&plan(11)), 0);
+        assert_eq!(pages.group_of(&plan(12)), 1);
+        assert_eq!(
+            pages.poll(ms(500)),
+            ms(3000),
+            "12 participants share one lock"
+        );
+        let one_page = Browsers::new(Packing {
+            per_browser: 1,
+            per_page: 6,
+        });
+        assert!(!one_page.shared() && one_page.packed());
     }
 
     #[test]

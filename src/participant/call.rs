@@ -4,14 +4,12 @@
 use std::time::{Duration, Instant};
 
 use super::browser::Page;
-use fantoccini::wd::TimeoutConfiguration;
 use tokio_util::sync::CancellationToken;
 
 use super::quality::QualityWatch;
 use super::sample::{PageState, Sample, health, media_ok};
 use super::{Failure, REASON_CHARS, Shared, fail, step};
 use crate::live::Phase;
-use crate::redact;
 use crate::results::{Event, ParticipantRow};
 use crate::schedule::talk::Switch;
 use crate::schedule::{ParticipantId, ScheduledParticipant};
@@ -103,87 +101,13 @@ pub(super) async fn in_call(
     row: &mut ParticipantRow,
     leave: &CancellationToken,
 ) -> Result<(), Failure> {
-    let nav = open_page(plan, sh, client, row).await?;
+    let nav = super::page::open_page(plan, sh, client, row).await?;
     join(plan, sh, client, row, nav).await?;
     Call::new(plan, sh).run(client, row, leave).await
 }
 
-/// Navigate to the room and wait until the document is loaded; returns when navigation started.
-async fn open_page(
-    plan: &ScheduledParticipant,
-    sh: &Shared,
-    client: &Page,
-    row: &mut ParticipantRow,
-) -> Result<Instant, Failure> {
-    let t = &sh.timeouts;
-    let timeouts = TimeoutConfiguration::new(
-        Some(Duration::from_secs(15)),
-        Some(t.page.get()),
-        Some(Duration::ZERO),
-    );
-    step(
-        sh,
-        Duration::from_secs(10),
-        "setting timeouts",
-        client.update_timeouts(timeouts),
-    )
-    .await?;
-    let url = sh.target.url(plan);
-    sh.recorder
-        .event(plan.id, Event::Navigate, redact::url(url.as_str()))
-        .await;
-    let nav = Instant::now();
-    let goto = tokio::time::timeout(
-        t.page.get() + Duration::from_secs(5),
-        client.goto(url.as_str()),
-    );
-    tokio::select! {
-        r = goto => match r {
-            Ok(Ok(())) => {}
-            // Like the torture suite: a renderer that answers late is not fatal; readyState decides.
-            Ok(Err(e)) if e.is_timeout() => {
-                sh.recorder.event(plan.id, Event::PageSlow, one_line(&e.to_string(), REASON_CHARS)).await;
-            }
-            Ok(Err(e)) => return fail(format!("page load: {}", one_line(&e.to_string(), REASON_CHARS))),
-            Err(_) => sh.recorder.event(plan.id, Event::PageSlow, "no answer to the navigation").await,
-        },
-        _ = sh.cancel.cancelled() => return fail("interrupted during page load"),
-    }
-    let page_deadline = nav + t.page.get();
-    loop {
-        let ready = step(
-            sh,
-            Duration::from_secs(10),
-            "page state",
-            client.execute("return document.readyState", vec![]),
-        )
-        .await?;
-        if ready == "complete" {
-            break;
-        }
-        if Instant::now() > page_deadline {
-            return fail(format!(
-                "page not loaded within {} (readyState {ready})",
-                t.page
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    row.page_ms = Some(nav.elapsed().as_millis() as u64);
-    sh.recorder
-        .event(
-            plan.id,
-            Event::Page,
-            format!("{} ms", nav.elapsed().as_millis()),
-        )
-        .await;
-    inject(client, sh).await?;
-    super::quality::inject(client, sh, plan.id).await;
-    Ok(nav)
-}
-
 /// The target's probe (the Janus page has its own) and, with a speaker model, the talk meter.
-async fn inject(client: &Page, sh: &Shared) -> Result<(), Failure> {
+pub(super) async fn inject(client: &Page, sh: &Shared) -> Result<(), Failure> {
     if let Some(js) = sh.target.probe_js() {
         let run = client.execute(js, vec![]);
         step(sh, Duration::from_secs(10), "probe injection", run).await?;

@@ -9,6 +9,7 @@
 mod board;
 mod browser;
 mod call;
+mod page;
 mod quality;
 pub mod sample;
 pub mod targets;
@@ -221,7 +222,10 @@ async fn launch(
             return fail(reason.clone());
         }
     };
-    let page = match browser.page(sh.browsers.shared()).await {
+    let page = match browser
+        .page(sh.browsers.shared(), sh.browsers.page_of(plan))
+        .await
+    {
         Ok(p) => p,
         Err(e) => {
             if sh.browsers.leave(plan) {
@@ -254,7 +258,9 @@ async fn launch(
 /// Orderly hang-up: leave the room, blank page, wait for everyone (when `barrier`: after a completed
 /// call that ended on time), then close the window, and the session when this was its last page.
 async fn end_session(plan: &ScheduledParticipant, sh: &Shared, page: Page, barrier: bool) {
-    hang_up(&page, sh, plan.id).await;
+    // Page-mates keep the page: only its last participant blanks it.
+    let last_of_page = page.leave_page();
+    hang_up(&page, sh, plan.id, last_of_page).await;
     sh.board.left(plan);
     sh.in_room.leave();
     if barrier {
@@ -262,17 +268,17 @@ async fn end_session(plan: &ScheduledParticipant, sh: &Shared, page: Page, barri
     }
     let rec = &sh.recorder;
     let last = sh.browsers.leave(plan);
-    let whole = !sh.browsers.shared() || last;
-    let detail = match (sh.browsers.shared(), last) {
-        (false, _) => "",
-        (true, true) => "window and session (the browser's last page)",
-        (true, false) => "window",
-    };
+    let (close, detail) = closing(
+        sh.browsers.packed(),
+        sh.browsers.shared(),
+        last_of_page,
+        last,
+    );
     let closing = async {
-        if whole {
-            page.browser.close().await
-        } else {
-            page.close_window().await
+        match close {
+            Close::Session => page.browser.close().await,
+            Close::Window => page.close_window().await,
+            Close::Nothing => Ok(()),
         }
     };
     match tokio::time::timeout(Duration::from_secs(10), closing).await {
@@ -288,9 +294,31 @@ async fn end_session(plan: &ScheduledParticipant, sh: &Shared, page: Page, barri
     }
 }
 
+/// What a participant closes when it is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Close {
+    /// The browser session (its last participant).
+    Session,
+    /// Its page's window (the page's last participant; other pages remain).
+    Window,
+    /// Nothing: page-mates still use the page.
+    Nothing,
+}
+
+/// What to close, and how the `closed` event says it: `packed` (several participants per browser),
+/// `windows` (several pages per browser), the last of its page, the last of its browser.
+fn closing(packed: bool, windows: bool, last_of_page: bool, last: bool) -> (Close, &'static str) {
+    match (packed, last, last_of_page) {
+        (false, _, _) => (Close::Session, ""),
+        (true, true, _) => (Close::Session, "session (the browser's last participant)"),
+        (true, false, true) if windows => (Close::Window, "window"),
+        (true, false, _) => (Close::Nothing, "client (its page-mates keep the page)"),
+    }
+}
+
 async fn create_session(plan: &ScheduledParticipant, sh: &Shared) -> Result<Client, Failure> {
     // A shared browser's camera and microphone serve every member, whatever the first one's role.
-    let shared = sh.browsers.shared();
+    let shared = sh.browsers.packed();
     let video = (shared || plan.role.sends_video())
         .then_some(())
         .and(sh.media.video.as_deref());
@@ -344,8 +372,9 @@ async fn step<T, E: std::fmt::Display>(
     }
 }
 
-/// Leave the room (the page's own leave), then a blank page so unload handlers run.
-async fn hang_up(client: &Page, sh: &Shared, id: ParticipantId) {
+/// Leave the room (the page's own leave), then a blank page so unload handlers run (`blank`: not
+/// while page-mates still use the page).
+async fn hang_up(client: &Page, sh: &Shared, id: ParticipantId, blank: bool) {
     let half = sh.timeouts.hangup.get() / 2;
     let left = match tokio::time::timeout(half, client.execute_async(LEAVE_JS, vec![])).await {
         Ok(Ok(Value::String(s))) => s,
@@ -353,6 +382,11 @@ async fn hang_up(client: &Page, sh: &Shared, id: ParticipantId) {
         Ok(Err(e)) => one_line(&e.to_string(), REASON_CHARS),
         Err(_) => "timed out".into(),
     };
+    if !blank {
+        let detail = format!("leave={left}; page kept for its page-mates");
+        sh.recorder.event(id, Event::Left, detail).await;
+        return;
+    }
     let blank = tokio::time::timeout(half, client.goto("about:blank")).await;
     let detail = match blank {
         Ok(Ok(())) => format!("leave={left}"),
@@ -381,5 +415,24 @@ async fn save_artifacts(client: &Page, sh: &Shared, id: ParticipantId) {
             crate::redact::text(&log),
         )
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_participant_closes_only_what_nobody_else_uses() {
+        // One browser per participant.
+        assert_eq!(closing(false, false, true, true).0, Close::Session);
+        // Tabs: a window, or the session for the last.
+        assert_eq!(closing(true, true, true, false).0, Close::Window);
+        assert_eq!(closing(true, true, true, true).0, Close::Session);
+        // Clients per page: nothing while page-mates remain, even in a browser of several pages.
+        assert_eq!(closing(true, true, false, false).0, Close::Nothing);
+        assert_eq!(closing(true, false, false, false).0, Close::Nothing);
+        // One page per browser: its last participant closes the session, never only the window.
+        assert_eq!(closing(true, false, true, true).0, Close::Session);
     }
 }

@@ -101,6 +101,7 @@ pub fn fidelity_of(f: &results::Fidelity, scenario: &Scenario) -> Fidelity {
         mode: Mode {
             packing: Packing {
                 per_browser: f.participants_per_browser.max(1),
+                per_page: f.participants_per_page.max(1),
             },
             receive_video: if f.decoded_video() {
                 ReceiveVideo::Decode

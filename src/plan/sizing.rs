@@ -831,7 +831,7 @@ mod tests {
     fn a_calibration_of_another_mode_is_left_out_with_the_reason() {
         let packed = Fidelity {
             mode: density::Mode {
-                packing: density::Packing { per_browser: 4 },
+                packing: density::Packing::tabs(4),
                 receive_video: crate::scenario::ReceiveVideo::Discard,
             },
             ..seed_mode()

@@ -431,7 +431,7 @@ mod tests {
             audio: false,
             receive_audio: false,
             mode: Mode {
-                packing: Packing { per_browser },
+                packing: Packing::tabs(per_browser),
                 receive_video: if discard {
                     ReceiveVideo::Discard
                 } else {

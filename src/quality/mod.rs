@@ -104,7 +104,8 @@ mod tests {
 
     #[test]
     fn scripts_name_the_page_api() {
-        assert!(QUALITY_JS.contains("window.__ltQuality = {"));
+        assert!(QUALITY_JS.contains("window.__ltQuality = meter("));
+        assert!(QUALITY_JS.contains("window.__ltQualityFor = function (lt)"));
         assert!(START_SCRIPT.contains("window.__ltQuality.start("));
         assert!(TAKE_SCRIPT.contains("window.__ltQuality.take({max_samples: 64})"));
     }

@@ -304,6 +304,9 @@ pub struct Fidelity {
     /// Participants per browser session (`[load] participants_per_browser`; absent before: 1).
     #[serde(default = "one")]
     pub participants_per_browser: u32,
+    /// Participants per page (`[load] participants_per_page`, clients per page; absent before: 1).
+    #[serde(default = "one")]
+    pub participants_per_page: u32,
 }
 
 fn decode() -> String {

@@ -100,6 +100,7 @@ impl Harness {
             receive_audio: s.media.receive_audio,
             receive_video: s.media.receive_video.as_str().into(),
             participants_per_browser: s.load.participants_per_browser,
+            participants_per_page: s.load.participants_per_page,
         };
         if let (_, Some(w)) = crate::util::limits::raise_open_files(peak) {
             eprintln!("warning: {w}");
@@ -149,7 +150,7 @@ impl Harness {
             cancel: CancellationToken::new(),
             sessions: Sessions::default(),
             board: Board::default(),
-            browsers: Browsers::new(s.load.participants_per_browser),
+            browsers: Browsers::new(crate::scenario::Packing::of(s)),
             in_room: InRoom::default(),
             artifacts: dir.artifacts(),
             start: Instant::now(),

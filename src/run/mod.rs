@@ -154,7 +154,7 @@ pub async fn run(
     let start = harness::Start {
         file,
         out,
-        peak: schedule::peak_browsers(&plans, s.load.participants_per_browser),
+        peak: schedule::peak_browsers(&plans, scenario::Packing::of(&s).per_slot()),
         length: Some(schedule::run_length(&plans)),
         tokens,
         talk: schedule::talk::plan(&s.load, &plans),

@@ -48,10 +48,18 @@ fn generator_cores(s: &Scenario, plans: &[ScheduledParticipant]) -> String {
         s.media.video
     );
     for (i, m) in density::modes(s).into_iter().enumerate() {
-        out.push_str(&format!(
-            "  {:>5} cores  {:.1} participants per core  {}{}\n",
+        let figures = match (
             density::cores_needed(s, peak, m),
             density::per_core(&s.media.video, m),
+        ) {
+            (Some(c), Some(p)) => format!("{c:>5} cores  {p:.1} participants per core"),
+            _ => format!(
+                "{:>5} cores  not measured (cargo bench --bench capacity -- --density)",
+                "?"
+            ),
+        };
+        out.push_str(&format!(
+            "  {figures}  {}{}\n",
             m.describe(),
             if i == 0 { "  (this scenario)" } else { "" }
         ));

@@ -26,6 +26,7 @@ use crate::network::{Rate, Server, Star, registry};
 
 const JANUS_JCFG: &str = include_str!("../../assets/sandbox/janus.jcfg");
 const HTTP_JCFG: &str = include_str!("../../assets/sandbox/janus.transport.http.jcfg");
+const WS_JCFG: &str = include_str!("../../assets/sandbox/janus.transport.websockets.jcfg");
 const VIDEOROOM_JCFG: &str = include_str!("../../assets/sandbox/janus.plugin.videoroom.jcfg");
 
 /// The veth carrying the media address.
@@ -42,6 +43,9 @@ pub struct SandboxArgs {
     /// Janus admin API port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 7088)]
     pub admin_port: u16,
+    /// Janus WebSocket API port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 8188)]
+    pub ws_port: u16,
     /// UDP port range for media, `FROM-TO`.
     #[arg(long, default_value = "20000-20999")]
     pub rtp_ports: String,
@@ -67,6 +71,8 @@ pub struct Options {
     pub http_port: u16,
     /// Janus admin API port (0: any free port).
     pub admin_port: u16,
+    /// Janus WebSocket API port (0: any free port).
+    pub ws_port: u16,
     /// UDP port range for media, `FROM-TO`.
     pub rtp_ports: String,
     /// Directory for the configuration, log and admin secret (default: in the cache).
@@ -82,6 +88,7 @@ impl Default for Options {
         Options {
             http_port: 8088,
             admin_port: 7088,
+            ws_port: 8188,
             rtp_ports: "20000-20999".into(),
             dir: None,
             isolated: false,
@@ -95,6 +102,7 @@ impl From<&SandboxArgs> for Options {
         Options {
             http_port: a.http_port,
             admin_port: a.admin_port,
+            ws_port: a.ws_port,
             rtp_ports: a.rtp_ports.clone(),
             dir: a.dir.clone(),
             isolated: a.isolated,
@@ -137,6 +145,8 @@ pub struct Sandbox {
     pub media_ip: String,
     /// Janus HTTP API, e.g. `http://127.0.0.1:8088/janus`.
     pub janus_url: String,
+    /// Janus WebSocket API, e.g. `ws://127.0.0.1:8188` (`[target.janus] websocket`).
+    pub ws_url: String,
     /// Admin API, e.g. `http://127.0.0.1:7088/admin`.
     pub admin_url: String,
     /// Admin secret (also in `<dir>/admin_secret`, mode 0600; never printed).
@@ -271,7 +281,8 @@ impl Sandbox {
             port(args.http_port, 8088).map_err(|e| InfraError::new(what, e.to_string()))?;
         let admin_port =
             port(args.admin_port, 7088).map_err(|e| InfraError::new(what, e.to_string()))?;
-        for p in [http_port, admin_port] {
+        let ws_port = port(args.ws_port, 8188).map_err(|e| InfraError::new(what, e.to_string()))?;
+        for p in [http_port, admin_port, ws_port] {
             if network.is_none() && TcpListener::bind(("127.0.0.1", p)).is_err() {
                 return Err(InfraError::new(
                     what,
@@ -298,6 +309,7 @@ impl Sandbox {
                 .replace("{{BIND_IP}}", &bind_ip)
                 .replace("{{HTTP_PORT}}", &http_port.to_string())
                 .replace("{{ADMIN_PORT}}", &admin_port.to_string())
+                .replace("{{WS_PORT}}", &ws_port.to_string())
                 .replace(
                     "/usr/lib/x86_64-linux-gnu/janus",
                     &libs.display().to_string(),
@@ -309,6 +321,7 @@ impl Sandbox {
         };
         write("janus.jcfg", fill(JANUS_JCFG))?;
         write("janus.transport.http.jcfg", fill(HTTP_JCFG))?;
+        write("janus.transport.websockets.jcfg", fill(WS_JCFG))?;
         write("janus.plugin.videoroom.jcfg", fill(VIDEOROOM_JCFG))?;
         write("admin_secret", secret.clone())?;
         // Also where `[metrics.janus]` finds it by port when no secret is configured.
@@ -340,6 +353,7 @@ impl Sandbox {
             .map_err(|e| InfraError::new(what, format!("cannot start janus: {e}")))?;
         let janus_url = format!("http://{bind_ip}:{http_port}/janus");
         let admin_url = format!("http://{bind_ip}:{admin_port}/admin");
+        let ws_url = format!("ws://{bind_ip}:{ws_port}");
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
@@ -386,6 +400,7 @@ impl Sandbox {
             control,
             media_ip,
             janus_url,
+            ws_url,
             admin_url,
             admin_secret: secret,
             dir,
@@ -477,8 +492,8 @@ pub async fn exec(args: SandboxArgs) -> anyhow::Result<i32> {
     }
     let sb = Sandbox::start(&Options::from(&args)).await?;
     println!(
-        "Janus sandbox running: API {}  admin {}",
-        sb.janus_url, sb.admin_url
+        "Janus sandbox running: API {}  WebSocket API {}  admin {}",
+        sb.janus_url, sb.ws_url, sb.admin_url
     );
     match &sb.network {
         Some(n) => {

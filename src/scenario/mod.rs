@@ -15,6 +15,7 @@ mod export;
 mod judgement;
 mod limit;
 mod overrides;
+pub mod packing;
 pub mod profile;
 mod schema;
 mod sources;
@@ -26,15 +27,17 @@ use std::path::{Path, PathBuf};
 
 pub use cohort::*;
 pub use compat::RENAMED;
+pub use density::Packing;
 pub use duration::Dur;
 pub use error::{Origin, ScenarioError};
 pub use export::{AUTO_CONFERENCES, DEFAULT_LISTEN, EXPORT_LABELS, Export, is_loopback};
 pub use judgement::{Guard, Thresholds};
 pub use limit::{Grow, Increment, Limit};
 pub use overrides::Override;
+pub use packing::JANUS_HTTP_PER_BROWSER;
 pub use schema::*;
 pub use sources::*;
-pub use validate::{JANUS_HTTP_PER_BROWSER, MAX_PARTICIPANTS};
+pub use validate::MAX_PARTICIPANTS;
 
 /// Where a bare scenario file name is looked up when it is not in the working directory.
 pub const SCENARIO_DIR: &str = "scenarios";

@@ -190,6 +190,10 @@ pub struct JanusOptions {
     /// Address the tool's participant page server binds to; browsers must reach it.
     #[serde(default = "default_page_host")]
     pub page_host: String,
+    /// The Janus WebSocket API (`ws://host:8188`) participant pages connect to instead of the HTTP
+    /// API of `target.url`; needed for more than 4 participants per browser (no long polls).
+    #[serde(default)]
+    pub websocket: Option<String>,
 }
 
 fn default_janus_js() -> PathBuf {
@@ -208,6 +212,7 @@ impl Default for JanusOptions {
             janus_js: default_janus_js(),
             adapter_js: default_adapter_js(),
             page_host: default_page_host(),
+            websocket: None,
         }
     }
 }
@@ -315,6 +320,10 @@ pub struct Load {
     /// participants in join order share one.
     #[serde(default = "one")]
     pub participants_per_browser: u32,
+    /// Participants one page hosts (clients per page: the Janus page's own clients, the Jitsi
+    /// load-test page's `numClients`); consecutive participants in join order share one.
+    #[serde(default = "one")]
+    pub participants_per_page: u32,
 }
 
 fn one() -> u32 {
@@ -352,6 +361,7 @@ impl Load {
             speakers: Speakers::All,
             seed: 0,
             participants_per_browser: 1,
+            participants_per_page: 1,
         }
     }
     /// The room of conference `c`: `<room_prefix><c>` and the conference's suffix, if any.

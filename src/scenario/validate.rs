@@ -201,23 +201,9 @@ fn load(s: &Scenario) -> Result<(), Invalid> {
 }
 
 /// `[target]`: a URL, and what the target kind needs.
-/// Participants one browser can host on the Janus page: every participant's Janus session holds one
-/// HTTP long poll open, and Chrome opens at most 6 connections per host, so with 5 or more the pages'
-/// requests queue behind the polls (measured: the 5th and 6th windows stalled in subscriber
-/// negotiation for 15 s and more).
-pub const JANUS_HTTP_PER_BROWSER: u32 = 4;
-
 fn target(s: &Scenario) -> Result<(), Invalid> {
     check_url("target.url", &s.target.url)?;
-    let per = s.load.participants_per_browser;
-    if s.target.kind == TargetKind::Janus && per > JANUS_HTTP_PER_BROWSER {
-        return Err(Invalid::new(
-            "load.participants_per_browser",
-            format!(
-                "{per} is more than a browser hosts on the Janus HTTP API (expected at most {JANUS_HTTP_PER_BROWSER}: each participant holds one long poll open and Chrome opens at most 6 connections per host)"
-            ),
-        ));
-    }
+    super::packing::check(s)?;
     match s.target.kind {
         TargetKind::Jitsi => {
             let j = &s.target.jitsi;
@@ -501,23 +487,34 @@ fn judgement(s: &Scenario) -> Result<(), Invalid> {
 }
 
 fn check_url(key: &str, text: &str) -> Result<(), Invalid> {
+    check_url_of(
+        key,
+        text,
+        ["http", "https"],
+        "an http:// or https:// URL with a host",
+        "https://meet.example.com",
+    )
+}
+
+/// `text` is a URL with a host and one of `schemes`; the error says `expected` and an `example`.
+pub(super) fn check_url_of(
+    key: &str,
+    text: &str,
+    schemes: [&str; 2],
+    expected: &str,
+    example: &str,
+) -> Result<(), Invalid> {
     match url::Url::parse(text) {
-        Ok(u)
-            if matches!(u.scheme(), "http" | "https")
-                && u.host_str().is_some_and(|h| !h.is_empty()) =>
-        {
+        Ok(u) if schemes.contains(&u.scheme()) && u.host_str().is_some_and(|h| !h.is_empty()) => {
             Ok(())
         }
         Ok(u) => Err(Invalid::new(
             key,
-            format!(
-                "{text:?} has scheme {:?} (expected an http:// or https:// URL with a host)",
-                u.scheme()
-            ),
+            format!("{text:?} has scheme {:?} (expected {expected})", u.scheme()),
         )),
         Err(e) => Err(Invalid::new(
             key,
-            format!("{text:?} is not a URL: {e} (expected e.g. \"https://meet.example.com\")"),
+            format!("{text:?} is not a URL: {e} (expected e.g. \"{example}\")"),
         )),
     }
 }

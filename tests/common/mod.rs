@@ -101,6 +101,7 @@ pub async fn sandbox(dir: &Path, isolated: bool) -> Sandbox {
     let base = 21000 + (free_port() % 40) * 1000;
     Sandbox::start(&SandboxOptions {
         http_port: 0,
+        ws_port: 0,
         admin_port: 0,
         rtp_ports: format!("{base}-{}", base + 999),
         dir: Some(dir.join("janus")),

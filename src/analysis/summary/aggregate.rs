@@ -624,9 +624,17 @@ fn fidelity_text(f: &crate::results::Fidelity) -> String {
     } else {
         "video received and discarded before decoding (decoded fps not measured)"
     };
-    let packing = match f.participants_per_browser {
-        0 | 1 => "one browser per participant".to_string(),
-        n => format!("{n} participants per browser (one window each)"),
+    let packing = match (
+        f.participants_per_browser.max(1),
+        f.participants_per_page.max(1),
+    ) {
+        (1, 1) => "one browser per participant".to_string(),
+        (n, 1) => format!("{n} participants per browser (one window each)"),
+        (1, c) => format!("{c} participants per page (clients of one page), one page per browser"),
+        (n, c) => format!(
+            "{c} participants per page (clients of one page), {n} pages per browser ({} per browser)",
+            n * c
+        ),
     };
     format!(
         "{}; camera {}; microphone {}; {audio}; {video}; {packing}",
@@ -653,6 +661,7 @@ mod tests {
                 receive_audio: true,
                 receive_video: "decode".into(),
                 participants_per_browser: 1,
+                participants_per_page: 1,
             },
             started_at: "2026-01-01T00:00:00.000Z".into(),
             ended_at: None,

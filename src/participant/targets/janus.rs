@@ -124,6 +124,39 @@ pub async fn check_server(http: &reqwest::Client, janus: &Url) -> Result<String,
     Ok(v["version_string"].as_str().unwrap_or("?").to_string())
 }
 
+/// Check a Janus WebSocket API answers at `ws` (a `janus-protocol` upgrade gets `101`); `wss://` is
+/// not checked here (the pages report a failed connection).
+pub async fn check_websocket(ws: &Url) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if ws.scheme() != "ws" {
+        return Ok(());
+    }
+    let host = ws.host_str().unwrap_or_default();
+    let port = ws.port_or_known_default().unwrap_or(80);
+    let hint = "expected Janus's WebSocket transport (libjanus_websockets.so, janus.transport.websockets.jcfg `ws = true`); without it leave [target.janus] websocket out and keep at most 4 participants per browser";
+    let talk = async {
+        let mut s = tokio::net::TcpStream::connect((host, port)).await?;
+        let req = format!(
+            "GET {} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: bG9hZHRlc3Qtd3MtY2hlY2s=\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: janus-protocol\r\n\r\n",
+            ws.path()
+        );
+        s.write_all(req.as_bytes()).await?;
+        let mut buf = vec![0u8; 256];
+        let n = s.read(&mut buf).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&buf[..n]).to_string())
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), talk).await;
+    match answer {
+        Ok(Ok(a)) if a.starts_with("HTTP/1.1 101") => Ok(()),
+        Ok(Ok(a)) => Err(format!(
+            "{ws} did not accept a WebSocket (answered {:?}; {hint})",
+            a.lines().next().unwrap_or("nothing")
+        )),
+        Ok(Err(e)) => Err(format!("{ws} unreachable: {e} ({hint})")),
+        Err(_) => Err(format!("{ws} did not answer within 5 s ({hint})")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +196,30 @@ mod tests {
         assert_eq!(q["recv_audio"], "0");
         assert_eq!(q["publishers"], "3");
         assert_eq!(q["recv_video"], "discard");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_refuses_the_upgrade_is_no_janus_websocket() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\n\r\n").await;
+        });
+        let u = Url::parse(&format!("ws://127.0.0.1:{port}")).unwrap();
+        let e = check_websocket(&u).await.unwrap_err();
+        assert!(
+            e.contains("did not accept a WebSocket") && e.contains("404"),
+            "{e}"
+        );
+        assert!(e.contains("libjanus_websockets.so"), "{e}");
+        assert!(
+            check_websocket(&u).await.is_err(),
+            "nobody listens any more"
+        );
     }
 
     #[tokio::test]

@@ -23,7 +23,7 @@ pub enum Target {
     Janus {
         /// The page server.
         page: janus::PageServer,
-        /// Janus HTTP API.
+        /// The Janus API pages talk to: `[target.janus] websocket`, else the HTTP API (`target.url`).
         janus: Url,
         /// What every page is told (room capacity, what to receive).
         opts: janus::PageOptions,
@@ -77,9 +77,21 @@ impl Target {
                 let page = janus::PageServer::start(&j.page_host, &j.janus_js, &j.adapter_js)
                     .await
                     .map_err(|e| InfraError::new("janus participant page server", e.to_string()))?;
+                // Pages talk to Janus over its WebSocket API when one is given (no long polls).
+                let server = match &j.websocket {
+                    Some(ws) => {
+                        let ws =
+                            Url::parse(ws).map_err(|e| InfraError::new(what(), e.to_string()))?;
+                        janus::check_websocket(&ws)
+                            .await
+                            .map_err(|e| InfraError::new("[target.janus] websocket", e))?;
+                        ws
+                    }
+                    None => url,
+                };
                 Ok(Target::Janus {
                     page,
-                    janus: url,
+                    janus: server,
                     opts: janus::PageOptions {
                         // Rooms outlive runs: leave room for a later, larger run in the same room.
                         publishers: s.load.participants_per_conference.max(100),
