@@ -1284,7 +1284,7 @@ fn kubernetes_fleet_plan_apply_status_and_destroy() {
     );
 
     // 1b. The density mode sizes the slots: 4 participants per browser, received video discarded
-    //     (8 × 20/12 per core): ⌊2 × 13.3 / 4⌋ = 6 browsers hosting 24 participants per pod.
+    //     (8 × 12/12 per core): ⌊2 × 8.0 / 4⌋ = 4 browsers hosting 16 participants per pod.
     let o = provision(&[
         "--plan-only",
         "--receive-video",
@@ -1294,10 +1294,10 @@ fn kubernetes_fleet_plan_apply_status_and_destroy() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let yaml = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(yaml.contains("nodeMaxSessions: \"6\""), "{yaml}");
+    assert!(yaml.contains("nodeMaxSessions: \"4\""), "{yaml}");
     let said = stderr(&o);
     assert!(
-        said.contains("6 browser slots per 2-core node, 24 participants")
+        said.contains("4 browser slots per 2-core node, 16 participants")
             && said.contains("receive_video = discard, 4 per browser"),
         "{said}"
     );

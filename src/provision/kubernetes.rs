@@ -456,7 +456,7 @@ mod tests {
         );
         // 4 tabs per browser, discarding received video: a pod's browsers host 4 participants each.
         let dense = sizing(Some("4c-8g"), 3, &slots("small", 4, true, None)).unwrap();
-        assert_eq!((dense.slots, dense.per_browser), (13, 4), "⌊4 × 13.3 / 4⌋");
+        assert_eq!((dense.slots, dense.per_browser), (8, 4), "⌊4 × 8.0 / 4⌋");
         assert!(sizing(Some("cx43"), 3, &vga).unwrap_err().contains("2c-4g"));
         assert!(sizing(None, 0, &vga).is_err());
     }

@@ -109,15 +109,15 @@ mod tests {
             Slots::for_mode(&mode("hd", 1, ReceiveVideo::Decode), None).per_node(3),
             6
         );
-        // 4 tabs, decoding: the same participants per core (gain 1.0), a quarter of the browsers.
+        // 4 tabs, decoding: 8 × 8/12 per core (the measured gain 0.67), ⌊2 × 5.33 / 4⌋ = 2 browsers.
         let tabs = Slots::for_mode(&mode("small", 4, ReceiveVideo::Decode), None);
-        assert_eq!(tabs.per_node(2), 4);
-        // 4 tabs, discarding: 8 × 20/12 per core, ⌊2 × 13.33 / 4⌋ = 6 browsers hosting 24.
+        assert_eq!(tabs.per_node(2), 2);
+        // 4 tabs, discarding: 8 × 12/12 per core, ⌊2 × 8 / 4⌋ = 4 browsers hosting 16.
         let dense = Slots::for_mode(&mode("small", 4, ReceiveVideo::Discard), None);
-        assert_eq!(dense.per_node(2), 6);
+        assert_eq!(dense.per_node(2), 4);
         let line = dense.describe(2);
         assert!(
-            line.starts_with("6 browser slots per 2-core node, 24 participants: cores × 13.3"),
+            line.starts_with("4 browser slots per 2-core node, 16 participants: cores × 8.0"),
             "{line}"
         );
         assert!(

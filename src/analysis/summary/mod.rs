@@ -10,6 +10,7 @@ mod bag;
 pub mod cohorts;
 pub mod recovery;
 pub mod seen;
+mod tested;
 
 use std::collections::BTreeMap;
 use std::path::Path;
