@@ -858,7 +858,10 @@ mod tests {
         assert!(small.source.contains("run-d"), "{small:?}");
         // Other presets: the documented figure × the measured gain of the mode.
         let vga = cost(&dense, "vga");
-        assert!((vga.cores_per_participant - 1.0 / (4.0 * 12.0 / 12.0)).abs() < 1e-12);
+        assert!(
+            (vga.cores_per_participant - 1.0 / 4.0).abs() < 1e-12,
+            "4 per core × 12/12"
+        );
         assert!(vga.source.contains("gain"), "{vga:?}");
         // The seed fleet decoded with one browser each: left out of a packed plan, named once.
         assert!(

@@ -320,7 +320,7 @@ const GAIN: &[(Packing, ReceiveVideo, Option<f64>)] = &[
     (Packing::tabs(4), ReceiveVideo::Decode, Some(8.0 / 12.0)),
     (PAGES, ReceiveVideo::Decode, Some(8.0 / 12.0)),
     (Packing::ONE, ReceiveVideo::Discard, Some(16.0 / 12.0)),
-    (Packing::tabs(4), ReceiveVideo::Discard, Some(12.0 / 12.0)),
+    (Packing::tabs(4), ReceiveVideo::Discard, Some(1.0)), // 12 / 12
     (PAGES, ReceiveVideo::Discard, Some(16.0 / 12.0)),
 ];
 
