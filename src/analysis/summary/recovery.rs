@@ -93,6 +93,8 @@ struct Track {
     before: bool,
     lost: bool,
     recovered_at: Option<DateTime<Utc>>,
+    /// Media in a sample later than the grace after the disruption (not just the interval before it).
+    media_after: bool,
 }
 
 /// A participant's sample being assembled from its rows.
@@ -112,6 +114,8 @@ pub struct Recovery {
     killed: BTreeMap<usize, BTreeSet<String>>,
     tracks: BTreeMap<(usize, ParticipantId), Track>,
     pending: BTreeMap<ParticipantId, Pending>,
+    /// When each participant that failed did.
+    failed: BTreeMap<ParticipantId, DateTime<Utc>>,
 }
 
 fn target_of(d: &crate::scenario::Disruption) -> String {
@@ -150,6 +154,7 @@ impl Recovery {
             killed: BTreeMap::new(),
             tracks: BTreeMap::new(),
             pending: BTreeMap::new(),
+            failed: BTreeMap::new(),
         })
     }
 
@@ -168,6 +173,12 @@ impl Recovery {
                     .or_default()
                     .insert(r.participant.clone());
             }
+            return;
+        }
+        if r.event == Event::Failed
+            && let Ok(id) = r.participant.parse()
+        {
+            self.failed.insert(id, t);
             return;
         }
         let Some(i) = disruption_index(&r.participant) else {
@@ -222,6 +233,7 @@ impl Recovery {
                 continue;
             }
             let t = self.tracks.entry((i, who)).or_default();
+            t.media_after |= media && ts > e + grace;
             if before {
                 t.before |= media;
             } else if !media && ts <= e + grace && t.before {
@@ -266,7 +278,13 @@ impl Recovery {
                     continue;
                 }
                 d.in_call += 1;
-                if !t.lost {
+                // A page whose peer connections closed before a sample could show the loss (its last
+                // samples still carry the interval before the disruption) lost media all the same when
+                // it failed after the disruption began with no media since.
+                let failed_in_it = start_t
+                    .zip(self.failed.get(who))
+                    .is_some_and(|(s, f)| *f >= s && !t.media_after);
+                if !t.lost && !failed_in_it {
                     continue;
                 }
                 d.lost_media += 1;
@@ -305,5 +323,83 @@ impl Recovery {
         out.recovery_s_p50 = percentile(&mut all, 0.5);
         out.recovery_s_p95 = percentile(&mut all, 0.95);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::Outcome;
+
+    fn ts(s: f64) -> String {
+        let t = parse_ts("2026-11-30T12:00:00.000Z").unwrap()
+            + chrono::Duration::milliseconds((s * 1000.0) as i64);
+        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
+
+    fn recv(at: f64, who: &str, kbps: f64) -> ClientStatRow {
+        ClientStatRow {
+            ts: ts(at),
+            participant: who.parse().unwrap(),
+            direction: "recv".into(),
+            kind: "video".into(),
+            bitrate_kbps: Some(kbps),
+            ..Default::default()
+        }
+    }
+
+    fn event(at: f64, who: &str, event: Event) -> EventRow {
+        EventRow {
+            ts: ts(at),
+            participant: who.into(),
+            event,
+            detail: String::new(),
+        }
+    }
+
+    /// The media server is killed at 10 s (1 s samples): c0p0 shows the loss in a sample; c0p1's page
+    /// closed its connections before any sample could (its last one still covers the second before)
+    /// and it failed; c0p2 kept media well after the kill and failed later for its own reason.
+    #[test]
+    fn a_page_that_failed_before_a_sample_showed_the_loss_lost_media_too() {
+        let src = "[target]\nkind = \"janus\"\nurl = \"http://127.0.0.1:8088/janus\"\n[load]\nconferences = 1\nparticipants_per_conference = 3\nduration = \"30s\"\n[stats]\ninterval = \"1s\"\n[[disruption]]\nkind = \"kill_media_server\"\nat = \"10s\"\n";
+        let s = crate::scenario::parse(src, std::path::Path::new("t.toml"), &[])
+            .unwrap()
+            .scenario;
+        let mut r = Recovery::new(&s).unwrap();
+        r.event(&event(10.0, "disruption:0", Event::DisruptionStarted));
+        r.event(&event(16.0, "c0p1", Event::Failed));
+        r.event(&event(25.0, "c0p2", Event::Failed));
+        for at in [8.0, 9.0, 10.4] {
+            for who in ["c0p0", "c0p1", "c0p2"] {
+                r.stat(&recv(at, who, 300.0));
+            }
+        }
+        r.stat(&recv(11.4, "c0p0", 0.0));
+        for at in [11.4, 12.4, 13.4, 20.0] {
+            r.stat(&recv(at, "c0p2", 300.0));
+        }
+        let rows: Vec<ParticipantRow> = ["c0p0", "c0p1", "c0p2"]
+            .iter()
+            .map(|p| ParticipantRow {
+                participant: p.parse().unwrap(),
+                outcome: Outcome::Failed,
+                reason: format!("{p} failed"),
+                ..Default::default()
+            })
+            .collect();
+        let start = parse_ts(&ts(0.0)).unwrap();
+        let d = r.finish(start, &rows).disruptions.remove(0);
+        assert_eq!((d.in_call, d.lost_media, d.never_recovered), (3, 2, 2));
+        let who: Vec<&str> = d
+            .participants
+            .iter()
+            .map(|p| p.participant.as_str())
+            .collect();
+        assert_eq!(who, ["c0p0", "c0p1"]);
+        assert_eq!(
+            d.participants[1].never_recovered.as_deref(),
+            Some("c0p1 failed")
+        );
     }
 }
