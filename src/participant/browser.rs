@@ -9,6 +9,7 @@
 //! (`window.__ltAddClient`), and every command of a participant selects its client first
 //! (`window.__ltUse(i)`). The last participant of a page closes its window.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -219,10 +220,12 @@ impl Page {
     }
 
     /// The script as this participant runs it: on a shared page, its client selected first.
-    fn script(&self, js: &str) -> String {
+    fn script<'a>(&self, js: &'a str) -> Cow<'a, str> {
         match self.client.get() {
-            Some(i) => format!("if (window.__ltUse) {{ window.__ltUse({i}); }}\n{js}"),
-            None => js.to_string(),
+            Some(i) => Cow::Owned(format!(
+                "if (window.__ltUse) {{ window.__ltUse({i}); }}\n{js}"
+            )),
+            None => Cow::Borrowed(js),
         }
     }
 
