@@ -126,7 +126,30 @@
     sendP(pub, { request: 'listparticipants', room: room }).then(function (d) {
       membersBusy = false;
       if (d && Array.isArray(d.participants)) st.members = d.participants.length;
-    }, function (e) { membersBusy = false; warn('listparticipants failed', errText(e)); });
+    }, function (e) {
+      membersBusy = false;
+      warn('listparticipants failed', errText(e));
+      if (window.__ltSessionGone(errText(e))) sessionLost(errText(e));
+    });
+  }
+
+  // ---------------------------------------------------------------- a session that died
+  // The server ended this client's session (a `destroy` from elsewhere, a session timeout, an admin):
+  // Janus tells the session nothing then, and janus.js only logs the 458 its requests get (over HTTP the
+  // long poll fails much later, as "Lost connection"). The members poll's 458/459 is the first sign: the
+  // client fails with that reason, closes its own connections (no media into the void) and stops
+  // janus.js's long poll and keepalive; its page-mates' sessions are untouched.
+  function sessionLost(why) {
+    if (st.phase === 'failed' || st.phase === 'left' || leaving) return;
+    fail(sessionTag(), 'session gone on the server (' + why + ')');
+    ownPcs().forEach(function (pc) { try { pc.close(); } catch (e) { } });
+    try { janus.destroy({ cleanupHandles: true, notifyDestroyed: false }); } catch (e) { warn('destroy', errText(e)); }
+  }
+  // `janus session <id>` once the session exists, else `janus`.
+  function sessionTag() {
+    var sid = null;
+    try { sid = janus && janus.getSessionId ? janus.getSessionId() : null; } catch (e) { }
+    return sid ? 'janus session ' + sid : 'janus';
   }
   function startMembersPoll() {
     refreshMembers();
@@ -474,7 +497,7 @@
               detached: function () { log('publisher detached'); },
             });
           },
-          error: function (e) { fail('janus', e); },
+          error: function (e) { fail(sessionTag(), e); },
           destroyed: function () { log('janus session destroyed'); },
         });
       },
@@ -604,6 +627,9 @@
   }
 
   // ---------------------------------------------------------------- the page's clients
+  // A Janus error that means the server no longer knows the session or handle a request named:
+  // 458 No such session, 459 No such handle (janus.js passes `<code> <reason>`).
+  window.__ltSessionGone = function (err) { return /^45[89]\b/.test(String(err || '')); };
   var clients = window.__ltClients = [];
   window.__ltUse = function (i) {
     var c = clients[i];

@@ -33,6 +33,8 @@ pub(crate) struct Browser {
     windows: tokio::sync::Mutex<Windows>,
     /// Why the browser is gone, once a command said so.
     lost: OnceLock<String>,
+    /// Its last participant closed the session (so its windows are gone too).
+    closed: std::sync::atomic::AtomicBool,
     /// Pages shared by several participants, by page number, while one of them uses it.
     shared_pages: Mutex<HashMap<usize, (Arc<PageSlot>, usize)>>,
 }
@@ -80,6 +82,7 @@ impl Browser {
             session,
             windows: tokio::sync::Mutex::new(Windows::default()),
             lost: OnceLock::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
             shared_pages: Mutex::new(HashMap::new()),
         }
     }
@@ -181,9 +184,17 @@ impl Browser {
         false
     }
 
-    /// Delete the session.
+    /// Delete the session, after the window command in flight (a page's last participant closing
+    /// its window).
     pub(crate) async fn close(&self) -> Result<(), CmdError> {
+        let _in_flight = self.windows.lock().await;
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         self.client.clone().close().await
+    }
+
+    /// Its last participant closed the session.
+    pub(crate) fn closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

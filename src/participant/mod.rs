@@ -281,9 +281,16 @@ async fn end_session(plan: &ScheduledParticipant, sh: &Shared, page: Page, barri
             Close::Nothing => Ok(()),
         }
     };
-    match tokio::time::timeout(Duration::from_secs(10), closing).await {
+    let closed = tokio::time::timeout(Duration::from_secs(10), closing).await;
+    match closed {
         Ok(Ok(())) => {
             sh.sessions.remove(plan.id);
+            rec.event(plan.id, Event::Closed, detail).await;
+        }
+        // The browser's last participant closed the session first: the window went with it.
+        Ok(Err(_)) if close == Close::Window && page.browser.closed() => {
+            sh.sessions.remove(plan.id);
+            let detail = "window (gone with the session its browser's last participant closed)";
             rec.event(plan.id, Event::Closed, detail).await;
         }
         Ok(Err(e)) => rec.event(plan.id, Event::CloseFailed, e.to_string()).await,
