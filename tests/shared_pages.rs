@@ -51,7 +51,8 @@ async fn session_of(sb: &loadtest::sandbox::Sandbox, display: &str) -> Option<u6
     for s in sessions["sessions"].as_array()? {
         let handles = admin(json!({"janus": "list_handles", "session_id": s})).await;
         for h in handles["handles"].as_array().into_iter().flatten() {
-            let info = admin(json!({"janus": "handle_info", "session_id": s, "handle_id": h})).await;
+            let info =
+                admin(json!({"janus": "handle_info", "session_id": s, "handle_id": h})).await;
             if info["info"]["opaque_id"] == format!("lt-pub-{display}") {
                 return s.as_u64();
             }
@@ -63,7 +64,11 @@ async fn session_of(sb: &loadtest::sandbox::Sandbox, display: &str) -> Option<u6
 /// Lines of events.csv with event `event`.
 fn count_events(out: &std::path::Path, event: &str) -> usize {
     std::fs::read_to_string(out.join("events.csv"))
-        .map(|t| t.lines().filter(|l| l.contains(&format!(",{event},"))).count())
+        .map(|t| {
+            t.lines()
+                .filter(|l| l.contains(&format!(",{event},")))
+                .count()
+        })
         .unwrap_or(0)
 }
 
@@ -109,13 +114,18 @@ async fn a_client_whose_janus_session_dies_fails_alone_and_its_page_mates_comple
 
     // The victim fails, with a reason naming its session and the server's answer.
     let outcome = |p: &str| {
-        let row = r.participants.iter().find(|q| q.participant.to_string() == p);
+        let row = r
+            .participants
+            .iter()
+            .find(|q| q.participant.to_string() == p);
         row.map(|q| (q.outcome, q.reason.clone())).unwrap()
     };
     let (o0, why) = outcome("c0p0");
     assert_eq!(o0, Outcome::Failed, "{why}");
     assert!(
-        why.contains(&format!("janus session {victim}: session gone on the server (458 ")),
+        why.contains(&format!(
+            "janus session {victim}: session gone on the server (458 "
+        )),
         "{why}"
     );
     // ... noticed by the page (not by the media timeout), and hung up without closing the page.
@@ -127,7 +137,11 @@ async fn a_client_whose_janus_session_dies_fails_alone_and_its_page_mates_comple
         r.events
     );
     let failed_at = &event_of(&r, "c0p0", "failed").ts;
-    assert!(event_of(&r, "c0p0", "left").detail.contains("page kept for its page-mates"));
+    assert!(
+        event_of(&r, "c0p0", "left")
+            .detail
+            .contains("page kept for its page-mates")
+    );
     assert_eq!(
         event_of(&r, "c0p0", "closed").detail,
         "client (its page-mates keep the page)"
@@ -255,7 +269,11 @@ async fn sigint_with_shared_pages_and_browsers_leaves_nothing_behind() {
         );
     }
     for bad in ["close_failed", "force_closed"] {
-        let e: Vec<_> = r.events.iter().filter(|e| e.event.as_str() == bad).collect();
+        let e: Vec<_> = r
+            .events
+            .iter()
+            .filter(|e| e.event.as_str() == bad)
+            .collect();
         assert!(e.is_empty(), "{e:#?}");
     }
     // Each browser closed once, by its last participant.
