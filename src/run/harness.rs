@@ -134,6 +134,7 @@ impl Harness {
         } else {
             s.webdriver.media_dir.as_deref()
         });
+        let seated = target.starts_its_clients();
         let shared = Arc::new(Shared {
             webdriver_url: endpoint.url().clone(),
             local: endpoint.is_local(),
@@ -150,7 +151,7 @@ impl Harness {
             cancel: CancellationToken::new(),
             sessions: Sessions::default(),
             board: Board::default(),
-            browsers: Browsers::new(crate::scenario::Packing::of(s)),
+            browsers: Browsers::new(crate::scenario::Packing::of(s), seated),
             in_room: InRoom::default(),
             artifacts: dir.artifacts(),
             start: Instant::now(),
@@ -197,6 +198,7 @@ impl Harness {
     pub async fn spawn(&mut self, plans: Vec<ScheduledParticipant>, leave: &CancellationToken) {
         let sh = &self.shared;
         sh.tally.schedule(plans.iter().map(|p| (p.id, p.role)));
+        sh.browsers.seat(&plans);
         if let Ok(mut r) = self.roster.lock() {
             r.extend(plans.iter().map(|p| (p.id, p.cohort.clone())));
         }

@@ -5,6 +5,7 @@
 //! every conference joins at `i × join_delay` (conferences fill in parallel); with `ramp`, every join of
 //! the run is spread evenly over the ramp, interleaving conferences. Everyone stays `duration`.
 
+pub mod seat;
 pub mod talk;
 
 use std::fmt;
