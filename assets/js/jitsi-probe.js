@@ -7,7 +7,8 @@
 //   window.__lt = {
 //     target: 'jitsi',
 //     state(): { phase: 'loading'|'connecting'|'joined'|'left'|'failed', joined: bool, ice: string|null,
-//                error: string|null, members: number|null, detail: string },   // never throws
+//                error: string|null, members: number|null, detail: string,
+//                endpoint: string|null },     // never throws; endpoint: myId() once joined (Jitsi only)
 //              joined = in the room (the MUC). ICE is reported, never judged here: jicofo starts no media
 //              session before a second member is in (min-participants = 2, jicofo reference.conf), and
 //              lib-jitsi-meet recovers a failed ICE with ICE/session restarts; the driver decides.
@@ -217,6 +218,7 @@
                     }
                 }
                 out.joined = joined;
+                out.endpoint = joined ? myId() : null;
                 out.ice = typeof ice === 'string' ? ice : null;
                 out.members = typeof members === 'number' && isFinite(members) ? members : null;
                 var perr = A ? pageError(A) : null;
