@@ -307,13 +307,13 @@ struct Group {
 }
 
 impl Browsers {
-    /// Browsers packed as `packing` says; `seated`: a page starts all its clients from one URL (the
-    /// Jitsi load-test page), so page-mates are seated by conference and role ([`Seating`]).
+    /// Browsers packed as `packing` says; `seated` (`scenario::packing::seated`): a page starts all
+    /// its clients from one URL, so page-mates are seated by conference and role ([`Seating`]).
     pub fn new(packing: Packing, seated: bool) -> Browsers {
         Browsers {
             packing,
             groups: Mutex::new(HashMap::new()),
-            seats: (seated && packing.per_page > 1).then(Default::default),
+            seats: seated.then(Default::default),
         }
     }
 

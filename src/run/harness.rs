@@ -134,7 +134,6 @@ impl Harness {
         } else {
             s.webdriver.media_dir.as_deref()
         });
-        let seated = target.starts_its_clients();
         let shared = Arc::new(Shared {
             webdriver_url: endpoint.url().clone(),
             local: endpoint.is_local(),
@@ -151,7 +150,10 @@ impl Harness {
             cancel: CancellationToken::new(),
             sessions: Sessions::default(),
             board: Board::default(),
-            browsers: Browsers::new(crate::scenario::Packing::of(s), seated),
+            browsers: Browsers::new(
+                crate::scenario::Packing::of(s),
+                crate::scenario::packing::seated(s),
+            ),
             in_room: InRoom::default(),
             artifacts: dir.artifacts(),
             start: Instant::now(),

@@ -13,6 +13,15 @@ use super::{JitsiPage, Scenario, Speakers, TargetKind};
 /// such limit: a WebSocket is not one of the 6.
 pub const JANUS_HTTP_PER_BROWSER: u32 = 4;
 
+/// True when page-mates must share a conference and a role: on the Jitsi load-test page, which starts
+/// all its clients (`numClients`) from one URL. They are then seated before the run
+/// (`schedule::seat`).
+pub fn seated(s: &Scenario) -> bool {
+    s.load.participants_per_page > 1
+        && s.target.kind == TargetKind::Jitsi
+        && s.target.jitsi.page == JitsiPage::LoadTest
+}
+
 /// `[load] participants_per_page` and `participants_per_browser` against the target.
 pub(crate) fn check(s: &Scenario) -> Result<(), Invalid> {
     let load = &s.load;

@@ -312,10 +312,18 @@ pub fn peak_sessions(plans: &[ScheduledParticipant]) -> usize {
 /// share one: a browser is open from its first member's join to its last member's leave.
 pub fn peak_browsers(plans: &[ScheduledParticipant], per_browser: u32) -> usize {
     let per = per_browser.max(1) as usize;
+    peak_browsers_by(plans, |p| p.order / per)
+}
+
+/// The most browser sessions open at once when `browser` names each participant's browser.
+pub fn peak_browsers_by(
+    plans: &[ScheduledParticipant],
+    browser: impl Fn(&ScheduledParticipant) -> usize,
+) -> usize {
     let mut spans: std::collections::BTreeMap<usize, (Duration, Duration)> = Default::default();
     for p in plans {
         let e = spans
-            .entry(p.order / per)
+            .entry(browser(p))
             .or_insert((p.join_offset, p.leave_offset));
         e.0 = e.0.min(p.join_offset);
         e.1 = e.1.max(p.leave_offset);

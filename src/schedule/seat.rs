@@ -82,6 +82,19 @@ impl Seating {
     }
 }
 
+/// The most browser sessions open at once when the run's participants are seated (a page's last seat
+/// may hold fewer, so this can exceed [`super::peak_browsers`] at the same packing).
+pub fn peak_browsers(plans: &[ScheduledParticipant], packing: Packing) -> usize {
+    let seats: std::collections::HashMap<ParticipantId, usize> = Seating::default()
+        .place(plans, packing)
+        .into_iter()
+        .map(|(id, s)| (id, s.browser))
+        .collect();
+    super::peak_browsers_by(plans, |p| {
+        seats.get(&p.id).copied().unwrap_or(usize::MAX - p.order)
+    })
+}
+
 /// The page-mates' joins spread evenly: first to last over the gaps between them.
 fn spread(page: &[&ScheduledParticipant]) -> Duration {
     match (page.first(), page.last()) {
@@ -172,6 +185,13 @@ mod tests {
         let pages: std::collections::BTreeSet<_> = seats.iter().map(|(_, s)| s.page).collect();
         assert_eq!(pages.len(), 6);
         assert_eq!(of("c0p0").page, 0);
+        // Everyone stays to the end: 6 browsers, one more than 10 in twos by join order.
+        let two = Packing {
+            per_browser: 1,
+            per_page: 2,
+        };
+        assert_eq!(peak_browsers(&plans, two), 6);
+        assert_eq!(super::super::peak_browsers(&plans, 2), 5);
     }
 
     #[test]

@@ -145,16 +145,15 @@ impl Target {
         }
     }
 
-    /// True when a page starts all its clients itself from one URL (the Jitsi load-test page's
-    /// `numClients`): page-mates then share a room and a role, and are seated before the page opens.
-    pub fn starts_its_clients(&self) -> bool {
-        matches!(self, Target::Jitsi { opts, .. } if opts.page == crate::scenario::JitsiPage::LoadTest)
-    }
-
     /// Script installed before a page that starts its clients itself loads, so the driver reaches
     /// every client, not only the one the page shows (the Jitsi load-test page's `numClients`).
     pub fn before_load_js(&self) -> Option<&'static str> {
-        self.starts_its_clients().then_some(JITSI_CLIENTS)
+        match self {
+            Target::Jitsi { opts, .. } if opts.page == crate::scenario::JitsiPage::LoadTest => {
+                Some(JITSI_CLIENTS)
+            }
+            _ => None,
+        }
     }
 
     /// Whether `quality.js` must be injected (the Janus page loads it itself).
