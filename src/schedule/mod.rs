@@ -413,6 +413,22 @@ pub fn describe(s: &crate::scenario::Scenario, plans: &[ScheduledParticipant]) -
             if d.hooked() { " (command hook)" } else { "" }
         );
     }
+    let seats: std::collections::HashMap<ParticipantId, seat::Seat> =
+        match crate::scenario::packing::seated(s) {
+            true => seat::Seating::default()
+                .place(plans, crate::scenario::Packing::of(s))
+                .into_iter()
+                .collect(),
+            false => Default::default(),
+        };
+    if let Some(pages) = seats.values().map(|x| x.page + 1).max() {
+        let browsers = seats.values().map(|x| x.browser + 1).max().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "pages: {pages} load-test pages in {browsers} browsers, each starting up to {} clients (numClients); page-mates share a conference and a role",
+            s.load.participants_per_page
+        );
+    }
     for c in 0..s.load.conferences {
         let conf: Vec<&ScheduledParticipant> = plans.iter().filter(|p| p.conference == c).collect();
         let Some(first) = conf.first() else { continue };
@@ -425,14 +441,18 @@ pub fn describe(s: &crate::scenario::Scenario, plans: &[ScheduledParticipant]) -
         for p in conf {
             let _ = writeln!(
                 out,
-                "  {:<8} {:<12} join +{:>8.1}s  leave +{:>8.1}s{}",
+                "  {:<8} {:<12} join +{:>8.1}s  leave +{:>8.1}s{}{}",
                 p.id.to_string(),
                 p.role.as_str(),
                 p.join_offset.as_secs_f64(),
                 p.leave_offset.as_secs_f64(),
                 p.cohort
                     .as_ref()
-                    .map_or(String::new(), |c| format!("  cohort {c}"))
+                    .map_or(String::new(), |c| format!("  cohort {c}")),
+                seats.get(&p.id).map_or(String::new(), |x| format!(
+                    "  page {} client {}/{}",
+                    x.page, x.client, x.clients
+                ))
             );
         }
     }

@@ -192,6 +192,25 @@ mod tests {
         };
         assert_eq!(peak_browsers(&plans, two), 6);
         assert_eq!(super::super::peak_browsers(&plans, 2), 5);
+        // validate's schedule says where everyone sits.
+        let mut sc = crate::scenario::parse(
+            "[target]\nkind = \"jitsi\"\nurl = \"https://meet.example\"\n[target.jitsi]\npage = \"load-test\"\n[load]\nconferences = 2\nparticipants_per_conference = 5\nvideo_senders = 2\naudio_senders = 0\njoin_delay = \"1s\"\nparticipants_per_page = 2\nduration = \"10s\"\n",
+            std::path::Path::new("t.toml"),
+            &[],
+        )
+        .unwrap()
+        .scenario;
+        let text = super::super::describe(&sc, &plans);
+        assert!(
+            text.contains("pages: 6 load-test pages in 6 browsers"),
+            "{text}"
+        );
+        assert!(
+            text.contains("c0p4     receiver") && text.contains("page 3 client 0/1"),
+            "{text}"
+        );
+        sc.target.jitsi.page = crate::scenario::JitsiPage::App;
+        assert!(!super::super::describe(&sc, &plans).contains("pages:"));
     }
 
     #[test]
