@@ -27,6 +27,18 @@ fn scenario(dir: &std::path::Path, sb: &loadtest::sandbox::Sandbox, body: &str) 
     path.to_string_lossy().into_owned()
 }
 
+/// Start `loadtest run` of [`scenario`] in the background; its results directory and process.
+fn start_run(
+    dir: &std::path::Path,
+    sb: &loadtest::sandbox::Sandbox,
+    body: &str,
+) -> (std::path::PathBuf, std::process::Child) {
+    let file = scenario(dir, sb, body);
+    let out = dir.join("run");
+    let child = spawn_loadtest(&["run", "-s", &file, "--out", out.to_str().unwrap()]);
+    (out, child)
+}
+
 /// POST `body` (with a transaction) to `url`.
 async fn post(url: &str, mut body: Value) -> Value {
     body["transaction"] = json!("pages-test");
@@ -59,6 +71,23 @@ async fn session_of(sb: &loadtest::sandbox::Sandbox, display: &str) -> Option<u6
         }
     }
     None
+}
+
+/// Within 5 s nobody is in `room` and Janus has no session; within 10 s no browser runs.
+async fn nothing_left(sb: &loadtest::sandbox::Sandbox, room: &str) {
+    let mut empty = false;
+    for _ in 0..20 {
+        empty = sb.participants(room).await == Ok(0) && sb.sessions().await == Ok(0);
+        if empty {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(empty, "participants in {room} or Janus sessions left");
+    assert!(
+        wait_until(Duration::from_secs(10), || chromium_processes() == 0),
+        "browsers left"
+    );
 }
 
 /// Lines of events.csv with event `event`.
@@ -94,9 +123,7 @@ async fn a_client_whose_janus_session_dies_fails_alone_and_its_page_mates_comple
         "[target.janus]\nwebsocket = \"{}\"\n[load]\nconferences = 1\nparticipants_per_conference = 3\nparticipants_per_page = 3\naudio_senders = 0\nduration = \"20s\"\njoin_delay = \"300ms\"\nroom_prefix = \"gone\"\n[timeouts]\nunhealthy = \"3s\"\n",
         sb.ws_url
     );
-    let file = scenario(tmp.path(), &sb, &body);
-    let out = tmp.path().join("run");
-    let child = spawn_loadtest(&["run", "-s", &file, "--out", out.to_str().unwrap()]);
+    let (out, child) = start_run(tmp.path(), &sb, &body);
     let media = wait_until(Duration::from_secs(40), || count_events(&out, "media") == 3);
     assert!(media, "the three clients did not reach media");
     let victim = session_of(&sb, "c0p0").await.expect("c0p0's Janus session");
@@ -180,17 +207,7 @@ async fn a_client_whose_janus_session_dies_fails_alone_and_its_page_mates_comple
     assert!(!r.events.iter().any(|e| e.event.as_str() == "close_failed"));
 
     // Nothing left: nobody in the room, no Janus session, no browser.
-    let empty = async {
-        for _ in 0..20 {
-            if sb.participants("gone0").await == Ok(0) && sb.sessions().await == Ok(0) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        false
-    };
-    assert!(empty.await, "room or Janus sessions left");
-    assert!(wait_until(Duration::from_secs(10), || chromium_processes() == 0));
+    nothing_left(&sb, "gone0").await;
     sb.stop().await;
 }
 
@@ -209,9 +226,7 @@ async fn sigint_with_shared_pages_and_browsers_leaves_nothing_behind() {
         "[webdriver]\nurl = \"{}/wd/hub\"\n[load]\nconferences = 1\nparticipants_per_conference = 6\nparticipants_per_page = 2\nparticipants_per_browser = 2\naudio_senders = 0\nduration = \"5m\"\njoin_delay = \"300ms\"\nroom_prefix = \"sigint\"\n",
         grid.url
     );
-    let file = scenario(tmp.path(), &sb, &body);
-    let out = tmp.path().join("run");
-    let child = spawn_loadtest(&["run", "-s", &file, "--out", out.to_str().unwrap()]);
+    let (out, child) = start_run(tmp.path(), &sb, &body);
     let everyone: Vec<String> = (0..6).map(|i| format!("c0p{i}")).collect();
     // Everyone has media, and a sample of received video bytes from someone.
     let sampled = || {
@@ -242,17 +257,7 @@ async fn sigint_with_shared_pages_and_browsers_leaves_nothing_behind() {
 
     // Nothing left: no Grid session, nobody in the room, no Janus session, no browser.
     assert_eq!(grid_sessions(&grid.url), 0, "sessions left on the grid");
-    let empty = async {
-        for _ in 0..20 {
-            if sb.participants("sigint0").await == Ok(0) && sb.sessions().await == Ok(0) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        false
-    };
-    assert!(empty.await, "room participants or Janus sessions left");
-    assert!(wait_until(Duration::from_secs(10), || chromium_processes() == 0));
+    nothing_left(&sb, "sigint0").await;
 
     // Partial results say what happened, per participant; the samples taken are kept.
     let r = read_results(&out);
