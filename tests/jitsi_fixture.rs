@@ -1345,9 +1345,9 @@ async fn a_load_test_page_runs_num_clients_clients() {
     let mut first = Value::Null;
     for _ in 0..40 {
         first = c.execute_async(ROOM_PACKETS, vec![]).await.unwrap();
-        let all = first.as_array().is_some_and(|a| {
-            a.len() == 3 && a.iter().all(|n| n.as_u64().is_some_and(|n| n > 0))
-        });
+        let all = first
+            .as_array()
+            .is_some_and(|a| a.len() == 3 && a.iter().all(|n| n.as_u64().is_some_and(|n| n > 0)));
         if all {
             break;
         }
@@ -1364,10 +1364,7 @@ async fn a_load_test_page_runs_num_clients_clients() {
     }
 
     // Three distinct members joined, in index order, about clientInterval apart.
-    let clients = c
-        .execute("return FIXTURE.clients()", vec![])
-        .await
-        .unwrap();
+    let clients = c.execute("return FIXTURE.clients()", vec![]).await.unwrap();
     let ids: Vec<String> = (0..3)
         .map(|i| clients[i]["myId"].as_str().unwrap().to_string())
         .collect();
@@ -1384,7 +1381,10 @@ async fn a_load_test_page_runs_num_clients_clients() {
             })
             .collect()
     };
-    let gaps: Vec<u128> = joined.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
+    let gaps: Vec<u128> = joined
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_millis())
+        .collect();
     println!("joined beacons {gaps:?} ms apart (clientInterval 300)");
     assert!(
         gaps.iter().all(|g| (100..700).contains(g)) && (400..900).contains(&gaps.iter().sum()),
@@ -1430,7 +1430,11 @@ async fn a_load_test_page_runs_num_clients_clients() {
         .unwrap();
     assert_eq!(
         left,
-        json!([[true, "stable", false], [true, "stable", false], [false, "closed", true]])
+        json!([
+            [true, "stable", false],
+            [true, "stable", false],
+            [false, "closed", true]
+        ])
     );
     assert!(
         wait_until(Duration::from_secs(3), || count(&seen.beacons, "left") == 1),
