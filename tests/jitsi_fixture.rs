@@ -1387,7 +1387,8 @@ async fn a_load_test_page_runs_num_clients_clients() {
         .collect();
     println!("joined beacons {gaps:?} ms apart (clientInterval 300)");
     assert!(
-        gaps.iter().all(|g| (100..700).contains(g)) && (400..900).contains(&gaps.iter().sum()),
+        gaps.iter().all(|g| (100..700).contains(g))
+            && (400..900).contains(&gaps.iter().sum::<u128>()),
         "{gaps:?}"
     );
     let page = c
