@@ -1268,7 +1268,7 @@ async fn p59_switches_go_through_the_apps_mute() {
 /// assignment `window.JitsiMeetJS = …`, wraps `JitsiConnection` in a Proxy that records each connection
 /// in order and overrides that instance's `initJitsiConference` to record the room it returns.
 const CLIENTS_HOOK: &str = r#"(function () {
-    var seen = window.__hookSeen = { assigned: 0, connections: [], rooms: [] };
+    var seen = window.__hookSeen = { assigned: 0, connections: [], constructedAt: [], rooms: [] };
     var lib;
     Object.defineProperty(window, 'JitsiMeetJS', {
         configurable: true,
@@ -1280,6 +1280,7 @@ const CLIENTS_HOOK: &str = r#"(function () {
                 construct: function (target, args, newTarget) {
                     var conn = Reflect.construct(target, args, newTarget);
                     var index = seen.connections.push(conn) - 1;
+                    seen.constructedAt.push(performance.now());
                     var init = conn.initJitsiConference;
                     conn.initJitsiConference = function () {
                         var room = init.apply(this, arguments);
@@ -1385,9 +1386,24 @@ async fn a_load_test_page_runs_num_clients_clients() {
         .windows(2)
         .map(|w| (w[1] - w[0]).as_millis())
         .collect();
-    println!("joined beacons {gaps:?} ms apart (clientInterval 300)");
+    // Connections are constructed clientInterval apart; the joins follow, each after its own
+    // getUserMedia (client 0's, the first, takes longest).
+    let constructed = c
+        .execute(
+            "var t = __hookSeen.constructedAt; return [t[1] - t[0], t[2] - t[1]]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    println!("connections constructed {constructed} ms apart, joined beacons {gaps:?} ms apart");
+    for g in constructed.as_array().unwrap() {
+        assert!(
+            (280.0..500.0).contains(&g.as_f64().unwrap()),
+            "{constructed}"
+        );
+    }
     assert!(
-        gaps.iter().all(|g| (100..700).contains(g))
+        gaps.iter().all(|g| (30..700).contains(g))
             && (400..900).contains(&gaps.iter().sum::<u128>()),
         "{gaps:?}"
     );
