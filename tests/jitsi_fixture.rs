@@ -1471,3 +1471,73 @@ async fn a_load_test_page_runs_num_clients_clients() {
     c.close().await.unwrap();
     driver.stop().await;
 }
+
+/// #15, clients per page on the load-test page (`numClients`): 2 conferences × 4 (2 video senders and
+/// 2 receivers each), 2 clients per page. The page runs its clients from one URL, so page-mates share a
+/// conference and a role: 4 pages, each opened once with `numClients=2`. The page shows only client 0;
+/// every participant still keeps its own endpoint (the driver's pre-load hook reached each client's
+/// conference), its own stats, and its own hang-up, and the rooms end empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn load_test_page_clients_keep_their_own_rows() {
+    require(&[Needs::Chromium]);
+    let (base, beacons) = fixture_server().await;
+    let (o, r, _tmp, _) = run_scenario(
+        &base,
+        "[target.jitsi]\npage = \"load-test\"\n",
+        "[load]\nconferences = 2\nparticipants_per_conference = 4\nvideo_senders = 2\naudio_senders = 0\n\
+         participants_per_page = 2\njoin_delay = \"1s\"\nduration = \"12s\"\n\
+         [media]\nvideo = \"tiny\"\nreceive_audio = false\n[stats]\ninterval = \"1s\"\n",
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(completed(&r), 8, "{:?}\n{stderr}", r.participants);
+    let of = |kind: &str| -> Vec<&loadtest::results::EventRow> {
+        r.events
+            .iter()
+            .filter(|e| e.event.as_str() == kind)
+            .collect()
+    };
+    let navs = of("navigate");
+    assert_eq!(navs.len(), 4, "one navigation per page: {navs:?}");
+    for n in &navs {
+        assert!(
+            n.detail.contains("numClients=2") && n.detail.contains("clientInterval=1000"),
+            "{}",
+            n.detail
+        );
+    }
+    let mates = of("page")
+        .iter()
+        .filter(|e| e.detail.contains("client 1 of a page-mate's page"))
+        .count();
+    assert_eq!(mates, 4, "each page's second participant took client 1");
+    // Each participant's probe was its own client's: 8 endpoints, the ones the server saw join.
+    let endpoints: std::collections::BTreeSet<String> = of("joined")
+        .iter()
+        .filter_map(|e| e.detail.split("endpoint=").nth(1))
+        .map(|id| id.trim().to_string())
+        .collect();
+    let server: std::collections::BTreeSet<String> = members_ever(&beacons).into_iter().collect();
+    assert_eq!(endpoints.len(), 8, "{endpoints:?}");
+    assert_eq!(endpoints, server);
+    // Stats per participant: every one receives the bridge's video; only senders send video.
+    for p in &r.participants {
+        let rows = |dir: &str| {
+            r.stats.iter().any(|s| {
+                s.participant == p.participant
+                    && s.direction == dir
+                    && s.kind == "video"
+                    && s.fps.is_some_and(|f| f > 0.0)
+            })
+        };
+        assert!(rows("recv"), "{} received no video", p.participant);
+        assert_eq!(rows("send"), p.participant.index < 2, "{}", p.participant);
+        assert!(
+            p.join_ms.is_some_and(|ms| (900..10_000).contains(&ms)),
+            "{p:?}"
+        );
+    }
+    for room in ["loadtest0", "loadtest1"] {
+        assert!(members(&beacons, room).is_empty(), "{room} left behind");
+    }
+}

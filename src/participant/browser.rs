@@ -20,7 +20,8 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::scenario::Packing;
-use crate::schedule::ScheduledParticipant;
+use crate::schedule::seat::{Seat, Seating};
+use crate::schedule::{ParticipantId, ScheduledParticipant};
 use crate::util::text::one_line;
 
 /// One WebDriver session.
@@ -260,6 +261,11 @@ impl Page {
             Some((n, _)) => self.browser.leave_page(*n),
         }
     }
+    /// Run `js` before the page's own scripts in every document this window loads from now on.
+    pub(crate) async fn before_load(&self, js: &str) -> Result<(), CmdError> {
+        self.on(async |c| crate::webdriver::cdp::before_every_load(c, js).await)
+            .await
+    }
     pub(crate) async fn goto(&self, url: &str) -> Result<(), CmdError> {
         self.on(async |c| c.goto(url).await).await
     }
@@ -281,12 +287,15 @@ impl Page {
 }
 
 /// The browsers of a run, by group: participant `order / (pages per browser × participants per
-/// page)`. A browser exists while one of its participants uses it; the last to let go closes it, and a
-/// later participant of the same group gets a new one.
+/// page)`, or, on pages that start all their clients from one URL, the group its [`Seat`] names. A
+/// browser exists while one of its participants uses it; the last to let go closes it, and a later
+/// participant of the same group gets a new one.
 #[derive(Debug)]
 pub struct Browsers {
     packing: Packing,
     groups: Mutex<HashMap<usize, Group>>,
+    /// With pages that start their clients themselves (`seated`): where each participant sits.
+    seats: Option<Mutex<(Seating, HashMap<ParticipantId, Seat>)>>,
 }
 
 type Cell = Arc<OnceCell<Result<Arc<Browser>, String>>>;
@@ -298,12 +307,30 @@ struct Group {
 }
 
 impl Browsers {
-    /// Browsers packed as `packing` says.
-    pub fn new(packing: Packing) -> Browsers {
+    /// Browsers packed as `packing` says; `seated` (`scenario::packing::seated`): a page starts all
+    /// its clients from one URL, so page-mates are seated by conference and role ([`Seating`]).
+    pub fn new(packing: Packing, seated: bool) -> Browsers {
         Browsers {
             packing,
             groups: Mutex::new(HashMap::new()),
+            seats: seated.then(Default::default),
         }
+    }
+
+    /// Seat a batch of participants before they start (a no-op unless seated).
+    pub fn seat(&self, plans: &[ScheduledParticipant]) {
+        if let Some(m) = &self.seats {
+            let mut m = m.lock().unwrap_or_else(|p| p.into_inner());
+            let placed = m.0.place(plans, self.packing);
+            m.1.extend(placed);
+        }
+    }
+
+    /// Where a participant sits on a page that starts its clients itself (`None`: not seated).
+    pub(crate) fn seat_of(&self, plan: &ScheduledParticipant) -> Option<Seat> {
+        let m = self.seats.as_ref()?;
+        let m = m.lock().unwrap_or_else(|p| p.into_inner());
+        m.1.get(&plan.id).copied()
     }
 
     /// More than one page (window) per browser.
@@ -318,6 +345,9 @@ impl Browsers {
 
     /// The shared page a participant belongs to (`None`: one participant per page).
     pub(crate) fn page_of(&self, plan: &ScheduledParticipant) -> Option<usize> {
+        if let Some(seat) = self.seat_of(plan) {
+            return Some(seat.page);
+        }
         (self.packing.per_page > 1).then(|| self.packing.page_of(plan.order))
     }
 
@@ -331,6 +361,9 @@ impl Browsers {
 
     /// The browser group a participant belongs to.
     pub fn group_of(&self, plan: &ScheduledParticipant) -> usize {
+        if let Some(seat) = self.seat_of(plan) {
+            return seat.browser;
+        }
         self.packing.browser_of(plan.order)
     }
 
@@ -385,10 +418,13 @@ mod tests {
     #[test]
     fn participants_share_a_browser_by_join_order_and_the_last_one_closes_it() {
         let tabs = |n| {
-            Browsers::new(Packing {
-                per_browser: n,
-                per_page: 1,
-            })
+            Browsers::new(
+                Packing {
+                    per_browser: n,
+                    per_page: 1,
+                },
+                false,
+            )
         };
         let b = tabs(3);
         assert!(b.shared());
@@ -415,10 +451,13 @@ mod tests {
         assert_eq!(tabs(20).poll(ms(500)), ms(3000));
         assert_eq!(tabs(0).group_of(&plan(5)), 5);
         assert_eq!(tabs(3).page_of(&plan(5)), None, "one participant per page");
-        let pages = Browsers::new(Packing {
-            per_browser: 2,
-            per_page: 6,
-        });
+        let pages = Browsers::new(
+            Packing {
+                per_browser: 2,
+                per_page: 6,
+            },
+            false,
+        );
         assert!(pages.shared() && pages.packed());
         assert_eq!(pages.page_of(&plan(7)), Some(1));
         assert_eq!(pages.group_of(&plan(11)), 0);
@@ -428,10 +467,13 @@ mod tests {
             ms(3000),
             "12 participants share one lock"
         );
-        let one_page = Browsers::new(Packing {
-            per_browser: 1,
-            per_page: 6,
-        });
+        let one_page = Browsers::new(
+            Packing {
+                per_browser: 1,
+                per_page: 6,
+            },
+            false,
+        );
         assert!(!one_page.shared() && one_page.packed());
     }
 

@@ -168,7 +168,10 @@ async fn join(
         .event(
             plan.id,
             Event::Joined,
-            format!("members={}", last.members.unwrap_or(-1)),
+            match &last.endpoint {
+                Some(e) => format!("members={} endpoint={e}", last.members.unwrap_or(-1)),
+                None => format!("members={}", last.members.unwrap_or(-1)),
+            },
         )
         .await;
     Ok(())

@@ -27,6 +27,10 @@ pub struct PageState {
     /// Free text.
     #[serde(default)]
     pub detail: Option<String>,
+    /// The participant's own id on the server once joined (Jitsi: its endpoint id, as the bridge's
+    /// and jicofo's logs name it).
+    #[serde(default)]
+    pub endpoint: Option<String>,
 }
 
 /// One stream as stats.js reports it.

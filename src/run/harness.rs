@@ -150,7 +150,10 @@ impl Harness {
             cancel: CancellationToken::new(),
             sessions: Sessions::default(),
             board: Board::default(),
-            browsers: Browsers::new(crate::scenario::Packing::of(s)),
+            browsers: Browsers::new(
+                crate::scenario::Packing::of(s),
+                crate::scenario::packing::seated(s),
+            ),
             in_room: InRoom::default(),
             artifacts: dir.artifacts(),
             start: Instant::now(),
@@ -197,6 +200,7 @@ impl Harness {
     pub async fn spawn(&mut self, plans: Vec<ScheduledParticipant>, leave: &CancellationToken) {
         let sh = &self.shared;
         sh.tally.schedule(plans.iter().map(|p| (p.id, p.role)));
+        sh.browsers.seat(&plans);
         if let Ok(mut r) = self.roster.lock() {
             r.extend(plans.iter().map(|p| (p.id, p.cohort.clone())));
         }

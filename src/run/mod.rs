@@ -154,7 +154,10 @@ pub async fn run(
     let start = harness::Start {
         file,
         out,
-        peak: schedule::peak_browsers(&plans, scenario::Packing::of(&s).per_slot()),
+        peak: match scenario::packing::seated(&s) {
+            true => schedule::seat::peak_browsers(&plans, scenario::Packing::of(&s)),
+            false => schedule::peak_browsers(&plans, scenario::Packing::of(&s).per_slot()),
+        },
         length: Some(schedule::run_length(&plans)),
         tokens,
         talk: schedule::talk::plan(&s.load, &plans),

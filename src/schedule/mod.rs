@@ -5,6 +5,7 @@
 //! every conference joins at `i × join_delay` (conferences fill in parallel); with `ramp`, every join of
 //! the run is spread evenly over the ramp, interleaving conferences. Everyone stays `duration`.
 
+pub mod seat;
 pub mod talk;
 
 use std::fmt;
@@ -311,10 +312,18 @@ pub fn peak_sessions(plans: &[ScheduledParticipant]) -> usize {
 /// share one: a browser is open from its first member's join to its last member's leave.
 pub fn peak_browsers(plans: &[ScheduledParticipant], per_browser: u32) -> usize {
     let per = per_browser.max(1) as usize;
+    peak_browsers_by(plans, |p| p.order / per)
+}
+
+/// The most browser sessions open at once when `browser` names each participant's browser.
+pub fn peak_browsers_by(
+    plans: &[ScheduledParticipant],
+    browser: impl Fn(&ScheduledParticipant) -> usize,
+) -> usize {
     let mut spans: std::collections::BTreeMap<usize, (Duration, Duration)> = Default::default();
     for p in plans {
         let e = spans
-            .entry(p.order / per)
+            .entry(browser(p))
             .or_insert((p.join_offset, p.leave_offset));
         e.0 = e.0.min(p.join_offset);
         e.1 = e.1.max(p.leave_offset);
@@ -404,6 +413,22 @@ pub fn describe(s: &crate::scenario::Scenario, plans: &[ScheduledParticipant]) -
             if d.hooked() { " (command hook)" } else { "" }
         );
     }
+    let seats: std::collections::HashMap<ParticipantId, seat::Seat> =
+        match crate::scenario::packing::seated(s) {
+            true => seat::Seating::default()
+                .place(plans, crate::scenario::Packing::of(s))
+                .into_iter()
+                .collect(),
+            false => Default::default(),
+        };
+    if let Some(pages) = seats.values().map(|x| x.page + 1).max() {
+        let browsers = seats.values().map(|x| x.browser + 1).max().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "pages: {pages} load-test pages in {browsers} browsers, each starting up to {} clients (numClients); page-mates share a conference and a role",
+            s.load.participants_per_page
+        );
+    }
     for c in 0..s.load.conferences {
         let conf: Vec<&ScheduledParticipant> = plans.iter().filter(|p| p.conference == c).collect();
         let Some(first) = conf.first() else { continue };
@@ -416,14 +441,18 @@ pub fn describe(s: &crate::scenario::Scenario, plans: &[ScheduledParticipant]) -
         for p in conf {
             let _ = writeln!(
                 out,
-                "  {:<8} {:<12} join +{:>8.1}s  leave +{:>8.1}s{}",
+                "  {:<8} {:<12} join +{:>8.1}s  leave +{:>8.1}s{}{}",
                 p.id.to_string(),
                 p.role.as_str(),
                 p.join_offset.as_secs_f64(),
                 p.leave_offset.as_secs_f64(),
                 p.cohort
                     .as_ref()
-                    .map_or(String::new(), |c| format!("  cohort {c}"))
+                    .map_or(String::new(), |c| format!("  cohort {c}")),
+                seats.get(&p.id).map_or(String::new(), |x| format!(
+                    "  page {} client {}/{}",
+                    x.page, x.client, x.clients
+                ))
             );
         }
     }

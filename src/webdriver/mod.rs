@@ -1,6 +1,7 @@
 //! Where browsers come from: the embedded local ChromeDriver, or any Selenium Grid / W3C endpoint.
 
 pub mod capabilities;
+pub mod cdp;
 pub mod chromedriver;
 pub mod grid;
 

@@ -12,6 +12,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::scenario::{JitsiOptions, JitsiPage, Layout};
+use crate::schedule::seat::Seat;
 use crate::schedule::{Role, ScheduledParticipant};
 
 /// Characters percent-encoded in hash values: everything but unreserved characters and a few safe ones.
@@ -130,6 +131,18 @@ pub fn participant_url(
     plan: &ScheduledParticipant,
     jwt: Option<&str>,
 ) -> Url {
+    page_url(base, opts, plan, jwt, None)
+}
+
+/// The room URL of a load-test page that starts `seat.clients` clients (`numClients`), one every
+/// `seat.interval` (`clientInterval`); `None`: one client.
+pub fn page_url(
+    base: &Url,
+    opts: &JitsiOptions,
+    plan: &ScheduledParticipant,
+    jwt: Option<&str>,
+    seat: Option<&Seat>,
+) -> Url {
     let tenant = match opts.tenants.len() {
         0 => opts.tenant.as_deref(),
         n => Some(opts.tenants[plan.conference as usize % n].as_str()),
@@ -164,7 +177,11 @@ pub fn participant_url(
         Value::Bool(opts.layout == Layout::Stage),
     );
     if opts.page == JitsiPage::LoadTest {
-        m.set("numClients", Value::from(1));
+        let clients = seat.map_or(1, |s| s.clients);
+        m.set("numClients", Value::from(clients));
+        if let Some(s) = seat.filter(|s| s.clients > 1) {
+            m.set("clientInterval", Value::from(s.interval.as_millis() as u64));
+        }
     }
     for (k, v) in &opts.config {
         m.set(&format!("config.{k}"), to_json(v));
@@ -280,6 +297,24 @@ mod tests {
             h["config.disableInitialGUM"],
             Value::Bool(false),
             "video senders still need getUserMedia"
+        );
+        let seat = Seat {
+            page: 4,
+            browser: 2,
+            client: 0,
+            clients: 3,
+            interval: std::time::Duration::from_millis(1500),
+        };
+        let h = hash_of(&page_url(
+            &base,
+            &opts,
+            &plan(Role::Video),
+            None,
+            Some(&seat),
+        ));
+        assert_eq!(
+            (&h["numClients"], &h["clientInterval"]),
+            (&3.into(), &1500.into())
         );
     }
 

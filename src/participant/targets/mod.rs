@@ -13,8 +13,10 @@ use url::Url;
 use crate::error::InfraError;
 use crate::scenario::{JitsiOptions, Scenario, TargetKind};
 use crate::schedule::ScheduledParticipant;
+use crate::schedule::seat::Seat;
 
 const JITSI_PROBE: &str = include_str!("../../../assets/js/jitsi-probe.js");
+const JITSI_CLIENTS: &str = include_str!("../../../assets/js/jitsi-clients.js");
 
 /// A prepared target, ready to hand out participant URLs.
 #[derive(Debug)]
@@ -120,8 +122,9 @@ impl Target {
         }
     }
 
-    /// The URL a participant opens (may hold its JWT: never log it unredacted).
-    pub fn url(&self, plan: &ScheduledParticipant) -> Url {
+    /// The URL a participant opens (may hold its JWT: never log it unredacted); `seat`: on a page
+    /// that starts its clients itself, the page's (the Jitsi load-test page's `numClients`).
+    pub fn url(&self, plan: &ScheduledParticipant, seat: Option<&Seat>) -> Url {
         match self {
             Target::Janus { page, janus, opts } => {
                 janus::participant_url(page.base(), janus, plan, *opts)
@@ -129,7 +132,7 @@ impl Target {
             Target::Jitsi { base, opts, tokens } => {
                 let now = chrono::Utc::now().timestamp();
                 let token = tokens.for_participant(plan, now);
-                jitsi::participant_url(base, opts, plan, token.as_deref())
+                jitsi::page_url(base, opts, plan, token.as_deref(), seat)
             }
         }
     }
@@ -139,6 +142,17 @@ impl Target {
         match self {
             Target::Janus { .. } => None,
             Target::Jitsi { .. } => Some(JITSI_PROBE),
+        }
+    }
+
+    /// Script installed before a page that starts its clients itself loads, so the driver reaches
+    /// every client, not only the one the page shows (the Jitsi load-test page's `numClients`).
+    pub fn before_load_js(&self) -> Option<&'static str> {
+        match self {
+            Target::Jitsi { opts, .. } if opts.page == crate::scenario::JitsiPage::LoadTest => {
+                Some(JITSI_CLIENTS)
+            }
+            _ => None,
         }
     }
 
