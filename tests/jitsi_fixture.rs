@@ -1386,8 +1386,8 @@ async fn a_load_test_page_runs_num_clients_clients() {
         .windows(2)
         .map(|w| (w[1] - w[0]).as_millis())
         .collect();
-    // Connections are constructed clientInterval apart; the joins follow, each after its own
-    // getUserMedia (client 0's, the first, takes longest).
+    // Connections are constructed clientInterval apart, and the joins follow as far apart (the
+    // FIXTURE's join delay counts from each room's creation).
     let constructed = c
         .execute(
             "var t = __hookSeen.constructedAt; return [t[1] - t[0], t[2] - t[1]]",
@@ -1402,11 +1402,7 @@ async fn a_load_test_page_runs_num_clients_clients() {
             "{constructed}"
         );
     }
-    assert!(
-        gaps.iter().all(|g| (30..700).contains(g))
-            && (400..900).contains(&gaps.iter().sum::<u128>()),
-        "{gaps:?}"
-    );
+    assert!(gaps.iter().all(|g| (150..500).contains(g)), "{gaps:?}");
     let page = c
         .execute(
             "return {app: APP.room.myUserId(), members: APP.numParticipants, \
