@@ -1536,4 +1536,10 @@ async fn load_test_page_clients_keep_their_own_rows() {
     for room in ["loadtest0", "loadtest1"] {
         assert!(members(&beacons, room).is_empty(), "{room} left behind");
     }
+    let joins: Vec<String> = r
+        .participants
+        .iter()
+        .map(|p| format!("{} {:?} ms", p.participant, p.join_ms))
+        .collect();
+    eprintln!("numClients=2 pages: joins {joins:?}; endpoints {endpoints:?}");
 }
