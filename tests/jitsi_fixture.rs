@@ -57,6 +57,8 @@ struct Seen {
     paths: Arc<Mutex<Vec<String>>>,
     /// `fixture.forward`'s mailbox: messages waiting per (room, recipient endpoint id).
     signals: Mailboxes,
+    /// When each beacon arrived: (kind, id, arrival).
+    beacon_times: Arc<Mutex<Vec<(String, String, std::time::Instant)>>>,
 }
 
 /// Whether the server accepts `token` for `room` (`None`: no verification configured).
@@ -185,6 +187,11 @@ fn respond(url: &url::Url, page: &[u8], seen: &Seen, opts: &Opts) -> Vec<u8> {
             }
         }
         p if p.starts_with("/__fixture/") => {
+            seen.beacon_times.lock().unwrap().push((
+                p["/__fixture/".len()..].to_string(),
+                q.get("id").cloned().unwrap_or_default(),
+                std::time::Instant::now(),
+            ));
             seen.beacons.lock().unwrap().push((
                 p["/__fixture/".len()..].to_string(),
                 room,
@@ -1257,6 +1264,210 @@ async fn p59_switches_go_through_the_apps_mute() {
     }
 }
 
+/// A hook like the one the driver installs before the page's scripts (issue #15): it traps the
+/// assignment `window.JitsiMeetJS = …`, wraps `JitsiConnection` in a Proxy that records each connection
+/// in order and overrides that instance's `initJitsiConference` to record the room it returns.
+const CLIENTS_HOOK: &str = r#"(function () {
+    var seen = window.__hookSeen = { assigned: 0, connections: [], constructedAt: [], rooms: [] };
+    var lib;
+    Object.defineProperty(window, 'JitsiMeetJS', {
+        configurable: true,
+        enumerable: true,
+        get: function () { return lib; },
+        set: function (v) {
+            seen.assigned++;
+            v.JitsiConnection = new Proxy(v.JitsiConnection, {
+                construct: function (target, args, newTarget) {
+                    var conn = Reflect.construct(target, args, newTarget);
+                    var index = seen.connections.push(conn) - 1;
+                    seen.constructedAt.push(performance.now());
+                    var init = conn.initJitsiConference;
+                    conn.initJitsiConference = function () {
+                        var room = init.apply(this, arguments);
+                        seen.rooms.push({ connection: index, room: room });
+                        return room;
+                    };
+                    return conn;
+                }
+            });
+            lib = v;
+        }
+    });
+})();"#;
+
+/// Inbound video packets of each hooked room's JVB connection (`null` before its media session).
+const ROOM_PACKETS: &str = "var d = arguments[arguments.length-1]; \
+    Promise.all(__hookSeen.rooms.map(function (x) { var s = x.room.jvbJingleSession; if (!s) { return null; } \
+    return s.peerconnection.peerconnection.getStats().then(function (r) { var n = 0; \
+    r.forEach(function (v) { if (v.type === 'inbound-rtp' && v.kind === 'video') { n += v.packetsReceived || 0; } }); return n; }); })).then(d);";
+
+/// Issue #15: the load-test page runs `numClients` clients, `clientInterval` ms apart, like
+/// jitsi-meet-load-test: each client is its own room member with its own media path; `APP` exposes
+/// client 0; `muteAudio(mute, num)` reaches one client; unload leaves them all. A hook installed over
+/// CDP before the page's scripts (as the driver does) sees every connection and room, in order.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_load_test_page_runs_num_clients_clients() {
+    require(&[Needs::Chromium]);
+    let (base, seen) = fixture(Opts {
+        load_test_client: true,
+        ..Opts::default()
+    })
+    .await;
+    let driver = loadtest::webdriver::chromedriver::ChromeDriver::start(std::path::Path::new(
+        "/usr/bin/chromedriver",
+    ))
+    .await
+    .unwrap();
+    let caps =
+        loadtest::webdriver::capabilities::chrome(&WebDriver::default(), true, true, None, None);
+    let mut b = ClientBuilder::native();
+    b.capabilities(caps);
+    let c = b.connect(driver.url().as_str()).await.unwrap();
+    let sid = c.session_id().await.unwrap().expect("a session id");
+    let cdp = driver
+        .url()
+        .join(&format!("session/{sid}/goog/cdp/execute"))
+        .unwrap();
+    let answer = reqwest::Client::new()
+        .post(cdp)
+        .json(&json!({"cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {"source": CLIENTS_HOOK}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{:?}", answer.text().await);
+    c.goto(&format!(
+        "{base}_load-test/multi#numClients=3&clientInterval=300"
+    ))
+    .await
+    .unwrap();
+
+    // Every client's media flows (the focus starts a session per member once 2 are in): inbound
+    // video packets on each room's own JVB connection, growing.
+    let mut first = Value::Null;
+    for _ in 0..40 {
+        first = c.execute_async(ROOM_PACKETS, vec![]).await.unwrap();
+        let all = first
+            .as_array()
+            .is_some_and(|a| a.len() == 3 && a.iter().all(|n| n.as_u64().is_some_and(|n| n > 0)));
+        if all {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let later = c.execute_async(ROOM_PACKETS, vec![]).await.unwrap();
+    println!("inbound video packets per client: {first} then {later}");
+    for i in 0..3 {
+        assert!(
+            later[i].as_u64().unwrap_or(0) > first[i].as_u64().unwrap_or(u64::MAX),
+            "client {i}'s video flows: {first} then {later}"
+        );
+    }
+
+    // Three distinct members joined, in index order, about clientInterval apart.
+    let clients = c.execute("return FIXTURE.clients()", vec![]).await.unwrap();
+    let ids: Vec<String> = (0..3)
+        .map(|i| clients[i]["myId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(members(&seen.beacons, "multi"), ids, "{clients}");
+    let joined: Vec<std::time::Instant> = {
+        let times = seen.beacon_times.lock().unwrap();
+        ids.iter()
+            .map(|id| {
+                times
+                    .iter()
+                    .find(|(k, i, _)| k == "joined" && i == id)
+                    .unwrap()
+                    .2
+            })
+            .collect()
+    };
+    let gaps: Vec<u128> = joined
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_millis())
+        .collect();
+    // Connections are constructed clientInterval apart, and the joins follow as far apart (the
+    // FIXTURE's join delay counts from each room's creation).
+    let constructed = c
+        .execute(
+            "var t = __hookSeen.constructedAt; return [t[1] - t[0], t[2] - t[1]]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    println!("connections constructed {constructed} ms apart, joined beacons {gaps:?} ms apart");
+    for g in constructed.as_array().unwrap() {
+        assert!(
+            (280.0..500.0).contains(&g.as_f64().unwrap()),
+            "{constructed}"
+        );
+    }
+    assert!(gaps.iter().all(|g| (150..500).contains(g)), "{gaps:?}");
+    let page = c
+        .execute(
+            "return {app: APP.room.myUserId(), members: APP.numParticipants, \
+             hook: {assigned: __hookSeen.assigned, connections: __hookSeen.connections.length, \
+             rooms: __hookSeen.rooms.map(function (x) { return [x.connection, x.room.myUserId(), \
+             x.room.connection === __hookSeen.connections[x.connection]]; }), \
+             first: __hookSeen.rooms[0].room === APP.room}}",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        page,
+        json!({"app": ids[0], "members": 3, "hook": {"assigned": 1, "connections": 3,
+               "rooms": [[0, ids[0], true], [1, ids[1], true], [2, ids[2], true]], "first": true}}),
+        "APP is client 0; the hook saw 3 connections and their rooms in order"
+    );
+
+    // muteAudio(mute, num) mutes client num only, through its local track.
+    let muted = c
+        .execute(
+            "APP.conference.muteAudio(true, 1); return __hookSeen.rooms.map(function (x) { \
+             return x.room.getLocalTracks().filter(function (t) { return t.getType() === 'audio'; }) \
+             .map(function (t) { return t.isMuted(); }); })",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(muted, json!([[false], [true], [false]]));
+
+    // One client's room.leave() leaves only it: its pcs close, its tracks stop, its left beacon.
+    let left = c
+        .execute_async(
+            "var d = arguments[arguments.length-1]; __hookSeen.rooms[2].room.leave().then(function () {              d(__hookSeen.rooms.map(function (x) { return [x.room.isJoined(),              x.room.jvbJingleSession.peerconnection.peerconnection.signalingState,              x.room.getLocalTracks().every(function (t) { return t.getTrack().readyState === 'ended'; })]; })); });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        json!([
+            [true, "stable", false],
+            [true, "stable", false],
+            [false, "closed", true]
+        ])
+    );
+    assert!(
+        wait_until(Duration::from_secs(3), || count(&seen.beacons, "left") == 1),
+        "client 2's left beacon"
+    );
+    assert_eq!(members(&seen.beacons, "multi"), ids[..2]);
+
+    // Unload: every client not yet left leaves with its own beacon; client 2 sends none again.
+    c.goto("about:blank").await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || count(&seen.beacons, "left") == 3),
+        "three left beacons"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count(&seen.beacons, "left"), 3);
+    assert!(members(&seen.beacons, "multi").is_empty());
+    c.close().await.unwrap();
+    driver.stop().await;
+}
+
 /// #15, clients per page on the load-test page (`numClients`): 2 conferences × 4 (2 video senders and
 /// 2 receivers each), 2 clients per page. The page runs its clients from one URL, so page-mates share a
 /// conference and a role: 4 pages, each opened once with `numClients=2`. The page shows only client 0;
@@ -1325,4 +1536,10 @@ async fn load_test_page_clients_keep_their_own_rows() {
     for room in ["loadtest0", "loadtest1"] {
         assert!(members(&beacons, room).is_empty(), "{room} left behind");
     }
+    let joins: Vec<String> = r
+        .participants
+        .iter()
+        .map(|p| format!("{} {:?} ms", p.participant, p.join_ms))
+        .collect();
+    eprintln!("numClients=2 pages: joins {joins:?}; endpoints {endpoints:?}");
 }

@@ -380,19 +380,7 @@
                     } catch (e) {
                         S.lastError = 'leaveRoom: ' + str(e);
                     }
-                    if (r && typeof r.then === 'function') {
-                        var timer = setTimeout(function () {
-                            S.lastError = 'leaveRoom: no answer within 5 s';
-                            finish();
-                        }, 5000);
-                        r.then(function () { clearTimeout(timer); finish(); }, function (e) {
-                            clearTimeout(timer);
-                            S.lastError = 'leaveRoom: ' + str(e);
-                            finish();
-                        });
-                    } else {
-                        finish();
-                    }
+                    settle(r, 'leaveRoom', finish);
                 } catch (e) {
                     S.lastError = 'leave: ' + str(e);
                     finish();
@@ -414,16 +402,23 @@
                 safe(function () { return conn.disconnect(); }, null);
                 finish();
             };
-            if (r && typeof r.then === 'function') {
-                var timer = setTimeout(function () { S.lastError = 'leave: no answer within 5 s'; done(); }, 5000);
-                r.then(function () { clearTimeout(timer); done(); }, function (e) {
-                    clearTimeout(timer);
-                    S.lastError = 'leave: ' + str(e);
-                    done();
-                });
-            } else {
-                done();
-            }
+            settle(r, 'leave', done);
+        }
+
+        // Call `then` once `r` (a Promise, or anything else: at once) settles, at most 5 s later; a
+        // rejection or the timeout is kept as the probe's last error, named `what`.
+        function settle(r, what, then) {
+            if (!r || typeof r.then !== 'function') { then(); return; }
+            var fired = false;
+            var once = function (error) {
+                if (fired) { return; }
+                fired = true;
+                clearTimeout(timer);
+                if (error) { S.lastError = what + ': ' + error; }
+                then();
+            };
+            var timer = setTimeout(function () { once('no answer within 5 s'); }, 5000);
+            r.then(function () { once(null); }, function (e) { once(str(e)); });
         }
 
         function isBridge(pc) {
