@@ -155,6 +155,11 @@ async fn a_client_whose_janus_session_dies_fails_alone_and_its_page_mates_comple
         )),
         "{why}"
     );
+    // A session cannot come back: failed at once, without the `timeouts.unhealthy` grace.
+    assert!(
+        why.ends_with("(cannot recover)") && !why.contains("unhealthy for"),
+        "{why}"
+    );
     // ... noticed by the page (not by the media timeout), and hung up without closing the page.
     assert!(
         r.events.iter().any(|e| e.participant == "c0p0"

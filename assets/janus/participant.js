@@ -142,6 +142,7 @@
   function sessionLost(why) {
     if (st.phase === 'failed' || st.phase === 'left' || leaving) return;
     fail(sessionTag(), 'session gone on the server (' + why + ')');
+    st.terminal = true;  // nothing can bring the session back: the driver fails it at once
     ownPcs().forEach(function (pc) { try { pc.close(); } catch (e) { } });
     try { janus.destroy({ cleanupHandles: true, notifyDestroyed: false }); } catch (e) { warn('destroy', errText(e)); }
   }
@@ -590,6 +591,7 @@
           error: st.error,
           members: st.members,
           detail: detail,
+          terminal: !!st.terminal,
         };
       } catch (e) {
         return { phase: st.phase || 'failed', joined: false, ice: null, error: st.error || ('state(): ' + errText(e)), members: null, detail: '' };

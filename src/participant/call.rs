@@ -559,13 +559,18 @@ impl<'a> Call<'a> {
         let id = self.plan.id;
         let remote_since = sh.board.remote_senders_since(self.plan, sh.receive_audio);
         let recv_due = remote_since.is_some_and(|r| r + sh.timeouts.media.get() < Instant::now());
-        let verdict = health(&s.state()).and_then(|()| {
+        let state = s.state();
+        let verdict = health(&state).and_then(|()| {
             if recv_due && !s.flowing("recv", None) {
                 Err("nothing received".into())
             } else {
                 Ok(())
             }
         });
+        if let (Err(why), true) = (&verdict, state.terminal) {
+            sh.recorder.event(id, Event::Unhealthy, why).await;
+            return fail(format!("{why} (cannot recover)"));
+        }
         match (verdict, &self.unhealthy_since) {
             (Ok(()), Some(_)) => {
                 self.unhealthy_since = None;

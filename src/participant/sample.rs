@@ -27,6 +27,10 @@ pub struct PageState {
     /// Free text.
     #[serde(default)]
     pub detail: Option<String>,
+    /// The failure cannot recover (Janus: the server no longer knows the client's session): the
+    /// participant fails at once instead of after `timeouts.unhealthy`.
+    #[serde(default)]
+    pub terminal: bool,
     /// The participant's own id on the server once joined (Jitsi: its endpoint id, as the bridge's
     /// and jicofo's logs name it).
     #[serde(default)]
@@ -323,6 +327,20 @@ mod tests {
         assert!(
             media_ok(&first, Role::Video, false).is_err(),
             "the first sample has no rates yet"
+        );
+    }
+
+    #[test]
+    fn a_page_says_when_its_failure_cannot_recover() {
+        let gone: PageState = serde_json::from_str(
+            r#"{"phase":"failed","joined":false,"ice":null,"error":"janus session 7: session gone","members":3,"detail":"","terminal":true}"#,
+        )
+        .unwrap();
+        assert!(gone.terminal && health(&gone).is_err());
+        let old: PageState = serde_json::from_str(r#"{"phase":"failed"}"#).unwrap();
+        assert!(
+            !old.terminal,
+            "pages that do not say are given the unhealthy grace"
         );
     }
 
