@@ -371,7 +371,8 @@ impl<'a> Call<'a> {
         if self.media_at.is_none() {
             return fail(format!(
                 "media never flowing: {}",
-                media_ok(&Sample::default(), self.plan.role, false)
+                // A receiver has nothing of its own to send: what it lacked is what it should receive.
+                media_ok(&Sample::default(), self.plan.role, !self.plan.role.sends())
                     .err()
                     .unwrap_or_default()
             ));
