@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::scenario::{Cohort, Grow, Load, Scenario};
 
-/// What a participant sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// What a participant sends (ordered as declared: the most first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Sends video and audio.

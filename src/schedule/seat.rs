@@ -40,11 +40,11 @@ impl Seating {
         plans: &[ScheduledParticipant],
         packing: Packing,
     ) -> Vec<(ParticipantId, Seat)> {
-        let mut groups: BTreeMap<(Option<u32>, u32, RoleKey), Vec<&ScheduledParticipant>> =
+        let mut groups: BTreeMap<(Option<u32>, u32, Role), Vec<&ScheduledParticipant>> =
             BTreeMap::new();
         for p in plans {
             groups
-                .entry((p.step, p.conference, RoleKey(p.role)))
+                .entry((p.step, p.conference, p.role))
                 .or_default()
                 .push(p);
         }
@@ -102,33 +102,6 @@ fn spread(page: &[&ScheduledParticipant]) -> Duration {
             b.join_offset.saturating_sub(a.join_offset) / (page.len() - 1) as u32
         }
         _ => Duration::ZERO,
-    }
-}
-
-/// Roles in a fixed order, so grouping is deterministic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct RoleKey(Role);
-
-impl RoleKey {
-    fn rank(self) -> u8 {
-        match self.0 {
-            Role::AudioVideo => 0,
-            Role::Video => 1,
-            Role::Audio => 2,
-            Role::Receiver => 3,
-        }
-    }
-}
-
-impl PartialOrd for RoleKey {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for RoleKey {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.rank().cmp(&other.rank())
     }
 }
 
